@@ -1,0 +1,28 @@
+# The build container: the Go image of the user's choice (golang:<version>-bookworm by default)
+# plus builder/build.sh, a non-root build user and Go's caches at fixed paths, where d7y-build mounts
+# its cache volumes. Nothing of the user's machine is mounted: sources arrive as tar streams.
+ARG GO_IMAGE
+FROM ${GO_IMAGE}
+
+RUN set -eu; \
+    echo 'd7y:x:10001:10001:d7y-build:/home/d7y:/bin/sh' >> /etc/passwd; \
+    echo 'd7y:x:10001:' >> /etc/group; \
+    mkdir -p /home/d7y/go/pkg/mod /home/d7y/.cache/go-build /work/plugins /work/out /work/ws \
+             /usr/local/dragonfly/plugins; \
+    chown -R 10001:10001 /home/d7y /work /usr/local/dragonfly
+
+COPY builder/ /usr/local/lib/d7y-build/
+
+# GOTOOLCHAIN=local: the image's Go is the one recorded, never a silently downloaded other one.
+# CGO_ENABLED=1: a host built without cgo can't load plugins at all ("plugin: not implemented").
+ENV HOME=/home/d7y \
+    GOPATH=/home/d7y/go \
+    GOMODCACHE=/home/d7y/go/pkg/mod \
+    GOCACHE=/home/d7y/.cache/go-build \
+    GOTOOLCHAIN=local \
+    CGO_ENABLED=1 \
+    GOFLAGS=-buildvcs=false
+
+USER 10001:10001
+WORKDIR /work
+CMD ["sleep", "infinity"]

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Runs inside the build container, as the build user, one subcommand per pipeline step. d7y-build
+# assembles the go build arguments (identical for host and plugins) and passes them after "--".
+#
+#   build.sh deps host <cmd>              go list -deps of cmd/<cmd>, from Dragonfly's own go.mod
+#   build.sh deps plugin <name>           go list -deps of a plugin that has its own go.mod
+#   build.sh plugin <name> <file> -- ARGS build /work/plugins/<name> into /work/out/plugins/<file>
+#   build.sh host <cmd> -- ARGS           build cmd/<cmd> into /work/out/bin/<cmd>
+#   build.sh validate <cmd> <file>...     install the plugins where Dragonfly looks, run `<cmd> plugin`
+#
+# Layout: /work/dragonfly is the pinned tree; /work/plugins/<name> each plugin's source;
+# /work/ws/<name>/go.work the workspace of a plugin with its own go.mod; /work/out what is built.
+set -euo pipefail
+
+DRAGONFLY=/work/dragonfly
+PLUGINS=/work/plugins
+OUT=/work/out
+PLUGIN_DIR=/usr/local/dragonfly/plugins
+HOST_MODULE=d7y.io/dragonfly/v2
+
+die() { echo "build.sh: $*" >&2; exit 2; }
+
+# A plugin with its own go.mod is built in a workspace with the pinned Dragonfly tree, so every
+# Dragonfly package comes from that tree whatever version the plugin's go.mod names, and the
+# plugin's go.mod still decides its other dependencies. Its own requirement on and replacement of
+# Dragonfly are dropped from this copy: the workspace module stands in for them.
+workspace() {
+  local name=$1 ws=/work/ws/$1
+  if [ ! -f "$ws/go.work" ]; then
+    mkdir -p "$ws"
+    (cd "$PLUGINS/$name" && go mod edit -droprequire="$HOST_MODULE" -dropreplace="$HOST_MODULE")
+    (cd "$ws" && go work init "$DRAGONFLY" "$PLUGINS/$name")
+  fi
+  echo "$ws/go.work"
+}
+
+has_go_mod() { [ -f "$PLUGINS/$1/go.mod" ]; }
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  deps)
+    format=$1 what=$2 target=$3
+    case "$what" in
+      host) cd "$DRAGONFLY" && GOWORK=off go list -deps -f "$format" "./cmd/$target" ;;
+      plugin)
+        has_go_mod "$target" || die "plugin $target has no go.mod"
+        gowork=$(workspace "$target")
+        cd "$PLUGINS/$target" && GOWORK=$gowork go list -deps -f "$format" .
+        ;;
+      *) die "deps host|plugin" ;;
+    esac
+    ;;
+
+  plugin)
+    name=$1 file=$2
+    shift 2
+    [ "${1:-}" = "--" ] || die "expected -- before the go build arguments"
+    shift
+    mkdir -p "$OUT/plugins"
+    if has_go_mod "$name"; then
+      gowork=$(workspace "$name")
+      cd "$PLUGINS/$name" && GOWORK=$gowork go build -buildmode=plugin "$@" -o "$OUT/plugins/$file" .
+    else
+      # Upstream's style: the plugin's files compiled inside the Dragonfly module.
+      shopt -s nullglob
+      files=()
+      for f in "$PLUGINS/$name"/*.go; do
+        case "$f" in *_test.go) ;; *) files+=("$f") ;; esac
+      done
+      [ ${#files[@]} -gt 0 ] || die "no .go files in plugin $name"
+      cd "$DRAGONFLY" && GOWORK=off go build -buildmode=plugin "$@" -o "$OUT/plugins/$file" "${files[@]}"
+    fi
+    ;;
+
+  host)
+    target=$1
+    shift
+    [ "${1:-}" = "--" ] || die "expected -- before the go build arguments"
+    shift
+    mkdir -p "$OUT/bin"
+    cd "$DRAGONFLY" && GOWORK=off go build "$@" -o "$OUT/bin/$target" "./cmd/$target"
+    ;;
+
+  validate)
+    target=$1
+    shift
+    rm -rf "${PLUGIN_DIR:?}"/*
+    for file in "$@"; do cp "$OUT/plugins/$file" "$PLUGIN_DIR/$file"; done
+    exec "$OUT/bin/$target" plugin
+    ;;
+
+  *)
+    die "unknown subcommand '$cmd' (deps, plugin, host, validate)"
+    ;;
+esac

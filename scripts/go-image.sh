@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Build a Go base image with no container registry: the stand-in for `golang:<version>-bookworm`.
+#
+#   scripts/go-image.sh [GO_VERSION]     default: $D7Y_GO_VERSION or 1.23.5
+#
+# Prints the image reference on stdout (d7y-build/golang:<version>-bookworm); pass it to
+# `d7y-build --go-image`. Steps, each skipped when its image already exists:
+#   1. debootstrap a minimal Debian bookworm from the machine's own apt mirror, `docker import` it;
+#   2. on top: gcc, libc6-dev, git, ca-certificates and Debian's Go 1.23 from bookworm-backports;
+#   3. the exact official Go release, fetched by that Go through the Go module proxy, installed at
+#      /usr/local/go with the environment of the official golang image.
+# The image trusts the CA bundle this machine trusts (/etc/ssl/certs/ca-certificates.crt, or
+# $D7Y_CA_BUNDLE), so that containers reach the Go module proxy through the same TLS gateway as
+# the machine itself.
+set -euo pipefail
+
+go_version=${1:-${D7Y_GO_VERSION:-1.23.5}}
+if ! [[ $go_version =~ ^1\.[0-9]+\.[0-9]+$ ]]; then
+  echo "go-image: '$go_version' is not a Go release like 1.23.5" >&2
+  exit 2
+fi
+tag="d7y-build/golang:${go_version}-bookworm"
+base="d7y-build/debian:bookworm"
+say() { printf 'go-image: %s\n' "$*" >&2; }
+
+if docker image inspect "$tag" >/dev/null 2>&1; then
+  say "$tag already exists"
+  echo "$tag"
+  exit 0
+fi
+
+# The machine's own Debian mirror: the only one this machine may reach.
+mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
+mirror=${mirror:-$(awk '$1 == "deb" { print $2; exit }' /etc/apt/sources.list 2>/dev/null)}
+mirror=${mirror:-http://deb.debian.org/debian}
+
+if ! docker image inspect "$base" >/dev/null 2>&1; then
+  if ! command -v debootstrap >/dev/null 2>&1; then
+    say "installing debootstrap"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  fi
+  rootfs=$(mktemp -d /tmp/d7y-rootfs.XXXXXX)
+  trap 'rm -rf "$rootfs" "$rootfs.log"' EXIT
+  say "debootstrap bookworm from $mirror (about a minute)"
+  debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || {
+    tail -n 20 "$rootfs.log" >&2
+    exit 1
+  }
+  rm -f "$rootfs.log"
+  say "importing $base"
+  tar -C "$rootfs" -c . | docker import \
+    -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    -c 'CMD ["bash"]' - "$base" >/dev/null
+  rm -rf "$rootfs"
+fi
+
+say "building $tag"
+context=$(mktemp -d /tmp/d7y-go-image.XXXXXX)
+trap 'rm -rf "$context"' EXIT
+cp "${D7Y_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}" "$context/ca-certificates.crt"
+cat >"$context/Dockerfile" <<'DOCKERFILE'
+FROM d7y-build/debian:bookworm
+ARG MIRROR
+ARG GO_VERSION
+RUN echo "deb $MIRROR bookworm-backports main" >/etc/apt/sources.list.d/backports.list \
+ && apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      gcc libc6-dev git ca-certificates make \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      -t bookworm-backports golang-1.23-go \
+ && rm -rf /var/lib/apt/lists/*
+COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+# Debian's Go fetches the exact official release through the module proxy, then steps aside.
+# Module zips carry no file modes: the executables get theirs back, as `go` does when it switches
+# toolchains.
+RUN export GOPATH=/tmp/bootstrap GOFLAGS=-modcacherw \
+ && /usr/lib/go-1.23/bin/go mod download \
+      "golang.org/toolchain@v0.0.1-go${GO_VERSION}.linux-$(dpkg --print-architecture)" \
+ && cp -a /tmp/bootstrap/pkg/mod/golang.org/toolchain@v0.0.1-go${GO_VERSION}.linux-$(dpkg --print-architecture) /usr/local/go \
+ && chmod -R a+rX /usr/local/go \
+ && chmod a+x /usr/local/go/bin/* /usr/local/go/pkg/tool/*/* \
+ && rm -rf /tmp/bootstrap \
+ && DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq golang-1.23-go golang-1.23-src \
+ && apt-get autoremove -y -qq \
+ && /usr/local/go/bin/go version
+ENV GOLANG_VERSION=${GO_VERSION} GOTOOLCHAIN=local GOPATH=/go \
+    PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+WORKDIR /go
+DOCKERFILE
+docker build --force-rm -t "$tag" --build-arg "MIRROR=$mirror" --build-arg "GO_VERSION=$go_version" "$context" >"$context/build.log" 2>&1 || {
+  tail -n 30 "$context/build.log" >&2
+  exit 1
+}
+say "built $tag"
+echo "$tag"

@@ -1,0 +1,37 @@
+/** manifest.json: what was built from what, with which toolchain, and the proof that it loads. Pure. */
+import { VERSION } from '../version';
+import type { LoadedPlugin } from '../validate/plugin-output';
+
+export interface ManifestArtifact {
+  kind: 'host' | 'plugin';
+  /** The host command (dfget, scheduler, manager) or the plugin's name. */
+  name: string;
+  /** For plugins: resource, scheduler or manager. */
+  type?: string;
+  /** Relative to the manifest's directory. */
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+export interface Manifest {
+  schemaVersion: 1;
+  tool: { name: 'd7y-build'; version: string };
+  dragonfly: { repo: string; ref: string; commit: string; shortCommit: string; goModGo?: string; goModToolchain?: string };
+  go: { version: string; platform: string; image: string; imageId: string };
+  builderImage: { tag: string; id: string };
+  flags: { cgoEnabled: true; trimpath: boolean; tags: string[]; gcflags: string; race: boolean; goArgs: string[] };
+  buildCommit: string;
+  buildTime: string;
+  artifacts: ManifestArtifact[];
+  validation: { command: string; stdout: string; stderr: string; plugins: LoadedPlugin[] };
+}
+
+/** A repository URL without the credentials it may carry (https://user:token@host/...). */
+export function redactUrl(repo: string): string {
+  return repo.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
+}
+
+export function serializeManifest(manifest: Manifest): string {
+  return `${JSON.stringify(manifest, null, 2)}\n`;
+}

@@ -1,0 +1,98 @@
+/**
+ * collect-artifacts and install: files leave the container as a tar stream checked entry by entry,
+ * then go into --out and --plugins-dir under temporary names, renamed into place only when complete.
+ * Nothing reaches either directory unless validation passed.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { extractExpected, UnexpectedEntryError } from '../artifacts/archive';
+import { placeAll } from '../artifacts/install';
+import { redactUrl, serializeManifest, type Manifest } from '../artifacts/manifest';
+import { InternalError } from '../errors';
+import { VERSION } from '../version';
+import { need, type BuildContext } from './context';
+import { sharedGoArgs } from './goflags';
+
+export async function collectArtifacts(ctx: BuildContext): Promise<void> {
+  const container = need(ctx.state.container, 'the container');
+  const source = need(ctx.state.source, 'the source');
+  const staging = await mkdtemp(path.join(os.tmpdir(), 'd7y-build-out-'));
+  ctx.cleanups.push(() => rm(staging, { recursive: true, force: true }));
+
+  const expected = new Set([`out/bin/${source.host}`, ...ctx.spec.plugins.map((p) => `out/plugins/${p.file}`)]);
+  try {
+    ctx.state.staged = await extractExpected(await container.getArchive('/work/out'), staging, (name) => expected.has(name));
+  } catch (err) {
+    if (err instanceof UnexpectedEntryError) throw new InternalError(`the build container returned a bad archive: ${err.message}`, { cause: err });
+    throw err;
+  }
+  const missing = [...expected].filter((name) => !ctx.state.staged!.some((f) => f.name === name));
+  if (missing.length > 0) throw new InternalError(`the build container did not return ${missing.join(', ')}`);
+}
+
+function manifestOf(ctx: BuildContext): Manifest {
+  const { spec, state } = ctx;
+  const source = need(state.source, 'the source');
+  const image = need(state.image, 'the image');
+  const toolchain = need(state.toolchain, 'the toolchain');
+  const validation = need(state.validation, 'the validation');
+  const staged = need(state.staged, 'the artifacts');
+  const byName = (name: string) => staged.find((f) => f.name === name)!;
+
+  const host = byName(`out/bin/${source.host}`);
+  return {
+    schemaVersion: 1,
+    tool: { name: 'd7y-build', version: VERSION },
+    dragonfly: {
+      repo: redactUrl(spec.repo),
+      ref: spec.ref,
+      commit: source.commit.sha,
+      shortCommit: source.shortSha,
+      goModGo: source.goMod.go,
+      goModToolchain: source.goMod.toolchain,
+    },
+    go: { version: toolchain.goVersion, platform: toolchain.platform, image: image.goImage, imageId: image.goImageId },
+    builderImage: { tag: image.builderImage, id: image.builderImageId },
+    flags: { cgoEnabled: true, ...spec.toolchain, goArgs: sharedGoArgs(spec.toolchain) },
+    buildCommit: spec.buildCommit ?? source.shortSha,
+    buildTime: spec.buildTime,
+    artifacts: [
+      { kind: 'host', name: source.host, path: `bin/${source.host}`, sha256: host.sha256, size: host.size },
+      ...spec.plugins.map((p) => {
+        const f = byName(`out/plugins/${p.file}`);
+        return { kind: 'plugin' as const, name: p.name, type: spec.type, path: `plugins/${p.file}`, sha256: f.sha256, size: f.size };
+      }),
+    ],
+    validation: { command: `${source.host} plugin`, ...validation },
+  };
+}
+
+export async function install(ctx: BuildContext): Promise<void> {
+  const { spec } = ctx;
+  const source = need(ctx.state.source, 'the source');
+  const staged = need(ctx.state.staged, 'the artifacts');
+  const stagedPath = (name: string) => staged.find((f) => f.name === name)!.path;
+  const manifest = manifestOf(ctx);
+
+  const host = path.join(spec.outDir, 'bin', source.host);
+  const outPlugins = spec.plugins.map((p) => path.join(spec.outDir, 'plugins', p.file));
+  const manifestPath = path.join(spec.outDir, 'manifest.json');
+  await placeAll(
+    [
+      { from: stagedPath(`out/bin/${source.host}`), to: host, mode: 0o755 },
+      ...spec.plugins.map((p, i) => ({ from: stagedPath(`out/plugins/${p.file}`), to: outPlugins[i]!, mode: 0o755 })),
+      { from: { content: serializeManifest(manifest) }, to: manifestPath },
+    ],
+    `--out ${spec.outDir}`,
+  );
+  ctx.log.info(`wrote ${host}, ${outPlugins.length} plugin(s) and ${manifestPath}`);
+
+  const installed = spec.plugins.map((p) => path.join(spec.pluginsDir, p.file));
+  await placeAll(
+    spec.plugins.map((p, i) => ({ from: stagedPath(`out/plugins/${p.file}`), to: installed[i]!, mode: 0o755 })),
+    `--plugins-dir ${spec.pluginsDir}`,
+  );
+  for (const file of installed) ctx.log.info(`installed ${file}`);
+  ctx.state.outputs = { host, plugins: outPlugins, manifest: manifestPath, installed };
+}

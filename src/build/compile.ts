@@ -1,0 +1,92 @@
+/**
+ * check-dependencies, compile-plugins, compile-host: builder/build.sh runs the go commands; the
+ * arguments come from goflags.ts, the same toolchain settings for every artifact.
+ */
+import type { ExecResult } from '../docker/engine';
+import { CompileError, DependencyConflictError } from '../errors';
+import { need, type BuildContext } from './context';
+import { conflictFix, describeConflict, findConflicts, GO_LIST_FORMAT, parseGoList } from './deps';
+import { hostLdflags, pluginLdflags, sharedGoArgs } from './goflags';
+
+const BUILD_SH = '/usr/local/lib/d7y-build/build.sh';
+
+/** What of go's output explains a failure: errors, not download chatter. */
+export function compilerOutput(result: ExecResult, maxLines = 40): string {
+  const lines = `${result.stderr}\n${result.stdout}`
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !/^go: (downloading|finding|extracting) /.test(l));
+  if (lines.length <= maxLines) return lines.join('\n');
+  return [...lines.slice(0, maxLines - 1), `… (${lines.length - maxLines + 1} more lines; --verbose shows all)`].join('\n');
+}
+
+async function run(ctx: BuildContext, label: string, args: string[]): Promise<ExecResult> {
+  const container = need(ctx.state.container, 'the container');
+  return container.exec([BUILD_SH, ...args], { onLine: (_stream, line) => ctx.log.output(label, line) });
+}
+
+export async function checkDependencies(ctx: BuildContext): Promise<void | 'skipped'> {
+  const source = need(ctx.state.source, 'the source');
+  const modulePlugins = need(ctx.state.modulePlugins, 'the uploaded plugins');
+  if (modulePlugins.length === 0) {
+    ctx.log.info('no plugin has its own go.mod: they build inside the Dragonfly module');
+    return 'skipped';
+  }
+  const hostList = await run(ctx, 'deps', ['deps', GO_LIST_FORMAT, 'host', source.host]);
+  if (hostList.exitCode !== 0) {
+    throw new CompileError(`cannot list the dependencies of Dragonfly's ${source.host} at ${source.shortSha}`, {
+      hint: 'the Go module proxy must be reachable from the build container (GOPROXY is passed through)',
+      detail: compilerOutput(hostList),
+    });
+  }
+  const host = parseGoList(hostList.stdout);
+  for (const name of modulePlugins) {
+    const pluginList = await run(ctx, 'deps', ['deps', GO_LIST_FORMAT, 'plugin', name]);
+    if (pluginList.exitCode !== 0) {
+      throw new CompileError(`cannot resolve the dependencies of plugin ${name}`, {
+        hint: "fix the plugin's go.mod and go.sum (run `go mod tidy` in a workspace with Dragonfly)",
+        detail: compilerOutput(pluginList),
+      });
+    }
+    const conflicts = findConflicts(host, parseGoList(pluginList.stdout));
+    if (conflicts.length > 0) {
+      throw new DependencyConflictError(
+        `plugin ${name} would link ${conflicts.length === 1 ? 'a module' : `${conflicts.length} modules`} at another version than Dragonfly ${source.shortSha}, and plugin.Open would refuse it`,
+        { hint: conflictFix(conflicts[0]!), detail: conflicts.map(describeConflict).join('\n') },
+      );
+    }
+    ctx.log.info(`plugin ${name}: every package it shares with ${source.host} is at the host's version`);
+  }
+}
+
+export async function compilePlugins(ctx: BuildContext): Promise<void> {
+  const source = need(ctx.state.source, 'the source');
+  const buildCommit = ctx.spec.buildCommit ?? source.shortSha;
+  const args = [...sharedGoArgs(ctx.spec.toolchain), `-ldflags=${pluginLdflags(buildCommit, ctx.spec.buildTime)}`];
+  for (const plugin of ctx.spec.plugins) {
+    const result = await run(ctx, plugin.name, ['plugin', plugin.name, plugin.file, '--', ...args]);
+    if (result.exitCode !== 0) {
+      throw new CompileError(`plugin ${plugin.name} does not compile against Dragonfly ${ctx.spec.ref} (${source.shortSha})`, {
+        hint: 'fix the errors shown; --verbose prints the whole build output',
+        detail: compilerOutput(result),
+      });
+    }
+    ctx.log.info(`built ${plugin.file}`);
+  }
+}
+
+export async function compileHost(ctx: BuildContext): Promise<void> {
+  const source = need(ctx.state.source, 'the source');
+  const toolchain = need(ctx.state.toolchain, 'the toolchain');
+  const ldflags = hostLdflags(
+    { gitCommit: source.shortSha, buildTime: ctx.spec.buildTime, goVersion: `${toolchain.goVersion} ${toolchain.platform}` },
+    ctx.spec.toolchain,
+  );
+  const result = await run(ctx, source.host, ['host', source.host, '--', ...sharedGoArgs(ctx.spec.toolchain), `-ldflags=${ldflags}`]);
+  if (result.exitCode !== 0) {
+    throw new CompileError(`Dragonfly's ${source.host} at ${source.shortSha} does not compile with these settings`, {
+      hint: 'check --tags and --gcflags; --verbose prints the whole build output',
+      detail: compilerOutput(result),
+    });
+  }
+  ctx.log.info(`built ${source.host}`);
+}

@@ -1,0 +1,89 @@
+/**
+ * start-container and upload-sources: one labelled container from the builder image, with Go's
+ * caches on named volumes, then the Dragonfly tree and each plugin's source streamed in as tar.
+ * Nothing of this machine is mounted, so remote and rootless engines work the same.
+ */
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { packDirectory } from '../artifacts/archive';
+import { toolLabels } from '../docker/labels';
+import { GoImageError } from '../errors';
+import { need, type BuildContext } from './context';
+import { compareGoVersions, parseGoVersionOutput } from './gomod';
+
+/** Go's caches survive the container on these volumes: the second build compiles only what changed. */
+export const CACHE_VOLUMES = [
+  { name: 'd7y-build-go-mod', target: '/home/d7y/go/pkg/mod', role: 'go-mod-cache' },
+  { name: 'd7y-build-go-build', target: '/home/d7y/.cache/go-build', role: 'go-build-cache' },
+] as const;
+
+/** Files a plugin upload leaves out: VCS data is never source. */
+export function ignoredInPlugin(relative: string): boolean {
+  return relative === '.git' || relative.startsWith('.git/');
+}
+
+export async function startContainer(ctx: BuildContext): Promise<void> {
+  const image = need(ctx.state.image, 'the builder image');
+  const source = need(ctx.state.source, 'the source');
+  for (const v of CACHE_VOLUMES) await ctx.engine.ensureVolume(v.name, toolLabels(v.role));
+
+  const container = await ctx.engine.createContainer({
+    image: image.builderImageId,
+    labels: ctx.runLabels,
+    volumes: CACHE_VOLUMES.map((v) => ({ name: v.name, target: v.target })),
+    env: ctx.spec.goEnv,
+    workdir: '/work',
+  });
+  ctx.state.container = container;
+  if (ctx.spec.keep) {
+    ctx.log.info(`container ${container.id.slice(0, 12)} is kept (--keep): remove it with docker rm -f ${container.id.slice(0, 12)}`);
+  } else {
+    ctx.cleanups.push(() => container.remove());
+  }
+
+  const probe = await container.exec(['go', 'version']);
+  const go = parseGoVersionOutput(probe.stdout);
+  if (probe.exitCode !== 0 || go === undefined) {
+    throw new GoImageError(`${image.goImage} has no working Go: \`go version\` said ${JSON.stringify((probe.stdout + probe.stderr).trim())}`, {
+      hint: 'pass a golang image with --go-image',
+    });
+  }
+  ctx.state.toolchain = { goVersion: go.version, platform: go.platform };
+  ctx.log.info(`${go.version} ${go.platform} in container ${container.id.slice(0, 12)}`);
+
+  const needed = source.goMod.go;
+  if (needed !== undefined && compareGoVersions(go.version, needed) < 0) {
+    throw new GoImageError(`Dragonfly at ${source.shortSha} needs Go ${needed} or newer, but ${image.goImage} has ${go.version}`, {
+      hint: `pass --go-image with Go ${needed} or newer, e.g. golang:${source.goMod.toolchain ?? needed}-bookworm`,
+    });
+  }
+  const toolchain = source.goMod.toolchain;
+  if (toolchain !== undefined && compareGoVersions(go.version, toolchain) !== 0) {
+    ctx.log.warn(`Dragonfly's go.mod names toolchain go${toolchain}; building with ${go.version} from ${image.goImage}`);
+  }
+}
+
+export async function uploadSources(ctx: BuildContext): Promise<void> {
+  const container = need(ctx.state.container, 'the container');
+  const source = need(ctx.state.source, 'the source');
+
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'd7y-build-'));
+  ctx.cleanups.push(() => rm(scratch, { recursive: true, force: true }));
+  const tree = path.join(scratch, 'dragonfly');
+  await source.mirror.exportTree(source.commit.sha, tree);
+  await container.putArchive(packDirectory(tree, { prefix: 'dragonfly' }), '/work');
+  ctx.log.info(`Dragonfly ${source.shortSha} → /work/dragonfly`);
+
+  const modulePlugins: string[] = [];
+  for (const plugin of ctx.spec.plugins) {
+    await container.putArchive(packDirectory(plugin.dir, { prefix: `plugins/${plugin.name}`, ignore: ignoredInPlugin }), '/work');
+    const hasGoMod = await stat(path.join(plugin.dir, 'go.mod')).then(
+      () => true,
+      () => false,
+    );
+    if (hasGoMod) modulePlugins.push(plugin.name);
+    ctx.log.info(`${plugin.dir} → /work/plugins/${plugin.name}${hasGoMod ? ' (own go.mod: built in a workspace with Dragonfly)' : ''}`);
+  }
+  ctx.state.modulePlugins = modulePlugins;
+}

@@ -1,0 +1,67 @@
+/** What the build steps share: the spec, the adapters, and each step's findings for the next. */
+import type { BuildSpec } from '../config';
+import type { BuildContainer, Engine, EngineInfo } from '../docker/engine';
+import type { ExtractedFile } from '../artifacts/archive';
+import type { DragonflyMirror, ResolvedCommit } from '../git/source';
+import type { LoadedPlugin } from '../validate/plugin-output';
+import type { GoMod } from './gomod';
+import type { PipelineContext } from './pipeline';
+import { InternalError } from '../errors';
+
+export interface SourceFacts {
+  mirror: DragonflyMirror;
+  commit: ResolvedCommit;
+  shortSha: string;
+  goMod: GoMod;
+  /** The Dragonfly command that loads this plugin type. */
+  host: 'dfget' | 'scheduler' | 'manager';
+}
+
+export interface ImageFacts {
+  goImage: string;
+  goImageId: string;
+  builderImage: string;
+  builderImageId: string;
+}
+
+export interface ToolchainFacts {
+  /** e.g. "go1.23.5" */
+  goVersion: string;
+  /** e.g. "linux/amd64" */
+  platform: string;
+}
+
+export interface ValidationFacts {
+  stdout: string;
+  stderr: string;
+  plugins: LoadedPlugin[];
+}
+
+export interface BuildState {
+  engine?: EngineInfo;
+  source?: SourceFacts;
+  image?: ImageFacts;
+  container?: BuildContainer;
+  toolchain?: ToolchainFacts;
+  /** Plugins (by name) that carry their own go.mod. */
+  modulePlugins?: string[];
+  validation?: ValidationFacts;
+  /** Artifacts as extracted from the container, in a staging directory. */
+  staged?: ExtractedFile[];
+  /** Paths written, in --out and --plugins-dir. */
+  outputs?: { host: string; plugins: string[]; manifest: string; installed: string[] };
+}
+
+export interface BuildContext extends PipelineContext {
+  spec: BuildSpec;
+  engine: Engine;
+  /** Labels every container of this run carries. */
+  runLabels: Record<string, string>;
+  state: BuildState;
+}
+
+/** A fact an earlier step must have established; its absence is a bug in the step order. */
+export function need<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new InternalError(`pipeline step order: ${what} is not known yet`);
+  return value;
+}

@@ -1,0 +1,117 @@
+/**
+ * prepare-image: the Go image (present, or pulled) and, on top of it, the builder image: the Go
+ * image plus Dockerfile.builder and builder/. The builder image is tagged by a hash of those files
+ * and the Go image's id, so it is built once per Go image and d7y-build version of the builder.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import tarFs from 'tar-fs';
+import type { Readable } from 'node:stream';
+import { engineMessage } from '../docker/engine';
+import { toolLabels } from '../docker/labels';
+import { D7yError, GoImageError, InternalError } from '../errors';
+import { need, type BuildContext } from './context';
+import { defaultGoImage, wantedGo } from './gomod';
+
+const DOCKERFILE = 'Dockerfile.builder';
+const BUILDER_DIR = 'builder';
+export const BUILDER_REPOSITORY = 'd7y-build/builder';
+
+/** The directory holding Dockerfile.builder: the package root, from the bundle or from the sources. */
+export function packageRoot(from: string = path.dirname(fileURLToPath(import.meta.url))): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, DOCKERFILE))) return dir;
+    if (path.dirname(dir) === dir) throw new InternalError(`${DOCKERFILE} not found above ${from}: the installation is incomplete`);
+  }
+}
+
+export interface ContextFile {
+  name: string;
+  content: Buffer;
+}
+
+export async function builderContextFiles(root: string): Promise<ContextFile[]> {
+  const names = [DOCKERFILE, ...(await readdir(path.join(root, BUILDER_DIR))).map((f) => `${BUILDER_DIR}/${f}`)].sort();
+  return Promise.all(names.map(async (name) => ({ name, content: await readFile(path.join(root, name)) })));
+}
+
+/** d7y-build/builder:<hash of the context files and the Go image id>. Pure. */
+export function builderImageTag(files: ContextFile[], goImageId: string): string {
+  const hash = createHash('sha256');
+  for (const f of [...files].sort((a, b) => a.name.localeCompare(b.name))) {
+    hash.update(`${f.name}\0${f.content.length}\0`).update(f.content);
+  }
+  hash.update(`base\0${goImageId}`);
+  return `${BUILDER_REPOSITORY}:${hash.digest('hex').slice(0, 16)}`;
+}
+
+async function ensureGoImage(ctx: BuildContext, goImage: string, wanted: string | undefined): Promise<string> {
+  const present = await ctx.engine.inspectImage(goImage);
+  if (present !== undefined) return present.id;
+
+  ctx.log.info(`pulling ${goImage}`);
+  try {
+    await ctx.engine.pullImage(goImage, (status) => ctx.log.output('pull', status));
+  } catch (err) {
+    if (err instanceof D7yError) throw err;
+    const version = wanted ?? '<go version>';
+    throw new GoImageError(`the Go image ${goImage} is not here and can't be pulled: ${engineMessage(err)}`, {
+      hint: `pull it on a machine that reaches the registry, or build a stand-in offline with scripts/go-image.sh ${version} and pass --go-image d7y-build/golang:${version}-bookworm`,
+      cause: err,
+    });
+  }
+  const pulled = await ctx.engine.inspectImage(goImage);
+  if (pulled === undefined) throw new GoImageError(`${goImage} was pulled but is not listed by the engine`);
+  return pulled.id;
+}
+
+export async function prepareImage(ctx: BuildContext): Promise<void> {
+  const source = need(ctx.state.source, 'the source');
+  const goImage = ctx.spec.goImage ?? defaultGoImage(source.goMod);
+  if (goImage === undefined) {
+    throw new GoImageError(`go.mod at ${source.shortSha} has no go line to pick a Go image by`, {
+      hint: 'pass --go-image, e.g. --go-image golang:1.23.5-bookworm',
+    });
+  }
+  const goImageId = await ensureGoImage(ctx, goImage, wantedGo(source.goMod));
+
+  const root = packageRoot();
+  const files = await builderContextFiles(root);
+  const builderImage = builderImageTag(files, goImageId);
+  let builder = await ctx.engine.inspectImage(builderImage);
+  if (builder === undefined) {
+    ctx.log.info(`building ${builderImage} from ${goImage}`);
+    const context = tarFs.pack(root, { entries: files.map((f) => f.name) }) as unknown as Readable;
+    const output: string[] = [];
+    try {
+      await ctx.engine.buildImage(
+        context,
+        {
+          tag: builderImage,
+          dockerfile: DOCKERFILE,
+          buildArgs: { GO_IMAGE: goImageId },
+          labels: { ...toolLabels('builder'), 'io.d7y-build.go-image': goImage },
+        },
+        (line) => {
+          output.push(line);
+          ctx.log.output('image', line);
+        },
+      );
+    } catch (err) {
+      if (err instanceof D7yError) throw err;
+      throw new GoImageError(`cannot build the builder image on ${goImage}: ${engineMessage(err)}`, {
+        hint: 'the Go image must be a Debian-based golang image (bash, coreutils, gcc), like golang:<version>-bookworm',
+        detail: output.slice(-20).join('\n'),
+        cause: err,
+      });
+    }
+    builder = await ctx.engine.inspectImage(builderImage);
+    if (builder === undefined) throw new GoImageError(`${builderImage} was built but is not listed by the engine`);
+  } else {
+    ctx.log.info(`using ${builderImage} (${goImage})`);
+  }
+  ctx.state.image = { goImage, goImageId, builderImage, builderImageId: builder.id };
+}

@@ -1,0 +1,108 @@
+/**
+ * The library entry: build(spec) runs the pipeline and returns what was built, or throws a
+ * BuildFailure that carries the typed error and the step timings.
+ */
+import { randomUUID } from 'node:crypto';
+import type { BuildSpec } from '../config';
+import { DockerEngine, type Engine } from '../docker/engine';
+import { runLabels } from '../docker/labels';
+import type { D7yError } from '../errors';
+import { nullLogger, type Logger } from '../log';
+import type { LoadedPlugin } from '../validate/plugin-output';
+import { need, type BuildContext } from './context';
+import { PipelineError, runSteps, type StepTiming } from './pipeline';
+import { BUILD_STEPS } from './steps';
+import { sharedGoArgs } from './goflags';
+
+export interface BuildOptions {
+  log?: Logger;
+  signal?: AbortSignal;
+  engine?: Engine;
+}
+
+export interface BuiltFile {
+  kind: 'host' | 'plugin' | 'manifest';
+  path: string;
+  sha256?: string;
+  size?: number;
+}
+
+export interface BuildResult {
+  runId: string;
+  commit: string;
+  ref: string;
+  goVersion: string;
+  goImage: string;
+  builderImage: string;
+  flags: { cgoEnabled: true; goArgs: string[]; trimpath: boolean; tags: string[]; gcflags: string; race: boolean };
+  buildCommit: string;
+  buildTime: string;
+  artifacts: BuiltFile[];
+  installed: string[];
+  validation: { stdout: string; stderr: string; plugins: LoadedPlugin[] };
+  steps: StepTiming[];
+  /** Set with --keep. */
+  container?: string;
+}
+
+export class BuildFailure extends Error {
+  constructor(
+    readonly error: D7yError,
+    readonly runId: string,
+    readonly steps: StepTiming[],
+    readonly commit?: string,
+  ) {
+    super(error.message);
+  }
+}
+
+export async function build(spec: BuildSpec, options: BuildOptions = {}): Promise<BuildResult> {
+  const runId = randomUUID();
+  const ctx: BuildContext = {
+    spec,
+    log: options.log ?? nullLogger,
+    signal: options.signal ?? new AbortController().signal,
+    engine: options.engine ?? new DockerEngine(),
+    runLabels: runLabels(runId, process.pid, new Date()),
+    cleanups: [],
+    state: {},
+  };
+
+  let steps: StepTiming[];
+  try {
+    steps = await runSteps(BUILD_STEPS, ctx);
+  } catch (err) {
+    if (err instanceof PipelineError) throw new BuildFailure(err.error, runId, err.timings, ctx.state.source?.commit.sha);
+    throw err;
+  }
+
+  const { state } = ctx;
+  const source = need(state.source, 'the source');
+  const outputs = need(state.outputs, 'the outputs');
+  const staged = need(state.staged, 'the artifacts');
+  const digest = (name: string) => staged.find((f) => f.name === name)!;
+  const host = digest(`out/bin/${source.host}`);
+  return {
+    runId,
+    commit: source.commit.sha,
+    ref: spec.ref,
+    goVersion: need(state.toolchain, 'the toolchain').goVersion,
+    goImage: need(state.image, 'the image').goImage,
+    builderImage: need(state.image, 'the image').builderImage,
+    flags: { cgoEnabled: true, goArgs: sharedGoArgs(spec.toolchain), ...spec.toolchain },
+    buildCommit: spec.buildCommit ?? source.shortSha,
+    buildTime: spec.buildTime,
+    artifacts: [
+      { kind: 'host', path: outputs.host, sha256: host.sha256, size: host.size },
+      ...spec.plugins.map((p, i) => {
+        const f = digest(`out/plugins/${p.file}`);
+        return { kind: 'plugin' as const, path: outputs.plugins[i]!, sha256: f.sha256, size: f.size };
+      }),
+      { kind: 'manifest', path: outputs.manifest },
+    ],
+    installed: outputs.installed,
+    validation: need(state.validation, 'the validation'),
+    steps,
+    container: spec.keep ? state.container?.id : undefined,
+  };
+}

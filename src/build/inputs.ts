@@ -1,0 +1,54 @@
+/** check-inputs: everything about the plugin sources and target directories, and the engine, before any work. */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { UsageError } from '../errors';
+import { assertWritableDir } from '../artifacts/install';
+import type { PluginSpec } from '../config';
+import type { BuildContext } from './context';
+
+const INIT_SIGNATURE = 'func DragonflyPluginInit(option map[string]string) (any, map[string]string, error)';
+
+/** The package clause of a Go file, skipping comments. */
+export function packageName(source: string): string | undefined {
+  const stripped = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
+  return /^\s*package\s+([A-Za-z_][A-Za-z0-9_]*)/m.exec(stripped)?.[1];
+}
+
+async function checkPluginSource(plugin: PluginSpec): Promise<void> {
+  const info = await stat(plugin.dir).catch(() => undefined);
+  if (info === undefined) {
+    throw new UsageError(`plugin directory ${plugin.dir} does not exist`, { hint: 'pass the directory that holds the plugin\'s .go files' });
+  }
+  if (!info.isDirectory()) {
+    throw new UsageError(`${plugin.dir} is not a directory`, { hint: 'pass the plugin\'s directory, not a file in it' });
+  }
+  const goFiles = (await readdir(plugin.dir)).filter((f) => f.endsWith('.go') && !f.endsWith('_test.go')).sort();
+  if (goFiles.length === 0) {
+    throw new UsageError(`${plugin.dir} has no .go files`, { hint: 'a plugin is a directory of package main .go files' });
+  }
+  let exportsInit = false;
+  for (const file of goFiles) {
+    const source = await readFile(path.join(plugin.dir, file), 'utf8');
+    const pkg = packageName(source);
+    if (pkg !== 'main') {
+      throw new UsageError(`${path.join(plugin.dir, file)} is package ${pkg ?? '(none)'}, not main`, {
+        hint: 'Go plugins are built from package main: change the package clause to `package main`',
+      });
+    }
+    if (/^func\s+DragonflyPluginInit\s*\(/m.test(source)) exportsInit = true;
+  }
+  if (!exportsInit) {
+    throw new UsageError(`${plugin.dir} does not define DragonflyPluginInit`, {
+      hint: `Dragonfly calls this function after loading the plugin: add \`${INIT_SIGNATURE}\``,
+    });
+  }
+}
+
+export async function checkInputs(ctx: BuildContext): Promise<void> {
+  const { spec } = ctx;
+  for (const plugin of spec.plugins) await checkPluginSource(plugin);
+  await assertWritableDir(spec.outDir, '--out');
+  await assertWritableDir(spec.pluginsDir, '--plugins-dir');
+  ctx.state.engine = await ctx.engine.ping();
+  ctx.log.info(`Docker ${ctx.state.engine.serverVersion} (${ctx.state.engine.os}/${ctx.state.engine.arch}) at ${ctx.state.engine.address}`);
+}

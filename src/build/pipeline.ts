@@ -1,0 +1,82 @@
+/**
+ * Runs the build as a list of named steps: each is timed and logged, the abort signal is checked
+ * between steps, a failure is tagged with its step, and the cleanups registered along the way always
+ * run, last first, without hiding the error that stopped the build.
+ */
+import { asD7yError, D7yError, InterruptedError } from '../errors';
+import type { Logger } from '../log';
+
+export interface StepTiming {
+  name: string;
+  status: 'done' | 'skipped' | 'failed';
+  durationMs: number;
+}
+
+export interface Step<C> {
+  name: string;
+  /** Returns 'skipped' when there was nothing to do. */
+  run(ctx: C): Promise<void | 'skipped'>;
+}
+
+export interface PipelineContext {
+  log: Logger;
+  signal: AbortSignal;
+  /** Undo actions (remove the container, delete temp dirs), run in reverse order at the end. */
+  cleanups: Array<() => Promise<void>>;
+}
+
+export class PipelineError extends Error {
+  constructor(
+    readonly error: D7yError,
+    readonly timings: StepTiming[],
+  ) {
+    super(error.message);
+  }
+}
+
+/** The signal's reason as an InterruptedError; the CLI aborts with the signal's name. */
+export function interruption(signal: AbortSignal): InterruptedError {
+  return signal.reason instanceof InterruptedError ? signal.reason : new InterruptedError('SIGINT');
+}
+
+async function runCleanups<C extends PipelineContext>(ctx: C): Promise<void> {
+  while (ctx.cleanups.length > 0) {
+    const cleanup = ctx.cleanups.pop()!;
+    try {
+      await cleanup();
+    } catch (err) {
+      ctx.log.warn(`cleanup failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+}
+
+export async function runSteps<C extends PipelineContext>(steps: ReadonlyArray<Step<C>>, ctx: C): Promise<StepTiming[]> {
+  const timings: StepTiming[] = [];
+  try {
+    for (const [i, step] of steps.entries()) {
+      if (ctx.signal.aborted) throw interruption(ctx.signal);
+      ctx.log.stepStart(i + 1, steps.length, step.name);
+      const started = performance.now();
+      try {
+        const outcome = await step.run(ctx);
+        const durationMs = Math.round(performance.now() - started);
+        // A step cut short by the abort may return normally; the interruption still wins.
+        if (ctx.signal.aborted) throw interruption(ctx.signal);
+        timings.push({ name: step.name, status: outcome === 'skipped' ? 'skipped' : 'done', durationMs });
+        ctx.log.stepDone(i + 1, steps.length, step.name, durationMs);
+      } catch (err) {
+        const durationMs = Math.round(performance.now() - started);
+        timings.push({ name: step.name, status: 'failed', durationMs });
+        ctx.log.stepFailed(i + 1, steps.length, step.name, durationMs);
+        const error = ctx.signal.aborted ? interruption(ctx.signal) : asD7yError(err);
+        error.step ??= step.name;
+        throw error;
+      }
+    }
+    return timings;
+  } catch (err) {
+    throw new PipelineError(asD7yError(err), timings);
+  } finally {
+    await runCleanups(ctx);
+  }
+}

@@ -1,0 +1,45 @@
+/** resolve-source: the ref to a full SHA through the mirror cache, and what go.mod says at it. */
+import { SourceError, UnsupportedHostError } from '../errors';
+import { DragonflyMirror } from '../git/source';
+import { hostFor } from '../plugin';
+import type { BuildContext } from './context';
+import { parseGoMod } from './gomod';
+
+export const DRAGONFLY_MODULE = 'd7y.io/dragonfly/v2';
+
+/** Refs reach git as arguments: keep them to what branch, tag and SHA names use. */
+const REF = /^[A-Za-z0-9][A-Za-z0-9._/+-]*$/;
+
+export async function resolveSource(ctx: BuildContext): Promise<void> {
+  const { spec } = ctx;
+  if (!REF.test(spec.ref) || spec.ref.includes('..')) {
+    throw new SourceError(`"${spec.ref}" is not a branch, tag or commit name`, {
+      hint: 'pass --commit with a branch, a tag or a (short) SHA, e.g. --commit v2.1.0',
+    });
+  }
+  const mirror = new DragonflyMirror(spec.repo, { cacheDir: spec.cacheDir, signal: ctx.signal });
+  const commit = await mirror.resolve(spec.ref);
+  if (commit.staleWarning !== undefined) ctx.log.warn(commit.staleWarning);
+  const shortSha = commit.sha.slice(0, 7);
+  ctx.log.info(`${spec.ref} is ${commit.sha}${commit.fetched ? '' : ' (from the mirror cache)'}`);
+
+  const goModText = await mirror.readFile(commit.sha, 'go.mod');
+  const goMod = parseGoMod(goModText ?? '');
+  if (goMod.module !== DRAGONFLY_MODULE) {
+    throw new SourceError(
+      `${spec.repo} at ${shortSha} is not Dragonfly: ${goModText === undefined ? 'it has no go.mod' : `its go.mod declares ${goMod.module ?? 'no module'}`}`,
+      { hint: `point --repo at a clone of Dragonfly (module ${DRAGONFLY_MODULE})` },
+    );
+  }
+
+  const host = hostFor(spec.type);
+  if (!(await mirror.hasDirectory(commit.sha, `cmd/${host}`))) {
+    const hint =
+      spec.type === 'resource'
+        ? 'dfget left the Go tree in v2.4.0: build resource plugins against an earlier commit (e.g. --commit v2.3.4), or build a scheduler or manager plugin'
+        : `pick a Dragonfly commit that has cmd/${host}`;
+    throw new UnsupportedHostError(`Dragonfly at ${spec.ref} (${shortSha}) has no cmd/${host}, so it can't load ${spec.type} plugins`, { hint });
+  }
+
+  ctx.state.source = { mirror, commit, shortSha, goMod, host };
+}

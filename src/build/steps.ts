@@ -1,0 +1,27 @@
+/**
+ * The build, in order. Each step reads what the earlier ones put in ctx.state and adds its own;
+ * cleanups they register (container, temp dirs) run after the last step or the first failure.
+ */
+import { collectArtifacts, install } from './artifacts';
+import { compileHost, compilePlugins, checkDependencies } from './compile';
+import { startContainer, uploadSources } from './container';
+import type { BuildContext } from './context';
+import { prepareImage } from './image';
+import { checkInputs } from './inputs';
+import type { Step } from './pipeline';
+import { resolveSource } from './source';
+import { validatePlugins } from './validate';
+
+export const BUILD_STEPS: ReadonlyArray<Step<BuildContext>> = [
+  { name: 'check-inputs', run: checkInputs }, // plugin sources, target dirs, engine: before any work
+  { name: 'resolve-source', run: resolveSource }, // ref → SHA (mirror cache), go.mod, host command exists
+  { name: 'prepare-image', run: prepareImage }, // Go image present or pulled; builder image built once
+  { name: 'start-container', run: startContainer }, // labelled, cache volumes, Go version checked
+  { name: 'upload-sources', run: uploadSources }, // Dragonfly tree and plugins as tar, no bind mounts
+  { name: 'check-dependencies', run: checkDependencies }, // only plugins with their own go.mod
+  { name: 'compile-plugins', run: compilePlugins },
+  { name: 'compile-host', run: compileHost },
+  { name: 'validate', run: validatePlugins }, // `<host> plugin` in the container, output parsed
+  { name: 'collect-artifacts', run: collectArtifacts },
+  { name: 'install', run: install }, // --out, then --plugins-dir, each file atomically
+];

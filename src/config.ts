@@ -1,0 +1,202 @@
+/**
+ * From command-line flags and the environment to a BuildSpec: defaults, env fallbacks (a flag beats
+ * its D7Y_* variable, which beats the default) and every check that needs no I/O. Pure: the
+ * environment and working directory are parameters.
+ */
+import path from 'node:path';
+import os from 'node:os';
+import { UsageError } from './errors';
+import { isPluginType, pluginFileName, pluginName, PLUGIN_TYPES, type PluginType } from './plugin';
+import { BUILD_TAG, buildTimestamp, ldflagsQuotable, type ToolchainSettings } from './build/goflags';
+
+export const DEFAULT_REPO = 'https://github.com/dragonflyoss/dragonfly.git';
+export const DEFAULT_PLUGINS_DIR = '/usr/local/dragonfly/plugins';
+export const DEFAULT_OUT_DIR = 'd7y-build-out';
+
+/** The flags as commander hands them over. */
+export interface BuildFlags {
+  commit?: string;
+  repo?: string;
+  type?: string;
+  name?: string;
+  pluginsDir?: string;
+  out?: string;
+  goImage?: string;
+  tags?: string;
+  gcflags?: string;
+  trimpath?: boolean;
+  race?: boolean;
+  buildCommit?: string;
+  keep?: boolean;
+}
+
+export interface PluginSpec {
+  /** Absolute path of the plugin's source directory on this machine. */
+  dir: string;
+  name: string;
+  /** d7y-<type>-plugin-<name>.so */
+  file: string;
+}
+
+export interface BuildSpec {
+  /** What the user asked for: branch, tag, short or full SHA. */
+  ref: string;
+  repo: string;
+  type: PluginType;
+  plugins: PluginSpec[];
+  pluginsDir: string;
+  outDir: string;
+  /** undefined: golang:<version>-bookworm, the version read from go.mod at the commit. */
+  goImage: string | undefined;
+  toolchain: ToolchainSettings;
+  /** undefined: the Dragonfly short SHA. */
+  buildCommit: string | undefined;
+  /** RFC 3339 UTC. */
+  buildTime: string;
+  keep: boolean;
+  /** Where the git mirror cache lives. */
+  cacheDir: string;
+  /** The variables of this machine that reach the build container (see FORWARDED_ENV). */
+  goEnv: Record<string, string>;
+}
+
+/** Variables the Go toolchain may need to reach modules; nothing else of this machine goes in. */
+export const FORWARDED_ENV = ['GOPROXY', 'GOPRIVATE', 'GONOPROXY', 'GONOSUMDB', 'GOSUMDB', 'GOINSECURE'] as const;
+
+type Env = Record<string, string | undefined>;
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+export function cacheDirFor(env: Env): string {
+  const explicit = nonEmpty(env.D7Y_CACHE_DIR);
+  if (explicit) return path.resolve(explicit);
+  const xdg = nonEmpty(env.XDG_CACHE_HOME);
+  return path.join(xdg ?? path.join(env.HOME ?? os.homedir(), '.cache'), 'd7y-build');
+}
+
+function parseTags(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  const tags = value.split(/[,\s]+/).filter((t) => t !== '');
+  for (const tag of tags) {
+    if (!BUILD_TAG.test(tag)) {
+      throw new UsageError(`--tags: "${tag}" is not a build tag`, {
+        hint: 'build tags are letters, digits, "_", "-" and ".", separated by commas: --tags netgo,osusergo',
+      });
+    }
+  }
+  return tags;
+}
+
+function parseSourceDateEpoch(value: string | undefined): number | undefined {
+  const v = nonEmpty(value);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) {
+    throw new UsageError(`SOURCE_DATE_EPOCH="${v}" is not a number of seconds`, {
+      hint: 'set SOURCE_DATE_EPOCH to a Unix time in seconds, e.g. $(git log -1 --format=%ct), or unset it',
+    });
+  }
+  return Number(v);
+}
+
+function isInside(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/** A git URL (scheme://… or scp-like user@host:path) stays as is; anything else is a local path. */
+function resolveRepo(repo: string, cwd: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repo) || /^[^/\s]+@[^/\s]+:/.test(repo)) return repo;
+  return path.resolve(cwd, repo);
+}
+
+export function resolveSpec(
+  dirs: string[],
+  flags: BuildFlags,
+  env: Env,
+  cwd: string,
+  now: Date = new Date(),
+): BuildSpec {
+  const ref = nonEmpty(flags.commit) ?? nonEmpty(env.D7Y_COMMIT);
+  if (ref === undefined) {
+    throw new UsageError('no Dragonfly commit given', {
+      hint: 'pass --commit <branch|tag|sha> (or set D7Y_COMMIT), e.g. --commit v2.1.0',
+    });
+  }
+
+  const typeName = flags.type ?? 'resource';
+  if (!isPluginType(typeName)) {
+    throw new UsageError(`unknown plugin type "${typeName}"`, {
+      hint: `--type takes one of ${PLUGIN_TYPES.join(', ')}`,
+    });
+  }
+  const type: PluginType = typeName;
+
+  if (dirs.length === 0) {
+    throw new UsageError('no plugin directory given', { hint: 'pass the plugin source directory: d7y-build --commit <ref> ./myplugin' });
+  }
+  if (dirs.length > 1 && flags.name !== undefined) {
+    throw new UsageError('--name applies to one plugin, but several directories were given', {
+      hint: 'drop --name: each plugin is named after its directory',
+    });
+  }
+
+  const plugins = dirs.map((dir) => {
+    const abs = path.resolve(cwd, dir);
+    const name = pluginName(type, path.basename(abs), flags.name);
+    return { dir: abs, name, file: pluginFileName(type, name) };
+  });
+  const seen = new Map<string, string>();
+  for (const p of plugins) {
+    const other = seen.get(p.name);
+    if (other !== undefined) {
+      const hint =
+        type === 'resource'
+          ? 'give each plugin directory its own name'
+          : `a ${type} host loads exactly one plugin: build one directory per call`;
+      throw new UsageError(`${other} and ${p.dir} would both be ${p.file}`, { hint });
+    }
+    seen.set(p.name, p.dir);
+  }
+
+  const outDir = path.resolve(cwd, nonEmpty(flags.out) ?? DEFAULT_OUT_DIR);
+  const pluginsDir = path.resolve(cwd, nonEmpty(flags.pluginsDir) ?? nonEmpty(env.D7Y_PLUGINS_DIR) ?? DEFAULT_PLUGINS_DIR);
+  for (const p of plugins) {
+    if (isInside(outDir, p.dir)) {
+      throw new UsageError(`--out ${outDir} is inside the plugin directory ${p.dir}`, {
+        hint: 'put the output elsewhere, e.g. --out ./d7y-build-out next to the plugin, so it is not sent as plugin source',
+      });
+    }
+  }
+
+  const gcflags = flags.gcflags ?? '';
+  if (!ldflagsQuotable(gcflags)) {
+    throw new UsageError('--gcflags holds both single and double quotes', { hint: 'use one kind of quote in --gcflags' });
+  }
+  const buildCommit = nonEmpty(flags.buildCommit);
+  if (buildCommit !== undefined && !ldflagsQuotable(buildCommit)) {
+    throw new UsageError('--build-commit holds both single and double quotes', { hint: 'use one kind of quote in --build-commit' });
+  }
+
+  return {
+    ref,
+    repo: resolveRepo(nonEmpty(flags.repo) ?? nonEmpty(env.D7Y_REPO) ?? DEFAULT_REPO, cwd),
+    type,
+    plugins,
+    pluginsDir,
+    outDir,
+    goImage: nonEmpty(flags.goImage),
+    toolchain: {
+      trimpath: flags.trimpath ?? true,
+      tags: parseTags(flags.tags),
+      gcflags,
+      race: flags.race ?? false,
+    },
+    buildCommit,
+    buildTime: buildTimestamp(parseSourceDateEpoch(env.SOURCE_DATE_EPOCH), now),
+    keep: flags.keep ?? false,
+    cacheDir: cacheDirFor(env),
+    goEnv: Object.fromEntries(FORWARDED_ENV.flatMap((k) => (nonEmpty(env[k]) ? [[k, env[k]!.trim()]] : []))),
+  };
+}

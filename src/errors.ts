@@ -1,0 +1,110 @@
+/**
+ * One error class per failure kind. Each carries its exit code and a hint that names the fix; it is
+ * raised where the fact is known and printed once, by the CLI.
+ */
+
+export interface ErrorDetails {
+  /** What to do about it, in one sentence. */
+  hint?: string;
+  /** Multi-line evidence (compiler output, the host's `plugin` output), already trimmed. */
+  detail?: string;
+  cause?: unknown;
+}
+
+export abstract class D7yError extends Error {
+  /** Stable machine-readable name, used in `--json` output. */
+  abstract readonly code: string;
+  abstract readonly exitCode: number;
+  readonly hint: string | undefined;
+  readonly detail: string | undefined;
+  /** The pipeline step that failed; set by the pipeline when the error passes through it. */
+  step: string | undefined;
+
+  constructor(message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = new.target.name;
+    this.hint = details.hint;
+    this.detail = details.detail;
+  }
+}
+
+/** Bad flag, argument, name, type or combination of them: nothing was started. */
+export class UsageError extends D7yError {
+  readonly code = 'usage';
+  readonly exitCode = 2;
+}
+
+/** No Docker engine answers. */
+export class DockerUnavailableError extends D7yError {
+  readonly code = 'docker-unavailable';
+  readonly exitCode = 3;
+}
+
+/** The Dragonfly repository can't be read or does not have the ref, or is not Dragonfly. */
+export class SourceError extends D7yError {
+  readonly code = 'source';
+  readonly exitCode = 4;
+}
+
+/** The Go image is absent and can't be pulled, or its Go does not fit the pinned go.mod. */
+export class GoImageError extends D7yError {
+  readonly code = 'go-image';
+  readonly exitCode = 5;
+}
+
+/** `go build` failed for the host or a plugin. */
+export class CompileError extends D7yError {
+  readonly code = 'compile';
+  readonly exitCode = 6;
+}
+
+/** A plugin's go.mod forces a package the host also links to a version the host does not have. */
+export class DependencyConflictError extends D7yError {
+  readonly code = 'dependency-conflict';
+  readonly exitCode = 7;
+}
+
+/** The freshly built host does not load or list a plugin. */
+export class ValidationError extends D7yError {
+  readonly code = 'validation';
+  readonly exitCode = 8;
+}
+
+/** The output or plugins directory can't be written; nothing was written to it. */
+export class InstallError extends D7yError {
+  readonly code = 'install';
+  readonly exitCode = 9;
+}
+
+/** The pinned Dragonfly can't host this plugin type (e.g. resource plugins from v2.4.0 on). */
+export class UnsupportedHostError extends D7yError {
+  readonly code = 'unsupported-host';
+  readonly exitCode = 10;
+}
+
+/** SIGINT (130) or SIGTERM (143); cleanup has run. */
+export class InterruptedError extends D7yError {
+  readonly code = 'interrupted';
+  readonly exitCode: number;
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}`, { hint: 'nothing was installed; the build container was removed' });
+    this.exitCode = signal === 'SIGTERM' ? 143 : 130;
+  }
+}
+
+/** A bug in d7y-build itself. */
+export class InternalError extends D7yError {
+  readonly code = 'internal';
+  readonly exitCode = 1;
+}
+
+/** Anything thrown that is not a D7yError is a bug: wrap it so it still prints once, with its stack. */
+export function asD7yError(err: unknown): D7yError {
+  if (err instanceof D7yError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new InternalError(message, {
+    cause: err,
+    hint: 'this is a bug in d7y-build: please report it with the output above',
+    detail: err instanceof Error ? err.stack : undefined,
+  });
+}

@@ -1,0 +1,60 @@
+/**
+ * Dragonfly's plugin contract, as upstream's internal/dfplugin and the hosts define it: plugin
+ * types, the host binary that loads each, the names each type allows and the file name.
+ */
+import { UsageError } from './errors';
+
+export const PLUGIN_TYPES = ['resource', 'scheduler', 'manager'] as const;
+export type PluginType = (typeof PLUGIN_TYPES)[number];
+
+/** The name part of `d7y-<type>-plugin-<name>.so`, as upstream's PluginFormatExpr matches it. */
+export const PLUGIN_NAME = /^[a-z0-9]+$/;
+
+interface TypeRule {
+  /** The Dragonfly command that loads this type, built from `cmd/<host>`. */
+  host: 'dfget' | 'scheduler' | 'manager';
+  /** The only name the host loads, when it allows just one. */
+  fixedName?: string;
+}
+
+const RULES: Record<PluginType, TypeRule> = {
+  resource: { host: 'dfget' },
+  scheduler: { host: 'scheduler', fixedName: 'evaluator' },
+  manager: { host: 'manager', fixedName: 'searcher' },
+};
+
+export function isPluginType(value: string): value is PluginType {
+  return (PLUGIN_TYPES as readonly string[]).includes(value);
+}
+
+export function hostFor(type: PluginType): TypeRule['host'] {
+  return RULES[type].host;
+}
+
+export function pluginFileName(type: PluginType, name: string): string {
+  return `d7y-${type}-plugin-${name}.so`;
+}
+
+/**
+ * The plugin's name: `--name` when given, else the type's fixed name, else the directory's name.
+ * Throws UsageError when the result is not one the host would load.
+ */
+export function pluginName(type: PluginType, dirName: string, explicit?: string): string {
+  const fixed = RULES[type].fixedName;
+  if (fixed !== undefined) {
+    if (explicit !== undefined && explicit !== fixed) {
+      throw new UsageError(`a ${type} plugin must be named "${fixed}", not "${explicit}"`, {
+        hint: `Dragonfly's ${hostFor(type)} loads only d7y-${type}-plugin-${fixed}.so: drop --name or pass --name ${fixed}`,
+      });
+    }
+    return fixed;
+  }
+  const name = explicit ?? dirName;
+  if (!PLUGIN_NAME.test(name)) {
+    const origin = explicit === undefined ? `the directory name "${dirName}"` : `--name "${name}"`;
+    throw new UsageError(`${origin} is not a valid plugin name`, {
+      hint: 'plugin names are lower-case letters and digits only ([a-z0-9]+): pass --name, e.g. --name myfs',
+    });
+  }
+  return name;
+}
