@@ -9,16 +9,33 @@ import path from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { SourceError } from '../errors';
 
-/** GIT_* variables git may see: simple-git strips the others from the child's environment. */
-const ALLOWED_GIT_ENV = [
-  'GIT_INDEX_FILE',
-  'GIT_WORK_TREE',
-  'GIT_TERMINAL_PROMPT',
-  'GIT_SSL_CAINFO',
-  'GIT_SSL_CAPATH',
-  'GIT_SSH_COMMAND',
-  'GIT_ASKPASS',
-];
+/**
+ * The user's own GIT_* settings that still reach git (credentials helpers, CA bundles, ssh); the
+ * other GIT_* variables, and editor and pager variables, are dropped: git runs non-interactively
+ * on a mirror d7y-build owns.
+ */
+const ALLOWED_GIT_ENV = ['GIT_SSL_CAINFO', 'GIT_SSL_CAPATH', 'GIT_SSH_COMMAND', 'GIT_ASKPASS', 'GIT_INDEX_FILE', 'GIT_WORK_TREE'];
+const INTERACTIVE_ENV = new Set(['editor', 'visual', 'pager', 'prefix', 'ssh_askpass']);
+
+/** The environment for git: this process's, minus what could make it interactive, plus extra. */
+export function gitEnvironment(env: NodeJS.ProcessEnv, extra: Record<string, string> = {}): Record<string, string> {
+  const kept = Object.entries(env).filter(([key, value]) => {
+    const k = key.toLowerCase();
+    if (value === undefined || INTERACTIVE_ENV.has(k)) return false;
+    return !k.startsWith('git_') || ALLOWED_GIT_ENV.includes(key.toUpperCase());
+  });
+  return { ...Object.fromEntries(kept), GIT_TERMINAL_PROMPT: '0', ...extra } as Record<string, string>;
+}
+
+function gitIn(dir: string, signal?: AbortSignal, extraEnv: Record<string, string> = {}): SimpleGit {
+  return simpleGit({
+    baseDir: dir,
+    abort: signal,
+    allowEnvironment: [...ALLOWED_GIT_ENV, 'GIT_TERMINAL_PROMPT'],
+    // The user's own ssh command and askpass helper, from their environment, are theirs to use.
+    unsafe: { allowUnsafeSshCommand: true, allowUnsafeAskPass: true },
+  }).env(gitEnvironment(process.env, extraEnv));
+}
 
 export interface ResolvedCommit {
   repo: string;
@@ -33,14 +50,6 @@ export interface ResolvedCommit {
 export interface SourceOptions {
   cacheDir: string;
   signal?: AbortSignal;
-}
-
-function gitIn(dir: string, signal?: AbortSignal): SimpleGit {
-  return simpleGit({
-    baseDir: dir,
-    abort: signal,
-    allowEnvironment: ALLOWED_GIT_ENV,
-  }).env({ ...process.env, GIT_TERMINAL_PROMPT: '0' });
 }
 
 function gitMessage(err: unknown): string {
@@ -166,12 +175,7 @@ export class DragonflyMirror {
     await mkdir(dest, { recursive: true });
     const index = `${dest}.index`;
     try {
-      const git = gitIn(this.dir, this.options.signal).env({
-        ...process.env,
-        GIT_TERMINAL_PROMPT: '0',
-        GIT_INDEX_FILE: index,
-        GIT_WORK_TREE: dest,
-      });
+      const git = gitIn(this.dir, this.options.signal, { GIT_INDEX_FILE: index, GIT_WORK_TREE: dest });
       await git.raw(['read-tree', sha]);
       await git.raw(['checkout-index', '--all', '--force']);
     } finally {

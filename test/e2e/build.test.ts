@@ -1,0 +1,175 @@
+/**
+ * The main job, through the bundled CLI, a real engine, the fixture Dragonfly and real go builds:
+ * each example plugin built, validated, installed, and then loaded and used by the host it was built with.
+ */
+import { createHash } from 'node:crypto';
+import { cp, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { examples, exists, fixtureArgs, fixtureSha, leftoverContainers, runCli, runHost, tempDir } from './helpers';
+
+const SOURCE_DATE_EPOCH = '1704164645'; // 2024-01-02T03:04:05Z
+
+interface Outcome {
+  schemaVersion: number;
+  ok: boolean;
+  commit: string;
+  goVersion: string;
+  buildCommit: string;
+  buildTime: string;
+  flags: { cgoEnabled: boolean; goArgs: string[]; trimpath: boolean; tags: string[] };
+  artifacts: Array<{ kind: string; path: string; sha256?: string; size?: number }>;
+  installed: string[];
+  validation: { stdout: string; stderr: string; plugins: Array<{ type: string; name: string; location: string; attribute: Record<string, string> }> };
+  steps: Array<{ name: string; status: string; durationMs: number }>;
+}
+
+function parseOutcome(stdout: string): Outcome {
+  const lines = stdout.trim().split('\n');
+  expect(lines).toHaveLength(1); // --json: exactly one document on stdout
+  return JSON.parse(lines[0]!) as Outcome;
+}
+
+afterEach(async () => {
+  expect(await leftoverContainers()).toEqual([]);
+});
+
+describe('d7y-build builds, validates and installs', () => {
+  it('a resource plugin without go.mod, with a JSON outcome and manifest', async () => {
+    await using work = await tempDir();
+    const out = path.join(work.path, 'out');
+    const plugins = path.join(work.path, 'plugins');
+    const run = await runCli(
+      [...fixtureArgs('v2.1.0'), '--out', out, '--plugins-dir', plugins, '--json', path.join(examples, 'd7yfs')],
+      { env: { SOURCE_DATE_EPOCH } },
+    );
+    expect(run.stderr).not.toMatch(/error:/);
+    expect(run.exitCode).toBe(0);
+
+    const sha = await fixtureSha('v2.1.0');
+    const outcome = parseOutcome(run.stdout);
+    expect(outcome).toMatchObject({
+      schemaVersion: 1,
+      ok: true,
+      commit: sha,
+      goVersion: 'go1.23.5',
+      buildCommit: sha.slice(0, 7),
+      buildTime: '2024-01-02T03:04:05Z',
+      flags: { cgoEnabled: true, goArgs: ['-trimpath'], trimpath: true, tags: [] },
+      installed: [path.join(plugins, 'd7y-resource-plugin-d7yfs.so')],
+    });
+    expect(outcome.steps.map((s) => s.name)).toEqual([
+      'check-inputs', 'resolve-source', 'prepare-image', 'start-container', 'upload-sources',
+      'check-dependencies', 'compile-plugins', 'compile-host', 'validate', 'collect-artifacts', 'install',
+    ]);
+    for (const step of outcome.steps) expect(run.stderr).toContain(step.name);
+
+    // The attribute the host printed when it loaded the plugin: stamped by the build.
+    expect(outcome.validation.plugins).toEqual([
+      {
+        type: 'resource',
+        name: 'd7yfs',
+        location: 'd7y-resource-plugin-d7yfs.so',
+        attribute: { type: 'resource', name: 'd7yfs', scheme: 'd7yfs', buildCommit: sha.slice(0, 7), buildTime: '2024-01-02T03:04:05Z' },
+      },
+    ]);
+
+    // Every artifact is on disk with the digest the outcome claims, and the manifest agrees.
+    const manifest = JSON.parse(await readFile(path.join(out, 'manifest.json'), 'utf8'));
+    expect(manifest).toMatchObject({
+      schemaVersion: 1,
+      dragonfly: { commit: sha, ref: 'v2.1.0', shortCommit: sha.slice(0, 7), goModGo: '1.23.0', goModToolchain: '1.23.5' },
+      go: { version: 'go1.23.5', platform: 'linux/amd64' },
+      flags: { cgoEnabled: true, trimpath: true },
+      buildTime: '2024-01-02T03:04:05Z',
+      validation: { command: 'dfget plugin' },
+    });
+    for (const a of outcome.artifacts.filter((x) => x.kind !== 'manifest')) {
+      const bytes = await readFile(a.path);
+      expect(createHash('sha256').update(bytes).digest('hex')).toBe(a.sha256);
+      const inManifest = manifest.artifacts.find((m: { path: string }) => path.join(out, m.path) === a.path);
+      expect(inManifest.sha256).toBe(a.sha256);
+    }
+    expect(await readFile(path.join(plugins, 'd7y-resource-plugin-d7yfs.so'))).toEqual(await readFile(path.join(out, 'plugins/d7y-resource-plugin-d7yfs.so')));
+
+    // The installed plugin, loaded by the host built with it, outside d7y-build.
+    const host = path.join(out, 'bin/dfget');
+    const listed = await runHost(host, plugins, ['plugin']);
+    expect(listed.stdout).toContain('source plugin: file, location: in-tree');
+    expect(listed.stdout).toMatch(/^resource plugin: d7yfs, location: d7y-resource-plugin-d7yfs\.so, attribute: \{.*"buildCommit":"[0-9a-f]{7}"/m);
+    expect(listed.stderr).not.toMatch(/not valid/);
+    const download = await runHost(host, plugins, ['-u', 'd7yfs://example/some/file']);
+    expect(download).toMatchObject({ exitCode: 0, stdout: 'hello from d7yfs: example/some/file\n' });
+    const version = await runHost(host, plugins, ['version']);
+    expect(version.stdout).toContain(`GitCommit:\t${sha.slice(0, 7)}`);
+    expect(version.stdout).toContain('BuildTime:\t2024-01-02T03:04:05Z');
+    expect(version.stdout).toContain('GoVersion:\tgo1.23.5 linux/amd64');
+  });
+
+  it('several plugins in one call, one with its own go.mod and a third-party module', async () => {
+    await using work = await tempDir();
+    const out = path.join(work.path, 'out');
+    const plugins = path.join(work.path, 'plugins');
+    const run = await runCli([
+      ...fixtureArgs('v2.1.1'), '--out', out, '--plugins-dir', plugins, '--json',
+      path.join(examples, 'd7yfs'), path.join(examples, 'humanfs'),
+    ]);
+    expect(run.stderr).not.toMatch(/error:/);
+    expect(run.exitCode).toBe(0);
+    const outcome = parseOutcome(run.stdout);
+    expect(outcome.validation.plugins.map((p) => p.name)).toEqual(['d7yfs', 'humanfs']);
+    expect(outcome.validation.plugins[1]!.attribute.maxSize).toBe('1.1 TB');
+    expect(outcome.artifacts.filter((a) => a.kind === 'host')).toHaveLength(1);
+    expect(outcome.steps.find((s) => s.name === 'check-dependencies')!.status).toBe('done');
+
+    const host = path.join(out, 'bin/dfget');
+    const download = await runHost(host, plugins, ['-u', 'humanfs://any/2048']);
+    expect(download).toMatchObject({ exitCode: 0, stdout: 'humanfs: 2.0 kB\n' });
+  });
+
+  it('a scheduler evaluator, with build tags on host and plugin alike', async () => {
+    await using work = await tempDir();
+    const out = path.join(work.path, 'out');
+    const plugins = path.join(work.path, 'plugins');
+    const run = await runCli([
+      ...fixtureArgs('v2.1.1'), '--type', 'scheduler', '--tags', 'd7ytest', '--out', out, '--plugins-dir', plugins,
+      path.join(examples, 'evaluator'),
+    ]);
+    expect(run.stderr).not.toMatch(/error:/);
+    expect(run.exitCode).toBe(0);
+    // Without --json, stdout holds only the installed paths.
+    expect(run.stdout).toBe(`${path.join(plugins, 'd7y-scheduler-plugin-evaluator.so')}\n`);
+
+    const host = path.join(out, 'bin/scheduler');
+    const listed = await runHost(host, plugins, ['plugin']);
+    expect(listed.stdout).toMatch(/^scheduler plugin: evaluator, location: d7y-scheduler-plugin-evaluator\.so, attribute: /m);
+    const ranked = await runHost(host, plugins, ['--algorithm', 'plugin']);
+    expect(ranked.stdout).toBe('parent: parent-2, bad node: false\nparent: parent-1, bad node: false\n');
+    const version = await runHost(host, plugins, ['version']);
+    expect(version.stdout).toContain('Gotags:   \td7ytest');
+    const manifest = JSON.parse(await readFile(path.join(out, 'manifest.json'), 'utf8'));
+    expect(manifest.flags).toMatchObject({ tags: ['d7ytest'], goArgs: ['-trimpath', '-tags=d7ytest'] });
+  });
+
+  it('builds a known commit again from the mirror cache, with the repository gone', async () => {
+    await using work = await tempDir();
+    const repo = path.join(work.path, 'dragonfly');
+    await cp(inject('fixtureRepo'), repo, { recursive: true });
+    // A cache of its own, so that the first build really clones.
+    const env = { D7Y_CACHE_DIR: path.join(work.path, 'cache') };
+    const args = (dir: string) => [
+      '--commit', 'v2.1.0', '--repo', repo, '--go-image', inject('goImage'),
+      '--out', path.join(work.path, dir, 'out'), '--plugins-dir', path.join(work.path, dir, 'plugins'),
+      path.join(examples, 'd7yfs'),
+    ];
+    const first = await runCli(args('first'), { env });
+    expect(first.exitCode).toBe(0);
+    expect(first.stderr).not.toContain('(from the mirror cache)');
+
+    await rm(repo, { recursive: true, force: true });
+    const second = await runCli(args('second'), { env });
+    expect(second.stderr).toContain('(from the mirror cache)');
+    expect(second.exitCode).toBe(0);
+    expect(await exists(path.join(work.path, 'second/plugins/d7y-resource-plugin-d7yfs.so'))).toBe(true);
+  });
+});

@@ -1,0 +1,56 @@
+/**
+ * Once per e2e run: a Docker engine (started, and later stopped, only if none answered), the offline
+ * Go image, the fixture Dragonfly repository and the bundled CLI. A missing piece fails the run
+ * loudly: these tests never skip themselves.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+
+const root = path.resolve(__dirname, '../..');
+export const GO_VERSION = '1.23.5';
+
+function sh(script: string, args: string[] = []): string {
+  return execFileSync('bash', [path.join(root, 'scripts', script), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const engineWasUp = (() => {
+    try {
+      execFileSync('docker', ['info'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  sh('engine.sh', ['start']);
+  const goImage = sh('go-image.sh', [GO_VERSION]);
+
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'd7y-e2e-'));
+  const fixtureRepo = path.join(scratch, 'dragonfly');
+  sh('fixture-dragonfly.sh', [fixtureRepo]);
+  execFileSync('node', [path.join(root, 'scripts/bundle.mjs')], { cwd: root, stdio: 'inherit' });
+
+  project.provide('goImage', goImage);
+  project.provide('fixtureRepo', fixtureRepo);
+  project.provide('scratch', scratch);
+
+  return async () => {
+    rmSync(scratch, { recursive: true, force: true });
+    if (!engineWasUp) sh('engine.sh', ['stop']);
+  };
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    goImage: string;
+    fixtureRepo: string;
+    scratch: string;
+  }
+}

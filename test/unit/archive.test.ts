@@ -1,0 +1,208 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import tarStream from 'tar-stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BUILDER_UID, extractExpected, packDirectory, UnexpectedEntryError } from '../../src/artifacts/archive';
+
+interface Entry {
+  name: string;
+  type?: 'file' | 'directory' | 'symlink' | 'link';
+  content?: string;
+  linkname?: string;
+  mode?: number;
+}
+
+/** A tar stream with these entries, as a Node Readable (what the engine's getArchive hands out). */
+function tarOf(entries: Entry[]): Readable {
+  const pack = tarStream.pack();
+  for (const e of entries) {
+    const type = e.type ?? 'file';
+    if (type === 'file') pack.entry({ name: e.name, type, mode: e.mode ?? 0o644 }, e.content ?? '');
+    else pack.entry({ name: e.name, type, linkname: e.linkname, mode: e.mode ?? 0o755 });
+  }
+  pack.finalize();
+  return Readable.from(pack);
+}
+
+/** Reads a tar stream back: every entry's header and content. */
+async function readTar(tar: Readable): Promise<Array<{ header: tarStream.Headers; content: string }>> {
+  const extract = tarStream.extract();
+  tar.pipe(extract);
+  const entries: Array<{ header: tarStream.Headers; content: string }> = [];
+  for await (const entry of extract) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of entry) chunks.push(chunk);
+    entries.push({ header: entry.header, content: Buffer.concat(chunks).toString('utf8') });
+  }
+  return entries;
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/** Every path under dir, relative, "/"-separated, sorted. */
+async function listTree(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true });
+  return entries.map((e) => e.split(path.sep).join('/')).sort();
+}
+
+let tmp: string;
+let dest: string;
+
+beforeEach(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'd7y-archive-test-'));
+  dest = path.join(tmp, 'dest');
+  await mkdir(dest);
+});
+
+afterEach(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('extractExpected', () => {
+  const allowOut = (name: string): boolean => ['out/dfget', 'out/d7y-resource-plugin-d7yfs.so'].includes(name);
+
+  it('writes allowed regular files with their sha256 and size', async () => {
+    const host = 'host binary\n'.repeat(1000);
+    const plugin = 'plugin';
+    const files = await extractExpected(
+      tarOf([
+        { name: 'out/', type: 'directory' },
+        { name: 'out/dfget', content: host, mode: 0o755 },
+        { name: 'out/d7y-resource-plugin-d7yfs.so', content: plugin },
+      ]),
+      dest,
+      allowOut,
+    );
+    expect(files).toEqual([
+      { name: 'out/dfget', path: path.join(dest, 'out/dfget'), sha256: sha256(host), size: Buffer.byteLength(host) },
+      {
+        name: 'out/d7y-resource-plugin-d7yfs.so',
+        path: path.join(dest, 'out/d7y-resource-plugin-d7yfs.so'),
+        sha256: sha256(plugin),
+        size: plugin.length,
+      },
+    ]);
+    expect(await readFile(path.join(dest, 'out/dfget'), 'utf8')).toBe(host);
+    expect(await readFile(path.join(dest, 'out/d7y-resource-plugin-d7yfs.so'), 'utf8')).toBe(plugin);
+    expect((await stat(path.join(dest, 'out/dfget'))).mode & 0o111).not.toBe(0);
+  });
+
+  it('passes normalised names to allowed', async () => {
+    const seen: string[] = [];
+    const files = await extractExpected(tarOf([{ name: './out/./dfget', content: 'x' }]), dest, (name) => {
+      seen.push(name);
+      return name === 'out/dfget';
+    });
+    expect(seen).toEqual(['out/dfget']);
+    expect(files.map((f) => f.name)).toEqual(['out/dfget']);
+  });
+
+  it('creates directories, also without a file in them', async () => {
+    const files = await extractExpected(
+      tarOf([
+        { name: 'out/', type: 'directory' },
+        { name: 'out/empty/', type: 'directory' },
+        { name: 'out/deep/er/', type: 'directory' },
+      ]),
+      dest,
+      () => false,
+    );
+    expect(files).toEqual([]);
+    expect((await stat(path.join(dest, 'out/empty'))).isDirectory()).toBe(true);
+    expect((await stat(path.join(dest, 'out/deep/er'))).isDirectory()).toBe(true);
+  });
+
+  it('creates the parent directory of a file that has no directory entry', async () => {
+    await extractExpected(tarOf([{ name: 'out/dfget', content: 'x' }]), dest, allowOut);
+    expect(await readFile(path.join(dest, 'out/dfget'), 'utf8')).toBe('x');
+  });
+
+  it('refuses an entry that is not allowed and writes nothing for it', async () => {
+    const tar = tarOf([
+      { name: 'out/', type: 'directory' },
+      { name: 'out/surprise', content: 'unexpected' },
+    ]);
+    await expect(extractExpected(tar, dest, allowOut)).rejects.toThrow(UnexpectedEntryError);
+    expect(existsSync(path.join(dest, 'out/surprise'))).toBe(false);
+  });
+
+  it('names the refused entry in the error', async () => {
+    const tar = tarOf([{ name: 'out/surprise', content: 'unexpected' }]);
+    await expect(extractExpected(tar, dest, allowOut)).rejects.toThrow(/"out\/surprise".*not expected/);
+  });
+
+  it.each<[string, Entry]>([
+    ['an absolute path', { name: '/etc/passwd', content: 'root::0:0::/:/bin/sh\n' }],
+    ['a path climbing out', { name: 'out/../../evil', content: 'evil' }],
+    ['a bare ..', { name: '..', type: 'directory' }],
+    ['a directory climbing out', { name: 'out/../../evil-dir/', type: 'directory' }],
+    ['a symlink', { name: 'out/dfget', type: 'symlink', linkname: '/etc/passwd' }],
+    ['a hard link', { name: 'out/dfget', type: 'link', linkname: 'out/other' }],
+  ])('refuses %s', async (_label, entry) => {
+    await expect(extractExpected(tarOf([entry]), dest, () => true)).rejects.toThrow(UnexpectedEntryError);
+    // nothing was written: not in dest, not next to it
+    expect(await listTree(dest)).toEqual([]);
+    expect((await readdir(tmp)).sort()).toEqual(['dest']);
+  });
+
+  it('stops at the refused entry: later entries are not written', async () => {
+    const tar = tarOf([
+      { name: 'out/dfget', content: 'ok' },
+      { name: 'out/nope', content: 'no' },
+      { name: 'out/d7y-resource-plugin-d7yfs.so', content: 'later' },
+    ]);
+    await expect(extractExpected(tar, dest, allowOut)).rejects.toThrow(UnexpectedEntryError);
+    expect(existsSync(path.join(dest, 'out/nope'))).toBe(false);
+    expect(existsSync(path.join(dest, 'out/d7y-resource-plugin-d7yfs.so'))).toBe(false);
+  });
+});
+
+describe('packDirectory', () => {
+  it('packs with the prefix, leaves out ignored entries and owns everything by the build user', async () => {
+    const src = path.join(tmp, 'src');
+    await mkdir(path.join(src, 'pkg/sub'), { recursive: true });
+    await mkdir(path.join(src, '.git/objects'), { recursive: true });
+    await writeFile(path.join(src, 'go.mod'), 'module example.com/m\n');
+    await writeFile(path.join(src, 'pkg/a.go'), 'package pkg\n');
+    await writeFile(path.join(src, 'pkg/sub/b.go'), 'package sub\n');
+    await writeFile(path.join(src, 'pkg/sub/skip.tmp'), 'ignored');
+    await writeFile(path.join(src, '.git/HEAD'), 'ref: refs/heads/main\n');
+
+    const ignoredAsked: string[] = [];
+    const ignore = (relative: string): boolean => {
+      ignoredAsked.push(relative);
+      return relative === '.git' || relative.endsWith('.tmp');
+    };
+
+    const entries = await readTar(packDirectory(src, { prefix: 'dragonfly', ignore }));
+    const headers = entries.map((e) => e.header);
+    const contents = new Map(entries.map((e) => [e.header.name.replace(/\/$/, ''), e.content]));
+
+    const names = headers.map((h) => h.name.replace(/\/$/, '')).sort();
+    expect(names).toEqual(
+      ['dragonfly', 'dragonfly/go.mod', 'dragonfly/pkg', 'dragonfly/pkg/a.go', 'dragonfly/pkg/sub', 'dragonfly/pkg/sub/b.go'].sort(),
+    );
+    expect(names.every((n) => n === 'dragonfly' || n.startsWith('dragonfly/'))).toBe(true);
+    expect(names.some((n) => n.includes('.git') || n.endsWith('.tmp'))).toBe(false);
+    for (const h of headers) {
+      expect(h.uid, h.name).toBe(BUILDER_UID);
+      expect(h.gid, h.name).toBe(BUILDER_UID);
+    }
+    expect(contents.get('dragonfly/pkg/sub/b.go')).toBe('package sub\n');
+    // ignore sees paths relative to the directory, "/"-separated
+    expect(ignoredAsked).toContain('pkg/sub/skip.tmp');
+    expect(ignoredAsked).toContain('.git');
+  });
+
+  it('packs everything without an ignore function', async () => {
+    const src = path.join(tmp, 'src');
+    await mkdir(path.join(src, 'a'), { recursive: true });
+    await writeFile(path.join(src, 'a/x.txt'), 'x');
+    const names = (await readTar(packDirectory(src, { prefix: 'p' }))).map((e) => e.header.name.replace(/\/$/, ''));
+    expect(names.sort()).toEqual(['p', 'p/a', 'p/a/x.txt']);
+  });
+});
