@@ -6,7 +6,7 @@
 import path from 'node:path';
 import os from 'node:os';
 import { UsageError } from './errors';
-import { isPluginType, pluginFileName, pluginName, PLUGIN_TYPES, type PluginType } from './plugin';
+import { isPluginType, parsePluginFileName, pluginFileName, pluginName, PLUGIN_TYPES, type PluginType } from './plugin';
 import { BUILD_TAG, buildTimestamp, ldflagsQuotable, type ToolchainSettings } from './build/goflags';
 
 export const DEFAULT_REPO = 'https://github.com/dragonflyoss/dragonfly.git';
@@ -62,6 +62,10 @@ export interface BuildSpec {
 
 /** Variables the Go toolchain may need to reach modules; nothing else of this machine goes in. */
 export const FORWARDED_ENV = ['GOPROXY', 'GOPRIVATE', 'GONOPROXY', 'GONOSUMDB', 'GOSUMDB', 'GOINSECURE'] as const;
+
+function goEnvOf(env: Env): Record<string, string> {
+  return Object.fromEntries(FORWARDED_ENV.flatMap((k) => (nonEmpty(env[k]) ? [[k, nonEmpty(env[k])!]] : [])));
+}
 
 type Env = Record<string, string | undefined>;
 
@@ -197,6 +201,55 @@ export function resolveSpec(
     buildTime: buildTimestamp(parseSourceDateEpoch(env.SOURCE_DATE_EPOCH), now),
     keep: flags.keep ?? false,
     cacheDir: cacheDirFor(env),
-    goEnv: Object.fromEntries(FORWARDED_ENV.flatMap((k) => (nonEmpty(env[k]) ? [[k, env[k]!.trim()]] : []))),
+    goEnv: goEnvOf(env),
+  };
+}
+
+/** `d7y-build install`: prebuilt plugins, the host they must load into, and where they go. */
+export interface InstallFlags {
+  host?: string;
+  pluginsDir?: string;
+  goImage?: string;
+  keep?: boolean;
+}
+
+export interface InstallSpec {
+  /** Absolute path of the host binary (dfget, scheduler or manager). */
+  host: string;
+  plugins: Array<{ path: string; type: PluginType; name: string; file: string }>;
+  pluginsDir: string;
+  /** undefined: the image named in the manifest.json next to the host's bin/ directory. */
+  goImage: string | undefined;
+  keep: boolean;
+  goEnv: Record<string, string>;
+}
+
+export function resolveInstallSpec(files: string[], flags: InstallFlags, env: Env, cwd: string): InstallSpec {
+  const host = nonEmpty(flags.host);
+  if (host === undefined) {
+    throw new UsageError('no host binary given', {
+      hint: 'pass --host <path to the dfget, scheduler or manager the plugins must load into>',
+    });
+  }
+  const plugins = files.map((file) => {
+    const abs = path.resolve(cwd, file);
+    const parsed = parsePluginFileName(path.basename(abs));
+    if (parsed === undefined) {
+      throw new UsageError(`${path.basename(abs)} is not a plugin file name Dragonfly loads`, {
+        hint: 'plugin files are named d7y-<resource|scheduler|manager>-plugin-<[a-z0-9]+>.so',
+      });
+    }
+    return { path: abs, ...parsed, file: path.basename(abs) };
+  });
+  if (new Set(plugins.map((p) => p.file)).size !== plugins.length) {
+    throw new UsageError('the same plugin file name is given twice', { hint: 'install each plugin once' });
+  }
+  return {
+    host: path.resolve(cwd, host),
+    plugins,
+    pluginsDir: path.resolve(cwd, nonEmpty(flags.pluginsDir) ?? nonEmpty(env.D7Y_PLUGINS_DIR) ?? DEFAULT_PLUGINS_DIR),
+    goImage: nonEmpty(flags.goImage),
+    keep: flags.keep ?? false,
+    goEnv: goEnvOf(env),
   };
 }

@@ -35,6 +35,12 @@ export function pluginFileName(type: PluginType, name: string): string {
   return `d7y-${type}-plugin-${name}.so`;
 }
 
+/** The type and name in a plugin file name, or undefined when Dragonfly would not load the file. */
+export function parsePluginFileName(file: string): { type: PluginType; name: string } | undefined {
+  const m = /^d7y-(resource|scheduler|manager)-plugin-([a-z0-9]+)\.so$/.exec(file);
+  return m ? { type: m[1] as PluginType, name: m[2]! } : undefined;
+}
+
 /**
  * The plugin's name: `--name` when given, else the type's fixed name, else the directory's name.
  * Throws UsageError when the result is not one the host would load.

@@ -56,6 +56,9 @@ export async function extractExpected(tar: Readable, dest: string, allowed: (nam
   const extract = tarStream.extract();
   extract.on('entry', (header, stream, next) => {
     const fail = (why: string): void => {
+      // Destroying the extractor destroys this entry's stream with the same error: the rejection
+      // below reports it, so the entry must not raise it again as an unhandled 'error'.
+      stream.on('error', () => {});
       stream.resume();
       extract.destroy(new UnexpectedEntryError(`refusing archive entry ${JSON.stringify(header.name)}: ${why}`));
     };

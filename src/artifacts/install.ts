@@ -33,8 +33,10 @@ export interface Placement {
  */
 export async function placeAll(placements: Placement[], what: string): Promise<void> {
   const staged: Array<{ temp: string; to: string }> = [];
+  let current = placements[0]?.to ?? what;
   try {
     for (const p of placements) {
+      current = p.to;
       await mkdir(path.dirname(p.to), { recursive: true });
       const temp = tempName(p.to);
       staged.push({ temp, to: p.to });
@@ -51,12 +53,15 @@ export async function placeAll(placements: Placement[], what: string): Promise<v
       if (p.mode !== undefined) await chmod(temp, p.mode);
       await flush(temp);
     }
-    for (const s of staged) await rename(s.temp, s.to);
+    for (const s of staged) {
+      current = s.to;
+      await rename(s.temp, s.to);
+    }
   } catch (err) {
     await Promise.all(staged.map((s) => rm(s.temp, { force: true })));
     const e = err as NodeJS.ErrnoException;
     throw new InstallError(`cannot write ${what}: ${e.message}`, {
-      hint: `make ${path.dirname(placements[0]?.to ?? what)} writable for this user, or choose another directory`,
+      hint: `make ${path.dirname(current)} a writable directory for this user, or choose another one`,
       cause: err,
     });
   }

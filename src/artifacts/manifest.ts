@@ -29,7 +29,7 @@ export interface Manifest {
 
 /** A repository URL without the credentials it may carry (https://user:token@host/...). */
 export function redactUrl(repo: string): string {
-  return repo.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
+  return repo.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, '$1');
 }
 
 export function serializeManifest(manifest: Manifest): string {

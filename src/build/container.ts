@@ -9,7 +9,8 @@ import path from 'node:path';
 import { packDirectory } from '../artifacts/archive';
 import { toolLabels } from '../docker/labels';
 import { GoImageError } from '../errors';
-import { need, type BuildContext } from './context';
+import type { BuildContainer } from '../docker/engine';
+import { need, type BuildContext, type ImageFacts, type SessionContext, type ToolchainFacts } from './context';
 import { compareGoVersions, parseGoVersionOutput } from './gomod';
 
 /** Go's caches survive the container on these volumes: the second build compiles only what changed. */
@@ -23,21 +24,22 @@ export function ignoredInPlugin(relative: string): boolean {
   return relative === '.git' || relative.startsWith('.git/');
 }
 
-export async function startContainer(ctx: BuildContext): Promise<void> {
-  const image = need(ctx.state.image, 'the builder image');
-  const source = need(ctx.state.source, 'the source');
+/**
+ * One labelled container from the builder image, removed by the pipeline's cleanup unless --keep,
+ * and the Go it really has.
+ */
+export async function openContainer(ctx: SessionContext, image: ImageFacts): Promise<{ container: BuildContainer; toolchain: ToolchainFacts }> {
   for (const v of CACHE_VOLUMES) await ctx.engine.ensureVolume(v.name, toolLabels(v.role));
-
   const container = await ctx.engine.createContainer({
     image: image.builderImageId,
     labels: ctx.runLabels,
     volumes: CACHE_VOLUMES.map((v) => ({ name: v.name, target: v.target })),
-    env: ctx.spec.goEnv,
+    env: ctx.goEnv,
     workdir: '/work',
   });
-  ctx.state.container = container;
-  if (ctx.spec.keep) {
-    ctx.log.info(`container ${container.id.slice(0, 12)} is kept (--keep): remove it with docker rm -f ${container.id.slice(0, 12)}`);
+  const short = container.id.slice(0, 12);
+  if (ctx.keep) {
+    ctx.log.info(`container ${short} is kept (--keep): remove it with docker rm -f ${short}`);
   } else {
     ctx.cleanups.push(() => container.remove());
   }
@@ -49,18 +51,26 @@ export async function startContainer(ctx: BuildContext): Promise<void> {
       hint: 'pass a golang image with --go-image',
     });
   }
-  ctx.state.toolchain = { goVersion: go.version, platform: go.platform };
-  ctx.log.info(`${go.version} ${go.platform} in container ${container.id.slice(0, 12)}`);
+  ctx.log.info(`${go.version} ${go.platform} in container ${short}`);
+  return { container, toolchain: { goVersion: go.version, platform: go.platform } };
+}
+
+export async function startContainer(ctx: BuildContext): Promise<void> {
+  const image = need(ctx.state.image, 'the builder image');
+  const source = need(ctx.state.source, 'the source');
+  const { container, toolchain } = await openContainer(ctx, image);
+  ctx.state.container = container;
+  ctx.state.toolchain = toolchain;
 
   const needed = source.goMod.go;
-  if (needed !== undefined && compareGoVersions(go.version, needed) < 0) {
-    throw new GoImageError(`Dragonfly at ${source.shortSha} needs Go ${needed} or newer, but ${image.goImage} has ${go.version}`, {
+  if (needed !== undefined && compareGoVersions(toolchain.goVersion, needed) < 0) {
+    throw new GoImageError(`Dragonfly at ${source.shortSha} needs Go ${needed} or newer, but ${image.goImage} has ${toolchain.goVersion}`, {
       hint: `pass --go-image with Go ${needed} or newer, e.g. golang:${source.goMod.toolchain ?? needed}-bookworm`,
     });
   }
-  const toolchain = source.goMod.toolchain;
-  if (toolchain !== undefined && compareGoVersions(go.version, toolchain) !== 0) {
-    ctx.log.warn(`Dragonfly's go.mod names toolchain go${toolchain}; building with ${go.version} from ${image.goImage}`);
+  const wanted = source.goMod.toolchain;
+  if (wanted !== undefined && compareGoVersions(toolchain.goVersion, wanted) !== 0) {
+    ctx.log.warn(`Dragonfly's go.mod names toolchain go${wanted}; building with ${toolchain.goVersion} from ${image.goImage}`);
   }
 }
 

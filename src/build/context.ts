@@ -52,11 +52,19 @@ export interface BuildState {
   outputs?: { host: string; plugins: string[]; manifest: string; installed: string[] };
 }
 
-export interface BuildContext extends PipelineContext {
-  spec: BuildSpec;
+/** What any pipeline that runs a build container needs, whatever it does in it. */
+export interface SessionContext extends PipelineContext {
   engine: Engine;
   /** Labels every container of this run carries. */
   runLabels: Record<string, string>;
+  /** --keep: leave the container for debugging. */
+  keep: boolean;
+  /** Environment variables for the container (GOPROXY and friends). */
+  goEnv: Record<string, string>;
+}
+
+export interface BuildContext extends SessionContext {
+  spec: BuildSpec;
   state: BuildState;
 }
 

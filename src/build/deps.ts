@@ -29,6 +29,8 @@ export function parseGoList(output: string): Map<string, PackageOrigin> {
 
 export interface ModuleConflict {
   module: string;
+  /** The module the host has the packages from: usually `module`, another after a module split. */
+  hostModule: string;
   hostVersion: string;
   pluginVersion: string;
   /** The packages both sides link from that module. */
@@ -41,9 +43,10 @@ export function findConflicts(host: Map<string, PackageOrigin>, plugin: Map<stri
   for (const [importPath, theirs] of plugin) {
     const ours = host.get(importPath);
     if (ours === undefined || (ours.module === theirs.module && ours.version === theirs.version)) continue;
-    const key = `${theirs.module} ${ours.version} ${theirs.version}`;
+    const key = `${theirs.module} ${ours.module} ${ours.version} ${theirs.version}`;
     const conflict = byModule.get(key) ?? {
       module: theirs.module,
+      hostModule: ours.module,
       hostVersion: ours.version,
       pluginVersion: theirs.version,
       packages: [],
@@ -59,12 +62,16 @@ const shown = (version: string): string => (version === '' ? '(local source)' : 
 /** One line per conflict, e.g. "github.com/google/uuid: host v1.5.0, plugin v1.6.0 (github.com/google/uuid)". */
 export function describeConflict(c: ModuleConflict): string {
   const pkgs = c.packages.length > 3 ? `${c.packages.slice(0, 3).join(', ')}, …` : c.packages.join(', ');
-  return `${c.module}: Dragonfly links ${shown(c.hostVersion)}, the plugin's go.mod selects ${shown(c.pluginVersion)} (shared: ${pkgs})`;
+  const host = c.hostModule === c.module ? shown(c.hostVersion) : `${c.hostModule} ${shown(c.hostVersion)}`;
+  return `${c.module}: Dragonfly links ${host}, the plugin's go.mod selects ${shown(c.pluginVersion)} (shared: ${pkgs})`;
 }
 
 /** The go.mod edit that resolves the first conflict. */
 export function conflictFix(c: ModuleConflict): string {
   const version = c.hostVersion.split(' ')[0] ?? '';
+  if (c.hostModule !== c.module) {
+    return `make the plugin's requirements take ${c.packages[0]} from ${c.hostModule}@${version}, as Dragonfly does`;
+  }
   return version === ''
     ? `drop the plugin's requirement on ${c.module}`
     : `pin it in the plugin's go.mod: go mod edit -require=${c.module}@${version} (or build against a Dragonfly commit that uses ${c.pluginVersion})`;

@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import { engineMessage } from '../docker/engine';
 import { toolLabels } from '../docker/labels';
 import { D7yError, GoImageError, InternalError } from '../errors';
-import { need, type BuildContext } from './context';
+import { need, type BuildContext, type ImageFacts, type SessionContext } from './context';
 import { defaultGoImage, wantedGo } from './gomod';
 
 const DOCKERFILE = 'Dockerfile.builder';
@@ -48,7 +48,7 @@ export function builderImageTag(files: ContextFile[], goImageId: string): string
   return `${BUILDER_REPOSITORY}:${hash.digest('hex').slice(0, 16)}`;
 }
 
-async function ensureGoImage(ctx: BuildContext, goImage: string, wanted: string | undefined): Promise<string> {
+async function ensureGoImage(ctx: SessionContext, goImage: string, wanted: string | undefined): Promise<string> {
   const present = await ctx.engine.inspectImage(goImage);
   if (present !== undefined) return present.id;
 
@@ -68,6 +68,51 @@ async function ensureGoImage(ctx: BuildContext, goImage: string, wanted: string 
   return pulled.id;
 }
 
+/**
+ * The Go image, present or pulled, and the builder image on top of it, built when absent.
+ * `versionHint` is the Go version an offline stand-in should have, for the error's hint.
+ */
+export async function ensureImages(ctx: SessionContext, goImage: string, versionHint: string | undefined): Promise<ImageFacts> {
+  const goImageId = await ensureGoImage(ctx, goImage, versionHint);
+  const root = packageRoot();
+  const files = await builderContextFiles(root);
+  const builderImage = builderImageTag(files, goImageId);
+  const present = await ctx.engine.inspectImage(builderImage);
+  if (present !== undefined) {
+    ctx.log.info(`using ${builderImage} (${goImage})`);
+    return { goImage, goImageId, builderImage, builderImageId: present.id };
+  }
+
+  ctx.log.info(`building ${builderImage} from ${goImage}`);
+  const context = tarFs.pack(root, { entries: files.map((f) => f.name) }) as unknown as Readable;
+  const output: string[] = [];
+  try {
+    await ctx.engine.buildImage(
+      context,
+      {
+        tag: builderImage,
+        dockerfile: DOCKERFILE,
+        buildArgs: { GO_IMAGE: goImageId },
+        labels: { ...toolLabels('builder'), 'io.d7y-build.go-image': goImage },
+      },
+      (line) => {
+        output.push(line);
+        ctx.log.output('image', line);
+      },
+    );
+  } catch (err) {
+    if (err instanceof D7yError) throw err;
+    throw new GoImageError(`cannot build the builder image on ${goImage}: ${engineMessage(err)}`, {
+      hint: 'the Go image must be a Debian-based golang image (bash, coreutils, gcc), like golang:<version>-bookworm',
+      detail: output.slice(-20).join('\n'),
+      cause: err,
+    });
+  }
+  const built = await ctx.engine.inspectImage(builderImage);
+  if (built === undefined) throw new GoImageError(`${builderImage} was built but is not listed by the engine`);
+  return { goImage, goImageId, builderImage, builderImageId: built.id };
+}
+
 export async function prepareImage(ctx: BuildContext): Promise<void> {
   const source = need(ctx.state.source, 'the source');
   const goImage = ctx.spec.goImage ?? defaultGoImage(source.goMod);
@@ -76,42 +121,5 @@ export async function prepareImage(ctx: BuildContext): Promise<void> {
       hint: 'pass --go-image, e.g. --go-image golang:1.23.5-bookworm',
     });
   }
-  const goImageId = await ensureGoImage(ctx, goImage, wantedGo(source.goMod));
-
-  const root = packageRoot();
-  const files = await builderContextFiles(root);
-  const builderImage = builderImageTag(files, goImageId);
-  let builder = await ctx.engine.inspectImage(builderImage);
-  if (builder === undefined) {
-    ctx.log.info(`building ${builderImage} from ${goImage}`);
-    const context = tarFs.pack(root, { entries: files.map((f) => f.name) }) as unknown as Readable;
-    const output: string[] = [];
-    try {
-      await ctx.engine.buildImage(
-        context,
-        {
-          tag: builderImage,
-          dockerfile: DOCKERFILE,
-          buildArgs: { GO_IMAGE: goImageId },
-          labels: { ...toolLabels('builder'), 'io.d7y-build.go-image': goImage },
-        },
-        (line) => {
-          output.push(line);
-          ctx.log.output('image', line);
-        },
-      );
-    } catch (err) {
-      if (err instanceof D7yError) throw err;
-      throw new GoImageError(`cannot build the builder image on ${goImage}: ${engineMessage(err)}`, {
-        hint: 'the Go image must be a Debian-based golang image (bash, coreutils, gcc), like golang:<version>-bookworm',
-        detail: output.slice(-20).join('\n'),
-        cause: err,
-      });
-    }
-    builder = await ctx.engine.inspectImage(builderImage);
-    if (builder === undefined) throw new GoImageError(`${builderImage} was built but is not listed by the engine`);
-  } else {
-    ctx.log.info(`using ${builderImage} (${goImage})`);
-  }
-  ctx.state.image = { goImage, goImageId, builderImage, builderImageId: builder.id };
+  ctx.state.image = await ensureImages(ctx, goImage, wantedGo(source.goMod));
 }

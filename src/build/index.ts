@@ -64,6 +64,8 @@ export async function build(spec: BuildSpec, options: BuildOptions = {}): Promis
     signal: options.signal ?? new AbortController().signal,
     engine: options.engine ?? new DockerEngine(),
     runLabels: runLabels(runId, process.pid, new Date()),
+    keep: spec.keep,
+    goEnv: spec.goEnv,
     cleanups: [],
     state: {},
   };

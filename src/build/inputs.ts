@@ -8,10 +8,23 @@ import type { BuildContext } from './context';
 
 const INIT_SIGNATURE = 'func DragonflyPluginInit(option map[string]string) (any, map[string]string, error)';
 
-/** The package clause of a Go file, skipping comments. */
+/** The package clause of a Go file: the first token after any comments must be `package`. */
 export function packageName(source: string): string | undefined {
-  const stripped = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
-  return /^\s*package\s+([A-Za-z_][A-Za-z0-9_]*)/m.exec(stripped)?.[1];
+  let i = 0;
+  for (;;) {
+    while (i < source.length && /\s/.test(source[i]!)) i++;
+    if (source.startsWith('//', i)) {
+      const end = source.indexOf('\n', i);
+      if (end < 0) return undefined;
+      i = end + 1;
+    } else if (source.startsWith('/*', i)) {
+      const end = source.indexOf('*/', i + 2);
+      if (end < 0) return undefined;
+      i = end + 2;
+    } else {
+      return /^package\s+([A-Za-z_][A-Za-z0-9_]*)/.exec(source.slice(i))?.[1];
+    }
+  }
 }
 
 async function checkPluginSource(plugin: PluginSpec): Promise<void> {

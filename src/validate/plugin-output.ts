@@ -11,6 +11,7 @@ export interface LoadedPlugin {
 }
 
 export interface RejectedFile {
+  /** The file the line names; for `not support plugin type: <t>`, the type, the only name printed. */
   file: string;
   /** The line as printed, e.g. `not valid plugin binary format x.so: "plugin.Open(...): ..."`. */
   line: string;

@@ -38,6 +38,7 @@ describe('parseGoList', () => {
     expect(packages.get('example.com/fork/x')).toEqual({
       importPath: 'example.com/fork/x',
       module: 'example.com/x',
+      hostModule: 'example.com/x',
       version: 'v1.0.0 => example.com/fork/x v1.0.1',
     });
   });
@@ -70,6 +71,7 @@ describe('findConflicts', () => {
     expect(findConflicts(host, plugin)).toEqual([
       {
         module: 'golang.org/x/sys',
+        hostModule: 'golang.org/x/sys',
         hostVersion: 'v0.20.0',
         pluginVersion: 'v0.21.0',
         packages: ['golang.org/x/sys/unix', 'golang.org/x/sys/cpu'],
@@ -108,11 +110,21 @@ describe('findConflicts', () => {
     expect(findConflicts(host, plugin)).toEqual([
       {
         module: 'a.com/x',
+        hostModule: 'a.com/x',
         hostVersion: 'v1.0.0 => a.com/fork v1.0.1',
         pluginVersion: 'v1.0.0 => a.com/fork v1.0.2',
         packages: ['a.com/x'],
       },
     ]);
+  });
+
+  it('names the host module when the package moved to another module', () => {
+    const host = list('a.com/x/sub a.com/x v1.0.0');
+    const plugin = list('a.com/x/sub a.com/x/sub v0.1.0');
+    const [conflict] = findConflicts(host, plugin);
+    expect(conflict).toMatchObject({ module: 'a.com/x/sub', hostModule: 'a.com/x', hostVersion: 'v1.0.0' });
+    expect(describeConflict(conflict!)).toContain('Dragonfly links a.com/x v1.0.0');
+    expect(conflictFix(conflict!)).toBe("make the plugin's requirements take a.com/x/sub from a.com/x@v1.0.0, as Dragonfly does");
   });
 
   it('sees a replacement on one side only as a conflict', () => {
@@ -125,6 +137,7 @@ describe('findConflicts', () => {
 describe('describeConflict', () => {
   const conflict: ModuleConflict = {
     module: 'github.com/google/uuid',
+    hostModule: 'github.com/google/uuid',
     hostVersion: 'v1.5.0',
     pluginVersion: 'v1.6.0',
     packages: ['github.com/google/uuid'],
@@ -153,6 +166,7 @@ describe('describeConflict', () => {
 describe('conflictFix', () => {
   const conflict: ModuleConflict = {
     module: 'golang.org/x/sys',
+    hostModule: 'golang.org/x/sys',
     hostVersion: 'v0.20.0',
     pluginVersion: 'v0.21.0',
     packages: ['golang.org/x/sys/unix'],
