@@ -38,7 +38,6 @@ describe('parseGoList', () => {
     expect(packages.get('example.com/fork/x')).toEqual({
       importPath: 'example.com/fork/x',
       module: 'example.com/x',
-      hostModule: 'example.com/x',
       version: 'v1.0.0 => example.com/fork/x v1.0.1',
     });
   });
