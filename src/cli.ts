@@ -1,18 +1,28 @@
 /**
- * The command line: commander wiring only. Flags become a BuildSpec (config.ts), the build runs, and
+ * The command line: commander wiring only. Flags become a spec (config.ts), the pipeline runs, and
  * this file alone writes the result to stdout and the one error message to stderr, and picks the
- * exit code. SIGINT and SIGTERM abort the build; its cleanup runs before the process exits.
+ * exit code. SIGINT and SIGTERM abort the run; its cleanup runs before the process exits.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { build, BuildFailure } from './build';
-import { DEFAULT_OUT_DIR, DEFAULT_PLUGINS_DIR, DEFAULT_REPO, resolveSpec, type BuildFlags } from './config';
+import { build } from './build';
+import { RunFailure } from './build/pipeline';
+import {
+  DEFAULT_OUT_DIR,
+  DEFAULT_PLUGINS_DIR,
+  DEFAULT_REPO,
+  resolveInstallSpec,
+  resolveSpec,
+  type BuildFlags,
+  type InstallFlags,
+} from './config';
 import { asD7yError, InterruptedError, UsageError, type D7yError } from './errors';
-import { createLogger } from './log';
+import { installPrebuilt } from './install';
+import { createLogger, type Logger } from './log';
 import { failureOutcome, formatError, successOutcome } from './outcome';
 import { PLUGIN_TYPES } from './plugin';
 import { VERSION } from './version';
 
-interface CliFlags extends BuildFlags {
+interface OutputFlags {
   json?: boolean;
   verbose?: boolean;
 }
@@ -25,8 +35,20 @@ export interface CliIo {
   signal: AbortSignal;
 }
 
-function program(): Command {
-  return new Command('d7y-build')
+/** What a command's action hands back to main: the result to print, or the failure. */
+type Run = (log: Logger) => Promise<{ installed: string[]; result: object; container?: string }>;
+
+const ENV_HELP = `
+Environment: D7Y_COMMIT, D7Y_REPO, D7Y_PLUGINS_DIR stand in for their flags (a flag wins);
+SOURCE_DATE_EPOCH fixes main.buildTime; DOCKER_HOST picks the engine; GOPROXY, GOPRIVATE,
+GONOPROXY, GONOSUMDB, GOSUMDB and GOINSECURE reach the build container.
+
+Examples:
+  d7y-build --commit v2.1.66 --plugins-dir ./plugins ./d7yfs
+  d7y-build install --host ./d7y-build-out/bin/dfget ./d7y-build-out/plugins/d7y-resource-plugin-d7yfs.so`;
+
+function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Command {
+  const root = new Command('d7y-build')
     .description('Build Dragonfly plugins together with the Dragonfly host at one commit, in one container, and prove they load.')
     .argument('<plugin-dir...>', 'plugin source directories (package main, exporting DragonflyPluginInit)')
     .option('--commit <ref>', 'Dragonfly branch, tag or SHA to build against [env D7Y_COMMIT]')
@@ -45,18 +67,45 @@ function program(): Command {
     .option('--keep', 'keep the build container for debugging and print its id')
     .option('--verbose', "show the build container's output")
     .version(VERSION, '-V, --version')
-    .addHelpText(
-      'after',
-      `
-Environment: D7Y_COMMIT, D7Y_REPO, D7Y_PLUGINS_DIR stand in for their flags (a flag wins);
-SOURCE_DATE_EPOCH fixes main.buildTime; DOCKER_HOST picks the engine; GOPROXY, GOPRIVATE,
-GONOPROXY, GONOSUMDB, GOSUMDB and GOINSECURE reach the build container.
+    .addHelpText('after', ENV_HELP)
+    // Options after a subcommand's name are that subcommand's: both have --plugins-dir and --json.
+    .enablePositionalOptions()
+    .action((dirs: string[], flags: BuildFlags & OutputFlags) => {
+      const spec = resolveSpec(dirs, flags, io.env, io.cwd);
+      setRun(async (log) => {
+        io.stderr.write(`d7y-build ${VERSION}: ${spec.type} plugin${spec.plugins.length > 1 ? 's' : ''} ${spec.plugins.map((p) => p.name).join(', ')} against Dragonfly ${spec.ref}\n`);
+        const result = await build(spec, { log, signal: io.signal });
+        return { installed: result.installed, result, container: result.container };
+      }, flags);
+    });
 
-Example:
-  d7y-build --commit v2.1.66 --plugins-dir ./plugins ./d7yfs`,
-    )
-    .showHelpAfterError(false)
-    .exitOverride();
+  root
+    .command('install')
+    .description('install prebuilt plugins into the plugins directory, after proving that --host loads them')
+    .argument('<plugin.so...>', 'plugin files, named d7y-<type>-plugin-<name>.so')
+    .option('--host <binary>', 'the dfget, scheduler or manager the plugins must load into')
+    .option('--plugins-dir <dir>', `where plugins are installed [env D7Y_PLUGINS_DIR] (default: ${DEFAULT_PLUGINS_DIR})`)
+    .option('--go-image <image>', 'image to run the host in (default: the Go image in manifest.json beside the host\'s bin/)')
+    .option('--json', 'print one JSON outcome on stdout; logs stay on stderr')
+    .option('--keep', 'keep the container for debugging and print its id')
+    .option('--verbose', "show the container's output")
+    .action((files: string[], flags: InstallFlags & OutputFlags) => {
+      const spec = resolveInstallSpec(files, flags, io.env, io.cwd);
+      setRun(async (log) => {
+        io.stderr.write(`d7y-build ${VERSION}: install ${spec.plugins.map((p) => p.file).join(', ')} for ${spec.host}\n`);
+        const result = await installPrebuilt(spec, { log, signal: io.signal });
+        return { installed: result.installed, result };
+      }, flags);
+    });
+
+  for (const cmd of [root, ...root.commands]) {
+    cmd.exitOverride().configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      outputError: () => {}, // printed once, by main, like every other error
+    });
+  }
+  return root;
 }
 
 function writeOut(stream: NodeJS.WritableStream, text: string): Promise<void> {
@@ -65,47 +114,40 @@ function writeOut(stream: NodeJS.WritableStream, text: string): Promise<void> {
 
 /** Runs the CLI and returns the exit code. */
 export async function main(argv: string[], io: CliIo): Promise<number> {
-  const cmd = program().configureOutput({
-    writeOut: (s) => io.stdout.write(s),
-    writeErr: (s) => io.stderr.write(s),
-    outputError: () => {}, // printed once, below, like every other error
-  });
-
-  let dirs: string[];
-  let flags: CliFlags;
+  let run: Run | undefined;
+  let output: OutputFlags = { json: argv.includes('--json') };
   try {
-    cmd.parse(argv, { from: 'user' });
-    dirs = cmd.processedArgs[0] as string[];
-    flags = cmd.opts<CliFlags>();
+    await program(io, (r, o) => {
+      run = r;
+      output = o;
+    }).parseAsync(argv, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return 0; // --help, --version
       const error = new UsageError(err.message.replace(/^error: /, ''), { hint: 'run d7y-build --help for the options' });
-      return report(error, io, argv.includes('--json'));
+      return report(error, io, output.json ?? false);
     }
-    throw err;
+    return report(asD7yError(err), io, output.json ?? false);
   }
+  if (run === undefined) return 0;
 
-  const json = flags.json ?? false;
-  const log = createLogger({ verbose: flags.verbose ?? false, stream: io.stderr, env: io.env });
+  const log = createLogger({ verbose: output.verbose ?? false, stream: io.stderr, env: io.env });
   try {
-    const spec = resolveSpec(dirs, flags, io.env, io.cwd);
-    io.stderr.write(`d7y-build ${VERSION}: ${spec.type} plugin${spec.plugins.length > 1 ? 's' : ''} ${spec.plugins.map((p) => p.name).join(', ')} against Dragonfly ${spec.ref}\n`);
-    const result = await build(spec, { log, signal: io.signal });
-    if (json) {
+    const { installed, result, container } = await run(log);
+    if (output.json) {
       await writeOut(io.stdout, `${JSON.stringify(successOutcome(result))}\n`);
     } else {
-      await writeOut(io.stdout, result.installed.map((p) => `${p}\n`).join(''));
-      if (result.container) io.stderr.write(`kept container ${result.container}\n`);
+      await writeOut(io.stdout, installed.map((p) => `${p}\n`).join(''));
+      if (container) io.stderr.write(`kept container ${container}\n`);
     }
     return 0;
   } catch (err) {
-    const failure = err instanceof BuildFailure ? err : undefined;
-    return report(failure?.error ?? asD7yError(err), io, json, failure);
+    const failure = err instanceof RunFailure ? err : undefined;
+    return report(failure?.error ?? asD7yError(err), io, output.json ?? false, failure);
   }
 }
 
-async function report(error: D7yError, io: CliIo, json: boolean, failure?: BuildFailure): Promise<number> {
+async function report(error: D7yError, io: CliIo, json: boolean, failure?: RunFailure): Promise<number> {
   io.stderr.write(`${formatError(error)}\n`);
   if (json) await writeOut(io.stdout, `${JSON.stringify(failureOutcome(error, failure))}\n`);
   return error.exitCode;

@@ -1,10 +1,10 @@
 /** The one JSON document `--json` prints, success or failure, and the human error block. Pure. */
 import type { D7yError } from './errors';
-import type { BuildFailure, BuildResult } from './build';
+import type { RunFailure } from './build/pipeline';
 
 export const OUTCOME_SCHEMA_VERSION = 1;
 
-export function successOutcome(result: BuildResult): Record<string, unknown> {
+export function successOutcome(result: object): Record<string, unknown> {
   return { schemaVersion: OUTCOME_SCHEMA_VERSION, ok: true, ...result };
 }
 
@@ -19,7 +19,7 @@ export function errorFields(error: D7yError): Record<string, unknown> {
   };
 }
 
-export function failureOutcome(error: D7yError, failure?: BuildFailure): Record<string, unknown> {
+export function failureOutcome(error: D7yError, failure?: RunFailure): Record<string, unknown> {
   return {
     schemaVersion: OUTCOME_SCHEMA_VERSION,
     ok: false,

@@ -1,16 +1,15 @@
 /**
  * The library entry: build(spec) runs the pipeline and returns what was built, or throws a
- * BuildFailure that carries the typed error and the step timings.
+ * RunFailure that carries the typed error and the step timings.
  */
 import { randomUUID } from 'node:crypto';
 import type { BuildSpec } from '../config';
 import { DockerEngine, type Engine } from '../docker/engine';
 import { runLabels } from '../docker/labels';
-import type { D7yError } from '../errors';
 import { nullLogger, type Logger } from '../log';
 import type { LoadedPlugin } from '../validate/plugin-output';
 import { need, type BuildContext } from './context';
-import { PipelineError, runSteps, type StepTiming } from './pipeline';
+import { PipelineError, RunFailure, runSteps, type StepTiming } from './pipeline';
 import { BUILD_STEPS } from './steps';
 import { sharedGoArgs } from './goflags';
 
@@ -45,17 +44,6 @@ export interface BuildResult {
   container?: string;
 }
 
-export class BuildFailure extends Error {
-  constructor(
-    readonly error: D7yError,
-    readonly runId: string,
-    readonly steps: StepTiming[],
-    readonly commit?: string,
-  ) {
-    super(error.message);
-  }
-}
-
 export async function build(spec: BuildSpec, options: BuildOptions = {}): Promise<BuildResult> {
   const runId = randomUUID();
   const ctx: BuildContext = {
@@ -74,7 +62,7 @@ export async function build(spec: BuildSpec, options: BuildOptions = {}): Promis
   try {
     steps = await runSteps(BUILD_STEPS, ctx);
   } catch (err) {
-    if (err instanceof PipelineError) throw new BuildFailure(err.error, runId, err.timings, ctx.state.source?.commit.sha);
+    if (err instanceof PipelineError) throw new RunFailure(err.error, runId, err.timings, ctx.state.source?.commit.sha);
     throw err;
   }
 

@@ -34,6 +34,19 @@ export class PipelineError extends Error {
   }
 }
 
+/** A run that failed, as the library API reports it: the typed error, and what ran until then. */
+export class RunFailure extends Error {
+  constructor(
+    readonly error: D7yError,
+    readonly runId: string,
+    readonly steps: StepTiming[],
+    /** The Dragonfly SHA, when the failure came after it was resolved. */
+    readonly commit?: string,
+  ) {
+    super(error.message, { cause: error });
+  }
+}
+
 /** The signal's reason as an InterruptedError; the CLI aborts with the signal's name. */
 export function interruption(signal: AbortSignal): InterruptedError {
   return signal.reason instanceof InterruptedError ? signal.reason : new InterruptedError('SIGINT');

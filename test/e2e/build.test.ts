@@ -2,11 +2,10 @@
  * The main job, through the bundled CLI, a real engine, the fixture Dragonfly and real go builds:
  * each example plugin built, validated, installed, and then loaded and used by the host it was built with.
  */
-import { createHash } from 'node:crypto';
 import { cp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { examples, exists, fixtureArgs, fixtureSha, leftoverContainers, runCli, runHost, tempDir } from './helpers';
+import { digest, examples, exists, fixtureArgs, fixtureSha, leftoverContainers, runCli, runHost, tempDir } from './helpers';
 
 const SOURCE_DATE_EPOCH = '1704164645'; // 2024-01-02T03:04:05Z
 
@@ -85,12 +84,11 @@ describe('d7y-build builds, validates and installs', () => {
       validation: { command: 'dfget plugin' },
     });
     for (const a of outcome.artifacts.filter((x) => x.kind !== 'manifest')) {
-      const bytes = await readFile(a.path);
-      expect(createHash('sha256').update(bytes).digest('hex')).toBe(a.sha256);
+      expect(await digest(a.path)).toBe(a.sha256);
       const inManifest = manifest.artifacts.find((m: { path: string }) => path.join(out, m.path) === a.path);
       expect(inManifest.sha256).toBe(a.sha256);
     }
-    expect(await readFile(path.join(plugins, 'd7y-resource-plugin-d7yfs.so'))).toEqual(await readFile(path.join(out, 'plugins/d7y-resource-plugin-d7yfs.so')));
+    expect(await digest(path.join(plugins, 'd7y-resource-plugin-d7yfs.so'))).toBe(await digest(path.join(out, 'plugins/d7y-resource-plugin-d7yfs.so')));
 
     // The installed plugin, loaded by the host built with it, outside d7y-build.
     const host = path.join(out, 'bin/dfget');

@@ -64,11 +64,16 @@ export async function snapshot(dir: string): Promise<Record<string, string>> {
     for (const e of entries) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) await walk(p);
-      else out[path.relative(dir, p)] = createHash('sha256').update(await readFile(p)).digest('hex');
+      else out[path.relative(dir, p)] = await digest(p);
     }
   };
   await walk(dir);
   return out;
+}
+
+/** sha256 of a file: compare files by digest (deep equality of large Buffers is slow). */
+export async function digest(file: string): Promise<string> {
+  return createHash('sha256').update(await readFile(file)).digest('hex');
 }
 
 export async function exists(p: string): Promise<boolean> {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redactUrl } from '../../src/artifacts/manifest';
 import { compilerOutput } from '../../src/build/compile';
 import { builderImageTag, packageRoot, type ContextFile } from '../../src/build/image';
-import { BuildFailure } from '../../src/build/index';
+import { RunFailure } from '../../src/build/pipeline';
 import { packageName } from '../../src/build/inputs';
 import {
   asD7yError,
@@ -233,7 +233,7 @@ describe('failureOutcome', () => {
       { name: 'check-inputs', status: 'done' as const, durationMs: 5 },
       { name: 'validate', status: 'failed' as const, durationMs: 7 },
     ];
-    expect(failureOutcome(err, new BuildFailure(err, 'run-1', steps, 'abc1234'))).toEqual({
+    expect(failureOutcome(err, new RunFailure(err, 'run-1', steps, 'abc1234'))).toEqual({
       schemaVersion: OUTCOME_SCHEMA_VERSION,
       ok: false,
       runId: 'run-1',

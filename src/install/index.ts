@@ -1,0 +1,158 @@
+/**
+ * `d7y-build install --host <binary> <plugin.so...>`: prebuilt plugins go into --plugins-dir only
+ * after the given host, run in a container, loads them. For release jobs that build once and install
+ * against the host a fleet really runs: a plugin built for another Dragonfly commit is refused here,
+ * not by plugin.Open in production.
+ */
+import { randomUUID } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { packDirectory } from '../artifacts/archive';
+import { assertWritableDir, placeAll } from '../artifacts/install';
+import type { Manifest } from '../artifacts/manifest';
+import { openContainer } from '../build/container';
+import { need, type SessionContext, type ValidationFacts, type ImageFacts, type ToolchainFacts } from '../build/context';
+import { ensureImages } from '../build/image';
+import { PipelineError, RunFailure, runSteps, type Step, type StepTiming } from '../build/pipeline';
+import { validateIn } from '../build/validate';
+import type { InstallSpec } from '../config';
+import { DockerEngine, type BuildContainer, type Engine } from '../docker/engine';
+import { runLabels } from '../docker/labels';
+import { UsageError } from '../errors';
+import { nullLogger, type Logger } from '../log';
+
+interface InstallContext extends SessionContext {
+  spec: InstallSpec;
+  state: {
+    goImage?: string;
+    image?: ImageFacts;
+    container?: BuildContainer;
+    toolchain?: ToolchainFacts;
+    validation?: ValidationFacts;
+    installed?: string[];
+  };
+}
+
+async function isFile(p: string): Promise<boolean> {
+  return stat(p).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+}
+
+/** The Go image recorded by the d7y-build that produced the host: <out>/manifest.json beside <out>/bin/. */
+async function goImageFromManifest(host: string): Promise<string | undefined> {
+  const manifest = path.join(path.dirname(path.dirname(host)), 'manifest.json');
+  try {
+    return (JSON.parse(await readFile(manifest, 'utf8')) as Manifest).go.image;
+  } catch {
+    return undefined;
+  }
+}
+
+async function checkInputs(ctx: InstallContext): Promise<void> {
+  const { spec } = ctx;
+  if (!(await isFile(spec.host))) {
+    throw new UsageError(`host binary ${spec.host} does not exist`, { hint: 'pass --host <the dfget, scheduler or manager binary>' });
+  }
+  for (const plugin of spec.plugins) {
+    if (!(await isFile(plugin.path))) throw new UsageError(`plugin ${plugin.path} does not exist`, { hint: 'pass the .so files to install' });
+  }
+  ctx.state.goImage = spec.goImage ?? (await goImageFromManifest(spec.host));
+  if (ctx.state.goImage === undefined) {
+    throw new UsageError(`no Go image to run ${path.basename(spec.host)} in`, {
+      hint: 'pass --go-image with the image the host was built with (d7y-build records it in manifest.json)',
+    });
+  }
+  await assertWritableDir(spec.pluginsDir, '--plugins-dir');
+  const engine = await ctx.engine.ping();
+  ctx.log.info(`Docker ${engine.serverVersion} (${engine.os}/${engine.arch}) at ${engine.address}`);
+}
+
+async function prepareImage(ctx: InstallContext): Promise<void> {
+  ctx.state.image = await ensureImages(ctx, need(ctx.state.goImage, 'the Go image'), undefined);
+}
+
+async function startContainer(ctx: InstallContext): Promise<void> {
+  const { container, toolchain } = await openContainer(ctx, need(ctx.state.image, 'the image'));
+  ctx.state.container = container;
+  ctx.state.toolchain = toolchain;
+}
+
+/** The host and the plugins into /work/out, laid out as a build leaves them. */
+async function uploadArtifacts(ctx: InstallContext): Promise<void> {
+  const container = need(ctx.state.container, 'the container');
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'd7y-build-install-'));
+  ctx.cleanups.push(() => rm(scratch, { recursive: true, force: true }));
+  await mkdir(path.join(scratch, 'bin'));
+  await mkdir(path.join(scratch, 'plugins'));
+  await copyFile(ctx.spec.host, path.join(scratch, 'bin', path.basename(ctx.spec.host)));
+  for (const p of ctx.spec.plugins) await copyFile(p.path, path.join(scratch, 'plugins', p.file));
+  await container.putArchive(packDirectory(scratch, { prefix: 'out' }), '/work');
+}
+
+async function validate(ctx: InstallContext): Promise<void> {
+  const host = path.basename(ctx.spec.host);
+  ctx.state.validation = await validateIn(ctx, need(ctx.state.container, 'the container'), host, ctx.spec.plugins, ctx.spec.host);
+}
+
+async function install(ctx: InstallContext): Promise<void> {
+  const installed = ctx.spec.plugins.map((p) => path.join(ctx.spec.pluginsDir, p.file));
+  await placeAll(
+    ctx.spec.plugins.map((p, i) => ({ from: p.path, to: installed[i]!, mode: 0o755 })),
+    `--plugins-dir ${ctx.spec.pluginsDir}`,
+  );
+  for (const file of installed) ctx.log.info(`installed ${file}`);
+  ctx.state.installed = installed;
+}
+
+export const INSTALL_STEPS: ReadonlyArray<Step<InstallContext>> = [
+  { name: 'check-inputs', run: checkInputs },
+  { name: 'prepare-image', run: prepareImage },
+  { name: 'start-container', run: startContainer },
+  { name: 'upload-artifacts', run: uploadArtifacts },
+  { name: 'validate', run: validate },
+  { name: 'install', run: install },
+];
+
+export interface InstallResult {
+  runId: string;
+  host: string;
+  goImage: string;
+  installed: string[];
+  validation: ValidationFacts;
+  steps: StepTiming[];
+}
+
+export async function installPrebuilt(
+  spec: InstallSpec,
+  options: { log?: Logger; signal?: AbortSignal; engine?: Engine } = {},
+): Promise<InstallResult> {
+  const runId = randomUUID();
+  const ctx: InstallContext = {
+    spec,
+    log: options.log ?? nullLogger,
+    signal: options.signal ?? new AbortController().signal,
+    engine: options.engine ?? new DockerEngine(),
+    runLabels: runLabels(runId, process.pid, new Date()),
+    keep: spec.keep,
+    goEnv: spec.goEnv,
+    cleanups: [],
+    state: {},
+  };
+  try {
+    const steps = await runSteps(INSTALL_STEPS, ctx);
+    return {
+      runId,
+      host: spec.host,
+      goImage: need(ctx.state.goImage, 'the Go image'),
+      installed: need(ctx.state.installed, 'the installed files'),
+      validation: need(ctx.state.validation, 'the validation'),
+      steps,
+    };
+  } catch (err) {
+    if (err instanceof PipelineError) throw new RunFailure(err.error, runId, err.timings);
+    throw err;
+  }
+}
