@@ -34,16 +34,22 @@ start() {
   fi
   command -v dockerd >/dev/null 2>&1 || install_engine
   mkdir -p "$state_dir"
+  rm -f "$pid_file"
   say "starting dockerd (log: $log_file)"
-  # setsid: dockerd must outlive the shell that started it (npm, vitest, CI step).
-  as_root setsid dockerd >"$log_file" 2>&1 </dev/null &
-  echo $! >"$pid_file"
+  # setsid: dockerd must outlive the shell that started it (npm, vitest, CI step). dockerd writes
+  # its own pid to $pid_file: that file is what marks the engine as ours.
+  if [ "$(id -u)" -eq 0 ]; then
+    setsid dockerd --pidfile "$pid_file" >"$log_file" 2>&1 </dev/null &
+  else
+    sudo setsid dockerd --pidfile "$pid_file" >"$log_file" 2>&1 </dev/null &
+  fi
+  local launcher=$!
   for _ in $(seq 1 60); do
-    if answers; then
+    if answers && [ -s "$pid_file" ]; then
       say "dockerd answers (pid $(cat "$pid_file"))"
       return 0
     fi
-    if ! kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+    if ! kill -0 "$launcher" 2>/dev/null && ! answers; then
       rm -f "$pid_file"
       say "dockerd exited at start; last lines of $log_file:"
       tail -n 20 "$log_file" >&2
@@ -68,6 +74,10 @@ stop() {
     kill -0 "$pid" 2>/dev/null || break
     sleep 1
   done
+  if kill -0 "$pid" 2>/dev/null; then
+    say "dockerd did not stop within 30 s; killing it"
+    as_root kill -KILL "$pid" 2>/dev/null || true
+  fi
   rm -f "$pid_file"
 }
 
