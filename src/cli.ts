@@ -3,6 +3,7 @@
  * this file alone writes the result to stdout and the one error message to stderr, and picks the
  * exit code. SIGINT and SIGTERM abort the run; its cleanup runs before the process exits.
  */
+import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { build } from './build';
 import { RunFailure } from './build/pipeline';
@@ -17,6 +18,8 @@ import {
 } from './config';
 import { asD7yError, InterruptedError, UsageError, type D7yError } from './errors';
 import { installPrebuilt } from './install';
+import { inspectFile, verifyFiles } from './verify';
+import { formatInspect, formatVerify, VERIFY_WILL_NOT_LOAD } from './verify/report';
 import { createLogger, type Logger } from './log';
 import { failureOutcome, formatError, successOutcome } from './outcome';
 import { PLUGIN_TYPES } from './plugin';
@@ -35,8 +38,15 @@ export interface CliIo {
   signal: AbortSignal;
 }
 
-/** What a command's action hands back to main: the result to print, or the failure. */
-type Run = (log: Logger) => Promise<{ installed: string[]; result: object; container?: string }>;
+/** What a command hands back to main: the human stdout lines, the --json result, the exit code. */
+interface Outcome {
+  lines: string[];
+  result: object;
+  /** Non-zero for a verdict that is not a failure of d7y-build (verify: will not load). */
+  exitCode?: number;
+  container?: string;
+}
+type Run = (log: Logger) => Promise<Outcome>;
 
 const ENV_HELP = `
 Environment: D7Y_COMMIT, D7Y_REPO, D7Y_PLUGINS_DIR stand in for their flags (a flag wins);
@@ -75,7 +85,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
       setRun(async (log) => {
         io.stderr.write(`d7y-build ${VERSION}: ${spec.type} plugin${spec.plugins.length > 1 ? 's' : ''} ${spec.plugins.map((p) => p.name).join(', ')} against Dragonfly ${spec.ref}\n`);
         const result = await build(spec, { log, signal: io.signal });
-        return { installed: result.installed, result, container: result.container };
+        return { lines: result.installed, result, container: result.container };
       }, flags);
     });
 
@@ -94,7 +104,32 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
       setRun(async (log) => {
         io.stderr.write(`d7y-build ${VERSION}: install ${spec.plugins.map((p) => p.file).join(', ')} for ${spec.host}\n`);
         const result = await installPrebuilt(spec, { log, signal: io.signal });
-        return { installed: result.installed, result };
+        return { lines: result.installed, result };
+      }, flags);
+    });
+
+  root
+    .command('verify')
+    .description('say, from the files alone, whether the plugins will load into --host, and why not (exit 0: they load, 11: they will not, 12: cannot tell)')
+    .argument('<plugin.so...>', 'plugin files, considered in the order Dragonfly loads them (by file name)')
+    .requiredOption('--host <binary>', 'the dfget, scheduler or manager binary')
+    .option('--json', 'print the report as one JSON document')
+    .action((files: string[], flags: { host: string } & OutputFlags) => {
+      setRun(async () => {
+        const report = await verifyFiles(path.resolve(io.cwd, flags.host), files.map((f) => path.resolve(io.cwd, f)));
+        return { lines: formatVerify(report), result: report, exitCode: report.loads ? 0 : VERIFY_WILL_NOT_LOAD };
+      }, flags);
+    });
+
+  root
+    .command('inspect')
+    .description('print what a Go binary records: Go version, modules, build settings, stamps, package hashes')
+    .argument('<file>', 'a host binary or a plugin .so')
+    .option('--json', 'print the report as one JSON document')
+    .action((file: string, flags: OutputFlags) => {
+      setRun(async () => {
+        const report = await inspectFile(path.resolve(io.cwd, file));
+        return { lines: formatInspect(report), result: report };
       }, flags);
     });
 
@@ -133,14 +168,14 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
 
   const log = createLogger({ verbose: output.verbose ?? false, stream: io.stderr, env: io.env });
   try {
-    const { installed, result, container } = await run(log);
+    const outcome = await run(log);
     if (output.json) {
-      await writeOut(io.stdout, `${JSON.stringify(successOutcome(result))}\n`);
+      await writeOut(io.stdout, `${JSON.stringify(successOutcome(outcome.result))}\n`);
     } else {
-      await writeOut(io.stdout, installed.map((p) => `${p}\n`).join(''));
-      if (container) io.stderr.write(`kept container ${container}\n`);
+      await writeOut(io.stdout, outcome.lines.map((l) => `${l}\n`).join(''));
+      if (outcome.container) io.stderr.write(`kept container ${outcome.container}\n`);
     }
-    return 0;
+    return outcome.exitCode ?? 0;
   } catch (err) {
     const failure = err instanceof RunFailure ? err : undefined;
     return report(failure?.error ?? asD7yError(err), io, output.json ?? false, failure);

@@ -82,6 +82,15 @@ export class UnsupportedHostError extends D7yError {
   readonly exitCode = 10;
 }
 
+/**
+ * `verify`/`inspect` can't tell: the file is not a 64-bit Go binary of a supported architecture,
+ * is truncated, is not a plugin (or not a host), or lacks the symbols the answer depends on.
+ */
+export class UnverifiableError extends D7yError {
+  readonly code = 'unverifiable';
+  readonly exitCode = 12;
+}
+
 /** SIGINT (130) or SIGTERM (143); cleanup has run. */
 export class InterruptedError extends D7yError {
   readonly code = 'interrupted';

@@ -1,0 +1,134 @@
+/**
+ * `d7y-build verify` and `d7y-build inspect`: answers from the files alone, with no Go toolchain,
+ * no container and without running them. A question the files can't answer is an
+ * UnverifiableError, never a guess.
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { UnreadableFileError } from '../elf/elf';
+import { UnverifiableError, UsageError } from '../errors';
+import { NotGoBinaryError, readGoBinary, type GoBinary } from './binary';
+import { decide, type PluginVerdict } from './verdict';
+
+async function load(file: string, role: 'host' | 'plugin' | 'file'): Promise<GoBinary> {
+  const info = await stat(file).catch(() => undefined);
+  if (info === undefined) throw new UsageError(`${file} does not exist`, { hint: `pass the path of a ${role === 'file' ? 'Go binary' : role}` });
+  if (!info.isFile()) throw new UsageError(`${file} is not a file`, { hint: `pass the path of a ${role === 'file' ? 'Go binary' : role}, not a directory` });
+  try {
+    const binary = await readGoBinary(file);
+    if (role === 'plugin' && binary.kind !== 'plugin') {
+      throw new UnverifiableError(`${file} is not a Go plugin (built with -buildmode=${binary.buildInfo.settings['-buildmode'] ?? 'exe'})`, {
+        hint: 'pass the .so built with -buildmode=plugin',
+      });
+    }
+    if (role === 'host' && binary.kind !== 'executable') {
+      throw new UnverifiableError(`${file} is a Go plugin, not a host executable`, { hint: '--host takes the dfget, scheduler or manager binary' });
+    }
+    return binary;
+  } catch (err) {
+    if (err instanceof UnreadableFileError || err instanceof NotGoBinaryError) {
+      throw new UnverifiableError(`cannot tell from ${file}: ${err.message}`, {
+        hint: 'verify and inspect read 64-bit Go binaries for linux/amd64 and linux/arm64',
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}
+
+export interface HostSummary {
+  path: string;
+  goVersion: string;
+  arch: string;
+  settings: Record<string, string>;
+  /** Dragonfly's version.GitCommit, when the host is a Dragonfly binary stamped by a build. */
+  dragonflyCommit?: string;
+}
+
+export interface VerifyReport {
+  loads: boolean;
+  host: HostSummary;
+  plugins: Array<PluginVerdict & { goVersion: string; buildCommit?: string; orderKnown: boolean }>;
+}
+
+function summary(b: GoBinary): HostSummary {
+  return {
+    path: b.path,
+    goVersion: b.buildInfo.goVersion,
+    arch: b.arch,
+    settings: b.buildInfo.settings,
+    ...(b.stamps['version.GitCommit'] ? { dragonflyCommit: b.stamps['version.GitCommit'] } : {}),
+  };
+}
+
+/** Plugins are considered in the order Dragonfly loads its plugins directory: by file name. */
+export async function verifyFiles(hostPath: string, pluginPaths: string[]): Promise<VerifyReport> {
+  const host = await load(hostPath, 'host');
+  const plugins: GoBinary[] = [];
+  for (const p of [...pluginPaths].sort((a, b) => path.basename(a).localeCompare(path.basename(b)))) plugins.push(await load(p, 'plugin'));
+
+  if (host.exportedHashes.size === 0 && host.buildInfo.settings.CGO_ENABLED === '1') {
+    throw new UnverifiableError(`cannot tell from ${hostPath}: it exports no package hashes`, {
+      hint: 'its dynamic symbol table was stripped, or it does not link package plugin (and then loads no plugin at all)',
+    });
+  }
+  for (const p of plugins) {
+    if ((p.pluginHashes ?? []).length === 0) {
+      throw new UnverifiableError(`cannot tell from ${p.path}: it has no package hashes`, { hint: 'its symbol tables were stripped' });
+    }
+  }
+
+  const verdicts = decide(host, plugins);
+  return {
+    loads: verdicts.every((v) => v.loads),
+    host: summary(host),
+    plugins: verdicts.map((v, i) => ({
+      ...v,
+      goVersion: plugins[i]!.buildInfo.goVersion,
+      buildCommit: plugins[i]!.stamps['main.buildCommit'],
+      orderKnown: plugins[i]!.orderKnown,
+    })),
+  };
+}
+
+export interface InspectReport {
+  path: string;
+  kind: GoBinary['kind'];
+  arch: string;
+  size: number;
+  goVersion: string;
+  /** The main package, e.g. d7y.io/dragonfly/v2/cmd/dfget, or command-line-arguments. */
+  mainPackage: string;
+  main?: { path: string; version: string };
+  deps: Array<{ path: string; version: string; replace?: { path: string; version: string } }>;
+  settings: Record<string, string>;
+  stamps: Record<string, string>;
+  dragonflyCommit?: string;
+  hasSymtab: boolean;
+  exportedPackageHashes: number;
+  /** For plugins: the packages plugin.Open checks, in its order. */
+  packageHashes?: Array<{ pkg: string; hash: string }>;
+}
+
+export async function inspectFile(file: string): Promise<InspectReport> {
+  const b = await load(file, 'file');
+  const info = b.buildInfo;
+  return {
+    path: b.path,
+    kind: b.kind,
+    arch: b.arch,
+    size: b.size,
+    goVersion: info.goVersion,
+    mainPackage: info.path,
+    ...(info.main ? { main: { path: info.main.path, version: info.main.version } } : {}),
+    deps: info.deps.map((d) => ({ path: d.path, version: d.version, ...(d.replace ? { replace: { path: d.replace.path, version: d.replace.version } } : {}) })),
+    settings: info.settings,
+    stamps: b.stamps,
+    ...(b.stamps['version.GitCommit'] ?? b.stamps['main.buildCommit']
+      ? { dragonflyCommit: b.stamps['version.GitCommit'] ?? b.stamps['main.buildCommit'] }
+      : {}),
+    hasSymtab: b.hasSymtab,
+    exportedPackageHashes: b.exportedHashes.size,
+    ...(b.pluginHashes ? { packageHashes: b.pluginHashes } : {}),
+  };
+}

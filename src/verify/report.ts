@@ -1,0 +1,41 @@
+/** How `verify` and `inspect` reports read on a terminal. Pure. */
+import path from 'node:path';
+import type { InspectReport, VerifyReport } from './index';
+import { describeReason } from './verdict';
+
+/** Exit code of `verify` when a plugin will not load: a verdict, not a failure of d7y-build. */
+export const VERIFY_WILL_NOT_LOAD = 11;
+
+export function formatVerify(report: VerifyReport): string[] {
+  const host = `${path.basename(report.host.path)} (${report.host.goVersion}${report.host.dragonflyCommit ? `, Dragonfly ${report.host.dragonflyCommit}` : ''})`;
+  const lines: string[] = [];
+  for (const p of report.plugins) {
+    const built = `${p.goVersion}${p.buildCommit ? `, built against ${p.buildCommit}` : ''}`;
+    if (p.loads) {
+      lines.push(`${path.basename(p.file)} (${built}): loads into ${host}`);
+      for (const d of p.differences) lines.push(`  differs, without effect: ${describeReason(d)}`);
+      continue;
+    }
+    lines.push(`${path.basename(p.file)} (${built}): will NOT load into ${host}`);
+    if (p.goError) lines.push(`  plugin.Open would fail with: ${p.goError}${p.orderKnown ? '' : ' (or another of the packages below: the plugin is stripped, so Go\'s order is unknown)'}`);
+    for (const r of p.reasons) lines.push(`  - ${describeReason(r)}`);
+  }
+  return lines;
+}
+
+export function formatInspect(r: InspectReport): string[] {
+  const lines = [
+    `file:          ${r.path}`,
+    `kind:          ${r.kind === 'plugin' ? 'Go plugin (-buildmode=plugin)' : 'Go executable'}, linux/${r.arch}, ${r.size} bytes`,
+    `go:            ${r.goVersion}`,
+    `main package:  ${r.mainPackage}`,
+  ];
+  if (r.main) lines.push(`main module:   ${r.main.path} ${r.main.version}`);
+  if (r.dragonflyCommit) lines.push(`dragonfly:     ${r.dragonflyCommit}`);
+  for (const [k, v] of Object.entries(r.stamps).sort()) lines.push(`stamp:         ${k}=${v}`);
+  for (const [k, v] of Object.entries(r.settings)) lines.push(`build:         ${k}=${v}`);
+  for (const d of r.deps) lines.push(`dep:           ${d.path} ${d.version}${d.replace ? ` => ${d.replace.path} ${d.replace.version}` : ''}`);
+  lines.push(`symbols:       ${r.hasSymtab ? '.symtab present' : 'stripped (.symtab removed)'}; ${r.exportedPackageHashes} package hashes exported`);
+  if (r.packageHashes) lines.push(`plugin checks: ${r.packageHashes.length} package hashes at load time`);
+  return lines;
+}
