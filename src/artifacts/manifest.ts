@@ -1,6 +1,7 @@
 /** manifest.json: what was built from what, with which toolchain, and the proof that it loads. Pure. */
 import { VERSION } from '../version';
 import type { LoadedPlugin } from '../validate/plugin-output';
+import type { VerifyReport } from '../verify';
 
 export interface ManifestArtifact {
   kind: 'host' | 'plugin';
@@ -25,6 +26,8 @@ export interface Manifest {
   buildTime: string;
   artifacts: ManifestArtifact[];
   validation: { command: string; stdout: string; stderr: string; plugins: LoadedPlugin[] };
+  /** `d7y-build verify` on the same files: the static verdict, or why it could not tell. */
+  verify: VerifyReport | { error: string };
 }
 
 /** A repository URL without the credentials it may carry (https://user:token@host/...). */

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { extractExpected, UnexpectedEntryError } from '../artifacts/archive';
 import { placeAll } from '../artifacts/install';
 import { redactUrl, serializeManifest, type Manifest } from '../artifacts/manifest';
-import { InternalError } from '../errors';
+import { D7yError, InternalError } from '../errors';
+import { verifyFiles } from '../verify';
 import { VERSION } from '../version';
 import { need, type BuildContext } from './context';
 import { sharedGoArgs } from './goflags';
@@ -29,6 +30,32 @@ export async function collectArtifacts(ctx: BuildContext): Promise<void> {
   }
   const missing = [...expected].filter((name) => !ctx.state.staged!.some((f) => f.name === name));
   if (missing.length > 0) throw new InternalError(`the build container did not return ${missing.join(', ')}`);
+}
+
+/**
+ * The static check (`d7y-build verify`) on the artifacts, beside the host's own `plugin` check that
+ * already passed. Its verdict is recorded; a disagreement is reported, the real load being the truth.
+ */
+export async function verifyArtifacts(ctx: BuildContext): Promise<void> {
+  const source = need(ctx.state.source, 'the source');
+  const staged = need(ctx.state.staged, 'the artifacts');
+  const stagedPath = (name: string) => staged.find((f) => f.name === name)!.path;
+  try {
+    const report = await verifyFiles(
+      stagedPath(`out/bin/${source.host}`),
+      ctx.spec.plugins.map((p) => stagedPath(`out/plugins/${p.file}`)),
+    );
+    // Report paths as the files are named, not where they were staged.
+    for (const p of report.plugins) p.file = path.basename(p.file);
+    report.host.path = `bin/${source.host}`;
+    ctx.state.verification = report;
+    if (report.loads) ctx.log.info(`verify: every plugin loads into ${source.host}, by the package hashes`);
+    else ctx.log.warn(`verify says ${report.plugins.find((p) => !p.loads)?.file} will not load, but ${source.host} loaded it: please report this`);
+  } catch (err) {
+    const message = err instanceof D7yError ? err.message : String(err);
+    ctx.state.verification = { error: message };
+    ctx.log.warn(`verify could not tell: ${message}`);
+  }
 }
 
 function manifestOf(ctx: BuildContext): Manifest {
@@ -65,6 +92,7 @@ function manifestOf(ctx: BuildContext): Manifest {
       }),
     ],
     validation: { command: `${source.host} plugin`, ...validation },
+    verify: need(state.verification, 'the verification'),
   };
 }
 

@@ -4,6 +4,7 @@ import type { BuildContainer, Engine, EngineInfo } from '../docker/engine';
 import type { ExtractedFile } from '../artifacts/archive';
 import type { DragonflyMirror, ResolvedCommit } from '../git/source';
 import type { LoadedPlugin } from '../validate/plugin-output';
+import type { VerifyReport } from '../verify';
 import type { GoMod } from './gomod';
 import type { PipelineContext } from './pipeline';
 import { InternalError } from '../errors';
@@ -46,6 +47,8 @@ export interface BuildState {
   /** Plugins (by name) that carry their own go.mod. */
   modulePlugins?: string[];
   validation?: ValidationFacts;
+  /** The static verdict of `verify` on the artifacts (an error message when it could not tell). */
+  verification?: VerifyReport | { error: string };
   /** Artifacts as extracted from the container, in a staging directory. */
   staged?: ExtractedFile[];
   /** Paths written, in --out and --plugins-dir. */

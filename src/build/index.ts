@@ -8,6 +8,7 @@ import { DockerEngine, type Engine } from '../docker/engine';
 import { runLabels } from '../docker/labels';
 import { nullLogger, type Logger } from '../log';
 import type { LoadedPlugin } from '../validate/plugin-output';
+import type { VerifyReport } from '../verify';
 import { need, type BuildContext } from './context';
 import { PipelineError, RunFailure, runSteps, type StepTiming } from './pipeline';
 import { BUILD_STEPS } from './steps';
@@ -39,6 +40,8 @@ export interface BuildResult {
   artifacts: BuiltFile[];
   installed: string[];
   validation: { stdout: string; stderr: string; plugins: LoadedPlugin[] };
+  /** The static verdict of `verify` on the same files. */
+  verify: VerifyReport | { error: string };
   steps: StepTiming[];
   /** Set with --keep. */
   container?: string;
@@ -92,6 +95,7 @@ export async function build(spec: BuildSpec, options: BuildOptions = {}): Promis
     ],
     installed: outputs.installed,
     validation: need(state.validation, 'the validation'),
+    verify: need(state.verification, 'the verification'),
     steps,
     container: spec.keep ? state.container?.id : undefined,
   };

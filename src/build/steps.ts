@@ -2,7 +2,7 @@
  * The build, in order. Each step reads what the earlier ones put in ctx.state and adds its own;
  * cleanups they register (container, temp dirs) run after the last step or the first failure.
  */
-import { collectArtifacts, install } from './artifacts';
+import { collectArtifacts, install, verifyArtifacts } from './artifacts';
 import { compileHost, compilePlugins, checkDependencies } from './compile';
 import { startContainer, uploadSources } from './container';
 import type { BuildContext } from './context';
@@ -23,5 +23,6 @@ export const BUILD_STEPS: ReadonlyArray<Step<BuildContext>> = [
   { name: 'compile-host', run: compileHost },
   { name: 'validate', run: validatePlugins }, // `<host> plugin` in the container, output parsed
   { name: 'collect-artifacts', run: collectArtifacts },
+  { name: 'verify', run: verifyArtifacts }, // the static check of d7y-build verify, recorded in manifest.json
   { name: 'install', run: install }, // --out, then --plugins-dir, each file atomically
 ];

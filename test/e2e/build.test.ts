@@ -59,7 +59,7 @@ describe('d7y-build builds, validates and installs', () => {
     });
     expect(outcome.steps.map((s) => s.name)).toEqual([
       'check-inputs', 'resolve-source', 'prepare-image', 'start-container', 'upload-sources',
-      'check-dependencies', 'compile-plugins', 'compile-host', 'validate', 'collect-artifacts', 'install',
+      'check-dependencies', 'compile-plugins', 'compile-host', 'validate', 'collect-artifacts', 'verify', 'install',
     ]);
     for (const step of outcome.steps) expect(run.stderr).toContain(step.name);
 
@@ -82,6 +82,8 @@ describe('d7y-build builds, validates and installs', () => {
       flags: { cgoEnabled: true, trimpath: true },
       buildTime: '2024-01-02T03:04:05Z',
       validation: { command: 'dfget plugin' },
+      // The static check agrees with the real load.
+      verify: { loads: true, host: { path: 'bin/dfget', goVersion: 'go1.23.5', dragonflyCommit: sha.slice(0, 7) }, plugins: [{ file: 'd7y-resource-plugin-d7yfs.so', loads: true, reasons: [] }] },
     });
     for (const a of outcome.artifacts.filter((x) => x.kind !== 'manifest')) {
       expect(await digest(a.path)).toBe(a.sha256);
