@@ -23,6 +23,10 @@ tag="d7y-build/golang:${go_version}-bookworm"
 base="d7y-build/debian:bookworm"
 say() { printf 'go-image: %s\n' "$*" >&2; }
 
+if ! docker info >/dev/null 2>&1; then
+  echo "go-image: no Docker engine answers; start one (scripts/engine.sh start) and run this again" >&2
+  exit 1
+fi
 if docker image inspect "$tag" >/dev/null 2>&1; then
   say "$tag already exists"
   echo "$tag"

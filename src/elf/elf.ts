@@ -70,8 +70,9 @@ export class ElfFile {
       const ident = Buffer.alloc(64);
       const { bytesRead } = await handle.read(ident, 0, 64, 0);
       if (bytesRead < 4 || ident.readUInt32BE(0) !== 0x7f454c46) throw new UnreadableFileError('not an ELF file');
+      if (bytesRead >= 5 && ident[4] === 1) throw new UnreadableFileError('a 32-bit ELF file: only 64-bit Go binaries (amd64, arm64) are supported');
       if (bytesRead < 64) throw new UnreadableFileError('truncated ELF header');
-      if (ident[4] !== 2) throw new UnreadableFileError('a 32-bit ELF file: only 64-bit Go binaries (amd64, arm64) are supported');
+      if (ident[4] !== 2) throw new UnreadableFileError(`an ELF file of unknown class ${ident[4]}`);
       if (ident[5] !== 1) throw new UnreadableFileError('a big-endian ELF file: only amd64 and arm64 are supported');
       const type = ident.readUInt16LE(16);
       const machine = ident.readUInt16LE(18);

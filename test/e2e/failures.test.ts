@@ -40,6 +40,8 @@ interface Case {
   /** Plugin directories and extra flags, given the case's scratch dir. */
   args: (dir: string) => Promise<string[]>;
   commit?: string;
+  /** Instead of the offline Go image. */
+  goImage?: string;
   env?: Record<string, string>;
   exitCode: number;
   message: RegExp;
@@ -114,7 +116,8 @@ const cases: Case[] = [
   },
   {
     name: 'Go image that is not here and cannot be pulled',
-    args: async () => ['--go-image', 'golang:1.99.0-bookworm', path.join(examples, 'd7yfs')],
+    goImage: 'golang:1.99.0-bookworm',
+    args: async () => [path.join(examples, 'd7yfs')],
     exitCode: 5,
     message: /golang:1\.99\.0-bookworm is not here and can't be pulled/,
     hint: /scripts\/go-image\.sh/,
@@ -138,11 +141,10 @@ describe('failures leave nothing behind', () => {
     await writeFile(path.join(plugins, 'd7y-resource-plugin-existing.so'), 'an installed plugin');
     const before = { out: await snapshot(out), plugins: await snapshot(plugins) };
 
-    const baseArgs = fixtureArgs(c.commit ?? 'v2.1.0');
-    const extra = await c.args(work.path);
-    // A case's own --go-image replaces the fixture's.
-    const args = extra.includes('--go-image') ? baseArgs.filter((a, i) => a !== '--go-image' && baseArgs[i - 1] !== '--go-image') : baseArgs;
-    const run = await runCli([...args, '--out', out, '--plugins-dir', plugins, '--json', ...extra], { env: c.env });
+    const run = await runCli(
+      [...fixtureArgs(c.commit ?? 'v2.1.0', c.goImage), '--out', out, '--plugins-dir', plugins, '--json', ...(await c.args(work.path))],
+      { env: c.env },
+    );
 
     expect(run.exitCode).toBe(c.exitCode);
     const outcome = JSON.parse(run.stdout);

@@ -11,6 +11,8 @@ import type { TestProject } from 'vitest/node';
 
 const root = path.resolve(__dirname, '../..');
 export const GO_VERSION = '1.23.5';
+/** Another patch release, for plugins that must not load into hosts built with GO_VERSION. */
+export const OTHER_GO_VERSION = '1.23.4';
 
 function sh(script: string, args: string[] = []): string {
   return execFileSync('bash', [path.join(root, 'scripts', script), ...args], {
@@ -31,6 +33,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   })();
   sh('engine.sh', ['start']);
   const goImage = sh('go-image.sh', [GO_VERSION]);
+  const otherGoImage = sh('go-image.sh', [OTHER_GO_VERSION]);
 
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'd7y-e2e-'));
   const fixtureRepo = path.join(scratch, 'dragonfly');
@@ -38,6 +41,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   execFileSync('node', [path.join(root, 'scripts/bundle.mjs')], { cwd: root, stdio: 'inherit' });
 
   project.provide('goImage', goImage);
+  project.provide('otherGoImage', otherGoImage);
   project.provide('fixtureRepo', fixtureRepo);
   project.provide('scratch', scratch);
 
@@ -50,6 +54,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 declare module 'vitest' {
   export interface ProvidedContext {
     goImage: string;
+    otherGoImage: string;
     fixtureRepo: string;
     scratch: string;
   }

@@ -46,8 +46,8 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRun
 }
 
 /** The flags every build in these tests passes: the fixture repo and the offline Go image. */
-export function fixtureArgs(commit: string): string[] {
-  return ['--commit', commit, '--repo', inject('fixtureRepo'), '--go-image', inject('goImage')];
+export function fixtureArgs(commit: string, goImage: string = inject('goImage')): string[] {
+  return ['--commit', commit, '--repo', inject('fixtureRepo'), '--go-image', goImage];
 }
 
 /** A temp directory removed at the end of the `await using` block. */
