@@ -7,9 +7,12 @@ FROM ${GO_IMAGE}
 RUN set -eu; \
     echo 'd7y:x:10001:10001:d7y-build:/home/d7y:/bin/sh' >> /etc/passwd; \
     echo 'd7y:x:10001:' >> /etc/group; \
-    mkdir -p /home/d7y/go/pkg/mod /home/d7y/.cache/go-build /work/plugins /work/out /work/ws \
-             /usr/local/dragonfly/plugins; \
-    chown -R 10001:10001 /home/d7y /work /usr/local/dragonfly
+    mkdir -p /home/d7y/go/pkg/mod /home/d7y/.cache/go-build /work/plugins /work/out /work/ws; \
+    # Dragonfly's default directories (pkg/dfpath): its commands create them at start, as the
+    # non-root build user too when validating.
+    mkdir -p /usr/local/dragonfly/plugins /var/cache/dragonfly /var/log/dragonfly /var/lib/dragonfly /etc/dragonfly; \
+    chown -R 10001:10001 /home/d7y /work /usr/local/dragonfly /var/cache/dragonfly /var/log/dragonfly \
+                         /var/lib/dragonfly /etc/dragonfly
 
 COPY builder/ /usr/local/lib/d7y-build/
 

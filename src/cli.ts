@@ -2,10 +2,10 @@
  * The command line: commander wiring only. Flags become a spec (config.ts), the pipeline runs, and
  * this file alone writes the result to stdout and the one error message to stderr, and picks the
  * exit code. SIGINT and SIGTERM abort the run; its cleanup runs before the process exits.
+ * Each command's code is imported when the command runs: `verify` never loads Docker's client.
  */
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { build } from './build';
 import { RunFailure } from './build/pipeline';
 import {
   DEFAULT_OUT_DIR,
@@ -17,9 +17,6 @@ import {
   type InstallFlags,
 } from './config';
 import { asD7yError, InterruptedError, UsageError, type D7yError } from './errors';
-import { installPrebuilt } from './install';
-import { inspectFile, verifyFiles } from './verify';
-import { formatInspect, formatVerify, VERIFY_WILL_NOT_LOAD } from './verify/report';
 import { createLogger, type Logger } from './log';
 import { failureOutcome, formatError, successOutcome } from './outcome';
 import { PLUGIN_TYPES } from './plugin';
@@ -84,6 +81,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
       const spec = resolveSpec(dirs, flags, io.env, io.cwd);
       setRun(async (log) => {
         io.stderr.write(`d7y-build ${VERSION}: ${spec.type} plugin${spec.plugins.length > 1 ? 's' : ''} ${spec.plugins.map((p) => p.name).join(', ')} against Dragonfly ${spec.ref}\n`);
+        const { build } = await import('./build');
         const result = await build(spec, { log, signal: io.signal });
         return { lines: result.installed, result, container: result.container };
       }, flags);
@@ -103,6 +101,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
       const spec = resolveInstallSpec(files, flags, io.env, io.cwd);
       setRun(async (log) => {
         io.stderr.write(`d7y-build ${VERSION}: install ${spec.plugins.map((p) => p.file).join(', ')} for ${spec.host}\n`);
+        const { installPrebuilt } = await import('./install');
         const result = await installPrebuilt(spec, { log, signal: io.signal });
         return { lines: result.installed, result };
       }, flags);
@@ -116,6 +115,8 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .option('--json', 'print the report as one JSON document')
     .action((files: string[], flags: { host: string } & OutputFlags) => {
       setRun(async () => {
+        const { verifyFiles } = await import('./verify');
+        const { formatVerify, VERIFY_WILL_NOT_LOAD } = await import('./verify/report');
         const report = await verifyFiles(path.resolve(io.cwd, flags.host), files.map((f) => path.resolve(io.cwd, f)));
         return { lines: formatVerify(report), result: report, exitCode: report.loads ? 0 : VERIFY_WILL_NOT_LOAD };
       }, flags);
@@ -128,6 +129,8 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .option('--json', 'print the report as one JSON document')
     .action((file: string, flags: OutputFlags) => {
       setRun(async () => {
+        const { inspectFile } = await import('./verify');
+        const { formatInspect } = await import('./verify/report');
         const report = await inspectFile(path.resolve(io.cwd, file));
         return { lines: formatInspect(report), result: report };
       }, flags);

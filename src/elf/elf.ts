@@ -37,13 +37,6 @@ export interface ElfSymbol {
   shndx: number;
 }
 
-interface Relocation {
-  type: number;
-  symbol: number;
-  addend: bigint;
-  symtab: Section | undefined;
-}
-
 export interface ElfHeader {
   /** ET_EXEC 2, ET_DYN 3 */
   type: number;
@@ -54,8 +47,6 @@ export interface ElfHeader {
 const CHUNK = 1 << 20;
 
 export class ElfFile {
-  private relocations?: Map<bigint, Relocation>;
-
   private constructor(
     private readonly handle: FileHandle,
     readonly size: number,
@@ -139,71 +130,77 @@ export class ElfFile {
 
   /** Bytes at a virtual address, from the allocated section that holds them. */
   async readVirtual(addr: bigint, length: number): Promise<Buffer> {
-    const s = this.sections.find((x) => x.addr !== 0n && addr >= x.addr && addr + BigInt(length) <= x.addr + BigInt(x.size));
-    if (s === undefined) throw new UnreadableFileError(`address 0x${addr.toString(16)} is in no section`);
+    const s = this.sectionAt(addr, length);
     if (s.type === SHT_NOBITS) return Buffer.alloc(length);
     return this.readAt(s.offset + Number(addr - s.addr), length);
   }
 
   /**
-   * A pointer stored at addr. In a shared object the file holds 0 there and the address in a
-   * dynamic relocation (.rela.dyn): the relocation, when there is one, wins.
+   * Pointers stored at the given addresses. In a shared object the file holds 0 there and the
+   * address in a dynamic relocation (.rela.dyn), which then wins. One pass over the relocations
+   * serves all the addresses asked for.
    */
-  async readPointer(addr: bigint): Promise<bigint> {
-    const reloc = (await this.dynamicRelocations()).get(addr);
-    if (reloc === undefined) return (await this.readVirtual(addr, 8)).readBigUInt64LE(0);
-    if (reloc.type === R_RELATIVE[this.header.arch]) return reloc.addend;
-    if (reloc.type === R_ABS64[this.header.arch] && reloc.symtab !== undefined) {
-      const entry = await this.readAt(reloc.symtab.offset + reloc.symbol * 24, 24);
-      if (entry.readUInt16LE(6) !== 0) return entry.readBigUInt64LE(8) + reloc.addend;
-    }
-    throw new UnreadableFileError(`the pointer at 0x${addr.toString(16)} is resolved only when the file is loaded`);
-  }
-
-  /** The dynamic relocations by the address they patch; symbols are looked up only when asked for. */
-  private async dynamicRelocations(): Promise<Map<bigint, Relocation>> {
-    if (this.relocations) return this.relocations;
-    const map = new Map<bigint, Relocation>();
+  async readPointers(addrs: bigint[]): Promise<bigint[]> {
+    const wanted = new Map<number, number>(addrs.map((a, i) => [Number(a), i]));
+    const out: Array<bigint | undefined> = new Array(addrs.length);
+    const relative = R_RELATIVE[this.header.arch];
+    const abs64 = R_ABS64[this.header.arch];
     const perChunk = Math.floor(CHUNK / 24) * 24;
     for (const s of this.sections.filter((x) => x.type === SHT_RELA && x.name === '.rela.dyn')) {
       const symtab = this.sections[s.link];
       for (let off = 0; off < s.size; off += perChunk) {
         const chunk = await this.readAt(s.offset + off, Math.min(perChunk, s.size - off));
         for (let i = 0; i + 24 <= chunk.length; i += 24) {
-          const info = chunk.readBigUInt64LE(i + 8);
-          map.set(chunk.readBigUInt64LE(i), {
-            type: Number(info & 0xffffffffn),
-            symbol: Number(info >> 32n),
-            addend: chunk.readBigInt64LE(i + 16),
-            symtab,
-          });
+          const at = wanted.get(chunk.readUInt32LE(i) + chunk.readUInt32LE(i + 4) * 2 ** 32);
+          if (at === undefined) continue;
+          const type = chunk.readUInt32LE(i + 8);
+          const addend = chunk.readBigInt64LE(i + 16);
+          if (type === relative) {
+            out[at] = addend;
+          } else if (type === abs64 && symtab !== undefined) {
+            const entry = await this.readAt(symtab.offset + chunk.readUInt32LE(i + 12) * 24, 24);
+            if (entry.readUInt16LE(6) !== 0) out[at] = entry.readBigUInt64LE(8) + addend;
+          }
         }
       }
     }
-    this.relocations = map;
-    return map;
+    const missing = addrs.map((a, i) => ({ addr: a, size: 8, i })).filter((r) => out[r.i] === undefined);
+    const inPlace = await this.readRanges(missing);
+    missing.forEach((r, k) => (out[r.i] = inPlace[k]!.readBigUInt64LE(0)));
+    return out as bigint[];
   }
 
   /**
-   * Symbols of .dynsym or .symtab whose names `wanted` accepts. The string table is read once; the
-   * symbol table in chunks, so memory stays near the size of the string table.
+   * Symbols of .dynsym or .symtab whose names start with one of `prefixes`. The string table is read
+   * once and names are compared as bytes, decoding only those that match; the symbol table is read
+   * in chunks, so memory stays near the size of the string table.
    */
-  async symbols(table: '.dynsym' | '.symtab', wanted: (name: string) => boolean): Promise<ElfSymbol[]> {
+  async symbols(table: '.dynsym' | '.symtab', prefixes: string[]): Promise<ElfSymbol[]> {
     const symtab = this.sections.find((s) => s.name === table && (s.type === SHT_SYMTAB || s.type === SHT_DYNSYM));
     if (symtab === undefined) return [];
     const strings = this.sections[symtab.link];
     if (strings === undefined) throw new UnreadableFileError(`${table} has no string table`);
     const names = await this.readSection(strings);
+    const wanted = prefixes.map((p) => Buffer.from(p, 'latin1'));
+    const firstBytes = new Set(wanted.map((w) => w[0]!));
+    const matches = (at: number): boolean => {
+      if (at >= names.length || !firstBytes.has(names[at]!)) return false;
+      return wanted.some((w) => {
+        if (at + w.length > names.length) return false;
+        for (let i = 1; i < w.length; i++) if (names[at + i] !== w[i]) return false;
+        return true;
+      });
+    };
     const entsize = symtab.entsize || 24;
     const found: ElfSymbol[] = [];
     const perChunk = Math.max(1, Math.floor(CHUNK / entsize)) * entsize;
     for (let off = 0; off < symtab.size; off += perChunk) {
       const chunk = await this.readAt(symtab.offset + off, Math.min(perChunk, symtab.size - off));
       for (let i = 0; i + 24 <= chunk.length; i += entsize) {
-        const name = cString(names, chunk.readUInt32LE(i));
-        if (name === '' || !wanted(name)) continue;
+        const nameOff = chunk.readUInt32LE(i);
+        if (!matches(nameOff)) continue;
         found.push({
-          name,
+          name: cString(names, nameOff),
           bind: chunk[i + 4]! >> 4,
           shndx: chunk.readUInt16LE(i + 6),
           value: chunk.readBigUInt64LE(i + 8),
@@ -212,6 +209,45 @@ export class ElfFile {
       }
     }
     return found;
+  }
+
+  /**
+   * The bytes at many virtual addresses, read with as few system calls as the layout allows:
+   * ranges in the same section closer than CHUNK are read together.
+   */
+  async readRanges(ranges: Array<{ addr: bigint; size: number }>): Promise<Buffer[]> {
+    const order = ranges.map((r, i) => ({ ...r, i })).sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : 0));
+    const out: Buffer[] = new Array(ranges.length);
+    let k = 0;
+    while (k < order.length) {
+      const first = order[k]!;
+      const section = this.sectionAt(first.addr, first.size);
+      let end = first.addr + BigInt(first.size);
+      let j = k + 1;
+      while (j < order.length) {
+        const next = order[j]!;
+        const nextEnd = next.addr + BigInt(next.size);
+        if (next.addr - end > BigInt(CHUNK) || nextEnd - first.addr > BigInt(4 * CHUNK) || nextEnd > section.addr + BigInt(section.size)) break;
+        if (nextEnd > end) end = nextEnd;
+        j++;
+      }
+      const block = section.type === SHT_NOBITS
+        ? Buffer.alloc(Number(end - first.addr))
+        : await this.readAt(section.offset + Number(first.addr - section.addr), Number(end - first.addr));
+      for (let x = k; x < j; x++) {
+        const r = order[x]!;
+        const at = Number(r.addr - first.addr);
+        out[r.i] = block.subarray(at, at + r.size);
+      }
+      k = j;
+    }
+    return out;
+  }
+
+  private sectionAt(addr: bigint, length: number): Section {
+    const s = this.sections.find((x) => x.addr !== 0n && addr >= x.addr && addr + BigInt(length) <= x.addr + BigInt(x.size));
+    if (s === undefined) throw new UnreadableFileError(`address 0x${addr.toString(16)} is in no section`);
+    return s;
   }
 
   hasSection(name: string): boolean {

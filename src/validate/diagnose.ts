@@ -1,6 +1,9 @@
 /** From a loader error to the fix, for the errors Go's plugin package and Dragonfly's loader give. Pure. */
 
 export function hintFor(reason: string, expected: { type: string; name: string }): string {
+  if (/failed to get plugin path|permission denied/.test(reason)) {
+    return "the host could not create Dragonfly's directories (pkg/dfpath) as the container's build user: a d7y-build bug or an unusual Dragonfly; see the host output below";
+  }
   if (/different version of package/.test(reason)) {
     return 'host and plugin were not built from the same sources and settings: rebuild both with d7y-build at the commit the host runs';
   }

@@ -4,7 +4,7 @@
  * list of them in the order the runtime checks (go:link.pkghashes), and the strings the builds
  * stamp. Only headers, symbol tables and the bytes those symbols point at are read.
  */
-import { ElfFile, type ElfSymbol } from '../elf/elf';
+import { ElfFile, UnreadableFileError, type ElfSymbol } from '../elf/elf';
 import { findBuildInfo, type BuildInfo } from './buildinfo';
 
 export class NotGoBinaryError extends Error {}
@@ -34,36 +34,30 @@ const PLUGIN_VARS = ['buildCommit', 'buildTime'];
 const PKGHASH_ENTRY = 40; // modulename string, linktimehash string, runtimehash *string
 
 async function readHashes(elf: ElfFile, symbols: ElfSymbol[]): Promise<Map<string, string>> {
-  const hashes = new Map<string, string>();
-  for (const s of symbols) {
+  const withHash = symbols.flatMap((s) => {
     const m = HASH_BYTES.exec(s.name);
-    if (m && s.shndx !== 0 && s.size > 0) hashes.set(m[1]!, (await elf.readVirtual(s.value, s.size)).toString('hex'));
-  }
-  return hashes;
+    return m && s.shndx !== 0 && s.size > 0 ? [{ pkg: m[1]!, addr: s.value, size: s.size }] : [];
+  });
+  const bytes = await elf.readRanges(withHash);
+  return new Map(withHash.map((h, i) => [h.pkg, bytes[i]!.toString('hex')]));
 }
 
-/** A Go string variable: a (pointer, length) header at the symbol's address. */
-async function readGoString(elf: ElfFile, symbol: ElfSymbol): Promise<string | undefined> {
-  if (symbol.shndx === 0 || symbol.size < 16) return undefined;
-  const ptr = await elf.readPointer(symbol.value);
-  const length = Number((await elf.readVirtual(symbol.value + 8n, 8)).readBigUInt64LE(0));
-  if (length === 0) return '';
-  if (length > 1 << 20) return undefined;
-  return (await elf.readVirtual(ptr, length)).toString('utf8');
+/** Go strings, as bytes: (pointer, length) headers at the given addresses. */
+async function readGoStrings(elf: ElfFile, headers: bigint[]): Promise<Buffer[]> {
+  const pointers = await elf.readPointers(headers);
+  const lengths = (await elf.readRanges(headers.map((h) => ({ addr: h + 8n, size: 8 })))).map((b) => Number(b.readBigUInt64LE(0)));
+  if (lengths.some((l) => l > 1 << 20)) throw new UnreadableFileError('a Go string longer than 1 MiB: not what the linker writes');
+  const data = await elf.readRanges(pointers.map((p, i) => ({ addr: p, size: lengths[i]! })).filter((r) => r.size > 0));
+  let k = 0;
+  return lengths.map((l) => (l === 0 ? Buffer.alloc(0) : data[k++]!));
 }
 
 /** The plugin's go:link.pkghashes table: the packages the runtime checks, in its order. */
 async function readPluginTable(elf: ElfFile, table: ElfSymbol): Promise<Array<{ pkg: string; hash: string }>> {
-  const entries: Array<{ pkg: string; hash: string }> = [];
-  for (let at = table.value; at + BigInt(PKGHASH_ENTRY) <= table.value + BigInt(table.size); at += BigInt(PKGHASH_ENTRY)) {
-    const header = await elf.readVirtual(at, 32);
-    const pkgLen = Number(header.readBigUInt64LE(8));
-    const hashLen = Number(header.readBigUInt64LE(24));
-    const pkg = (await elf.readVirtual(await elf.readPointer(at), pkgLen)).toString('utf8');
-    const hash = (await elf.readVirtual(await elf.readPointer(at + 16n), hashLen)).toString('hex');
-    entries.push({ pkg, hash });
-  }
-  return entries;
+  const entries = Math.floor(table.size / PKGHASH_ENTRY);
+  const at = (i: number, field: number) => table.value + BigInt(i * PKGHASH_ENTRY + field);
+  const fields = await readGoStrings(elf, Array.from({ length: entries }, (_, i) => [at(i, 0), at(i, 16)]).flat());
+  return Array.from({ length: entries }, (_, i) => ({ pkg: fields[2 * i]!.toString('utf8'), hash: fields[2 * i + 1]!.toString('hex') }));
 }
 
 function escapeRegExp(s: string): string {
@@ -79,16 +73,24 @@ export async function readGoBinary(path: string): Promise<GoBinary> {
     const hasSymtab = elf.hasSection('.symtab');
 
     // The main package's symbols: plugins built from files are "plugin/unnamed-<hash>".
-    const mainPkg = kind === 'plugin' && buildInfo.path === 'command-line-arguments' ? 'plugin/unnamed-[0-9a-f]+' : escapeRegExp(buildInfo.path);
+    const fromFiles = kind === 'plugin' && buildInfo.path === 'command-line-arguments';
+    const mainPkg = fromFiles ? 'plugin/unnamed-[0-9a-f]+' : escapeRegExp(buildInfo.path);
     const stampVar = new RegExp(
       kind === 'plugin'
         ? `^(?:${mainPkg}|main)\\.(${PLUGIN_VARS.join('|')})$`
         : `^d7y\\.io/dragonfly/v2/version\\.(${VERSION_VARS.join('|')})$`,
     );
-    const wanted = (name: string) => HASH_BYTES.test(name) || stampVar.test(name) || PKGHASHES.test(name);
+    const prefixes = [
+      'go:link.pkghash',
+      'go.link.pkghash',
+      ...(kind === 'plugin' ? [fromFiles ? 'plugin/unnamed-' : `${buildInfo.path}.`, 'main.'] : ['d7y.io/dragonfly/v2/version.']),
+    ];
+    const wanted = (s: ElfSymbol) => HASH_BYTES.test(s.name) || stampVar.test(s.name) || PKGHASHES.test(s.name);
 
-    const dynamic = await elf.symbols('.dynsym', wanted);
-    const full = hasSymtab ? await elf.symbols('.symtab', wanted) : [];
+    const dynamic = (await elf.symbols('.dynsym', prefixes)).filter(wanted);
+    // An executable exports what is needed; a plugin's check table is a local symbol, in .symtab only.
+    const needsSymtab = kind === 'plugin' || !dynamic.some((s) => stampVar.test(s.name));
+    const full = hasSymtab && needsSymtab ? (await elf.symbols('.symtab', prefixes)).filter(wanted) : [];
     const exportedHashes = await readHashes(elf, dynamic.filter((s) => s.bind !== 0));
 
     let pluginHashes: GoBinary['pluginHashes'];
@@ -104,15 +106,14 @@ export async function readGoBinary(path: string): Promise<GoBinary> {
       }
     }
 
-    const stamps: Record<string, string> = {};
+    const stampSymbols = new Map<string, ElfSymbol>();
     for (const s of [...dynamic, ...full]) {
       const m = stampVar.exec(s.name);
-      if (!m) continue;
-      const key = kind === 'plugin' ? `main.${m[1]}` : `version.${m[1]}`;
-      if (stamps[key] !== undefined) continue;
-      const value = await readGoString(elf, s);
-      if (value !== undefined) stamps[key] = value;
+      const key = m ? (kind === 'plugin' ? `main.${m[1]}` : `version.${m[1]}`) : undefined;
+      if (key !== undefined && !stampSymbols.has(key) && s.shndx !== 0 && s.size >= 16) stampSymbols.set(key, s);
     }
+    const values = await readGoStrings(elf, [...stampSymbols.values()].map((s) => s.value));
+    const stamps = Object.fromEntries([...stampSymbols.keys()].map((k, i) => [k, values[i]!.toString('utf8')]));
 
     return { path, size: elf.size, arch: elf.header.arch, kind, buildInfo, hasSymtab, exportedHashes, pluginHashes, orderKnown, stamps };
   } finally {
