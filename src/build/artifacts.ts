@@ -3,8 +3,8 @@
  * then go into --out and --plugins-dir under temporary names, renamed into place only when complete.
  * Nothing reaches either directory unless validation passed.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { makeTempDir } from '../owner';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { extractExpected, UnexpectedEntryError } from '../artifacts/archive';
 import { placeAll } from '../artifacts/install';
@@ -18,7 +18,7 @@ import { sharedGoArgs } from './goflags';
 export async function collectArtifacts(ctx: BuildContext): Promise<void> {
   const container = need(ctx.state.container, 'the container');
   const source = need(ctx.state.source, 'the source');
-  const staging = await mkdtemp(path.join(os.tmpdir(), 'd7y-build-out-'));
+  const staging = await makeTempDir('out');
   ctx.cleanups.push(() => rm(staging, { recursive: true, force: true }));
 
   const expected = new Set([`out/bin/${source.host}`, ...ctx.spec.plugins.map((p) => `out/plugins/${p.file}`)]);

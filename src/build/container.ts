@@ -3,8 +3,8 @@
  * caches on named volumes, then the Dragonfly tree and each plugin's source streamed in as tar.
  * Nothing of this machine is mounted, so remote and rootless engines work the same.
  */
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import os from 'node:os';
+import { makeTempDir } from '../owner';
+import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { packDirectory } from '../artifacts/archive';
 import { toolLabels } from '../docker/labels';
@@ -78,7 +78,7 @@ export async function uploadSources(ctx: BuildContext): Promise<void> {
   const container = need(ctx.state.container, 'the container');
   const source = need(ctx.state.source, 'the source');
 
-  const scratch = await mkdtemp(path.join(os.tmpdir(), 'd7y-build-'));
+  const scratch = await makeTempDir('source');
   ctx.cleanups.push(() => rm(scratch, { recursive: true, force: true }));
   const tree = path.join(scratch, 'dragonfly');
   await source.mirror.exportTree(source.commit.sha, tree);

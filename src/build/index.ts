@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { BuildSpec } from '../config';
 import { DockerEngine, type Engine } from '../docker/engine';
 import { runLabels } from '../docker/labels';
+import { currentOwner } from '../owner';
 import { nullLogger, type Logger } from '../log';
 import type { LoadedPlugin } from '../validate/plugin-output';
 import type { VerifyReport } from '../verify';
@@ -54,7 +55,7 @@ export async function build(spec: BuildSpec, options: BuildOptions = {}): Promis
     log: options.log ?? nullLogger,
     signal: options.signal ?? new AbortController().signal,
     engine: options.engine ?? new DockerEngine(),
-    runLabels: runLabels(runId, process.pid, new Date()),
+    runLabels: runLabels(runId, currentOwner()),
     keep: spec.keep,
     goEnv: spec.goEnv,
     cleanups: [],

@@ -74,6 +74,8 @@ export class ElfFile {
       const shnum = ident.readUInt16LE(60);
       const shstrndx = ident.readUInt16LE(62);
       if (shnum === 0 || shentsize < 64) throw new UnreadableFileError('no section headers');
+      // ELF64 section headers are 64 bytes; allow padding, not a table of gigabytes.
+      if (shentsize > 1024) throw new UnreadableFileError(`section headers of ${shentsize} bytes: not an ELF64 file`);
       if (shoff + shnum * shentsize > size) throw new UnreadableFileError('truncated: the section headers lie past the end of the file');
 
       const table = Buffer.alloc(shnum * shentsize);
@@ -117,7 +119,7 @@ export class ElfFile {
   }
 
   async readSection(section: Section): Promise<Buffer> {
-    if (section.type === SHT_NOBITS) return Buffer.alloc(section.size);
+    if (section.type === SHT_NOBITS) return zeros(section.size);
     return this.readAt(section.offset, section.size);
   }
 
@@ -131,7 +133,7 @@ export class ElfFile {
   /** Bytes at a virtual address, from the allocated section that holds them. */
   async readVirtual(addr: bigint, length: number): Promise<Buffer> {
     const s = this.sectionAt(addr, length);
-    if (s.type === SHT_NOBITS) return Buffer.alloc(length);
+    if (s.type === SHT_NOBITS) return zeros(length);
     return this.readAt(s.offset + Number(addr - s.addr), length);
   }
 
@@ -141,7 +143,8 @@ export class ElfFile {
    * serves all the addresses asked for.
    */
   async readPointers(addrs: bigint[]): Promise<bigint[]> {
-    const wanted = new Map<number, number>(addrs.map((a, i) => [Number(a), i]));
+    const wanted = new Map<number, number[]>();
+    addrs.forEach((a, i) => wanted.set(Number(a), [...(wanted.get(Number(a)) ?? []), i]));
     const out: Array<bigint | undefined> = new Array(addrs.length);
     const relative = R_RELATIVE[this.header.arch];
     const abs64 = R_ABS64[this.header.arch];
@@ -151,16 +154,18 @@ export class ElfFile {
       for (let off = 0; off < s.size; off += perChunk) {
         const chunk = await this.readAt(s.offset + off, Math.min(perChunk, s.size - off));
         for (let i = 0; i + 24 <= chunk.length; i += 24) {
-          const at = wanted.get(chunk.readUInt32LE(i) + chunk.readUInt32LE(i + 4) * 2 ** 32);
-          if (at === undefined) continue;
+          const slots = wanted.get(chunk.readUInt32LE(i) + chunk.readUInt32LE(i + 4) * 2 ** 32);
+          if (slots === undefined) continue;
           const type = chunk.readUInt32LE(i + 8);
           const addend = chunk.readBigInt64LE(i + 16);
+          let target: bigint | undefined;
           if (type === relative) {
-            out[at] = addend;
+            target = addend;
           } else if (type === abs64 && symtab !== undefined) {
             const entry = await this.readAt(symtab.offset + chunk.readUInt32LE(i + 12) * 24, 24);
-            if (entry.readUInt16LE(6) !== 0) out[at] = entry.readBigUInt64LE(8) + addend;
+            if (entry.readUInt16LE(6) !== 0) target = entry.readBigUInt64LE(8) + addend;
           }
+          for (const slot of slots) out[slot] = target;
         }
       }
     }
@@ -232,7 +237,7 @@ export class ElfFile {
         j++;
       }
       const block = section.type === SHT_NOBITS
-        ? Buffer.alloc(Number(end - first.addr))
+        ? zeros(Number(end - first.addr))
         : await this.readAt(section.offset + Number(first.addr - section.addr), Number(end - first.addr));
       for (let x = k; x < j; x++) {
         const r = order[x]!;
@@ -253,6 +258,15 @@ export class ElfFile {
   hasSection(name: string): boolean {
     return this.section(name) !== undefined;
   }
+}
+
+/**
+ * The contents of a section with no file data (.bss): zeros, as the loader would map them. Nothing
+ * d7y-build reads is that large; a huge size is a malformed file, not a reason to allocate it.
+ */
+function zeros(length: number): Buffer {
+  if (length > 1 << 26) throw new UnreadableFileError(`a read of ${length} bytes from a section with no data in the file`);
+  return Buffer.alloc(length);
 }
 
 function cString(buf: Buffer, offset: number): string {

@@ -4,9 +4,9 @@
  * against the host a fleet really runs: a plugin built for another Dragonfly commit is refused here,
  * not by plugin.Open in production.
  */
+import { makeTempDir } from '../owner';
 import { randomUUID } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import os from 'node:os';
+import { copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { packDirectory } from '../artifacts/archive';
 import { assertWritableDir, placeAll } from '../artifacts/install';
@@ -19,6 +19,7 @@ import { validateIn } from '../build/validate';
 import type { InstallSpec } from '../config';
 import { DockerEngine, type BuildContainer, type Engine } from '../docker/engine';
 import { runLabels } from '../docker/labels';
+import { currentOwner } from '../owner';
 import { UsageError } from '../errors';
 import { nullLogger, type Logger } from '../log';
 
@@ -83,7 +84,7 @@ async function startContainer(ctx: InstallContext): Promise<void> {
 /** The host and the plugins into /work/out, laid out as a build leaves them. */
 async function uploadArtifacts(ctx: InstallContext): Promise<void> {
   const container = need(ctx.state.container, 'the container');
-  const scratch = await mkdtemp(path.join(os.tmpdir(), 'd7y-build-install-'));
+  const scratch = await makeTempDir('install');
   ctx.cleanups.push(() => rm(scratch, { recursive: true, force: true }));
   await mkdir(path.join(scratch, 'bin'));
   await mkdir(path.join(scratch, 'plugins'));
@@ -135,7 +136,7 @@ export async function installPrebuilt(
     log: options.log ?? nullLogger,
     signal: options.signal ?? new AbortController().signal,
     engine: options.engine ?? new DockerEngine(),
-    runLabels: runLabels(runId, process.pid, new Date()),
+    runLabels: runLabels(runId, currentOwner()),
     keep: spec.keep,
     goEnv: spec.goEnv,
     cleanups: [],

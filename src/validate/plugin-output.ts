@@ -2,6 +2,7 @@
  * Reading what `<host> plugin` prints (upstream's cmd/dependency/plugin_cmd.go). The command exits 0
  * whatever happens, so its lines are the only evidence of whether a plugin loaded. Pure.
  */
+import { unquoteGo } from '../gostring';
 
 export interface LoadedPlugin {
   type: string;
@@ -38,19 +39,6 @@ const BAD_DIR = /^not support directory: (.*)$/;
 const BAD_TYPE = /^not support plugin type: (.*)$/;
 const BAD_ATTRIBUTE = /^marshal attribute for (\S+) error: (.*)$/;
 const SEARCH = /^search plugin in (.*)$/;
-
-/** Undo Go's %q. Falls back to the text as is when it is not a Go-quoted string. */
-export function unquoteGo(text: string): string {
-  const t = text.trim();
-  if (t.length < 2 || !t.startsWith('"') || !t.endsWith('"')) return t;
-  const escapes: Record<string, string> = { a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\', '"': '"', "'": "'" };
-  return t.slice(1, -1).replace(/\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|.)/g, (_, esc: string) => {
-    const kind = esc[0]!;
-    if (kind === 'x' || kind === 'u' || kind === 'U') return String.fromCodePoint(parseInt(esc.slice(1), 16));
-    if (/[0-7]/.test(kind) && esc.length === 3) return String.fromCodePoint(parseInt(esc, 8));
-    return escapes[esc] ?? esc;
-  });
-}
 
 function parseAttribute(json: string): Record<string, string> {
   try {

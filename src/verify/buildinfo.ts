@@ -4,6 +4,7 @@
  * settings. Parsing is pure; findBuildInfo reads the section from an ElfFile.
  */
 import { UnreadableFileError, type ElfFile } from '../elf/elf';
+import { unquoteGo } from '../gostring';
 
 export interface Module {
   path: string;
@@ -73,7 +74,8 @@ export function parseModinfo(goVersion: string, text: string): BuildInfo {
       case 'build': {
         const setting = fields.join('\t');
         const eq = setting.indexOf('=');
-        if (eq > 0) info.settings[setting.slice(0, eq)] = setting.slice(eq + 1);
+        // Values with spaces or quotes are written quoted (runtime/debug.BuildSetting).
+        if (eq > 0) info.settings[setting.slice(0, eq)] = unquoteGo(setting.slice(eq + 1));
         break;
       }
     }

@@ -17,7 +17,10 @@ export function formatVerify(report: VerifyReport): string[] {
       continue;
     }
     lines.push(`${path.basename(p.file)} (${built}): will NOT load into ${host}`);
-    if (p.goError) lines.push(`  plugin.Open would fail with: ${p.goError}${p.orderKnown ? '' : ' (or another of the packages below: the plugin is stripped, so Go\'s order is unknown)'}`);
+    if (p.goError) {
+      const orderNote = !p.orderKnown && p.reasons.some((r) => r.kind === 'package');
+      lines.push(`  plugin.Open would fail with: ${p.goError}${orderNote ? " (or another of the packages below: the plugin is stripped, so Go's order is unknown)" : ''}`);
+    }
     for (const r of p.reasons) lines.push(`  - ${describeReason(r)}`);
   }
   return lines;
@@ -34,7 +37,7 @@ export function formatInspect(r: InspectReport): string[] {
   if (r.dragonflyCommit) lines.push(`dragonfly:     ${r.dragonflyCommit}`);
   for (const [k, v] of Object.entries(r.stamps).sort()) lines.push(`stamp:         ${k}=${v}`);
   for (const [k, v] of Object.entries(r.settings)) lines.push(`build:         ${k}=${v}`);
-  for (const d of r.deps) lines.push(`dep:           ${d.path} ${d.version}${d.replace ? ` => ${d.replace.path} ${d.replace.version}` : ''}`);
+  for (const d of r.deps) lines.push(`dep:           ${d.path} ${d.version}${d.replace ? ` => ${d.replace.path} ${d.replace.version}` : ''}`.trimEnd());
   lines.push(`symbols:       ${r.hasSymtab ? '.symtab present' : 'stripped (.symtab removed)'}; ${r.exportedPackageHashes} package hashes exported`);
   if (r.packageHashes) lines.push(`plugin checks: ${r.packageHashes.length} package hashes at load time`);
   return lines;

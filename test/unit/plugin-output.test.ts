@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import {
   checkListing,
   parsePluginOutput,
-  unquoteGo,
   type ExpectedPlugin,
   type PluginListing,
 } from '../../src/validate/plugin-output';
+import { unquoteGo } from '../../src/gostring';
 
 // Lines exactly as upstream's cmd/dependency/plugin_cmd.go prints them.
 const IN_TREE = 'source plugin: file, location: in-tree';
