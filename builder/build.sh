@@ -7,6 +7,7 @@
 #   build.sh plugin <name> <file> -- ARGS build /work/plugins/<name> into /work/out/plugins/<file>
 #   build.sh host <cmd> -- ARGS           build cmd/<cmd> into /work/out/bin/<cmd>
 #   build.sh validate <cmd> <file>...     install the plugins where Dragonfly looks, run `<cmd> plugin`
+#   build.sh oom-kills                    how many processes the memory limit has killed so far
 #
 # Layout: /work/dragonfly is the pinned tree; /work/plugins/<name> each plugin's source;
 # /work/ws/<name>/go.work the workspace of a plugin with its own go.mod; /work/out what is built.
@@ -90,7 +91,18 @@ case "$cmd" in
     exec "$OUT/bin/$target" plugin
     ;;
 
+  oom-kills)
+    # cgroup v2, else v1: the kernel counts what the container's memory limit killed.
+    for f in /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control; do
+      if [ -r "$f" ]; then
+        awk '$1 == "oom_kill" { print $2; found = 1 } END { if (!found) print 0 }' "$f"
+        exit 0
+      fi
+    done
+    echo 0
+    ;;
+
   *)
-    die "unknown subcommand '$cmd' (deps, plugin, host, validate)"
+    die "unknown subcommand '$cmd' (deps, plugin, host, validate, oom-kills)"
     ;;
 esac

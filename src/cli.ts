@@ -70,6 +70,9 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .option('--no-trimpath', 'build without -trimpath (host and plugins alike)')
     .option('--race', 'build with -race (host and plugins alike)')
     .option('--build-commit <s>', 'value stamped into main.buildCommit (default: the Dragonfly short SHA)')
+    .option('--memory <size>', 'memory limit of the build container, e.g. 2g')
+    .option('--cpus <n>', 'CPU limit of the build container, e.g. 2')
+    .option('--timeout <duration>', 'give up (and clean up) after this long, e.g. 30m')
     .option('--json', 'print one JSON outcome on stdout; logs stay on stderr')
     .option('--keep', 'keep the build container for debugging and print its id')
     .option('--verbose', "show the build container's output")
@@ -133,6 +136,29 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
         const { formatInspect } = await import('./verify/report');
         const report = await inspectFile(path.resolve(io.cwd, file));
         return { lines: formatInspect(report), result: report };
+      }, flags);
+    });
+
+  root
+    .command('prune')
+    .description('remove containers and temp files that killed runs left behind; running builds are spared')
+    .option('--all', "also remove containers of runs that still run, or that other hosts' runs own")
+    .option('--plugins-dir <dir>', `also sweep this directory for half-written installs [env D7Y_PLUGINS_DIR] (default: ${DEFAULT_PLUGINS_DIR})`)
+    .option('--out <dir>', 'also sweep this output directory for half-written files', DEFAULT_OUT_DIR)
+    .option('--json', 'print the result as one JSON document')
+    .action((flags: { all?: boolean; pluginsDir?: string; out: string } & OutputFlags) => {
+      setRun(async () => {
+        const { prune } = await import('./prune');
+        const { DockerEngine } = await import('./docker/engine');
+        const pluginsDir = flags.pluginsDir ?? io.env.D7Y_PLUGINS_DIR ?? DEFAULT_PLUGINS_DIR;
+        const dirs = [path.resolve(io.cwd, pluginsDir), ...['bin', 'plugins', '.'].map((d) => path.resolve(io.cwd, flags.out, d))];
+        const result = await prune(new DockerEngine(), { all: flags.all ?? false, dirs });
+        const lines = [
+          ...result.removedContainers.map((id) => `removed container ${id.slice(0, 12)}`),
+          ...result.sparedContainers.map((id) => `spared container ${id.slice(0, 12)}: its run is still going (--all removes it)`),
+          ...result.removedPaths.map((p) => `removed ${p}`),
+        ];
+        return { lines: lines.length > 0 ? lines : ['nothing to prune'], result };
       }, flags);
     });
 

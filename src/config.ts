@@ -28,6 +28,9 @@ export interface BuildFlags {
   race?: boolean;
   buildCommit?: string;
   keep?: boolean;
+  memory?: string;
+  cpus?: string;
+  timeout?: string;
 }
 
 export interface PluginSpec {
@@ -58,6 +61,56 @@ export interface BuildSpec {
   cacheDir: string;
   /** The variables of this machine that reach the build container (see FORWARDED_ENV). */
   goEnv: Record<string, string>;
+  limits: Limits;
+}
+
+/** What the build container may use, and how long the build may take. */
+export interface Limits {
+  memoryBytes?: number;
+  /** In units of 1e-9 CPUs, as the engine takes them. */
+  nanoCpus?: number;
+  timeoutMs?: number;
+}
+
+/** "512m", "2g", "1.5G", "1073741824" → bytes. */
+export function parseMemory(value: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$/i.exec(value.trim());
+  if (!m) return undefined;
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** "90s", "30m", "1h30m", "45" (seconds) → milliseconds. */
+export function parseDuration(value: string): number | undefined {
+  const v = value.trim();
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(v)) return undefined;
+  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  for (const [, n, , unit] of v.matchAll(/(\d+(\.\d+)?)(ms|s|m|h)/g)) total += Number(n) * scale[unit as keyof typeof scale];
+  return total;
+}
+
+function parseLimits(flags: { memory?: string; cpus?: string; timeout?: string }): Limits {
+  const limits: Limits = {};
+  if (flags.memory !== undefined) {
+    const bytes = parseMemory(flags.memory);
+    if (bytes === undefined || bytes < 6 * 1024 ** 2) {
+      throw new UsageError(`--memory ${flags.memory} is not a memory size of at least 6m`, { hint: 'pass a size like --memory 2g or --memory 512m' });
+    }
+    limits.memoryBytes = bytes;
+  }
+  if (flags.cpus !== undefined) {
+    const cpus = Number(flags.cpus);
+    if (!Number.isFinite(cpus) || cpus <= 0) throw new UsageError(`--cpus ${flags.cpus} is not a positive number`, { hint: 'pass a number of CPUs like --cpus 2 or --cpus 0.5' });
+    limits.nanoCpus = Math.round(cpus * 1e9);
+  }
+  if (flags.timeout !== undefined) {
+    const ms = parseDuration(flags.timeout);
+    if (ms === undefined || ms <= 0) throw new UsageError(`--timeout ${flags.timeout} is not a duration`, { hint: 'pass a duration like --timeout 30m, --timeout 90s or --timeout 1h30m' });
+    limits.timeoutMs = ms;
+  }
+  return limits;
 }
 
 /** Variables the Go toolchain may need to reach modules; nothing else of this machine goes in. */
@@ -202,6 +255,7 @@ export function resolveSpec(
     keep: flags.keep ?? false,
     cacheDir: cacheDirFor(env),
     goEnv: goEnvOf(env),
+    limits: parseLimits(flags),
   };
 }
 
@@ -214,6 +268,8 @@ export interface InstallFlags {
 }
 
 export interface InstallSpec {
+  /** The install command takes no limits; the container gets the engine's defaults. */
+  limits: Limits;
   /** Absolute path of the host binary (dfget, scheduler or manager). */
   host: string;
   plugins: Array<{ path: string; type: PluginType; name: string; file: string }>;
@@ -251,5 +307,6 @@ export function resolveInstallSpec(files: string[], flags: InstallFlags, env: En
     goImage: nonEmpty(flags.goImage),
     keep: flags.keep ?? false,
     goEnv: goEnvOf(env),
+    limits: {},
   };
 }

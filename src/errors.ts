@@ -82,6 +82,18 @@ export class UnsupportedHostError extends D7yError {
   readonly exitCode = 10;
 }
 
+/** The build container's memory limit (--memory) killed a compiler or the host. */
+export class OutOfMemoryError extends D7yError {
+  readonly code = 'out-of-memory';
+  readonly exitCode = 13;
+}
+
+/** The build took longer than --timeout; the container was removed. */
+export class TimeoutError extends D7yError {
+  readonly code = 'timeout';
+  readonly exitCode = 14;
+}
+
 /**
  * `verify`/`inspect` can't tell: the file is not a 64-bit Go binary of a supported architecture,
  * is truncated, is not a plugin (or not a host), or lacks the symbols the answer depends on.

@@ -34,7 +34,8 @@ function processStartMs(pid: number): number | undefined {
   }
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether a local process with this pid exists (a temp file's name records only the pid). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -7,8 +7,11 @@ import { access, chmod, constants, copyFile, mkdir, open, rename, rm, stat } fro
 import path from 'node:path';
 import { InstallError } from '../errors';
 
+/** Temporary files are .<name>.d7y-tmp-<pid>-<random>: `prune` removes those of dead processes. */
+export const TEMP_FILE = /^\..+\.d7y-tmp-(\d+)-[0-9a-f]+$/;
+
 function tempName(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.d7y-tmp-${randomBytes(4).toString('hex')}`);
+  return path.join(path.dirname(target), `.${path.basename(target)}.d7y-tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
 async function flush(file: string): Promise<void> {
@@ -27,11 +30,52 @@ export interface Placement {
   mode?: number;
 }
 
+/** What a file was when a build started, to tell whether another build replaced it meanwhile. */
+export interface FileState {
+  exists: boolean;
+  size?: number;
+  mtimeMs?: number;
+  ino?: number;
+}
+
+export async function fileState(file: string): Promise<FileState> {
+  const info = await stat(file).catch(() => undefined);
+  return info === undefined ? { exists: false } : { exists: true, size: info.size, mtimeMs: info.mtimeMs, ino: info.ino };
+}
+
+function sameState(a: FileState, b: FileState): boolean {
+  return a.exists === b.exists && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
+}
+
+function hintFor(err: NodeJS.ErrnoException, dir: string): string {
+  switch (err.code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return `free space on the file system of ${dir}, or choose another directory`;
+    case 'EROFS':
+      return `${dir} is on a read-only file system: choose another directory`;
+    case 'ENOTDIR':
+    case 'EEXIST':
+      return `a file stands where a directory is needed in ${dir}: choose another directory`;
+    default:
+      return `make ${dir} a writable directory for this user, or choose another one`;
+  }
+}
+
+export interface PlaceOptions {
+  /**
+   * Files that must still be as they were when the build started: another build that replaced one
+   * meanwhile wins, and this one installs nothing rather than silently overwrite it.
+   */
+  unchangedSince?: Map<string, FileState>;
+}
+
 /**
  * Places every file, all-or-nothing as far as the file system allows: all temporaries are written
- * first, and only when every one is complete are they renamed into place.
+ * first, and only when every one is complete (and, with unchangedSince, no target was replaced by
+ * someone else) are they renamed into place. Callers serialise concurrent placements with withLock.
  */
-export async function placeAll(placements: Placement[], what: string): Promise<void> {
+export async function placeAll(placements: Placement[], what: string, options: PlaceOptions = {}): Promise<void> {
   const staged: Array<{ temp: string; to: string }> = [];
   let current = placements[0]?.to ?? what;
   try {
@@ -53,17 +97,23 @@ export async function placeAll(placements: Placement[], what: string): Promise<v
       if (p.mode !== undefined) await chmod(temp, p.mode);
       await flush(temp);
     }
+    for (const [file, before] of options.unchangedSince ?? []) {
+      const now = await fileState(file);
+      if (!sameState(before, now)) {
+        throw new InstallError(`${file} was ${before.exists ? 'replaced' : 'created'} by someone else while this build ran; installed nothing`, {
+          hint: `another build installed the same plugin first (at ${new Date(now.mtimeMs ?? Date.now()).toISOString()}): run again to install this build's`,
+        });
+      }
+    }
     for (const s of staged) {
       current = s.to;
       await rename(s.temp, s.to);
     }
   } catch (err) {
     await Promise.all(staged.map((s) => rm(s.temp, { force: true })));
+    if (err instanceof InstallError) throw err;
     const e = err as NodeJS.ErrnoException;
-    throw new InstallError(`cannot write ${what}: ${e.message}`, {
-      hint: `make ${path.dirname(current)} a writable directory for this user, or choose another one`,
-      cause: err,
-    });
+    throw new InstallError(`cannot write ${what}: ${e.message}`, { hint: hintFor(e, path.dirname(current)), cause: err });
   }
 }
 

@@ -3,7 +3,7 @@
  * arguments come from goflags.ts, the same toolchain settings for every artifact.
  */
 import type { ExecResult } from '../docker/engine';
-import { CompileError, DependencyConflictError } from '../errors';
+import { CompileError, DependencyConflictError, OutOfMemoryError } from '../errors';
 import { need, type BuildContext } from './context';
 import { conflictFix, describeConflict, findConflicts, GO_LIST_FORMAT, parseGoList } from './deps';
 import { hostLdflags, pluginLdflags, sharedGoArgs } from './goflags';
@@ -21,7 +21,21 @@ export function compilerOutput(result: ExecResult, maxLines = 40): string {
 
 async function run(ctx: BuildContext, label: string, args: string[]): Promise<ExecResult> {
   const container = need(ctx.state.container, 'the container');
-  return container.exec([BUILD_SH, ...args], { onLine: (_stream, line) => ctx.log.output(label, line) });
+  const result = await container.exec([BUILD_SH, ...args], { onLine: (_stream, line) => ctx.log.output(label, line) });
+  if (result.exitCode !== 0 && ctx.spec.limits.memoryBytes !== undefined) await assertNotOutOfMemory(ctx, label);
+  return result;
+}
+
+/** A failure under --memory may be the kernel killing the compiler: the container's cgroup says. */
+async function assertNotOutOfMemory(ctx: BuildContext, label: string): Promise<void> {
+  const container = need(ctx.state.container, 'the container');
+  const count = await container.exec([BUILD_SH, 'oom-kills']);
+  if (Number(count.stdout.trim()) > 0) {
+    const mib = Math.round(ctx.spec.limits.memoryBytes! / 1024 ** 2);
+    throw new OutOfMemoryError(`the build container ran out of memory (--memory ${mib}m): the kernel killed go while building ${label}`, {
+      hint: 'raise --memory (go build of Dragonfly needs about 2g), or leave it out',
+    });
+  }
 }
 
 export async function checkDependencies(ctx: BuildContext): Promise<void | 'skipped'> {

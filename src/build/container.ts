@@ -36,8 +36,15 @@ export async function openContainer(ctx: SessionContext, image: ImageFacts): Pro
     volumes: CACHE_VOLUMES.map((v) => ({ name: v.name, target: v.target })),
     env: ctx.goEnv,
     workdir: '/work',
+    memoryBytes: ctx.limits.memoryBytes,
+    nanoCpus: ctx.limits.nanoCpus,
   });
   const short = container.id.slice(0, 12);
+  // An abort (signal, --timeout) removes the container at once: whatever runs in it stops, and the
+  // step waiting for it fails, so the pipeline's cleanup runs without waiting for a compiler.
+  const onAbort = () => void container.remove().catch(() => {});
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  ctx.cleanups.push(async () => ctx.signal.removeEventListener('abort', onAbort));
   if (ctx.keep) {
     ctx.log.info(`container ${short} is kept (--keep): remove it with docker rm -f ${short}`);
   } else {

@@ -1,5 +1,5 @@
 /** What the build steps share: the spec, the adapters, and each step's findings for the next. */
-import type { BuildSpec } from '../config';
+import type { BuildSpec, Limits } from '../config';
 import type { BuildContainer, Engine, EngineInfo } from '../docker/engine';
 import type { ExtractedFile } from '../artifacts/archive';
 import type { DragonflyMirror, ResolvedCommit } from '../git/source';
@@ -64,6 +64,8 @@ export interface SessionContext extends PipelineContext {
   keep: boolean;
   /** Environment variables for the container (GOPROXY and friends). */
   goEnv: Record<string, string>;
+  /** Memory and CPU limits of the container. */
+  limits: Limits;
 }
 
 export interface BuildContext extends SessionContext {

@@ -54,7 +54,7 @@ async function ensureGoImage(ctx: SessionContext, goImage: string, wanted: strin
 
   ctx.log.info(`pulling ${goImage}`);
   try {
-    await ctx.engine.pullImage(goImage, (status) => ctx.log.output('pull', status));
+    await ctx.engine.pullImage(goImage, (status) => ctx.log.output('pull', status), ctx.signal);
   } catch (err) {
     if (err instanceof D7yError) throw err;
     const version = wanted ?? '<go version>';
@@ -99,6 +99,7 @@ export async function ensureImages(ctx: SessionContext, goImage: string, version
         output.push(line);
         ctx.log.output('image', line);
       },
+      ctx.signal,
     );
   } catch (err) {
     if (err instanceof D7yError) throw err;

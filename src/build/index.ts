@@ -7,6 +7,7 @@ import type { BuildSpec } from '../config';
 import { DockerEngine, type Engine } from '../docker/engine';
 import { runLabels } from '../docker/labels';
 import { currentOwner } from '../owner';
+import { TimeoutError } from '../errors';
 import { nullLogger, type Logger } from '../log';
 import type { LoadedPlugin } from '../validate/plugin-output';
 import type { VerifyReport } from '../verify';
@@ -48,16 +49,43 @@ export interface BuildResult {
   container?: string;
 }
 
+/** The caller's signal, plus --timeout: both abort the run, each with its own error. */
+function runSignal(outer: AbortSignal | undefined, timeoutMs: number | undefined): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const onOuter = () => controller.abort(outer!.reason);
+  outer?.addEventListener('abort', onOuter, { once: true });
+  if (outer?.aborted) onOuter();
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          controller.abort(
+            new TimeoutError(`the build took longer than --timeout (${Math.round(timeoutMs / 1000)}s)`, {
+              hint: 'raise --timeout, or warm the caches with one build without it; nothing was installed',
+            }),
+          );
+        }, timeoutMs);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      if (timer) clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuter);
+    },
+  };
+}
+
 export async function build(spec: BuildSpec, options: BuildOptions = {}): Promise<BuildResult> {
   const runId = randomUUID();
+  const run = runSignal(options.signal, spec.limits.timeoutMs);
   const ctx: BuildContext = {
     spec,
     log: options.log ?? nullLogger,
-    signal: options.signal ?? new AbortController().signal,
+    signal: run.signal,
     engine: options.engine ?? new DockerEngine(),
     runLabels: runLabels(runId, currentOwner()),
     keep: spec.keep,
     goEnv: spec.goEnv,
+    limits: spec.limits,
     cleanups: [],
     state: {},
   };
@@ -68,6 +96,8 @@ export async function build(spec: BuildSpec, options: BuildOptions = {}): Promis
   } catch (err) {
     if (err instanceof PipelineError) throw new RunFailure(err.error, runId, err.timings, ctx.state.source?.commit.sha);
     throw err;
+  } finally {
+    run.dispose();
   }
 
   const { state } = ctx;

@@ -47,9 +47,12 @@ export class RunFailure extends Error {
   }
 }
 
-/** The signal's reason as an InterruptedError; the CLI aborts with the signal's name. */
-export function interruption(signal: AbortSignal): InterruptedError {
-  return signal.reason instanceof InterruptedError ? signal.reason : new InterruptedError('SIGINT');
+/**
+ * Why the run was aborted: the reason given to abort() when it is a D7yError (an InterruptedError
+ * naming the signal, a TimeoutError), else an interruption.
+ */
+export function interruption(signal: AbortSignal): D7yError {
+  return signal.reason instanceof D7yError ? signal.reason : new InterruptedError('SIGINT');
 }
 
 async function runCleanups<C extends PipelineContext>(ctx: C): Promise<void> {

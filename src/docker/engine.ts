@@ -38,6 +38,12 @@ export interface ExecResult {
   stderr: string;
 }
 
+export interface ContainerSummary {
+  id: string;
+  labels: Record<string, string>;
+  state: string;
+}
+
 export interface ContainerSpec {
   image: string;
   labels: Record<string, string>;
@@ -45,6 +51,9 @@ export interface ContainerSpec {
   volumes: Array<{ name: string; target: string }>;
   env: Record<string, string>;
   workdir: string;
+  /** Memory limit in bytes (swap included: none beyond it) and CPUs in 1e-9 units. */
+  memoryBytes?: number;
+  nanoCpus?: number;
 }
 
 export interface BuildContainer {
@@ -61,16 +70,19 @@ export interface BuildContainer {
 export interface Engine {
   ping(): Promise<EngineInfo>;
   inspectImage(ref: string): Promise<ImageInfo | undefined>;
-  pullImage(ref: string, onProgress?: (status: string) => void): Promise<void>;
+  pullImage(ref: string, onProgress?: (status: string) => void, signal?: AbortSignal): Promise<void>;
   buildImage(
     context: Readable,
     options: { tag: string; dockerfile: string; buildArgs: Record<string, string>; labels: Record<string, string> },
     onOutput?: (line: string) => void,
+    signal?: AbortSignal,
   ): Promise<void>;
   ensureVolume(name: string, labels: Record<string, string>): Promise<void>;
   createContainer(spec: ContainerSpec): Promise<BuildContainer>;
-  /** Ids of containers, running or not, that carry all these labels. */
-  listContainers(labels: Record<string, string>): Promise<string[]>;
+  /** Containers, running or not, that carry all these labels (a label given as '' need only exist). */
+  listContainers(labels: Record<string, string>): Promise<ContainerSummary[]>;
+  /** Kills and removes a container by id; already gone is fine. */
+  removeContainer(id: string): Promise<void>;
 }
 
 const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND']);
@@ -174,9 +186,9 @@ export class DockerEngine implements Engine {
     });
   }
 
-  async pullImage(ref: string, onProgress?: (status: string) => void): Promise<void> {
+  async pullImage(ref: string, onProgress?: (status: string) => void, signal?: AbortSignal): Promise<void> {
     try {
-      const stream = await this.docker.pull(ref);
+      const stream = await this.docker.pull(ref, { abortSignal: signal });
       await this.follow(stream, (event) => {
         if (typeof event.status === 'string') onProgress?.(`${event.id ? `${String(event.id)}: ` : ''}${event.status}`);
       });
@@ -189,9 +201,11 @@ export class DockerEngine implements Engine {
     context: Readable,
     options: { tag: string; dockerfile: string; buildArgs: Record<string, string>; labels: Record<string, string> },
     onOutput?: (line: string) => void,
+    signal?: AbortSignal,
   ): Promise<void> {
     try {
       const stream = await this.docker.buildImage(context, {
+        abortSignal: signal,
         t: options.tag,
         dockerfile: options.dockerfile,
         buildargs: options.buildArgs,
@@ -230,6 +244,8 @@ export class DockerEngine implements Engine {
         HostConfig: {
           Init: true,
           Mounts: spec.volumes.map((v) => ({ Type: 'volume' as const, Source: v.name, Target: v.target })),
+          ...(spec.memoryBytes !== undefined ? { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes } : {}),
+          ...(spec.nanoCpus !== undefined ? { NanoCpus: spec.nanoCpus } : {}),
         },
       });
       const handle = new DockerBuildContainer(container, (err) => this.unreachable(err));
@@ -245,16 +261,31 @@ export class DockerEngine implements Engine {
     }
   }
 
-  async listContainers(labels: Record<string, string>): Promise<string[]> {
+  async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
     try {
       const found = await this.docker.listContainers({
         all: true,
-        filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) },
+        filters: { label: Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`)) },
       });
-      return found.map((c) => c.Id);
+      return found.map((c) => ({ id: c.Id, labels: c.Labels ?? {}, state: c.State }));
     } catch (err) {
       return this.unreachable(err);
     }
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    await removeQuietly(this.docker.getContainer(id), (err) => this.unreachable(err));
+  }
+}
+
+/** Force-removes a container with its anonymous volumes; 404 (gone) and 409 (being removed) are fine. */
+async function removeQuietly(container: Docker.Container, unreachable: (err: unknown) => never): Promise<void> {
+  try {
+    await container.remove({ force: true, v: true });
+  } catch (err) {
+    const status = statusOf(err);
+    if (status === 404 || status === 409) return;
+    unreachable(err);
   }
 }
 
@@ -317,14 +348,7 @@ class DockerBuildContainer implements BuildContainer {
     }
   }
 
-  async remove(): Promise<void> {
-    try {
-      await this.container.remove({ force: true, v: true });
-    } catch (err) {
-      const status = statusOf(err);
-      // 404: already gone; 409: removal already in progress
-      if (status === 404 || status === 409) return;
-      this.unreachable(err);
-    }
+  remove(): Promise<void> {
+    return removeQuietly(this.container, this.unreachable);
   }
 }

@@ -139,6 +139,7 @@ export async function installPrebuilt(
     runLabels: runLabels(runId, currentOwner()),
     keep: spec.keep,
     goEnv: spec.goEnv,
+    limits: spec.limits,
     cleanups: [],
     state: {},
   };
