@@ -278,6 +278,8 @@ export interface InstallSpec {
   goImage: string | undefined;
   keep: boolean;
   goEnv: Record<string, string>;
+  /** Where install locks live. */
+  cacheDir: string;
 }
 
 export function resolveInstallSpec(files: string[], flags: InstallFlags, env: Env, cwd: string): InstallSpec {
@@ -308,5 +310,6 @@ export function resolveInstallSpec(files: string[], flags: InstallFlags, env: En
     keep: flags.keep ?? false,
     goEnv: goEnvOf(env),
     limits: {},
+    cacheDir: cacheDirFor(env),
   };
 }

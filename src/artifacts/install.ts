@@ -2,10 +2,11 @@
  * Putting finished files in place so that nobody ever sees half of one: each is written under a
  * temporary name in its target directory, flushed, then renamed over the old one.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { access, chmod, constants, copyFile, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InstallError } from '../errors';
+import { LockTimeoutError, withLock } from '../lock';
 
 /** Temporary files are .<name>.d7y-tmp-<pid>-<random>: `prune` removes those of dead processes. */
 export const TEMP_FILE = /^\..+\.d7y-tmp-(\d+)-[0-9a-f]+$/;
@@ -41,6 +42,10 @@ export interface FileState {
 export async function fileState(file: string): Promise<FileState> {
   const info = await stat(file).catch(() => undefined);
   return info === undefined ? { exists: false } : { exists: true, size: info.size, mtimeMs: info.mtimeMs, ino: info.ino };
+}
+
+export async function statesOf(files: string[]): Promise<Map<string, FileState>> {
+  return new Map(await Promise.all(files.map(async (f) => [f, await fileState(f)] as const)));
 }
 
 function sameState(a: FileState, b: FileState): boolean {
@@ -115,6 +120,47 @@ export async function placeAll(placements: Placement[], what: string, options: P
     const e = err as NodeJS.ErrnoException;
     throw new InstallError(`cannot write ${what}: ${e.message}`, { hint: hintFor(e, path.dirname(current)), cause: err });
   }
+}
+
+/**
+ * The lock that serialises installs into dir, kept under the cache dir: nothing but plugins ever
+ * appears in a plugins directory (Dragonfly would list anything else as "not valid plugin name").
+ */
+export function installLockFile(cacheDir: string, dir: string): string {
+  return path.join(cacheDir, 'locks', `install-${createHash('sha256').update(path.resolve(dir)).digest('hex').slice(0, 16)}.lock`);
+}
+
+/**
+ * placeAll, holding the install locks of every target directory (taken in path order, so two
+ * builds never wait on each other crosswise): concurrent builds installing there take turns.
+ */
+export async function placeAllLocked(
+  cacheDir: string,
+  placements: Placement[],
+  what: string,
+  options: PlaceOptions & { signal?: AbortSignal; onWait?: (dir: string) => void } = {},
+): Promise<void> {
+  const dirs = [...new Set(placements.map((p) => path.dirname(p.to)))].sort();
+  await mkdir(path.join(cacheDir, 'locks'), { recursive: true });
+  const holding = async (i: number): Promise<void> => {
+    if (i === dirs.length) return placeAll(placements, what, options);
+    const dir = dirs[i]!;
+    try {
+      await withLock(installLockFile(cacheDir, dir), () => holding(i + 1), {
+        timeoutMs: 5 * 60_000,
+        signal: options.signal,
+        onWait: () => options.onWait?.(dir),
+      });
+    } catch (err) {
+      if (err instanceof LockTimeoutError) {
+        throw new InstallError(`another d7y-build has been installing into ${dir} for 5 minutes (${err.message})`, {
+          hint: `if no build is running, run d7y-build prune, or remove ${err.file}`,
+        });
+      }
+      throw err;
+    }
+  };
+  await holding(0);
 }
 
 /**

@@ -7,7 +7,7 @@ import { makeTempDir } from '../owner';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { extractExpected, UnexpectedEntryError } from '../artifacts/archive';
-import { placeAll } from '../artifacts/install';
+import { placeAllLocked } from '../artifacts/install';
 import { redactUrl, serializeManifest, type Manifest } from '../artifacts/manifest';
 import { D7yError, InternalError } from '../errors';
 import { verifyFiles } from '../verify';
@@ -106,21 +106,25 @@ export async function install(ctx: BuildContext): Promise<void> {
   const host = path.join(spec.outDir, 'bin', source.host);
   const outPlugins = spec.plugins.map((p) => path.join(spec.outDir, 'plugins', p.file));
   const manifestPath = path.join(spec.outDir, 'manifest.json');
-  await placeAll(
+  const installed = spec.plugins.map((p) => path.join(spec.pluginsDir, p.file));
+  // One placement for both directories: every file is written before any is renamed into place,
+  // so a failure (a full disk, another build that installed the same plugin first) changes neither.
+  await placeAllLocked(
+    spec.cacheDir,
     [
       { from: stagedPath(`out/bin/${source.host}`), to: host, mode: 0o755 },
       ...spec.plugins.map((p, i) => ({ from: stagedPath(`out/plugins/${p.file}`), to: outPlugins[i]!, mode: 0o755 })),
       { from: { content: serializeManifest(manifest) }, to: manifestPath },
+      ...spec.plugins.map((p, i) => ({ from: stagedPath(`out/plugins/${p.file}`), to: installed[i]!, mode: 0o755 })),
     ],
-    `--out ${spec.outDir}`,
+    `--out ${spec.outDir} and --plugins-dir ${spec.pluginsDir}`,
+    {
+      unchangedSince: need(ctx.state.pluginsBefore, 'the plugins directory as it was'),
+      signal: ctx.signal,
+      onWait: (dir) => ctx.log.info(`waiting for another d7y-build to finish installing into ${dir}`),
+    },
   );
   ctx.log.info(`wrote ${host}, ${outPlugins.length} plugin(s) and ${manifestPath}`);
-
-  const installed = spec.plugins.map((p) => path.join(spec.pluginsDir, p.file));
-  await placeAll(
-    spec.plugins.map((p, i) => ({ from: stagedPath(`out/plugins/${p.file}`), to: installed[i]!, mode: 0o755 })),
-    `--plugins-dir ${spec.pluginsDir}`,
-  );
   for (const file of installed) ctx.log.info(`installed ${file}`);
   ctx.state.outputs = { host, plugins: outPlugins, manifest: manifestPath, installed };
 }

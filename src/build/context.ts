@@ -2,6 +2,7 @@
 import type { BuildSpec, Limits } from '../config';
 import type { BuildContainer, Engine, EngineInfo } from '../docker/engine';
 import type { ExtractedFile } from '../artifacts/archive';
+import type { FileState } from '../artifacts/install';
 import type { DragonflyMirror, ResolvedCommit } from '../git/source';
 import type { LoadedPlugin } from '../validate/plugin-output';
 import type { VerifyReport } from '../verify';
@@ -51,6 +52,8 @@ export interface BuildState {
   verification?: VerifyReport | { error: string };
   /** Artifacts as extracted from the container, in a staging directory. */
   staged?: ExtractedFile[];
+  /** The plugins directory's target files as they were before the build: installs must find them so. */
+  pluginsBefore?: Map<string, FileState>;
   /** Paths written, in --out and --plugins-dir. */
   outputs?: { host: string; plugins: string[]; manifest: string; installed: string[] };
 }

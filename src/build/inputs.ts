@@ -2,7 +2,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors';
-import { assertWritableDir } from '../artifacts/install';
+import { assertWritableDir, statesOf } from '../artifacts/install';
 import type { PluginSpec } from '../config';
 import type { BuildContext } from './context';
 
@@ -62,6 +62,8 @@ export async function checkInputs(ctx: BuildContext): Promise<void> {
   for (const plugin of spec.plugins) await checkPluginSource(plugin);
   await assertWritableDir(spec.outDir, '--out');
   await assertWritableDir(spec.pluginsDir, '--plugins-dir');
+  const targets = spec.plugins.map((p) => path.join(spec.pluginsDir, p.file));
+  ctx.state.pluginsBefore = await statesOf(targets);
   ctx.state.engine = await ctx.engine.ping();
   ctx.log.info(`Docker ${ctx.state.engine.serverVersion} (${ctx.state.engine.os}/${ctx.state.engine.arch}) at ${ctx.state.engine.address}`);
 }

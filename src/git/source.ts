@@ -8,6 +8,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { SourceError } from '../errors';
+import { withLock } from '../lock';
 
 /**
  * The user's own GIT_* settings that still reach git (credentials helpers, CA bundles, ssh); the
@@ -129,7 +130,11 @@ export class DragonflyMirror {
       if (cached !== undefined) return { repo: this.repo, ref, sha: cached, fetched: cloned };
     } else {
       try {
-        await this.git().raw(['fetch', '--prune', '--quiet', 'origin']);
+        // Concurrent fetches into one mirror fight over its ref locks: builds take turns.
+        await withLock(`${this.dir}.lock`, () => this.git().raw(['fetch', '--prune', '--quiet', 'origin']), {
+          timeoutMs: 10 * 60_000,
+          signal: this.options.signal,
+        });
       } catch (err) {
         if (cached !== undefined) {
           return {

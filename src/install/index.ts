@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { packDirectory } from '../artifacts/archive';
-import { assertWritableDir, placeAll } from '../artifacts/install';
+import { assertWritableDir, placeAllLocked, statesOf, type FileState } from '../artifacts/install';
 import type { Manifest } from '../artifacts/manifest';
 import { openContainer } from '../build/container';
 import { need, type SessionContext, type ValidationFacts, type ImageFacts, type ToolchainFacts } from '../build/context';
@@ -31,6 +31,7 @@ interface InstallContext extends SessionContext {
     container?: BuildContainer;
     toolchain?: ToolchainFacts;
     validation?: ValidationFacts;
+    pluginsBefore?: Map<string, FileState>;
     installed?: string[];
   };
 }
@@ -67,6 +68,8 @@ async function checkInputs(ctx: InstallContext): Promise<void> {
     });
   }
   await assertWritableDir(spec.pluginsDir, '--plugins-dir');
+  const targets = spec.plugins.map((p) => path.join(spec.pluginsDir, p.file));
+  ctx.state.pluginsBefore = await statesOf(targets);
   const engine = await ctx.engine.ping();
   ctx.log.info(`Docker ${engine.serverVersion} (${engine.os}/${engine.arch}) at ${engine.address}`);
 }
@@ -100,9 +103,15 @@ async function validate(ctx: InstallContext): Promise<void> {
 
 async function install(ctx: InstallContext): Promise<void> {
   const installed = ctx.spec.plugins.map((p) => path.join(ctx.spec.pluginsDir, p.file));
-  await placeAll(
+  await placeAllLocked(
+    ctx.spec.cacheDir,
     ctx.spec.plugins.map((p, i) => ({ from: p.path, to: installed[i]!, mode: 0o755 })),
     `--plugins-dir ${ctx.spec.pluginsDir}`,
+    {
+      unchangedSince: need(ctx.state.pluginsBefore, 'the plugins directory as it was'),
+      signal: ctx.signal,
+      onWait: (dir) => ctx.log.info(`waiting for another d7y-build to finish installing into ${dir}`),
+    },
   );
   for (const file of installed) ctx.log.info(`installed ${file}`);
   ctx.state.installed = installed;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_PLUGINS_DIR, DEFAULT_REPO, resolveSpec, type BuildFlags } from '../../src/config';
+import { DEFAULT_PLUGINS_DIR, DEFAULT_REPO, parseDuration, parseMemory, resolveSpec, type BuildFlags } from '../../src/config';
 import { UsageError } from '../../src/errors';
 
 const cwd = '/home/me/work';
@@ -91,5 +91,48 @@ describe('resolveSpec', () => {
 
   it('refuses a SOURCE_DATE_EPOCH that is not seconds', () => {
     expect(usageError(() => spec(['x'], { commit: 'c' }, { SOURCE_DATE_EPOCH: 'yesterday' })).message).toMatch(/SOURCE_DATE_EPOCH/);
+  });
+});
+
+describe('limits', () => {
+  it.each([
+    ['512m', 512 * 1024 ** 2],
+    ['2g', 2 * 1024 ** 3],
+    ['1.5G', 1.5 * 1024 ** 3],
+    ['64MB', 64 * 1024 ** 2],
+    ['1048576', 1048576],
+    ['lots', undefined],
+    ['-1g', undefined],
+  ])('parseMemory(%s)', (text, want) => {
+    expect(parseMemory(text)).toBe(want);
+  });
+
+  it.each([
+    ['90s', 90_000],
+    ['30m', 1_800_000],
+    ['1h30m', 5_400_000],
+    ['45', 45_000],
+    ['250ms', 250],
+    ['soon', undefined],
+    ['10 minutes', undefined],
+  ])('parseDuration(%s)', (text, want) => {
+    expect(parseDuration(text)).toBe(want);
+  });
+
+  it('turns flags into engine units', () => {
+    expect(spec(['x'], { commit: 'c', memory: '2g', cpus: '1.5', timeout: '30m' }).limits).toEqual({
+      memoryBytes: 2 * 1024 ** 3,
+      nanoCpus: 1.5e9,
+      timeoutMs: 1_800_000,
+    });
+  });
+
+  it.each([
+    [{ memory: 'lots' }, /--memory lots/],
+    [{ memory: '1m' }, /at least 6m/],
+    [{ cpus: '0' }, /--cpus 0 is not a positive number/],
+    [{ timeout: 'soon' }, /--timeout soon is not a duration/],
+  ])('refuses %o', (flags, message) => {
+    expect(() => spec(['x'], { commit: 'c', ...flags })).toThrow(message);
   });
 });

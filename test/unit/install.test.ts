@@ -108,7 +108,7 @@ describe('placeAll', () => {
     expect(e.exitCode).toBe(9);
     expect(e.code).toBe('install');
     expect(e.message).toMatch(/^cannot write the plugins: /);
-    expect(e.hint).toMatch(/writable/);
+    expect(e.hint).toMatch(/a file stands where a directory is needed/);
     expect(e.cause).toBeInstanceOf(Error);
 
     expect(await temporaries(tmp)).toEqual([]);
