@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { RunFailure } from './build/pipeline';
 import {
+  DEFAULT_MAX_CONTEXT,
   DEFAULT_OUT_DIR,
   DEFAULT_PLUGINS_DIR,
   DEFAULT_REPO,
@@ -73,6 +74,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .option('--memory <size>', 'memory limit of the build container, e.g. 2g')
     .option('--cpus <n>', 'CPU limit of the build container, e.g. 2')
     .option('--timeout <duration>', 'give up (and clean up) after this long, e.g. 30m')
+    .option('--max-context <size>', `the most a plugin directory may send to the build (default: ${DEFAULT_MAX_CONTEXT})`)
     .option('--json', 'print one JSON outcome on stdout; logs stay on stderr')
     .option('--keep', 'keep the build container for debugging and print its id')
     .option('--verbose', "show the build container's output")

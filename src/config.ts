@@ -31,6 +31,7 @@ export interface BuildFlags {
   memory?: string;
   cpus?: string;
   timeout?: string;
+  maxContext?: string;
 }
 
 export interface PluginSpec {
@@ -62,7 +63,11 @@ export interface BuildSpec {
   /** The variables of this machine that reach the build container (see FORWARDED_ENV). */
   goEnv: Record<string, string>;
   limits: Limits;
+  /** The most a plugin directory may send to the build container. */
+  maxContextBytes: number;
 }
+
+export const DEFAULT_MAX_CONTEXT = '100m';
 
 /** What the build container may use, and how long the build may take. */
 export interface Limits {
@@ -256,7 +261,16 @@ export function resolveSpec(
     cacheDir: cacheDirFor(env),
     goEnv: goEnvOf(env),
     limits: parseLimits(flags),
+    maxContextBytes: parseMaxContext(flags.maxContext ?? DEFAULT_MAX_CONTEXT),
   };
+}
+
+function parseMaxContext(value: string): number {
+  const bytes = parseMemory(value);
+  if (bytes === undefined || bytes <= 0) {
+    throw new UsageError(`--max-context ${value} is not a size`, { hint: 'pass a size like --max-context 200m' });
+  }
+  return bytes;
 }
 
 /** `d7y-build install`: prebuilt plugins, the host they must load into, and where they go. */

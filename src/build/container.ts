@@ -4,7 +4,7 @@
  * Nothing of this machine is mounted, so remote and rootless engines work the same.
  */
 import { makeTempDir } from '../owner';
-import { rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { packDirectory } from '../artifacts/archive';
 import { toolLabels } from '../docker/labels';
@@ -18,11 +18,6 @@ export const CACHE_VOLUMES = [
   { name: 'd7y-build-go-mod', target: '/home/d7y/go/pkg/mod', role: 'go-mod-cache' },
   { name: 'd7y-build-go-build', target: '/home/d7y/.cache/go-build', role: 'go-build-cache' },
 ] as const;
-
-/** Files a plugin upload leaves out: VCS data is never source. */
-export function ignoredInPlugin(relative: string): boolean {
-  return relative === '.git' || relative.startsWith('.git/');
-}
 
 /**
  * One labelled container from the builder image, removed by the pipeline's cleanup unless --keep,
@@ -92,13 +87,12 @@ export async function uploadSources(ctx: BuildContext): Promise<void> {
   await container.putArchive(packDirectory(tree, { prefix: 'dragonfly' }), '/work');
   ctx.log.info(`Dragonfly ${source.shortSha} → /work/dragonfly`);
 
+  const contexts = need(ctx.state.contexts, 'the plugin contexts');
   const modulePlugins: string[] = [];
   for (const plugin of ctx.spec.plugins) {
-    await container.putArchive(packDirectory(plugin.dir, { prefix: `plugins/${plugin.name}`, ignore: ignoredInPlugin }), '/work');
-    const hasGoMod = await stat(path.join(plugin.dir, 'go.mod')).then(
-      () => true,
-      () => false,
-    );
+    const context = need(contexts.get(plugin.name), `the context of ${plugin.name}`);
+    await container.putArchive(packDirectory(plugin.dir, { prefix: `plugins/${plugin.name}`, ignore: (rel) => !context.entries.has(rel) }), '/work');
+    const hasGoMod = context.entries.has('go.mod');
     if (hasGoMod) modulePlugins.push(plugin.name);
     ctx.log.info(`${plugin.dir} → /work/plugins/${plugin.name}${hasGoMod ? ' (own go.mod: built in a workspace with Dragonfly)' : ''}`);
   }

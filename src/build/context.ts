@@ -2,6 +2,7 @@
 import type { BuildSpec, Limits } from '../config';
 import type { BuildContainer, Engine, EngineInfo } from '../docker/engine';
 import type { ExtractedFile } from '../artifacts/archive';
+import type { PluginContext } from '../artifacts/context';
 import type { FileState } from '../artifacts/install';
 import type { DragonflyMirror, ResolvedCommit } from '../git/source';
 import type { LoadedPlugin } from '../validate/plugin-output';
@@ -41,6 +42,8 @@ export interface ValidationFacts {
 
 export interface BuildState {
   engine?: EngineInfo;
+  /** Per plugin name: what of its directory goes to the container. */
+  contexts?: Map<string, PluginContext>;
   source?: SourceFacts;
   image?: ImageFacts;
   container?: BuildContainer;

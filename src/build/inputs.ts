@@ -2,6 +2,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors';
+import { pluginContext } from '../artifacts/context';
 import { assertWritableDir, statesOf } from '../artifacts/install';
 import type { PluginSpec } from '../config';
 import type { BuildContext } from './context';
@@ -59,7 +60,11 @@ async function checkPluginSource(plugin: PluginSpec): Promise<void> {
 
 export async function checkInputs(ctx: BuildContext): Promise<void> {
   const { spec } = ctx;
-  for (const plugin of spec.plugins) await checkPluginSource(plugin);
+  ctx.state.contexts = new Map();
+  for (const plugin of spec.plugins) {
+    await checkPluginSource(plugin);
+    ctx.state.contexts.set(plugin.name, await pluginContext(plugin.dir, spec.maxContextBytes));
+  }
   await assertWritableDir(spec.outDir, '--out');
   await assertWritableDir(spec.pluginsDir, '--plugins-dir');
   const targets = spec.plugins.map((p) => path.join(spec.pluginsDir, p.file));
