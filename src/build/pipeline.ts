@@ -76,8 +76,9 @@ export async function runSteps<C extends PipelineContext>(steps: ReadonlyArray<S
       try {
         const outcome = await step.run(ctx);
         const durationMs = Math.round(performance.now() - started);
-        // A step cut short by the abort may return normally; the interruption still wins.
-        if (ctx.signal.aborted) throw interruption(ctx.signal);
+        // A step cut short by the abort may return normally; the interruption still wins, unless
+        // this was the last step: then the work is done (installed) and saying otherwise would lie.
+        if (ctx.signal.aborted && i < steps.length - 1) throw interruption(ctx.signal);
         timings.push({ name: step.name, status: outcome === 'skipped' ? 'skipped' : 'done', durationMs });
         ctx.log.stepDone(i + 1, steps.length, step.name, durationMs);
       } catch (err) {

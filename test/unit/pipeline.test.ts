@@ -293,3 +293,40 @@ describe('runSteps', () => {
     expect(ctx.events).toEqual(['run one', 'cleanup one']);
   });
 });
+
+describe('an abort during the last step', () => {
+  it('does not turn work that completed into an interruption', async () => {
+    const controller = new AbortController();
+    const ctx = context(controller);
+    const timings = await runSteps(
+      [
+        step('one'),
+        step('install', async () => {
+          controller.abort(new InterruptedError('SIGTERM'));
+        }),
+      ],
+      ctx,
+    );
+    expect(timings.map((t) => [t.name, t.status])).toEqual([
+      ['one', 'done'],
+      ['install', 'done'],
+    ]);
+  });
+
+  it('still stops a run aborted during an earlier step', async () => {
+    const controller = new AbortController();
+    const err = await pipelineError(
+      runSteps(
+        [
+          step('one', async () => {
+            controller.abort(new InterruptedError('SIGTERM'));
+          }),
+          step('install'),
+        ],
+        context(controller),
+      ),
+    );
+    expect(err.error).toBeInstanceOf(InterruptedError);
+    expect(err.error.exitCode).toBe(143);
+  });
+});
