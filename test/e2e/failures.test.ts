@@ -1,17 +1,24 @@
 /**
- * Failures through the bundled CLI: each gets its exit code and a message naming the problem and
- * the fix, leaves no container behind, and leaves --out and --plugins-dir exactly as they were.
+ * The bad-input catalogue, through the bundled CLI: each case gets its documented exit code and a
+ * one-line error naming the problem, with a hint naming the fix; leaves no container, volume or
+ * image besides the caches; and leaves --out and --plugins-dir byte for byte as they were.
  */
-import { writeFile, mkdir } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { examples, fixtureArgs, leftoverContainers, runCli, snapshot, tempDir, writePlugin } from './helpers';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { cli, docker, examples, fixtureArgs, leftoverContainers, runCli, snapshot, tempDir, writePlugin } from './helpers';
+
+const run = promisify(execFile);
 
 afterEach(async () => {
   expect(await leftoverContainers()).toEqual([]);
 });
 
-const RESOURCE_PLUGIN = (name: string, meta: string) => `package main
+const INIT = 'func DragonflyPluginInit(option map[string]string) (any, map[string]string, error)';
+
+const RESOURCE_PLUGIN = (name: string, meta: string, extra = '') => `package main
 
 import (
 	"bytes"
@@ -29,167 +36,251 @@ func (c *client) GetLastModified(r *source.Request) (int64, error)              
 func (c *client) Download(r *source.Request) (*source.Response, error) {
 	return source.NewResponse(io.NopCloser(bytes.NewBufferString("${name}"))), nil
 }
-
+${extra}
 func DragonflyPluginInit(option map[string]string) (any, map[string]string, error) {
 	return &client{}, ${meta}, nil
 }
 `;
+const META = (name: string, type = 'resource') => `map[string]string{"type": "${type}", "name": "${name}", "scheme": "${name}"}`;
+
+/** A plugin directory in the case's scratch dir. */
+const plugin = (name: string, files: Record<string, string>) => (dir: string) => writePlugin(path.join(dir, name), files);
+const d7yfs = async () => path.join(examples, 'd7yfs');
 
 interface Case {
   name: string;
-  /** Plugin directories and extra flags, given the case's scratch dir. */
-  args: (dir: string) => Promise<string[]>;
+  /** Builds the plugin directory (or another argument) in the case's scratch dir; returns the CLI arguments after the common ones. */
+  args: (dir: string) => Promise<string | string[]>;
   commit?: string;
-  /** Instead of the offline Go image. */
   goImage?: string;
+  repo?: (dir: string) => Promise<string>;
   env?: Record<string, string>;
+  /** Replaces --out / --plugins-dir with paths the case prepares. */
+  out?: (dir: string) => Promise<string>;
+  pluginsDir?: (dir: string) => Promise<string>;
+  /** Runs the CLI as another user (nobody), for permission cases. */
+  asNobody?: boolean;
   exitCode: number;
   message: RegExp;
   hint: RegExp;
 }
 
 const cases: Case[] = [
+  // The plugin source
+  { name: 'missing plugin directory', args: async (dir) => path.join(dir, 'nope'), exitCode: 2, message: /plugin directory .*nope does not exist/, hint: /\.go files/ },
+  { name: 'empty plugin directory', args: async (dir) => (await mkdir(path.join(dir, 'empty')), path.join(dir, 'empty')), exitCode: 2, message: /empty has no \.go files/, hint: /package main/ },
+  { name: 'plugin "directory" that is a file', args: async (dir) => (await writeFile(path.join(dir, 'file'), 'x'), path.join(dir, 'file')), exitCode: 2, message: /is not a directory/, hint: /not a file in it/ },
+  { name: 'only test files', args: plugin('onlytests', { 'x_test.go': 'package main\n' }), exitCode: 2, message: /has no \.go files/, hint: /package main/ },
+  { name: 'wrong package name', args: plugin('wrongpkg', { 'x.go': 'package source\n' }), exitCode: 2, message: /x\.go is package source, not main/, hint: /package main/ },
+  { name: 'no DragonflyPluginInit', args: plugin('noinit', { 'x.go': 'package main\n\nfunc Init() {}\n' }), exitCode: 2, message: /does not define DragonflyPluginInit/, hint: /func DragonflyPluginInit\(option map\[string\]string\)/ },
   {
-    name: 'unknown commit',
-    commit: 'v9.9.9',
-    args: async () => [path.join(examples, 'd7yfs')],
-    exitCode: 4,
-    message: /has no commit, branch or tag "v9\.9\.9"/,
-    hint: /--commit/,
+    name: 'DragonflyPluginInit with the wrong signature',
+    args: plugin('badsig', { 'x.go': 'package main\n\nfunc DragonflyPluginInit(option map[string]string) (any, error) { return nil, nil }\n' }),
+    exitCode: 8,
+    message: /does not load d7y-resource-plugin-badsig\.so: invalid plugin init function signature/,
+    hint: /declare it exactly as func DragonflyPluginInit/,
   },
+  { name: 'metadata with another type', args: plugin('othertype', { 'x.go': RESOURCE_PLUGIN('othertype', META('othertype', 'scheduler')) }), exitCode: 8, message: /plugin type not match/, hint: /"type": "resource"/ },
+  { name: 'metadata with another name', args: plugin('liar', { 'x.go': RESOURCE_PLUGIN('liar', META('other')) }), exitCode: 8, message: /does not load d7y-resource-plugin-liar\.so: plugin name not match/, hint: /"name": "liar"/ },
   {
-    name: 'missing plugin directory',
-    args: async (dir) => [path.join(dir, 'nope')],
-    exitCode: 2,
-    message: /plugin directory .*nope does not exist/,
-    hint: /\.go files/,
+    name: 'plugin that panics while loading',
+    args: plugin('panics', { 'x.go': RESOURCE_PLUGIN('panics', META('panics'), 'func init() { panic("boom at load time") }\n') }),
+    exitCode: 8,
+    message: /`dfget plugin` exited with 2 while loading the plugins/,
+    hint: /panicked/,
   },
+  { name: 'plugin that does not compile', args: plugin('broken', { 'x.go': `package main\n\n${INIT} {\n\treturn undefinedThing, nil, nil\n}\n` }), exitCode: 6, message: /plugin broken does not compile/, hint: /fix the errors/ },
   {
-    name: 'bad plugin name',
-    args: async () => ['--name', 'My-FS', path.join(examples, 'd7yfs')],
-    exitCode: 2,
-    message: /--name "My-FS" is not a valid plugin name/,
-    hint: /\[a-z0-9\]\+/,
-  },
-  {
-    name: 'bad plugin type',
-    args: async () => ['--type', 'storage', path.join(examples, 'd7yfs')],
-    exitCode: 2,
-    message: /'storage' is invalid/,
-    hint: /--help/,
-  },
-  {
-    name: 'resource plugin for a Dragonfly without dfget (v2.4.0)',
-    commit: 'v2.4.0',
-    args: async () => [path.join(examples, 'd7yfs')],
-    exitCode: 10,
-    message: /has no cmd\/dfget/,
-    hint: /v2\.4\.0/,
-  },
-  {
-    name: 'plugin that does not compile',
-    args: async (dir) => [await writePlugin(path.join(dir, 'broken'), { 'broken.go': 'package main\n\nfunc DragonflyPluginInit(option map[string]string) (any, map[string]string, error) {\n\treturn undefinedThing, nil, nil\n}\n' })],
+    name: 'plugin importing a package Dragonfly does not have',
+    args: plugin('missingpkg', { 'x.go': `package main\n\nimport _ "d7y.io/dragonfly/v2/pkg/nosuchpackage"\n\n${INIT} { return nil, nil, nil }\n` }),
     exitCode: 6,
-    message: /plugin broken does not compile/,
+    message: /plugin missingpkg does not compile/,
     hint: /fix the errors/,
   },
   {
-    name: 'plugin whose metadata names another plugin',
-    args: async (dir) => [await writePlugin(path.join(dir, 'liar'), { 'liar.go': RESOURCE_PLUGIN('liar', 'map[string]string{"type": "resource", "name": "other", "scheme": "liar"}') })],
-    exitCode: 8,
-    message: /does not load d7y-resource-plugin-liar\.so: plugin name not match/,
-    hint: /"name": "liar"/,
+    name: 'plugin go.mod that does not parse',
+    args: plugin('badmod', { 'go.mod': 'module example.com/badmod\n\ngo one point twenty\n', 'x.go': RESOURCE_PLUGIN('badmod', META('badmod')) }),
+    exitCode: 6,
+    message: /cannot resolve the dependencies of plugin badmod/,
+    hint: /go\.mod/,
   },
   {
-    name: "plugin whose go.mod moves a module the host links",
-    args: async (dir) => [
-      await writePlugin(path.join(dir, 'newuuid'), {
-        'go.mod': 'module example.com/newuuid\n\ngo 1.23.0\n\nrequire (\n\td7y.io/dragonfly/v2 v2.1.0\n\tgithub.com/google/uuid v1.6.0\n)\n',
-        'go.sum':
-          'github.com/google/uuid v1.6.0 h1:NIvaJDMOsjHA8n1jAhLSgzrAzy1Hgr+hNrb57e+94F0=\ngithub.com/google/uuid v1.6.0/go.mod h1:TIyPZe4MgqvfeYDBFedMoGGpEw/LqOeaOT+nhxU+yHo=\n',
-        'newuuid.go': RESOURCE_PLUGIN('newuuid', 'map[string]string{"type": "resource", "name": "newuuid", "scheme": "newuuid", "id": uuid.NewString()}').replace('"io"\n', '"io"\n\n\t"github.com/google/uuid"\n'),
-      }),
-    ],
+    name: "plugin go.mod that moves a module the host links",
+    args: plugin('newuuid', {
+      'go.mod': 'module example.com/newuuid\n\ngo 1.23.0\n\nrequire (\n\td7y.io/dragonfly/v2 v2.1.0\n\tgithub.com/google/uuid v1.6.0\n)\n',
+      'go.sum': 'github.com/google/uuid v1.6.0 h1:NIvaJDMOsjHA8n1jAhLSgzrAzy1Hgr+hNrb57e+94F0=\ngithub.com/google/uuid v1.6.0/go.mod h1:TIyPZe4MgqvfeYDBFedMoGGpEw/LqOeaOT+nhxU+yHo=\n',
+      'x.go': RESOURCE_PLUGIN('newuuid', 'map[string]string{"type": "resource", "name": "newuuid", "scheme": "newuuid", "id": uuid.NewString()}').replace('"io"\n', '"io"\n\n\t"github.com/google/uuid"\n'),
+    }),
     exitCode: 7,
     message: /plugin newuuid would link a module at another version than Dragonfly/,
     hint: /go mod edit -require=github\.com\/google\/uuid@v1\.5\.0/,
   },
   {
-    name: 'Go image that is not here and cannot be pulled',
-    goImage: 'golang:1.99.0-bookworm',
-    args: async () => [path.join(examples, 'd7yfs')],
-    exitCode: 5,
-    message: /golang:1\.99\.0-bookworm is not here and can't be pulled/,
-    hint: /scripts\/go-image\.sh/,
+    name: 'plugin context over the size limit',
+    args: async (dir) => {
+      await writePlugin(path.join(dir, 'huge'), { 'x.go': RESOURCE_PLUGIN('huge', META('huge')), 'dataset.bin': 'x'.repeat(2 * 1024 * 1024) });
+      return ['--max-context', '1m', path.join(dir, 'huge')];
+    },
+    exitCode: 2,
+    message: /holds more than 1 MiB to send to the build \(reached at dataset\.bin\)/,
+    hint: /\.dockerignore/,
+  },
+  // Names, types and flags
+  { name: 'unknown plugin type', args: async () => ['--type', 'storage', path.join(examples, 'd7yfs')], exitCode: 2, message: /'storage' is invalid/, hint: /--help/ },
+  { name: 'bad --name', args: async () => ['--name', 'My-FS', path.join(examples, 'd7yfs')], exitCode: 2, message: /--name "My-FS" is not a valid plugin name/, hint: /\[a-z0-9\]\+/ },
+  { name: 'directory name that is no plugin name', args: plugin('My_FS', { 'x.go': RESOURCE_PLUGIN('x', META('x')) }), exitCode: 2, message: /directory name "My_FS" is not a valid plugin name/, hint: /--name/ },
+  { name: 'scheduler plugin not named evaluator', args: async () => ['--type', 'scheduler', '--name', 'ranker', path.join(examples, 'evaluator')], exitCode: 2, message: /must be named "evaluator", not "ranker"/, hint: /--name evaluator/ },
+  { name: '--name with several directories', args: async () => ['--name', 'x', path.join(examples, 'd7yfs'), path.join(examples, 'humanfs')], exitCode: 2, message: /--name applies to one plugin/, hint: /drop --name/ },
+  { name: 'the same plugin twice', args: async () => [path.join(examples, 'd7yfs'), path.join(examples, 'd7yfs')], exitCode: 2, message: /would both be d7y-resource-plugin-d7yfs\.so/, hint: /its own name/ },
+  { name: 'bad --tags', args: async () => ['--tags', 'a;rm -rf', path.join(examples, 'd7yfs')], exitCode: 2, message: /is not a build tag/, hint: /--tags netgo/ },
+  { name: 'bad --memory', args: async () => ['--memory', 'lots', path.join(examples, 'd7yfs')], exitCode: 2, message: /--memory lots/, hint: /--memory 2g/ },
+  { name: 'bad --timeout', args: async () => ['--timeout', 'soon', path.join(examples, 'd7yfs')], exitCode: 2, message: /--timeout soon is not a duration/, hint: /--timeout 30m/ },
+  { name: 'SOURCE_DATE_EPOCH that is not seconds', env: { SOURCE_DATE_EPOCH: 'yesterday' }, args: d7yfs, exitCode: 2, message: /SOURCE_DATE_EPOCH="yesterday"/, hint: /Unix time/ },
+  { name: 'unknown option', args: async () => ['--colour', path.join(examples, 'd7yfs')], exitCode: 2, message: /unknown option '--colour'/, hint: /--help/ },
+  // The Dragonfly source
+  { name: 'commit that does not exist', commit: 'v9.9.9', args: d7yfs, exitCode: 4, message: /has no commit, branch or tag "v9\.9\.9"/, hint: /--commit/ },
+  { name: 'commit that looks like an option', commit: '--upload-pack=touch', args: d7yfs, exitCode: 4, message: /is not a branch, tag or commit name/, hint: /--commit/ },
+  { name: 'repository that is not git', repo: async (dir) => (await mkdir(path.join(dir, 'notgit')), path.join(dir, 'notgit')), args: d7yfs, exitCode: 4, message: /cannot clone .*notgit/, hint: /--repo/ },
+  { name: 'repository that cannot be reached', repo: async () => 'http://127.0.0.1:9/dragonfly.git', args: d7yfs, exitCode: 4, message: /cannot clone http:\/\/127\.0\.0\.1:9\/dragonfly\.git/, hint: /reachable/ },
+  {
+    name: 'repository that is not Dragonfly',
+    repo: async (dir) => {
+      const repo = path.join(dir, 'other');
+      await writePlugin(repo, { 'go.mod': 'module example.com/other\n\ngo 1.23.0\n' });
+      for (const args of [['init', '-q', '-b', 'main'], ['add', '.'], ['-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'x'], ['tag', 'v2.1.0']]) await run('git', ['-C', repo, ...args]);
+      return repo;
+    },
+    args: d7yfs,
+    exitCode: 4,
+    message: /is not Dragonfly: its go\.mod declares example\.com\/other/,
+    hint: /d7y\.io\/dragonfly\/v2/,
+  },
+  { name: 'resource plugin for a Dragonfly without dfget (v2.4.0)', commit: 'v2.4.0', args: d7yfs, exitCode: 10, message: /has no cmd\/dfget/, hint: /v2\.4\.0/ },
+  // The Go image and the engine
+  { name: 'Go image that is not here and cannot be pulled', goImage: 'golang:1.99.0-bookworm', args: d7yfs, exitCode: 5, message: /golang:1\.99\.0-bookworm is not here and can't be pulled/, hint: /scripts\/go-image\.sh/ },
+  { name: 'image without Go', goImage: 'd7y-build/debian:bookworm', args: d7yfs, exitCode: 5, message: /has no working Go/, hint: /--go-image/ },
+  { name: 'no Docker engine', env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' }, args: d7yfs, exitCode: 3, message: /no Docker engine answers at unix:\/\/\/nonexistent\/docker\.sock/, hint: /DOCKER_HOST/ },
+  // Where the results go
+  { name: '--out inside the plugin directory', args: async () => ['--out', path.join(examples, 'd7yfs', 'out'), path.join(examples, 'd7yfs')], exitCode: 2, message: /is inside the plugin directory/, hint: /put the output elsewhere/ },
+  { name: '--out that is a file', out: async (dir) => (await writeFile(path.join(dir, 'outfile'), 'x'), path.join(dir, 'outfile')), args: d7yfs, exitCode: 9, message: /--out .*outfile: .*outfile is not a directory/, hint: /point --out at a directory/ },
+  { name: '--plugins-dir that is a file', pluginsDir: async (dir) => (await writeFile(path.join(dir, 'pfile'), 'x'), path.join(dir, 'pfile')), args: d7yfs, exitCode: 9, message: /is not a directory/, hint: /--plugins-dir/ },
+  {
+    name: '--plugins-dir on a read-only file system',
+    pluginsDir: async (dir) => {
+      const ro = path.join(dir, 'ro');
+      await mkdir(ro);
+      await run('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro]);
+      return ro;
+    },
+    args: d7yfs,
+    exitCode: 9,
+    message: /--plugins-dir .*ro is not writable/,
+    hint: /--plugins-dir <a writable directory>/,
   },
   {
-    name: 'no Docker engine',
-    env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
-    args: async () => [path.join(examples, 'd7yfs')],
-    exitCode: 3,
-    message: /no Docker engine answers at unix:\/\/\/nonexistent\/docker\.sock/,
-    hint: /DOCKER_HOST/,
+    name: '--plugins-dir the user may not write',
+    asNobody: true,
+    out: async (dir) => {
+      const open = path.join(dir, 'open');
+      await mkdir(open);
+      await chmod(open, 0o777);
+      return open;
+    },
+    pluginsDir: async (dir) => {
+      const closed = path.join(dir, 'closed');
+      await mkdir(closed, { mode: 0o700 });
+      return closed;
+    },
+    args: d7yfs,
+    exitCode: 9,
+    message: /--plugins-dir .*closed is not writable/,
+    hint: /run with permission to write there/,
   },
 ];
 
-describe('failures leave nothing behind', () => {
+describe('bad inputs', () => {
+  it('the catalogue has at least 30 cases', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(30);
+  });
+
   it.each(cases)('$name → exit $exitCode', async (c) => {
     await using work = await tempDir();
-    const out = path.join(work.path, 'out');
-    const plugins = path.join(work.path, 'plugins');
-    await mkdir(plugins);
-    await writeFile(path.join(plugins, 'd7y-resource-plugin-existing.so'), 'an installed plugin');
-    const before = { out: await snapshot(out), plugins: await snapshot(plugins) };
+    await chmod(work.path, 0o755);
+    const out = (await c.out?.(work.path)) ?? path.join(work.path, 'out');
+    const plugins = (await c.pluginsDir?.(work.path)) ?? path.join(work.path, 'plugins');
+    if (c.pluginsDir === undefined) {
+      await mkdir(plugins);
+      await writeFile(path.join(plugins, 'd7y-resource-plugin-existing.so'), 'an installed plugin');
+    }
+    const before = { out: await snapshot(out), plugins: await snapshot(plugins), ...(await engineState()) };
 
-    const run = await runCli(
-      [...fixtureArgs(c.commit ?? 'v2.1.0', c.goImage), '--out', out, '--plugins-dir', plugins, '--json', ...(await c.args(work.path))],
-      { env: c.env },
-    );
+    const extra = await c.args(work.path);
+    const repo = (await c.repo?.(work.path)) ?? inject('fixtureRepo');
+    const args = [
+      ...fixtureArgs(c.commit ?? 'v2.1.0', c.goImage).map((a, i, all) => (all[i - 1] === '--repo' ? repo : a)),
+      '--out', out, '--plugins-dir', plugins, '--json', ...(Array.isArray(extra) ? extra : [extra]),
+    ];
+    try {
+      const result = c.asNobody ? await runAsNobody(args, work.path) : await runCli(args, { env: c.env });
 
-    expect(run.exitCode).toBe(c.exitCode);
-    const outcome = JSON.parse(run.stdout);
-    expect(outcome).toMatchObject({ schemaVersion: 1, ok: false, error: { exitCode: c.exitCode } });
-    expect(outcome.error.message).toMatch(c.message);
-    expect(outcome.error.hint).toMatch(c.hint);
-    // Printed once on stderr, with its hint.
-    expect(run.stderr.match(/^error: /gm)).toHaveLength(1);
-    expect(run.stderr).toMatch(/^hint: /m);
-    expect(run.stderr).not.toMatch(/^\s+at .*\.cjs:\d+/m); // no stack trace
+      expect(result.exitCode, result.stderr).toBe(c.exitCode);
+      const outcome = JSON.parse(result.stdout);
+      expect(outcome).toMatchObject({ schemaVersion: 1, ok: false, error: { exitCode: c.exitCode } });
+      expect(outcome.error.message).toMatch(c.message);
+      expect(outcome.error.message).not.toContain('\n'); // a one-line error
+      expect(outcome.error.hint).toMatch(c.hint);
+      // Printed once on stderr, with its hint, and no stack trace.
+      expect(result.stderr.match(/^error: /gm)).toHaveLength(1);
+      expect(result.stderr).toMatch(/^hint: /m);
+      expect(result.stderr).not.toMatch(/^\s+at .*:\d+:\d+\)?$/m);
 
-    expect(await snapshot(out)).toEqual(before.out);
-    expect(await snapshot(plugins)).toEqual(before.plugins);
+      expect(await snapshot(out)).toEqual(before.out);
+      expect(await snapshot(plugins)).toEqual(before.plugins);
+      const after = await engineState();
+      expect(after.volumes.filter((v) => !before.volumes.includes(v) && !v.startsWith('d7y-build-go-'))).toEqual([]);
+      expect(after.images.filter((i) => !before.images.includes(i) && !i.startsWith('d7y-build/builder:'))).toEqual([]);
+    } finally {
+      if (c.name.includes('read-only')) await run('umount', [plugins]);
+    }
   });
+});
 
-  it('shows the compiler errors of a plugin that does not compile', async () => {
+/** Volumes and image tags on the engine: besides caches, a failed build must add none. */
+async function engineState(): Promise<{ volumes: string[]; images: string[] }> {
+  const volumes = (await docker('volume', 'ls', '-q')).split('\n').filter(Boolean);
+  const images = (await docker('images', '--format', '{{.Repository}}:{{.Tag}}')).split('\n').filter(Boolean);
+  return { volumes, images };
+}
+
+async function runAsNobody(args: string[], cwd: string): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, ...args], {
+      cwd,
+      env: { ...process.env, HOME: cwd, D7Y_CACHE_DIR: path.join(cwd, 'nobody-cache'), NO_COLOR: '1' },
+    });
+    return { exitCode: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { exitCode: e.code ?? null, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+describe('failures show their evidence', () => {
+  it('the compiler errors of a plugin that does not compile', async () => {
     await using work = await tempDir();
     const dir = await writePlugin(path.join(work.path, 'typo'), {
-      'typo.go': 'package main\n\nfunc DragonflyPluginInit(option map[string]string) (any, map[string]string, error) {\n\treturn nil, map[string]string{}, fmt.Errorf("x")\n}\n',
+      'typo.go': `package main\n\n${INIT} {\n\treturn nil, map[string]string{}, fmt.Errorf("x")\n}\n`,
     });
-    const run = await runCli([...fixtureArgs('v2.1.0'), '--out', path.join(work.path, 'out'), '--plugins-dir', path.join(work.path, 'p'), dir]);
-    expect(run.exitCode).toBe(6);
-    expect(run.stderr).toMatch(/typo\.go:4:\d+: undefined: fmt/);
+    const result = await runCli([...fixtureArgs('v2.1.0'), '--out', path.join(work.path, 'out'), '--plugins-dir', path.join(work.path, 'p'), dir]);
+    expect(result.exitCode).toBe(6);
+    expect(result.stderr).toMatch(/typo\.go:4:\d+: undefined: fmt/);
   });
 
-  it('SIGINT during compilation removes the container, installs nothing and exits 130', async () => {
+  it('the panic of a plugin that panics while loading', async () => {
     await using work = await tempDir();
-    const out = path.join(work.path, 'out');
-    const plugins = path.join(work.path, 'plugins');
-    let sent = false;
-    const run = await runCli(
-      [...fixtureArgs('v2.1.0'), '--out', out, '--plugins-dir', plugins, '--gcflags', 'all=-N -l', path.join(examples, 'd7yfs')],
-      {
-        onStderr: (child, stderr) => {
-          if (!sent && stderr.includes('compile-plugins')) {
-            sent = true;
-            child.kill('SIGINT');
-          }
-        },
-      },
-    );
-    expect(sent).toBe(true);
-    expect(run.exitCode).toBe(130);
-    expect(run.stderr).toMatch(/interrupted by SIGINT/);
-    expect(await snapshot(out)).toEqual({});
-    expect(await snapshot(plugins)).toEqual({});
+    const dir = await writePlugin(path.join(work.path, 'panics'), { 'x.go': RESOURCE_PLUGIN('panics', META('panics'), 'func init() { panic("boom at load time") }\n') });
+    const result = await runCli([...fixtureArgs('v2.1.0'), '--out', path.join(work.path, 'out'), '--plugins-dir', path.join(work.path, 'p'), dir]);
+    expect(result.exitCode).toBe(8);
+    expect(result.stderr).toMatch(/panic: boom at load time/);
   });
 });
