@@ -170,7 +170,12 @@ export async function placeAllLocked(
 export async function assertWritableDir(dir: string, flag: string): Promise<void> {
   let probe = dir;
   for (;;) {
-    const info = await stat(probe).catch(() => undefined);
+    const info = await stat(probe).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw new InstallError(`${flag} ${dir} cannot be reached: ${err.code === 'EACCES' ? `permission denied on the way to ${probe}` : err.message}`, {
+        hint: `run with permission to enter its parent directories, or pass ${flag} <a directory this user can reach>`,
+      });
+    });
     if (info !== undefined) {
       if (!info.isDirectory()) {
         throw new InstallError(`${flag} ${dir}: ${probe} is not a directory`, {

@@ -181,6 +181,7 @@ const cases: Case[] = [
     name: '--plugins-dir the user may not write',
     asNobody: true,
     out: async (dir) => {
+      await chmod(path.dirname(dir), 0o711); // nobody may pass through the scratch directory
       const open = path.join(dir, 'open');
       await mkdir(open);
       await chmod(open, 0o777);
