@@ -8,7 +8,7 @@ import { DockerEngine, type Engine } from '../docker/engine';
 import { runLabels } from '../docker/labels';
 import { currentOwner } from '../owner';
 import { TimeoutError } from '../errors';
-import { nullLogger, type Logger } from '../log';
+import { formatDuration, nullLogger, type Logger } from '../log';
 import type { LoadedPlugin } from '../validate/plugin-output';
 import type { VerifyReport } from '../verify';
 import { need, type BuildContext } from './context';
@@ -60,7 +60,7 @@ function runSignal(outer: AbortSignal | undefined, timeoutMs: number | undefined
       ? undefined
       : setTimeout(() => {
           controller.abort(
-            new TimeoutError(`the build took longer than --timeout (${Math.round(timeoutMs / 1000)}s)`, {
+            new TimeoutError(`the build took longer than --timeout (${formatDuration(timeoutMs)})`, {
               hint: 'raise --timeout, or warm the caches with one build without it; nothing was installed',
             }),
           );
