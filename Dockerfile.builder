@@ -12,7 +12,10 @@ RUN set -eu; \
     # non-root build user too when validating.
     mkdir -p /usr/local/dragonfly/plugins /var/cache/dragonfly /var/log/dragonfly /var/lib/dragonfly /etc/dragonfly; \
     chown -R 10001:10001 /home/d7y /work /usr/local/dragonfly /var/cache/dragonfly /var/log/dragonfly \
-                         /var/lib/dragonfly /etc/dragonfly
+                         /var/lib/dragonfly /etc/dragonfly; \
+    # Credentials arrive at run time on a tmpfs at /run/d7y-secrets (d7y-build --netrc, GIT_AUTH_TOKEN);
+    # go and git read ~/.netrc.
+    ln -s /run/d7y-secrets/netrc /home/d7y/.netrc
 
 COPY builder/ /usr/local/lib/d7y-build/
 

@@ -21,6 +21,7 @@ import { asD7yError, InterruptedError, UsageError, type D7yError } from './error
 import { createLogger, type Logger } from './log';
 import { failureOutcome, formatError, successOutcome } from './outcome';
 import { PLUGIN_TYPES } from './plugin';
+import { maskSecrets } from './secrets';
 import { VERSION } from './version';
 
 interface OutputFlags {
@@ -44,7 +45,12 @@ interface Outcome {
   exitCode?: number;
   container?: string;
 }
-type Run = (log: Logger) => Promise<Outcome>;
+/** What a command's run gets: the logger, and a way to have secret values masked in all output. */
+interface RunContext {
+  log: Logger;
+  redact(values: string[]): void;
+}
+type Run = (ctx: RunContext) => Promise<Outcome>;
 
 const ENV_HELP = `
 Environment: D7Y_COMMIT, D7Y_REPO, D7Y_PLUGINS_DIR stand in for their flags (a flag wins);
@@ -75,6 +81,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .option('--cpus <n>', 'CPU limit of the build container, e.g. 2')
     .option('--timeout <duration>', 'give up (and clean up) after this long, e.g. 30m')
     .option('--max-context <size>', `the most a plugin directory may send to the build (default: ${DEFAULT_MAX_CONTEXT})`)
+    .option('--netrc <file>', 'credentials for private Go modules, used at run time only [env D7Y_NETRC]; GIT_AUTH_TOKEN works too')
     .option('--json', 'print one JSON outcome on stdout; logs stay on stderr')
     .option('--keep', 'keep the build container for debugging and print its id')
     .option('--verbose', "show the build container's output")
@@ -84,10 +91,13 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .enablePositionalOptions()
     .action((dirs: string[], flags: BuildFlags & OutputFlags) => {
       const spec = resolveSpec(dirs, flags, io.env, io.cwd);
-      setRun(async (log) => {
+      setRun(async ({ log, redact }) => {
         io.stderr.write(`d7y-build ${VERSION}: ${spec.type} plugin${spec.plugins.length > 1 ? 's' : ''} ${spec.plugins.map((p) => p.name).join(', ')} against Dragonfly ${spec.ref}\n`);
         const { build } = await import('./build');
-        const result = await build(spec, { log, signal: io.signal });
+        const { loadSecrets } = await import('./secrets');
+        const secrets = await loadSecrets(spec.netrcFile, io.env);
+        redact(secrets.values);
+        const result = await build(spec, { log, signal: io.signal, secrets });
         return { lines: result.installed, result, container: result.container };
       }, flags);
     });
@@ -104,7 +114,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .option('--verbose', "show the container's output")
     .action((files: string[], flags: InstallFlags & OutputFlags) => {
       const spec = resolveInstallSpec(files, flags, io.env, io.cwd);
-      setRun(async (log) => {
+      setRun(async ({ log }) => {
         io.stderr.write(`d7y-build ${VERSION}: install ${spec.plugins.map((p) => p.file).join(', ')} for ${spec.host}\n`);
         const { installPrebuilt } = await import('./install');
         const result = await installPrebuilt(spec, { log, signal: io.signal });
@@ -197,25 +207,28 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
   if (run === undefined) return 0;
 
-  const log = createLogger({ verbose: output.verbose ?? false, stream: io.stderr, env: io.env });
+  // Secret values are masked in everything written from here on: logs, errors, results.
+  const secrets: string[] = [];
+  const mask = (text: string) => maskSecrets(text, secrets);
+  const log = createLogger({ verbose: output.verbose ?? false, stream: io.stderr, env: io.env, mask });
   try {
-    const outcome = await run(log);
+    const outcome = await run({ log, redact: (values) => secrets.push(...values) });
     if (output.json) {
-      await writeOut(io.stdout, `${JSON.stringify(successOutcome(outcome.result))}\n`);
+      await writeOut(io.stdout, mask(`${JSON.stringify(successOutcome(outcome.result))}\n`));
     } else {
-      await writeOut(io.stdout, outcome.lines.map((l) => `${l}\n`).join(''));
+      await writeOut(io.stdout, mask(outcome.lines.map((l) => `${l}\n`).join('')));
       if (outcome.container) io.stderr.write(`kept container ${outcome.container}\n`);
     }
     return outcome.exitCode ?? 0;
   } catch (err) {
     const failure = err instanceof RunFailure ? err : undefined;
-    return report(failure?.error ?? asD7yError(err), io, output.json ?? false, failure);
+    return report(failure?.error ?? asD7yError(err), io, output.json ?? false, failure, mask);
   }
 }
 
-async function report(error: D7yError, io: CliIo, json: boolean, failure?: RunFailure): Promise<number> {
-  io.stderr.write(`${formatError(error)}\n`);
-  if (json) await writeOut(io.stdout, `${JSON.stringify(failureOutcome(error, failure))}\n`);
+async function report(error: D7yError, io: CliIo, json: boolean, failure?: RunFailure, mask: (text: string) => string = (t) => t): Promise<number> {
+  io.stderr.write(mask(`${formatError(error)}\n`));
+  if (json) await writeOut(io.stdout, mask(`${JSON.stringify(failureOutcome(error, failure))}\n`));
   return error.exitCode;
 }
 

@@ -32,6 +32,7 @@ export interface BuildFlags {
   cpus?: string;
   timeout?: string;
   maxContext?: string;
+  netrc?: string;
 }
 
 export interface PluginSpec {
@@ -65,6 +66,8 @@ export interface BuildSpec {
   limits: Limits;
   /** The most a plugin directory may send to the build container. */
   maxContextBytes: number;
+  /** A netrc file whose credentials the build may use (read at run time, never stored). */
+  netrcFile: string | undefined;
 }
 
 export const DEFAULT_MAX_CONTEXT = '100m';
@@ -262,6 +265,10 @@ export function resolveSpec(
     goEnv: goEnvOf(env),
     limits: parseLimits(flags),
     maxContextBytes: parseMaxContext(flags.maxContext ?? DEFAULT_MAX_CONTEXT),
+    netrcFile: (() => {
+      const file = nonEmpty(flags.netrc) ?? nonEmpty(env.D7Y_NETRC);
+      return file === undefined ? undefined : path.resolve(cwd, file);
+    })(),
   };
 }
 

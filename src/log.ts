@@ -15,6 +15,8 @@ export interface Logger {
 
 export interface LoggerOptions {
   verbose: boolean;
+  /** Applied to every line before it is written: masks secrets. */
+  mask?: (text: string) => string;
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
   env?: Record<string, string | undefined>;
 }
@@ -23,11 +25,11 @@ export function formatDuration(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(1)}s`;
 }
 
-export function createLogger({ verbose, stream = process.stderr, env = process.env }: LoggerOptions): Logger {
+export function createLogger({ verbose, stream = process.stderr, env = process.env, mask = (t) => t }: LoggerOptions): Logger {
   const colour = stream.isTTY === true && env.NO_COLOR === undefined;
   const paint = (code: string, text: string): string => (colour ? `\x1b[${code}m${text}\x1b[0m` : text);
   const write = (line: string): void => {
-    stream.write(`${line}\n`);
+    stream.write(`${mask(line)}\n`);
   };
   const counter = (index: number, total: number): string => paint('2', `[${index}/${total}]`);
   return {

@@ -10,6 +10,7 @@ import { extractExpected, UnexpectedEntryError } from '../artifacts/archive';
 import { placeAllLocked } from '../artifacts/install';
 import { redactUrl, serializeManifest, type Manifest } from '../artifacts/manifest';
 import { D7yError, InternalError } from '../errors';
+import { maskSecrets } from '../secrets';
 import { verifyFiles } from '../verify';
 import { VERSION } from '../version';
 import { need, type BuildContext } from './context';
@@ -114,7 +115,7 @@ export async function install(ctx: BuildContext): Promise<void> {
     [
       { from: stagedPath(`out/bin/${source.host}`), to: host, mode: 0o755 },
       ...spec.plugins.map((p, i) => ({ from: stagedPath(`out/plugins/${p.file}`), to: outPlugins[i]!, mode: 0o755 })),
-      { from: { content: serializeManifest(manifest) }, to: manifestPath },
+      { from: { content: maskSecrets(serializeManifest(manifest), ctx.secrets.values) }, to: manifestPath },
       ...spec.plugins.map((p, i) => ({ from: stagedPath(`out/plugins/${p.file}`), to: installed[i]!, mode: 0o755 })),
     ],
     `--out ${spec.outDir} and --plugins-dir ${spec.pluginsDir}`,

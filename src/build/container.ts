@@ -8,10 +8,13 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { packDirectory } from '../artifacts/archive';
 import { toolLabels } from '../docker/labels';
-import { GoImageError } from '../errors';
+import { GoImageError, InternalError } from '../errors';
 import type { BuildContainer } from '../docker/engine';
 import { need, type BuildContext, type ImageFacts, type SessionContext, type ToolchainFacts } from './context';
 import { compareGoVersions, parseGoVersionOutput } from './gomod';
+
+/** A tmpfs for run-time credentials; ~/.netrc in the builder image points into it. */
+const SECRETS_DIR = '/run/d7y-secrets';
 
 /** Go's caches survive the container on these volumes: the second build compiles only what changed. */
 export const CACHE_VOLUMES = [
@@ -33,6 +36,7 @@ export async function openContainer(ctx: SessionContext, image: ImageFacts): Pro
     workdir: '/work',
     memoryBytes: ctx.limits.memoryBytes,
     nanoCpus: ctx.limits.nanoCpus,
+    tmpfs: { [SECRETS_DIR]: 'rw,noexec,nosuid,size=64k,mode=0700,uid=10001,gid=10001' },
   });
   const short = container.id.slice(0, 12);
   // An abort (signal, --timeout) removes the container at once: whatever runs in it stops, and the
@@ -44,6 +48,13 @@ export async function openContainer(ctx: SessionContext, image: ImageFacts): Pro
     ctx.log.info(`container ${short} is kept (--keep): remove it with docker rm -f ${short}`);
   } else {
     ctx.cleanups.push(() => container.remove());
+  }
+
+  if (ctx.secrets.netrc !== '') {
+    // Through the exec's stdin onto the tmpfs: never in an image layer, an environment or a log.
+    const written = await container.exec(['sh', '-c', `umask 077 && cat > ${SECRETS_DIR}/netrc`], { stdin: ctx.secrets.netrc });
+    if (written.exitCode !== 0) throw new InternalError(`cannot put the netrc credentials into the container: ${written.stderr.trim()}`);
+    ctx.log.info('netrc credentials are on the container\'s tmpfs for this build only');
   }
 
   const probe = await container.exec(['go', 'version']);

@@ -1,5 +1,6 @@
 /** What the build steps share: the spec, the adapters, and each step's findings for the next. */
 import type { BuildSpec, Limits } from '../config';
+import type { Secrets } from '../secrets';
 import type { BuildContainer, Engine, EngineInfo } from '../docker/engine';
 import type { ExtractedFile } from '../artifacts/archive';
 import type { PluginContext } from '../artifacts/context';
@@ -72,6 +73,8 @@ export interface SessionContext extends PipelineContext {
   goEnv: Record<string, string>;
   /** Memory and CPU limits of the container. */
   limits: Limits;
+  /** Credentials for private modules: put on a tmpfs in the container, masked in all output. */
+  secrets: Secrets;
 }
 
 export interface BuildContext extends SessionContext {

@@ -7,6 +7,7 @@ import type { BuildSpec } from '../config';
 import { DockerEngine, type Engine } from '../docker/engine';
 import { runLabels } from '../docker/labels';
 import { currentOwner } from '../owner';
+import { NO_SECRETS, type Secrets } from '../secrets';
 import { TimeoutError } from '../errors';
 import { formatDuration, nullLogger, type Logger } from '../log';
 import type { LoadedPlugin } from '../validate/plugin-output';
@@ -20,6 +21,8 @@ export interface BuildOptions {
   log?: Logger;
   signal?: AbortSignal;
   engine?: Engine;
+  /** Credentials for private modules (see loadSecrets); none by default. */
+  secrets?: Secrets;
 }
 
 export interface BuiltFile {
@@ -86,6 +89,7 @@ export async function build(spec: BuildSpec, options: BuildOptions = {}): Promis
     keep: spec.keep,
     goEnv: spec.goEnv,
     limits: spec.limits,
+    secrets: options.secrets ?? NO_SECRETS,
     cleanups: [],
     state: {},
   };

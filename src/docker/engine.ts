@@ -27,6 +27,8 @@ export interface ImageInfo {
 
 export interface ExecOptions {
   env?: Record<string, string>;
+  /** Fed to the command's standard input, then closed: how secrets enter without a trace. */
+  stdin?: string;
   workdir?: string;
   /** Each complete output line, as it arrives. */
   onLine?: (stream: StreamName, line: string) => void;
@@ -54,6 +56,8 @@ export interface ContainerSpec {
   /** Memory limit in bytes (swap included: none beyond it) and CPUs in 1e-9 units. */
   memoryBytes?: number;
   nanoCpus?: number;
+  /** In-memory mounts: path → mount options. */
+  tmpfs?: Record<string, string>;
 }
 
 export interface BuildContainer {
@@ -246,6 +250,7 @@ export class DockerEngine implements Engine {
           Mounts: spec.volumes.map((v) => ({ Type: 'volume' as const, Source: v.name, Target: v.target })),
           ...(spec.memoryBytes !== undefined ? { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes } : {}),
           ...(spec.nanoCpus !== undefined ? { NanoCpus: spec.nanoCpus } : {}),
+          ...(spec.tmpfs !== undefined ? { Tmpfs: spec.tmpfs } : {}),
         },
       });
       const handle = new DockerBuildContainer(container, (err) => this.unreachable(err));
@@ -305,10 +310,12 @@ class DockerBuildContainer implements BuildContainer {
         Cmd: cmd,
         Env: Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`),
         WorkingDir: options.workdir,
+        AttachStdin: options.stdin !== undefined,
         AttachStdout: true,
         AttachStderr: true,
       });
-      const stream = await exec.start({ hijack: true, stdin: false });
+      const stream = await exec.start({ hijack: true, stdin: options.stdin !== undefined });
+      if (options.stdin !== undefined) stream.end(options.stdin);
       const decoder = new FrameDecoder();
       const out = new LineCollector((line) => options.onLine?.('stdout', line));
       const err = new LineCollector((line) => options.onLine?.('stderr', line));

@@ -20,6 +20,7 @@ import type { InstallSpec } from '../config';
 import { DockerEngine, type BuildContainer, type Engine } from '../docker/engine';
 import { runLabels } from '../docker/labels';
 import { currentOwner } from '../owner';
+import { NO_SECRETS, type Secrets } from '../secrets';
 import { UsageError } from '../errors';
 import { nullLogger, type Logger } from '../log';
 
@@ -137,7 +138,7 @@ export interface InstallResult {
 
 export async function installPrebuilt(
   spec: InstallSpec,
-  options: { log?: Logger; signal?: AbortSignal; engine?: Engine } = {},
+  options: { log?: Logger; signal?: AbortSignal; engine?: Engine; secrets?: Secrets } = {},
 ): Promise<InstallResult> {
   const runId = randomUUID();
   const ctx: InstallContext = {
@@ -149,6 +150,7 @@ export async function installPrebuilt(
     keep: spec.keep,
     goEnv: spec.goEnv,
     limits: spec.limits,
+    secrets: options.secrets ?? NO_SECRETS,
     cleanups: [],
     state: {},
   };

@@ -1,0 +1,66 @@
+/**
+ * Credentials for private Go modules, given at run time only: a netrc file (--netrc / D7Y_NETRC) and
+ * GIT_AUTH_TOKEN, which becomes a netrc entry for each host GOPRIVATE, GONOPROXY or GONOSUMDB names.
+ * They reach the container on a tmpfs, never an image layer or the container's environment, and
+ * every value is masked in what d7y-build prints or writes. Pure, but for loadSecrets.
+ */
+import { readFile } from 'node:fs/promises';
+import { UsageError } from './errors';
+
+export interface Secrets {
+  /** The netrc text to put in the container; empty for none. */
+  netrc: string;
+  /** Every secret value, to mask wherever text leaves d7y-build. */
+  values: string[];
+}
+
+export const NO_SECRETS: Secrets = { netrc: '', values: [] };
+
+/** The hosts of module path patterns: "corp.example/*,github.com/acme" → corp.example, github.com. */
+export function privateHosts(env: Record<string, string | undefined>): string[] {
+  const patterns = ['GOPRIVATE', 'GONOPROXY', 'GONOSUMDB'].flatMap((k) => (env[k] ?? '').split(','));
+  const hosts = patterns.map((p) => p.trim().split('/')[0] ?? '').filter((h) => h !== '' && !/[*?[\]]/.test(h));
+  return [...new Set(hosts)];
+}
+
+export function netrcForToken(token: string, hosts: string[]): string {
+  return hosts.map((h) => `machine ${h} login x-access-token password ${token}\n`).join('');
+}
+
+/** The passwords of a netrc text. */
+export function netrcValues(netrc: string): string[] {
+  const words = netrc.split(/\s+/);
+  return words.flatMap((w, i) => (words[i - 1] === 'password' && w !== '' ? [w] : []));
+}
+
+/** Replaces every secret value (of 4 characters or more: shorter ones would mask noise) with ***. */
+export function maskSecrets(text: string, values: string[]): string {
+  let out = text;
+  for (const v of values) if (v.length >= 4) out = out.split(v).join('***');
+  return out;
+}
+
+export async function loadSecrets(netrcFile: string | undefined, env: Record<string, string | undefined>): Promise<Secrets> {
+  let netrc = '';
+  if (netrcFile !== undefined) {
+    try {
+      netrc = await readFile(netrcFile, 'utf8');
+    } catch (err) {
+      throw new UsageError(`cannot read the netrc file ${netrcFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+        hint: 'pass --netrc a readable file with "machine <host> login <user> password <token>" lines',
+      });
+    }
+  }
+  const token = env.GIT_AUTH_TOKEN?.trim();
+  if (token) {
+    const hosts = privateHosts(env);
+    if (hosts.length === 0) {
+      throw new UsageError('GIT_AUTH_TOKEN is set, but no GOPRIVATE, GONOPROXY or GONOSUMDB host says where it may go', {
+        hint: 'set GOPRIVATE to your private module hosts, e.g. GOPRIVATE=github.com/acme; the token is sent to those hosts only',
+      });
+    }
+    netrc += netrcForToken(token, hosts);
+  }
+  const values = [...new Set([...netrcValues(netrc), ...(token ? [token] : [])])];
+  return { netrc, values };
+}
