@@ -15,8 +15,11 @@ export interface Owner {
   startedMs: number;
 }
 
+/** When this process started: computed once, as uptime and the clock tick apart. */
+const PROCESS_STARTED_MS = Math.round(Date.now() - process.uptime() * 1000);
+
 export function currentOwner(): Owner {
-  return { host: os.hostname(), pid: process.pid, startedMs: Math.round(Date.now() - process.uptime() * 1000) };
+  return { host: os.hostname(), pid: process.pid, startedMs: PROCESS_STARTED_MS };
 }
 
 /** The start time of a local process, from /proc (Linux); undefined when unknown or gone. */

@@ -171,7 +171,8 @@ export async function assertWritableDir(dir: string, flag: string): Promise<void
   let probe = dir;
   for (;;) {
     const info = await stat(probe).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return undefined;
+      // Missing, or below a file: look further up, where the reason shows.
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
       throw new InstallError(`${flag} ${dir} cannot be reached: ${err.code === 'EACCES' ? `permission denied on the way to ${probe}` : err.message}`, {
         hint: `run with permission to enter its parent directories, or pass ${flag} <a directory this user can reach>`,
       });

@@ -1,5 +1,4 @@
 /** manifest.json: what was built from what, with which toolchain, and the proof that it loads. Pure. */
-import { VERSION } from '../version';
 import type { LoadedPlugin } from '../validate/plugin-output';
 import type { VerifyReport } from '../verify';
 

@@ -3,13 +3,13 @@
  * then go into --out and --plugins-dir under temporary names, renamed into place only when complete.
  * Nothing reaches either directory unless validation passed.
  */
-import { makeTempDir } from '../owner';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { extractExpected, UnexpectedEntryError } from '../artifacts/archive';
 import { placeAllLocked } from '../artifacts/install';
 import { redactUrl, serializeManifest, type Manifest } from '../artifacts/manifest';
 import { D7yError, InternalError } from '../errors';
+import { makeTempDir } from '../owner';
 import { maskSecrets } from '../secrets';
 import { verifyFiles } from '../verify';
 import { VERSION } from '../version';

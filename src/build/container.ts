@@ -3,13 +3,13 @@
  * caches on named volumes, then the Dragonfly tree and each plugin's source streamed in as tar.
  * Nothing of this machine is mounted, so remote and rootless engines work the same.
  */
-import { makeTempDir } from '../owner';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { packDirectory } from '../artifacts/archive';
+import type { BuildContainer } from '../docker/engine';
 import { toolLabels } from '../docker/labels';
 import { GoImageError, InternalError } from '../errors';
-import type { BuildContainer } from '../docker/engine';
+import { makeTempDir } from '../owner';
 import { need, type BuildContext, type ImageFacts, type SessionContext, type ToolchainFacts } from './context';
 import { compareGoVersions, parseGoVersionOutput } from './gomod';
 

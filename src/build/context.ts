@@ -1,7 +1,10 @@
 /** What the build steps share: the spec, the adapters, and each step's findings for the next. */
 import type { BuildSpec, Limits } from '../config';
-import type { Secrets } from '../secrets';
-import type { BuildContainer, Engine, EngineInfo } from '../docker/engine';
+import { NO_SECRETS, type Secrets } from '../secrets';
+import { DockerEngine, type BuildContainer, type Engine, type EngineInfo } from '../docker/engine';
+import { runLabels } from '../docker/labels';
+import { nullLogger, type Logger } from '../log';
+import { currentOwner } from '../owner';
 import type { ExtractedFile } from '../artifacts/archive';
 import type { PluginContext } from '../artifacts/context';
 import type { FileState } from '../artifacts/install';
@@ -80,6 +83,35 @@ export interface SessionContext extends PipelineContext {
 export interface BuildContext extends SessionContext {
   spec: BuildSpec;
   state: BuildState;
+}
+
+/** What a caller of the library may pass to a run. */
+export interface RunOptions {
+  log?: Logger;
+  signal?: AbortSignal;
+  engine?: Engine;
+  /** Credentials for private modules (see loadSecrets); none by default. */
+  secrets?: Secrets;
+}
+
+/** A new session for one run: its id, labels, adapters and settings; no steps run yet. */
+export function newSession(
+  runId: string,
+  settings: { keep: boolean; goEnv: Record<string, string>; limits: Limits },
+  options: RunOptions,
+  signal: AbortSignal,
+): SessionContext {
+  return {
+    log: options.log ?? nullLogger,
+    signal,
+    engine: options.engine ?? new DockerEngine(),
+    runLabels: runLabels(runId, currentOwner()),
+    keep: settings.keep,
+    goEnv: settings.goEnv,
+    limits: settings.limits,
+    secrets: options.secrets ?? NO_SECRETS,
+    cleanups: [],
+  };
 }
 
 /** A fact an earlier step must have established; its absence is a bug in the step order. */

@@ -4,26 +4,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { BuildSpec } from '../config';
-import { DockerEngine, type Engine } from '../docker/engine';
-import { runLabels } from '../docker/labels';
-import { currentOwner } from '../owner';
-import { NO_SECRETS, type Secrets } from '../secrets';
 import { TimeoutError } from '../errors';
-import { formatDuration, nullLogger, type Logger } from '../log';
+import { formatDuration } from '../log';
 import type { LoadedPlugin } from '../validate/plugin-output';
 import type { VerifyReport } from '../verify';
-import { need, type BuildContext } from './context';
+import { need, newSession, type BuildContext, type RunOptions } from './context';
 import { PipelineError, RunFailure, runSteps, type StepTiming } from './pipeline';
 import { BUILD_STEPS } from './steps';
 import { sharedGoArgs } from './goflags';
 
-export interface BuildOptions {
-  log?: Logger;
-  signal?: AbortSignal;
-  engine?: Engine;
-  /** Credentials for private modules (see loadSecrets); none by default. */
-  secrets?: Secrets;
-}
+export type BuildOptions = RunOptions;
 
 export interface BuiltFile {
   kind: 'host' | 'plugin' | 'manifest';
@@ -80,19 +70,7 @@ function runSignal(outer: AbortSignal | undefined, timeoutMs: number | undefined
 export async function build(spec: BuildSpec, options: BuildOptions = {}): Promise<BuildResult> {
   const runId = randomUUID();
   const run = runSignal(options.signal, spec.limits.timeoutMs);
-  const ctx: BuildContext = {
-    spec,
-    log: options.log ?? nullLogger,
-    signal: run.signal,
-    engine: options.engine ?? new DockerEngine(),
-    runLabels: runLabels(runId, currentOwner()),
-    keep: spec.keep,
-    goEnv: spec.goEnv,
-    limits: spec.limits,
-    secrets: options.secrets ?? NO_SECRETS,
-    cleanups: [],
-    state: {},
-  };
+  const ctx: BuildContext = { ...newSession(runId, spec, options, run.signal), spec, state: {} };
 
   let steps: StepTiming[];
   try {

@@ -4,7 +4,6 @@
  * against the host a fleet really runs: a plugin built for another Dragonfly commit is refused here,
  * not by plugin.Open in production.
  */
-import { makeTempDir } from '../owner';
 import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,17 +11,14 @@ import { packDirectory } from '../artifacts/archive';
 import { assertWritableDir, placeAllLocked, statesOf, type FileState } from '../artifacts/install';
 import type { Manifest } from '../artifacts/manifest';
 import { openContainer } from '../build/container';
-import { need, type SessionContext, type ValidationFacts, type ImageFacts, type ToolchainFacts } from '../build/context';
+import { need, newSession, type ImageFacts, type RunOptions, type SessionContext, type ToolchainFacts, type ValidationFacts } from '../build/context';
 import { ensureImages } from '../build/image';
 import { PipelineError, RunFailure, runSteps, type Step, type StepTiming } from '../build/pipeline';
 import { validateIn } from '../build/validate';
 import type { InstallSpec } from '../config';
-import { DockerEngine, type BuildContainer, type Engine } from '../docker/engine';
-import { runLabels } from '../docker/labels';
-import { currentOwner } from '../owner';
-import { NO_SECRETS, type Secrets } from '../secrets';
+import type { BuildContainer } from '../docker/engine';
 import { UsageError } from '../errors';
-import { nullLogger, type Logger } from '../log';
+import { makeTempDir } from '../owner';
 
 interface InstallContext extends SessionContext {
   spec: InstallSpec;
@@ -138,22 +134,10 @@ export interface InstallResult {
 
 export async function installPrebuilt(
   spec: InstallSpec,
-  options: { log?: Logger; signal?: AbortSignal; engine?: Engine; secrets?: Secrets } = {},
+  options: RunOptions = {},
 ): Promise<InstallResult> {
   const runId = randomUUID();
-  const ctx: InstallContext = {
-    spec,
-    log: options.log ?? nullLogger,
-    signal: options.signal ?? new AbortController().signal,
-    engine: options.engine ?? new DockerEngine(),
-    runLabels: runLabels(runId, currentOwner()),
-    keep: spec.keep,
-    goEnv: spec.goEnv,
-    limits: spec.limits,
-    secrets: options.secrets ?? NO_SECRETS,
-    cleanups: [],
-    state: {},
-  };
+  const ctx: InstallContext = { ...newSession(runId, spec, options, options.signal ?? new AbortController().signal), spec, state: {} };
   try {
     const steps = await runSteps(INSTALL_STEPS, ctx);
     return {
