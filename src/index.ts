@@ -1,7 +1,10 @@
-/** d7y-build as a library: the same build the CLI runs, with typed options, results and errors. */
+/** d7y-build as a library: what the CLI runs, with typed options, results and errors. */
 export { build, type BuildOptions, type BuildResult, type BuiltFile } from './build';
 export { RunFailure } from './build/pipeline';
 export { installPrebuilt, type InstallResult } from './install';
+export { inspectFile, verifyFiles, type InspectReport, type VerifyReport } from './verify';
+export { prune, type PruneOptions, type PruneResult } from './prune';
+export { loadSecrets, type Secrets } from './secrets';
 export { resolveInstallSpec, resolveSpec, type BuildFlags, type BuildSpec, type InstallFlags, type InstallSpec, type PluginSpec } from './config';
 export * from './errors';
 export { createLogger, nullLogger, type Logger } from './log';
