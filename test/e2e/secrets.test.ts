@@ -14,11 +14,13 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { docker, examples, leftoverContainers, runCli, tempDir, writePlugin } from './helpers';
 
 const run = promisify(execFile);
-// A new path each run: the Go module cache volume outlives runs, and must not serve it uncredentialed.
-const MODULE = `private.d7y.test/secretlib${randomBytes(4).toString('hex')}`;
+// New paths each run: the Go module cache volume outlives runs, and must not serve them without
+// credentials. One module per way of giving them, so each test proves its own download.
+const RUN = randomBytes(4).toString('hex');
+const MODULES = { netrc: `private.d7y.test/netrclib${RUN}`, token: `private.d7y.test/tokenlib${RUN}` };
 const VERSION = 'v1.0.0';
 const TOKEN = `tok-${randomBytes(16).toString('hex')}`;
-const GO_MOD = `module ${MODULE}\n\ngo 1.21\n`;
+const goModOf = (module: string) => `module ${module}\n\ngo 1.21\n`;
 const LIB = 'package secretlib\n\n// Greeting proves the private module was fetched and linked.\nfunc Greeting() string { return "hello from a private module" }\n';
 
 let work: { path: string } & AsyncDisposable;
@@ -60,24 +62,26 @@ beforeAll(async () => {
   goImage = `d7y-build-test/golang-private-ca:${createHash('sha256').update(await readFile(path.join(tls, 'ca.crt'))).digest('hex').slice(0, 12)}`;
   await docker('build', '-q', '-t', goImage, context);
 
-  // The module proxy: the module's .zip via python's zipfile, everything behind the token.
-  const moduleDir = path.join(work.path, 'module');
-  const prefix = `${MODULE}@${VERSION}`;
-  await writePlugin(path.join(moduleDir, prefix), { 'go.mod': GO_MOD, 'lib.go': LIB });
-  const zip = path.join(work.path, 'module.zip');
-  await run('python3', ['-c', `import zipfile,sys\nz=zipfile.ZipFile(sys.argv[1],'w')\nfor n in sys.argv[2:]: z.write(n)\nz.close()`, zip, `${prefix}/go.mod`, `${prefix}/lib.go`], { cwd: moduleDir });
-  const files: Record<string, Buffer | string> = {
-    [`/${MODULE}/@v/list`]: `${VERSION}\n`,
-    [`/${MODULE}/@v/${VERSION}.info`]: JSON.stringify({ Version: VERSION, Time: '2024-01-01T00:00:00Z' }),
-    [`/${MODULE}/@v/${VERSION}.mod`]: GO_MOD,
-    [`/${MODULE}/@v/${VERSION}.zip`]: await readFile(zip),
-  };
+  // The module proxy: each module's .zip via python's zipfile, everything behind the token.
+  const files: Record<string, Buffer | string> = {};
+  for (const module of Object.values(MODULES)) {
+    const moduleDir = path.join(work.path, 'modules');
+    const prefix = `${module}@${VERSION}`;
+    await writePlugin(path.join(moduleDir, prefix), { 'go.mod': goModOf(module), 'lib.go': LIB });
+    const zip = path.join(work.path, `${path.basename(module)}.zip`);
+    await run('python3', ['-c', `import zipfile,sys\nz=zipfile.ZipFile(sys.argv[1],'w')\nfor n in sys.argv[2:]: z.write(n)\nz.close()`, zip, `${prefix}/go.mod`, `${prefix}/lib.go`], { cwd: moduleDir });
+    files[`/${module}/@v/list`] = `${VERSION}\n`;
+    files[`/${module}/@v/${VERSION}.info`] = JSON.stringify({ Version: VERSION, Time: '2024-01-01T00:00:00Z' });
+    files[`/${module}/@v/${VERSION}.mod`] = goModOf(module);
+    files[`/${module}/@v/${VERSION}.zip`] = await readFile(zip);
+  }
   server = https.createServer(
     { key: await readFile(path.join(tls, 'server.key')), cert: await readFile(path.join(tls, 'server.crt')) },
     (req, res) => {
       const body = files[req.url ?? ''];
       if (body === undefined) return void res.writeHead(404).end('not here');
-      if (req.headers.authorization !== `Basic ${Buffer.from(`d7y:${TOKEN}`).toString('base64')}`) {
+      const [, password] = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString().split(':');
+      if (password !== TOKEN) {
         refused.push(req.url ?? '');
         return void res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="private"' }).end('token required');
       }
@@ -90,14 +94,19 @@ beforeAll(async () => {
   // Go matches a netrc machine against host:port when the URL has a port.
   await writeFile(path.join(work.path, 'netrc'), `machine ${new URL(proxyUrl).host} login d7y password ${TOKEN}\n`);
 
-  await writePlugin(path.join(work.path, 'privfs'), {
-    'go.mod': `module example.com/privfs\n\ngo 1.23.0\n\nrequire ${MODULE} ${VERSION}\n`,
-    'go.sum': `${MODULE} ${VERSION} ${hash1([[`${prefix}/go.mod`, GO_MOD], [`${prefix}/lib.go`, LIB]])}\n${MODULE} ${VERSION}/go.mod ${hash1([['go.mod', GO_MOD]])}\n`,
-    'privfs.go': (await readFile(path.join(examples, 'd7yfs/d7yfs.go'), 'utf8'))
-      .replaceAll('d7yfs', 'privfs')
-      .replace('"io"\n', `"io"\n\n\tsecretlib "${MODULE}"\n`)
-      .replace('"buildTime":   buildTime,', '"buildTime":   buildTime,\n\t\t"greeting":    secretlib.Greeting(),'),
-  });
+  const example = await readFile(path.join(examples, 'd7yfs/d7yfs.go'), 'utf8');
+  for (const [via, module] of Object.entries(MODULES)) {
+    const prefix = `${module}@${VERSION}`;
+    const name = `${via}fs`;
+    await writePlugin(path.join(work.path, name), {
+      'go.mod': `module example.com/${name}\n\ngo 1.23.0\n\nrequire ${module} ${VERSION}\n`,
+      'go.sum': `${module} ${VERSION} ${hash1([[`${prefix}/go.mod`, goModOf(module)], [`${prefix}/lib.go`, LIB]])}\n${module} ${VERSION}/go.mod ${hash1([['go.mod', goModOf(module)]])}\n`,
+      [`${name}.go`]: example
+        .replaceAll('d7yfs', name)
+        .replace('"io"\n', `"io"\n\n\tsecretlib "${module}"\n`)
+        .replace('"buildTime":   buildTime,', '"buildTime":   buildTime,\n\t\t"greeting":    secretlib.Greeting(),'),
+    });
+  }
 });
 
 afterAll(async () => {
@@ -110,11 +119,11 @@ afterAll(async () => {
   await work?.[Symbol.asyncDispose]();
 });
 
-function buildArgs(dir: string, extra: string[]): string[] {
+function buildArgs(dir: string, extra: string[], plugin: keyof typeof MODULES = 'netrc'): string[] {
   return [
     '--commit', 'v2.1.1', '--repo', inject('fixtureRepo'), '--go-image', goImage,
     '--out', path.join(work.path, dir, 'out'), '--plugins-dir', path.join(work.path, dir, 'plugins'),
-    '--json', '--verbose', ...extra, path.join(work.path, 'privfs'),
+    '--json', '--verbose', ...extra, path.join(work.path, `${plugin}fs`),
   ];
 }
 
@@ -133,7 +142,7 @@ describe('private modules with run-time credentials', () => {
     const result = await runCli(buildArgs('with', ['--netrc', path.join(work.path, 'netrc')]), { env: privateEnv() });
     expect(result.stderr.split('\n').filter((l) => /^(error|hint):/.test(l))).toEqual([]);
     expect(result.exitCode).toBe(0);
-    expect(authorized).toContain(`/${MODULE}/@v/${VERSION}.zip`);
+    expect(authorized).toContain(`/${MODULES.netrc}/@v/${VERSION}.zip`);
     const outcome = JSON.parse(result.stdout);
     expect(outcome.validation.plugins[0].attribute.greeting).toBe('hello from a private module');
 
@@ -144,6 +153,20 @@ describe('private modules with run-time credentials', () => {
       expect(text.includes(TOKEN), `the token leaked into ${where}`).toBe(false);
     }
     expect(await leftoverContainers()).toEqual([]);
+  });
+
+  it('GIT_AUTH_TOKEN reaches the private hosts GONOSUMDB names', async () => {
+    const proxyHost = new URL(proxyUrl).host;
+    const result = await runCli(buildArgs('token', [], 'token'), {
+      env: { GOPROXY: `${proxyUrl},https://proxy.golang.org`, GONOSUMDB: `private.d7y.test,${proxyHost}`, GIT_AUTH_TOKEN: TOKEN },
+    });
+    expect(result.stderr.split('\n').filter((l) => /^(error|hint):/.test(l))).toEqual([]);
+    expect(result.exitCode).toBe(0);
+    expect(authorized).toContain(`/${MODULES.token}/@v/${VERSION}.zip`);
+    expect(JSON.parse(result.stdout).validation.plugins[0].attribute.greeting).toBe('hello from a private module');
+    for (const text of [result.stdout, result.stderr, await readFile(path.join(work.path, 'token/out/manifest.json'), 'utf8')]) {
+      expect(text.includes(TOKEN)).toBe(false);
+    }
   });
 
   it('the token is masked even where it is echoed back', async () => {
