@@ -170,6 +170,10 @@ function isInside(child: string, parent: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
+function resolvePath(file: string | undefined, cwd: string): string | undefined {
+  return file === undefined ? undefined : path.resolve(cwd, file);
+}
+
 /** A git URL (scheme://… or scp-like user@host:path) stays as is; anything else is a local path. */
 function resolveRepo(repo: string, cwd: string): string {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repo) || /^[^/\s]+@[^/\s]+:/.test(repo)) return repo;
@@ -265,10 +269,7 @@ export function resolveSpec(
     goEnv: goEnvOf(env),
     limits: parseLimits(flags),
     maxContextBytes: parseMaxContext(flags.maxContext ?? DEFAULT_MAX_CONTEXT),
-    netrcFile: (() => {
-      const file = nonEmpty(flags.netrc) ?? nonEmpty(env.D7Y_NETRC);
-      return file === undefined ? undefined : path.resolve(cwd, file);
-    })(),
+    netrcFile: resolvePath(nonEmpty(flags.netrc) ?? nonEmpty(env.D7Y_NETRC), cwd),
   };
 }
 
