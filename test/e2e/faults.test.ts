@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { examples, fixtureArgs, leftoverContainers, root, runCli, snapshot, tempDir } from './helpers';
+import { examples, fixtureArgs, leftoverContainers, root, runCli, snapshot, tempDir, uncachedGcflags } from './helpers';
 
 const run = promisify(execFile);
 
@@ -47,8 +47,8 @@ describe('faults', () => {
     await using work = await tempDir('oom-');
     const { plugins, out } = await prepared(work.path);
     const before = await snapshot(plugins);
-    // -gcflags=all=-N: a cache miss for everything, so the compiler really runs under the limit.
-    const result = await runCli([...fixtureArgs('v2.1.0'), '--out', out, '--plugins-dir', plugins, '--memory', '48m', '--gcflags', 'all=-N -B', '--json', path.join(examples, 'd7yfs')]);
+    // New cache keys for everything, so the compiler really runs under the limit.
+    const result = await runCli([...fixtureArgs('v2.1.0'), '--out', out, '--plugins-dir', plugins, '--memory', '48m', '--gcflags', uncachedGcflags('-N'), '--json', path.join(examples, 'd7yfs')]);
     expect(result.exitCode).toBe(13);
     const { error } = JSON.parse(result.stdout);
     expect(error).toMatchObject({ code: 'out-of-memory', step: 'compile-plugins' });
@@ -62,10 +62,10 @@ describe('faults', () => {
     await using work = await tempDir('slow-');
     const { plugins, out } = await prepared(work.path);
     const started = Date.now();
-    const result = await runCli([...fixtureArgs('v2.1.0'), '--out', out, '--plugins-dir', plugins, '--timeout', '1500ms', '--gcflags', 'all=-N -l -B', '--json', path.join(examples, 'd7yfs')]);
+    const result = await runCli([...fixtureArgs('v2.1.0'), '--out', out, '--plugins-dir', plugins, '--timeout', '1s', '--gcflags', uncachedGcflags(), '--json', path.join(examples, 'd7yfs')]);
     expect(result.exitCode).toBe(14);
     expect(Date.now() - started).toBeLessThan(30_000); // the compile was stopped, not waited for
-    expect(JSON.parse(result.stdout).error.message).toMatch(/took longer than --timeout \(1\.5s\)/);
+    expect(JSON.parse(result.stdout).error.message).toMatch(/took longer than --timeout \(1\.0s\)/);
     expect(await snapshot(out)).toEqual({});
   });
 
@@ -79,7 +79,7 @@ describe('faults', () => {
     const before = await snapshot(plugins);
     let stopping: Promise<unknown> | undefined;
     const result = await runCli(
-      [...fixtureArgs('v2.1.0'), '--out', out, '--plugins-dir', plugins, '--gcflags', 'all=-N -l -B -C', '--json', path.join(examples, 'd7yfs')],
+      [...fixtureArgs('v2.1.0'), '--out', out, '--plugins-dir', plugins, '--gcflags', uncachedGcflags(), '--json', path.join(examples, 'd7yfs')],
       {
         onStderr: (_child, stderr) => {
           if (stopping === undefined && /\] compile-plugins\n/.test(stderr)) {

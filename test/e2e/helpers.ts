@@ -1,6 +1,6 @@
 /** What the e2e tests share: running the bundled CLI, temp dirs, and asking the engine what is left. */
 import { execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -130,4 +130,12 @@ export async function writePlugin(dir: string, files: Record<string, string>): P
   await mkdir(dir, { recursive: true });
   for (const [name, content] of Object.entries(files)) await writeFile(path.join(dir, name), content);
   return dir;
+}
+
+/**
+ * -gcflags that make every package's build-cache key new, so a compile really runs for as long as
+ * a test needs it to (-D only sets the import path prefix of local imports, which modules ignore).
+ */
+export function uncachedGcflags(extra = ''): string {
+  return `all=${extra}${extra ? ' ' : ''}-D=/d7y-uncached-${randomBytes(6).toString('hex')}`;
 }

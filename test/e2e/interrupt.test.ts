@@ -7,7 +7,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BUILD_STEPS } from '../../src/build/steps';
-import { examples, fixtureArgs, leftoverContainers, runCli, snapshot, tempDir } from './helpers';
+import { examples, fixtureArgs, leftoverContainers, runCli, snapshot, tempDir, uncachedGcflags } from './helpers';
 
 afterEach(async () => {
   expect(await leftoverContainers()).toEqual([]);
@@ -68,8 +68,9 @@ describe('SIGKILL and prune', () => {
     const runningDir = path.join(work.path, 'running');
     await mkdir(runningDir);
     let pruned: Awaited<ReturnType<typeof runCli>> | undefined;
+    // Uncached, so that it is still compiling when prune looks.
     const running = runCli(
-      [...fixtureArgs('v2.1.1'), '--out', path.join(runningDir, 'out'), '--plugins-dir', path.join(runningDir, 'plugins'), path.join(examples, 'd7yfs')],
+      [...fixtureArgs('v2.1.1'), '--out', path.join(runningDir, 'out'), '--plugins-dir', path.join(runningDir, 'plugins'), '--gcflags', uncachedGcflags(), path.join(examples, 'd7yfs')],
       {
         onStderr: (_child, stderr) => {
           if (pruned === undefined && /\] compile-plugins\n/.test(stderr)) {
