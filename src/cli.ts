@@ -53,9 +53,11 @@ interface RunContext {
 type Run = (ctx: RunContext) => Promise<Outcome>;
 
 const ENV_HELP = `
-Environment: D7Y_COMMIT, D7Y_REPO, D7Y_PLUGINS_DIR stand in for their flags (a flag wins);
-SOURCE_DATE_EPOCH fixes main.buildTime; DOCKER_HOST picks the engine; GOPROXY, GOPRIVATE,
-GONOPROXY, GONOSUMDB, GOSUMDB and GOINSECURE reach the build container.
+Environment: D7Y_COMMIT, D7Y_REPO, D7Y_PLUGINS_DIR and D7Y_NETRC stand in for their flags (a flag
+wins); SOURCE_DATE_EPOCH fixes main.buildTime; DOCKER_HOST picks the engine; D7Y_CACHE_DIR moves
+the git mirror cache; GOPROXY, GOPRIVATE, GONOPROXY, GONOSUMDB, GOSUMDB and GOINSECURE reach the
+build container; GIT_AUTH_TOKEN is sent, at run time only, to the hosts GOPRIVATE, GONOPROXY and
+GONOSUMDB name.
 
 Examples:
   d7y-build --commit v2.1.66 --plugins-dir ./plugins ./d7yfs
