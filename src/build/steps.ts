@@ -24,5 +24,5 @@ export const BUILD_STEPS: ReadonlyArray<Step<BuildContext>> = [
   { name: 'validate', run: validatePlugins }, // `<host> plugin` in the container, output parsed
   { name: 'collect-artifacts', run: collectArtifacts },
   { name: 'verify', run: verifyArtifacts }, // the static check of d7y-build verify, recorded in manifest.json
-  { name: 'install', run: install }, // --out, then --plugins-dir, each file atomically
+  { name: 'install', run: install }, // --out and --plugins-dir together, under install locks, atomically
 ];
