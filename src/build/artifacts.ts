@@ -5,7 +5,7 @@
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { extractExpected, UnexpectedEntryError } from '../artifacts/archive';
+import { extractExpected, UnexpectedEntryError, type ExtractedFile } from '../artifacts/archive';
 import { placeAllLocked } from '../artifacts/install';
 import { redactUrl, serializeManifest, type Manifest } from '../artifacts/manifest';
 import { D7yError, InternalError } from '../errors';
@@ -22,15 +22,22 @@ export async function collectArtifacts(ctx: BuildContext): Promise<void> {
   const staging = await makeTempDir('out');
   ctx.cleanups.push(() => rm(staging, { recursive: true, force: true }));
 
-  const expected = new Set([`out/bin/${source.host}`, ...ctx.spec.plugins.map((p) => `out/plugins/${p.file}`)]);
+  const hostEntry = `out/bin/${source.host}`;
+  const pluginEntries = ctx.spec.plugins.map((p) => `out/plugins/${p.file}`);
+  const expected = new Set([hostEntry, ...pluginEntries]);
+  let files: ExtractedFile[];
   try {
-    ctx.state.staged = await extractExpected(await container.getArchive('/work/out'), staging, (name) => expected.has(name));
+    files = await extractExpected(await container.getArchive('/work/out'), staging, (name) => expected.has(name));
   } catch (err) {
     if (err instanceof UnexpectedEntryError) throw new InternalError(`the build container returned a bad archive: ${err.message}`, { cause: err });
     throw err;
   }
-  const missing = [...expected].filter((name) => !ctx.state.staged!.some((f) => f.name === name));
-  if (missing.length > 0) throw new InternalError(`the build container did not return ${missing.join(', ')}`);
+  const file = (name: string): ExtractedFile => {
+    const found = files.find((f) => f.name === name);
+    if (found === undefined) throw new InternalError(`the build container did not return ${name}`);
+    return found;
+  };
+  ctx.state.staged = { host: file(hostEntry), plugins: pluginEntries.map(file) };
 }
 
 /**
@@ -40,12 +47,8 @@ export async function collectArtifacts(ctx: BuildContext): Promise<void> {
 export async function verifyArtifacts(ctx: BuildContext): Promise<void> {
   const source = need(ctx.state.source, 'the source');
   const staged = need(ctx.state.staged, 'the artifacts');
-  const stagedPath = (name: string) => staged.find((f) => f.name === name)!.path;
   try {
-    const report = await verifyFiles(
-      stagedPath(`out/bin/${source.host}`),
-      ctx.spec.plugins.map((p) => stagedPath(`out/plugins/${p.file}`)),
-    );
+    const report = await verifyFiles(staged.host.path, staged.plugins.map((f) => f.path));
     // Report paths as the files are named, not where they were staged.
     for (const p of report.plugins) p.file = path.basename(p.file);
     report.host.path = `bin/${source.host}`;
@@ -66,9 +69,6 @@ function manifestOf(ctx: BuildContext): Manifest {
   const toolchain = need(state.toolchain, 'the toolchain');
   const validation = need(state.validation, 'the validation');
   const staged = need(state.staged, 'the artifacts');
-  const byName = (name: string) => staged.find((f) => f.name === name)!;
-
-  const host = byName(`out/bin/${source.host}`);
   return {
     schemaVersion: 1,
     tool: { name: 'd7y-build', version: VERSION },
@@ -86,9 +86,9 @@ function manifestOf(ctx: BuildContext): Manifest {
     buildCommit: spec.buildCommit ?? source.shortSha,
     buildTime: spec.buildTime,
     artifacts: [
-      { kind: 'host', name: source.host, path: `bin/${source.host}`, sha256: host.sha256, size: host.size },
-      ...spec.plugins.map((p) => {
-        const f = byName(`out/plugins/${p.file}`);
+      { kind: 'host', name: source.host, path: `bin/${source.host}`, sha256: staged.host.sha256, size: staged.host.size },
+      ...spec.plugins.map((p, i) => {
+        const f = staged.plugins[i]!;
         return { kind: 'plugin' as const, name: p.name, type: spec.type, path: `plugins/${p.file}`, sha256: f.sha256, size: f.size };
       }),
     ],
@@ -101,7 +101,6 @@ export async function install(ctx: BuildContext): Promise<void> {
   const { spec } = ctx;
   const source = need(ctx.state.source, 'the source');
   const staged = need(ctx.state.staged, 'the artifacts');
-  const stagedPath = (name: string) => staged.find((f) => f.name === name)!.path;
   const manifest = manifestOf(ctx);
 
   const host = path.join(spec.outDir, 'bin', source.host);
@@ -113,10 +112,10 @@ export async function install(ctx: BuildContext): Promise<void> {
   await placeAllLocked(
     spec.cacheDir,
     [
-      { from: stagedPath(`out/bin/${source.host}`), to: host, mode: 0o755 },
-      ...spec.plugins.map((p, i) => ({ from: stagedPath(`out/plugins/${p.file}`), to: outPlugins[i]!, mode: 0o755 })),
+      { from: staged.host.path, to: host, mode: 0o755 },
+      ...staged.plugins.map((f, i) => ({ from: f.path, to: outPlugins[i]!, mode: 0o755 })),
       { from: { content: maskSecrets(serializeManifest(manifest), ctx.secrets.values) }, to: manifestPath },
-      ...spec.plugins.map((p, i) => ({ from: stagedPath(`out/plugins/${p.file}`), to: installed[i]!, mode: 0o755 })),
+      ...staged.plugins.map((f, i) => ({ from: f.path, to: installed[i]!, mode: 0o755 })),
     ],
     `--out ${spec.outDir} and --plugins-dir ${spec.pluginsDir}`,
     {

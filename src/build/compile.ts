@@ -4,11 +4,9 @@
  */
 import type { ExecResult } from '../docker/engine';
 import { CompileError, DependencyConflictError, OutOfMemoryError } from '../errors';
-import { need, type BuildContext } from './context';
+import { BUILD_SH, need, type BuildContext } from './context';
 import { conflictFix, describeConflict, findConflicts, GO_LIST_FORMAT, parseGoList } from './deps';
 import { hostLdflags, pluginLdflags, sharedGoArgs } from './goflags';
-
-const BUILD_SH = '/usr/local/lib/d7y-build/build.sh';
 
 /** What of go's output explains a failure: errors, not download chatter. */
 export function compilerOutput(result: ExecResult, maxLines = 40): string {

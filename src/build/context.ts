@@ -57,8 +57,8 @@ export interface BuildState {
   validation?: ValidationFacts;
   /** The static verdict of `verify` on the artifacts (an error message when it could not tell). */
   verification?: VerifyReport | { error: string };
-  /** Artifacts as extracted from the container, in a staging directory. */
-  staged?: ExtractedFile[];
+  /** Artifacts as extracted from the container into a staging directory: the host, and the plugins in spec order. */
+  staged?: { host: ExtractedFile; plugins: ExtractedFile[] };
   /** The plugins directory's target files as they were before the build: installs must find them so. */
   pluginsBefore?: Map<string, FileState>;
   /** Paths written, in --out and --plugins-dir. */
@@ -84,6 +84,9 @@ export interface BuildContext extends SessionContext {
   spec: BuildSpec;
   state: BuildState;
 }
+
+/** builder/build.sh, where Dockerfile.builder puts it: every go command in the container runs through it. */
+export const BUILD_SH = '/usr/local/lib/d7y-build/build.sh';
 
 /** What a caller of the library may pass to a run. */
 export interface RunOptions {

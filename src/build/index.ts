@@ -86,8 +86,6 @@ export async function build(spec: BuildSpec, options: BuildOptions = {}): Promis
   const source = need(state.source, 'the source');
   const outputs = need(state.outputs, 'the outputs');
   const staged = need(state.staged, 'the artifacts');
-  const digest = (name: string) => staged.find((f) => f.name === name)!;
-  const host = digest(`out/bin/${source.host}`);
   return {
     runId,
     commit: source.commit.sha,
@@ -99,11 +97,8 @@ export async function build(spec: BuildSpec, options: BuildOptions = {}): Promis
     buildCommit: spec.buildCommit ?? source.shortSha,
     buildTime: spec.buildTime,
     artifacts: [
-      { kind: 'host', path: outputs.host, sha256: host.sha256, size: host.size },
-      ...spec.plugins.map((p, i) => {
-        const f = digest(`out/plugins/${p.file}`);
-        return { kind: 'plugin' as const, path: outputs.plugins[i]!, sha256: f.sha256, size: f.size };
-      }),
+      { kind: 'host', path: outputs.host, sha256: staged.host.sha256, size: staged.host.size },
+      ...staged.plugins.map((f, i) => ({ kind: 'plugin' as const, path: outputs.plugins[i]!, sha256: f.sha256, size: f.size })),
       { kind: 'manifest', path: outputs.manifest },
     ],
     installed: outputs.installed,

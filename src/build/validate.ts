@@ -6,9 +6,7 @@ import { ValidationError } from '../errors';
 import type { BuildContainer } from '../docker/engine';
 import { checkListing, parsePluginOutput, type ExpectedPlugin } from '../validate/plugin-output';
 import { hintFor } from '../validate/diagnose';
-import { need, type BuildContext, type SessionContext, type ValidationFacts } from './context';
-
-const BUILD_SH = '/usr/local/lib/d7y-build/build.sh';
+import { BUILD_SH, need, type BuildContext, type SessionContext, type ValidationFacts } from './context';
 
 /**
  * Installs `expected` (already in /work/out/plugins) where Dragonfly looks for plugins, runs
