@@ -9,6 +9,9 @@
 #   v2.1.1  pkg/source and scheduler/resource/standard change: plugins built against v2.1.0 no
 #           longer load into v2.1.1 hosts, and the other way round
 #   v2.4.0  cmd/dfget removed, as upstream from v2.4.0: only scheduler and manager plugins remain
+# and, on branch release-2.0 from v2.1.0:
+#   v2.0.9  the Go 1.20 line (go.mod `go 1.20`, no toolchain line) with the older evaluator
+#           interface (Evaluate(parent, child, taskPieceCount) float64 + IsBadNode), as upstream
 # Author, committer and dates are fixed, so every machine gets the same commit SHAs.
 set -euo pipefail
 
@@ -43,4 +46,9 @@ release v2.1.1 "2024-02-03T04:05:06Z"
 git apply "$fixtures/dragonfly-v2.4.0.patch"
 release v2.4.0 "2025-12-01T00:00:00Z"
 
-git log --format='%H %d' >&2
+git checkout -q -b release-2.0 v2.1.0
+git apply "$fixtures/dragonfly-v2.0.9.patch"
+release v2.0.9 "2023-12-01T00:00:00Z"
+git checkout -q main
+
+git log --all --format='%H %d' >&2
