@@ -5,8 +5,11 @@
 #   build.sh deps host <cmd>              go list -deps of cmd/<cmd>, from Dragonfly's own go.mod
 #   build.sh deps plugin <name>           go list -deps of a plugin that has its own go.mod
 #   build.sh plugin <name> <file> -- ARGS build /work/plugins/<name> into /work/out/plugins/<file>
-#   build.sh host <cmd> -- ARGS           build cmd/<cmd> into /work/out/bin/<cmd>
-#   build.sh validate <cmd> <file>...     install the plugins where Dragonfly looks, run `<cmd> plugin`
+#   build.sh host <cmd>... -- ARGS        build each cmd/<cmd> into /work/out/bin/<cmd>, in one go build
+#   build.sh place <file>...              install the plugins where Dragonfly looks for them
+#   build.sh validate <cmd> <file>...     place the plugins, then run `<cmd> plugin`
+#   build.sh loadcheck <type> <name>      load one placed plugin through Dragonfly's own loader
+#                                         (/work/out/bin/d7y-loadcheck, built like the host)
 #   build.sh oom-kills                    how many processes the memory limit has killed so far
 #
 # Layout: /work/dragonfly is the pinned tree; /work/plugins/<name> each plugin's source;
@@ -36,6 +39,12 @@ workspace() {
 }
 
 has_go_mod() { [ -f "$PLUGINS/$1/go.mod" ]; }
+
+# Only the given plugins, where Dragonfly looks for them.
+place() {
+  rm -rf "${PLUGIN_DIR:?}"/*
+  for file in "$@"; do cp "$OUT/plugins/$file" "$PLUGIN_DIR/$file"; done
+}
 
 cmd=${1:-}
 shift || true
@@ -75,20 +84,27 @@ case "$cmd" in
     ;;
 
   host)
-    target=$1
-    shift
+    targets=()
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do targets+=("./cmd/$1"); shift; done
     [ "${1:-}" = "--" ] || die "expected -- before the go build arguments"
     shift
     mkdir -p "$OUT/bin"
-    cd "$DRAGONFLY" && GOWORK=off go build "$@" -o "$OUT/bin/$target" "./cmd/$target"
+    cd "$DRAGONFLY" && GOWORK=off go build "$@" -o "$OUT/bin/" "${targets[@]}"
+    ;;
+
+  place)
+    place "$@"
     ;;
 
   validate)
     target=$1
     shift
-    rm -rf "${PLUGIN_DIR:?}"/*
-    for file in "$@"; do cp "$OUT/plugins/$file" "$PLUGIN_DIR/$file"; done
+    place "$@"
     exec "$OUT/bin/$target" plugin
+    ;;
+
+  loadcheck)
+    exec "$OUT/bin/d7y-loadcheck" "$PLUGIN_DIR" "$1" "$2"
     ;;
 
   oom-kills)
@@ -103,6 +119,6 @@ case "$cmd" in
     ;;
 
   *)
-    die "unknown subcommand '$cmd' (deps, plugin, host, validate, oom-kills)"
+    die "unknown subcommand '$cmd' (deps, plugin, host, place, validate, loadcheck, oom-kills)"
     ;;
 esac

@@ -10,17 +10,31 @@ export type PluginType = (typeof PLUGIN_TYPES)[number];
 /** The name part of `d7y-<type>-plugin-<name>.so`, as upstream's PluginFormatExpr matches it. */
 export const PLUGIN_NAME = /^[a-z0-9]+$/;
 
+/** The function Dragonfly loads a plugin type with, which asserts the type's interface. */
+export interface LoaderRule {
+  /** The loader's package directories, in the layouts of successive releases: `<dir>/plugin.go` defines LoadPlugin. */
+  dirs: string[];
+  /** The interface, in that package, that the plugin's value must implement. */
+  iface: string;
+}
+
 interface TypeRule {
   /** The Dragonfly command that loads this type, built from `cmd/<host>`. */
   host: 'dfget' | 'scheduler' | 'manager';
   /** The only name the host loads, when it allows just one. */
   fixedName?: string;
+  loader: LoaderRule;
 }
 
 const RULES: Record<PluginType, TypeRule> = {
-  resource: { host: 'dfget' },
-  scheduler: { host: 'scheduler', fixedName: 'evaluator' },
-  manager: { host: 'manager', fixedName: 'searcher' },
+  resource: { host: 'dfget', loader: { dirs: ['pkg/source'], iface: 'ResourceClient' } },
+  scheduler: {
+    host: 'scheduler',
+    fixedName: 'evaluator',
+    // v2.0.1–v2.0.8 kept the scheduler's evaluator under scheduler/core.
+    loader: { dirs: ['scheduler/scheduling/evaluator', 'scheduler/core/evaluator'], iface: 'Evaluator' },
+  },
+  manager: { host: 'manager', fixedName: 'searcher', loader: { dirs: ['manager/searcher'], iface: 'Searcher' } },
 };
 
 export function isPluginType(value: string): value is PluginType {
@@ -29,6 +43,10 @@ export function isPluginType(value: string): value is PluginType {
 
 export function hostFor(type: PluginType): TypeRule['host'] {
   return RULES[type].host;
+}
+
+export function loaderRule(type: PluginType): LoaderRule {
+  return RULES[type].loader;
 }
 
 export function pluginFileName(type: PluginType, name: string): string {

@@ -3,8 +3,9 @@ import type { LoadedPlugin } from '../validate/plugin-output';
 import type { VerifyReport } from '../verify';
 
 export interface ManifestArtifact {
-  kind: 'host' | 'plugin';
-  /** The host command (dfget, scheduler, manager) or the plugin's name. */
+  /** loader-check: d7y-loadcheck, the program that loads plugins through the host's own LoadPlugin. */
+  kind: 'host' | 'loader-check' | 'plugin';
+  /** The host command (dfget, scheduler, manager), d7y-loadcheck, or the plugin's name. */
   name: string;
   /** For plugins: resource, scheduler or manager. */
   type?: string;
@@ -24,7 +25,14 @@ export interface Manifest {
   buildCommit: string;
   buildTime: string;
   artifacts: ManifestArtifact[];
-  validation: { command: string; stdout: string; stderr: string; plugins: LoadedPlugin[] };
+  validation: {
+    command: string;
+    stdout: string;
+    stderr: string;
+    plugins: LoadedPlugin[];
+    /** The loader check: the interface each plugin's value implements, as the loader asserted it. */
+    loader?: Array<{ file: string; interface: string; ok: boolean }>;
+  };
   /** `d7y-build verify` on the same files: the static verdict, or why it could not tell. */
   verify: VerifyReport | { error: string };
 }

@@ -15,6 +15,7 @@ import { verifyFiles } from '../verify';
 import { VERSION } from '../version';
 import { need, type BuildContext } from './context';
 import { sharedGoArgs } from './goflags';
+import { LOADCHECK_COMMAND } from '../validate/loader';
 
 export async function collectArtifacts(ctx: BuildContext): Promise<void> {
   const container = need(ctx.state.container, 'the container');
@@ -23,8 +24,9 @@ export async function collectArtifacts(ctx: BuildContext): Promise<void> {
   ctx.cleanups.push(() => rm(staging, { recursive: true, force: true }));
 
   const hostEntry = `out/bin/${source.host}`;
+  const loadcheckEntry = `out/bin/${LOADCHECK_COMMAND}`;
   const pluginEntries = ctx.spec.plugins.map((p) => `out/plugins/${p.file}`);
-  const expected = new Set([hostEntry, ...pluginEntries]);
+  const expected = new Set([hostEntry, loadcheckEntry, ...pluginEntries]);
   let files: ExtractedFile[];
   try {
     files = await extractExpected(await container.getArchive('/work/out'), staging, (name) => expected.has(name));
@@ -37,7 +39,7 @@ export async function collectArtifacts(ctx: BuildContext): Promise<void> {
     if (found === undefined) throw new InternalError(`the build container did not return ${name}`);
     return found;
   };
-  ctx.state.staged = { host: file(hostEntry), plugins: pluginEntries.map(file) };
+  ctx.state.staged = { host: file(hostEntry), loadcheck: file(loadcheckEntry), plugins: pluginEntries.map(file) };
 }
 
 /**
@@ -87,12 +89,13 @@ function manifestOf(ctx: BuildContext): Manifest {
     buildTime: spec.buildTime,
     artifacts: [
       { kind: 'host', name: source.host, path: `bin/${source.host}`, sha256: staged.host.sha256, size: staged.host.size },
+      { kind: 'loader-check', name: LOADCHECK_COMMAND, path: `bin/${LOADCHECK_COMMAND}`, sha256: staged.loadcheck.sha256, size: staged.loadcheck.size },
       ...spec.plugins.map((p, i) => {
         const f = staged.plugins[i]!;
         return { kind: 'plugin' as const, name: p.name, type: spec.type, path: `plugins/${p.file}`, sha256: f.sha256, size: f.size };
       }),
     ],
-    validation: { command: `${source.host} plugin`, ...validation },
+    validation: { command: source.pluginCommand ? `${source.host} plugin` : `${LOADCHECK_COMMAND} (${source.host} has no plugin command)`, ...validation },
     verify: need(state.verification, 'the verification'),
   };
 }
@@ -104,6 +107,7 @@ export async function install(ctx: BuildContext): Promise<void> {
   const manifest = manifestOf(ctx);
 
   const host = path.join(spec.outDir, 'bin', source.host);
+  const loadcheck = path.join(spec.outDir, 'bin', LOADCHECK_COMMAND);
   const outPlugins = spec.plugins.map((p) => path.join(spec.outDir, 'plugins', p.file));
   const manifestPath = path.join(spec.outDir, 'manifest.json');
   const installed = spec.plugins.map((p) => path.join(spec.pluginsDir, p.file));
@@ -113,6 +117,7 @@ export async function install(ctx: BuildContext): Promise<void> {
     spec.cacheDir,
     [
       { from: staged.host.path, to: host, mode: 0o755 },
+      { from: staged.loadcheck.path, to: loadcheck, mode: 0o755 },
       ...staged.plugins.map((f, i) => ({ from: f.path, to: outPlugins[i]!, mode: 0o755 })),
       { from: { content: maskSecrets(serializeManifest(manifest), ctx.secrets.values) }, to: manifestPath },
       ...staged.plugins.map((f, i) => ({ from: f.path, to: installed[i]!, mode: 0o755 })),
@@ -126,5 +131,5 @@ export async function install(ctx: BuildContext): Promise<void> {
   );
   ctx.log.info(`wrote ${host}, ${outPlugins.length} plugin(s) and ${manifestPath}`);
   for (const file of installed) ctx.log.info(`installed ${file}`);
-  ctx.state.outputs = { host, plugins: outPlugins, manifest: manifestPath, installed };
+  ctx.state.outputs = { host, loadcheck, plugins: outPlugins, manifest: manifestPath, installed };
 }

@@ -7,6 +7,7 @@ import { CompileError, DependencyConflictError, OutOfMemoryError } from '../erro
 import { BUILD_SH, need, type BuildContext } from './context';
 import { conflictFix, describeConflict, findConflicts, GO_LIST_FORMAT, parseGoList } from './deps';
 import { hostLdflags, pluginLdflags, sharedGoArgs } from './goflags';
+import { LOADCHECK_COMMAND } from '../validate/loader';
 
 /** What of go's output explains a failure: errors, not download chatter. */
 export function compilerOutput(result: ExecResult, maxLines = 40): string {
@@ -93,7 +94,9 @@ export async function compileHost(ctx: BuildContext): Promise<void> {
     { gitCommit: source.shortSha, buildTime: ctx.spec.buildTime, goVersion: `${toolchain.goVersion} ${toolchain.platform}` },
     ctx.spec.toolchain,
   );
-  const result = await run(ctx, source.host, ['host', source.host, '--', ...sharedGoArgs(ctx.spec.toolchain), `-ldflags=${ldflags}`]);
+  // The loader check's program is built in the same go build: the same flags, so it opens the plugins
+  // as the host does (the host's -X stamps name no package of it, and so leave it alone).
+  const result = await run(ctx, source.host, ['host', source.host, LOADCHECK_COMMAND, '--', ...sharedGoArgs(ctx.spec.toolchain), `-ldflags=${ldflags}`]);
   if (result.exitCode !== 0) {
     throw new CompileError(`Dragonfly's ${source.host} at ${source.shortSha} does not compile with these settings`, {
       hint: 'check --tags and --gcflags; --verbose prints the whole build output',

@@ -3,7 +3,7 @@
  * caches on named volumes, then the Dragonfly tree and each plugin's source streamed in as tar.
  * Nothing of this machine is mounted, so remote and rootless engines work the same.
  */
-import { rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { packDirectory } from '../artifacts/archive';
 import type { BuildContainer } from '../docker/engine';
@@ -12,6 +12,7 @@ import { GoImageError, InternalError } from '../errors';
 import { makeTempDir } from '../owner';
 import { need, type BuildContext, type ImageFacts, type SessionContext, type ToolchainFacts } from './context';
 import { compareGoVersions, parseGoVersionOutput } from './gomod';
+import { LOADCHECK_COMMAND, loaderProgram } from '../validate/loader';
 
 /** A tmpfs for run-time credentials; ~/.netrc in the builder image points into it. */
 const SECRETS_DIR = '/run/d7y-secrets';
@@ -95,6 +96,9 @@ export async function uploadSources(ctx: BuildContext): Promise<void> {
   ctx.cleanups.push(() => rm(scratch, { recursive: true, force: true }));
   const tree = path.join(scratch, 'dragonfly');
   await source.mirror.exportTree(source.commit.sha, tree);
+  // The loader check's program, built beside the host as cmd/d7y-loadcheck.
+  await mkdir(path.join(tree, 'cmd', LOADCHECK_COMMAND), { recursive: true });
+  await writeFile(path.join(tree, 'cmd', LOADCHECK_COMMAND, 'main.go'), loaderProgram(source.loader));
   await container.putArchive(packDirectory(tree, { prefix: 'dragonfly' }), '/work');
   ctx.log.info(`Dragonfly ${source.shortSha} → /work/dragonfly`);
 

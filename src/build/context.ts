@@ -9,6 +9,7 @@ import type { ExtractedFile } from '../artifacts/archive';
 import type { PluginContext } from '../artifacts/context';
 import type { FileState } from '../artifacts/install';
 import type { DragonflyMirror, ResolvedCommit } from '../git/source';
+import type { Loader } from '../validate/loader';
 import type { LoadedPlugin } from '../validate/plugin-output';
 import type { VerifyReport } from '../verify';
 import type { GoMod } from './gomod';
@@ -22,6 +23,10 @@ export interface SourceFacts {
   goMod: GoMod;
   /** The Dragonfly command that loads this plugin type. */
   host: 'dfget' | 'scheduler' | 'manager';
+  /** The function the host loads this plugin type with, at this commit. */
+  loader: Loader;
+  /** Whether the commit's commands have the `plugin` subcommand (v2.0.0 has none). */
+  pluginCommand: boolean;
 }
 
 export interface ImageFacts {
@@ -39,9 +44,12 @@ export interface ToolchainFacts {
 }
 
 export interface ValidationFacts {
+  /** What `<host> plugin` printed and listed (empty when the commit has no such command). */
   stdout: string;
   stderr: string;
   plugins: LoadedPlugin[];
+  /** The loader check, per plugin: the interface its value implements; undefined when it could not run. */
+  loader?: Array<{ file: string; interface: string; ok: boolean }>;
 }
 
 export interface BuildState {
@@ -57,12 +65,12 @@ export interface BuildState {
   validation?: ValidationFacts;
   /** The static verdict of `verify` on the artifacts (an error message when it could not tell). */
   verification?: VerifyReport | { error: string };
-  /** Artifacts as extracted from the container into a staging directory: the host, and the plugins in spec order. */
-  staged?: { host: ExtractedFile; plugins: ExtractedFile[] };
+  /** Artifacts as extracted from the container into a staging directory: the host, its loader check, and the plugins in spec order. */
+  staged?: { host: ExtractedFile; loadcheck: ExtractedFile; plugins: ExtractedFile[] };
   /** The plugins directory's target files as they were before the build: installs must find them so. */
   pluginsBefore?: Map<string, FileState>;
   /** Paths written, in --out and --plugins-dir. */
-  outputs?: { host: string; plugins: string[]; manifest: string; installed: string[] };
+  outputs?: { host: string; loadcheck: string; plugins: string[]; manifest: string; installed: string[] };
 }
 
 /** What any pipeline that runs a build container needs, whatever it does in it. */

@@ -6,9 +6,8 @@ import { randomUUID } from 'node:crypto';
 import type { BuildSpec } from '../config';
 import { TimeoutError } from '../errors';
 import { formatDuration } from '../log';
-import type { LoadedPlugin } from '../validate/plugin-output';
 import type { VerifyReport } from '../verify';
-import { need, newSession, type BuildContext, type RunOptions } from './context';
+import { need, newSession, type BuildContext, type RunOptions, type ValidationFacts } from './context';
 import { PipelineError, RunFailure, runSteps, type StepTiming } from './pipeline';
 import { BUILD_STEPS } from './steps';
 import { sharedGoArgs } from './goflags';
@@ -16,7 +15,7 @@ import { sharedGoArgs } from './goflags';
 export type BuildOptions = RunOptions;
 
 export interface BuiltFile {
-  kind: 'host' | 'plugin' | 'manifest';
+  kind: 'host' | 'loader-check' | 'plugin' | 'manifest';
   path: string;
   sha256?: string;
   size?: number;
@@ -34,7 +33,7 @@ export interface BuildResult {
   buildTime: string;
   artifacts: BuiltFile[];
   installed: string[];
-  validation: { stdout: string; stderr: string; plugins: LoadedPlugin[] };
+  validation: ValidationFacts;
   /** The static verdict of `verify` on the same files. */
   verify: VerifyReport | { error: string };
   steps: StepTiming[];
@@ -98,6 +97,7 @@ export async function build(spec: BuildSpec, options: BuildOptions = {}): Promis
     buildTime: spec.buildTime,
     artifacts: [
       { kind: 'host', path: outputs.host, sha256: staged.host.sha256, size: staged.host.size },
+      { kind: 'loader-check', path: outputs.loadcheck, sha256: staged.loadcheck.sha256, size: staged.loadcheck.size },
       ...staged.plugins.map((f, i) => ({ kind: 'plugin' as const, path: outputs.plugins[i]!, sha256: f.sha256, size: f.size })),
       { kind: 'manifest', path: outputs.manifest },
     ],

@@ -1,7 +1,8 @@
 /** resolve-source: the ref to a full SHA through the mirror cache, and what go.mod says at it. */
 import { SourceError, UnsupportedHostError } from '../errors';
 import { DragonflyMirror } from '../git/source';
-import { hostFor } from '../plugin';
+import { hostFor, loaderRule, type PluginType } from '../plugin';
+import { parseLoaderParams, type Loader } from '../validate/loader';
 import type { BuildContext } from './context';
 import { parseGoMod } from './gomod';
 
@@ -41,5 +42,27 @@ export async function resolveSource(ctx: BuildContext): Promise<void> {
     throw new UnsupportedHostError(`Dragonfly at ${spec.ref} (${shortSha}) has no cmd/${host}, so it can't load ${spec.type} plugins`, { hint });
   }
 
-  ctx.state.source = { mirror, commit, shortSha, goMod, host };
+  const loader = await findLoader(mirror, commit.sha, spec.type);
+  if (loader === undefined) {
+    const rule = loaderRule(spec.type);
+    throw new UnsupportedHostError(
+      `Dragonfly at ${spec.ref} (${shortSha}) has no LoadPlugin for ${spec.type} plugins (looked in ${rule.dirs.map((d) => `${d}/plugin.go`).join(', ')}), so its ${host} never loads one`,
+      { hint: `pick a Dragonfly commit whose ${host} loads ${spec.type} plugins` },
+    );
+  }
+  const pluginCommand = (await mirror.readFile(commit.sha, 'cmd/dependency/plugin_cmd.go')) !== undefined;
+  if (!pluginCommand) ctx.log.info(`${host} at ${shortSha} has no \`plugin\` command: the loader check alone validates the plugins`);
+
+  ctx.state.source = { mirror, commit, shortSha, goMod, host, loader, pluginCommand };
+}
+
+/** The loader of a plugin type at a commit: the first of the type's loader packages whose plugin.go has a LoadPlugin. */
+async function findLoader(mirror: DragonflyMirror, sha: string, type: PluginType): Promise<Loader | undefined> {
+  const rule = loaderRule(type);
+  for (const dir of rule.dirs) {
+    const source = await mirror.readFile(sha, `${dir}/plugin.go`);
+    const params = source === undefined ? undefined : parseLoaderParams(source);
+    if (params !== undefined) return { importPath: `${DRAGONFLY_MODULE}/${dir}`, iface: rule.iface, params };
+  }
+  return undefined;
 }

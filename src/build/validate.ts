@@ -1,16 +1,26 @@
 /**
- * validate: the plugins installed where Dragonfly looks for them in the container, then the new
- * host's own `plugin` command. It exits 0 even when a plugin fails, so its output is parsed.
+ * validate: the plugins installed where Dragonfly looks for them in the container, then two checks,
+ * both Dragonfly's own code: the new host's `plugin` command (dfplugin.Load; it exits 0 even when a
+ * plugin fails, so its output is parsed), then the loader check (the type's LoadPlugin, which also
+ * asserts the type's interface, as the running host does before it uses a plugin).
  */
 import { ValidationError } from '../errors';
 import type { BuildContainer } from '../docker/engine';
-import { checkListing, parsePluginOutput, type ExpectedPlugin } from '../validate/plugin-output';
+import { describeMethods, parseLoaderReport, summarize, type LoaderReport } from '../validate/loader';
+import { checkListing, parsePluginOutput, type ExpectedPlugin, type LoadedPlugin } from '../validate/plugin-output';
 import { hintFor } from '../validate/diagnose';
 import { BUILD_SH, need, type BuildContext, type SessionContext, type ValidationFacts } from './context';
 
+export interface ValidationChecks {
+  /** Run `<host> plugin`: false for commits without the command (v2.0.0). */
+  pluginCommand: boolean;
+  /** Run /work/out/bin/d7y-loadcheck, and what to call its loader in messages (e.g. "Dragonfly 4720677's LoadPlugin"); undefined when there is none. */
+  loader?: { describe: string };
+}
+
 /**
- * Installs `expected` (already in /work/out/plugins) where Dragonfly looks for plugins, runs
- * `<host> plugin` (/work/out/bin/<host>) and returns what it loaded, or throws ValidationError.
+ * Installs `expected` (already in /work/out/plugins) where Dragonfly looks for plugins, runs the
+ * checks against the host /work/out/bin/<host> and returns what loaded, or throws ValidationError.
  */
 export async function validateIn(
   ctx: SessionContext,
@@ -18,7 +28,39 @@ export async function validateIn(
   host: string,
   expected: ExpectedPlugin[],
   describeHost: string,
+  checks: ValidationChecks,
 ): Promise<ValidationFacts> {
+  const files = expected.map((p) => p.file);
+  const listed = checks.pluginCommand
+    ? await runPluginCommand(ctx, container, host, expected, describeHost)
+    : { stdout: '', stderr: '', plugins: [] as LoadedPlugin[] };
+  if (!checks.pluginCommand) await mustSucceed(container, ['place', ...files]);
+
+  const loader: NonNullable<ValidationFacts['loader']> = [];
+  if (checks.loader !== undefined) {
+    for (const plugin of expected) {
+      const report = await runLoader(ctx, container, plugin, checks.loader.describe);
+      loader.push({ file: plugin.file, interface: report.interface, ok: true });
+      ctx.log.info(`${checks.loader.describe} loads ${plugin.file}: it implements ${report.interface}`);
+    }
+  } else {
+    ctx.log.warn(`the loader check did not run: no d7y-loadcheck beside ${describeHost}; only the \`plugin\` command validated the plugins`);
+  }
+  return { ...listed, loader: checks.loader === undefined ? undefined : loader };
+}
+
+async function mustSucceed(container: BuildContainer, args: string[]): Promise<void> {
+  const result = await container.exec([BUILD_SH, ...args]);
+  if (result.exitCode !== 0) throw new ValidationError(`cannot place the plugins in the container: ${result.stderr.trim()}`);
+}
+
+async function runPluginCommand(
+  ctx: SessionContext,
+  container: BuildContainer,
+  host: string,
+  expected: ExpectedPlugin[],
+  describeHost: string,
+): Promise<Omit<ValidationFacts, 'loader'>> {
   const result = await container.exec([BUILD_SH, 'validate', host, ...expected.map((p) => p.file)], {
     onLine: (_stream, line) => ctx.log.output('plugin', line),
   });
@@ -45,9 +87,38 @@ export async function validateIn(
   return { stdout: result.stdout, stderr: result.stderr, plugins: verdict.plugins };
 }
 
+/** One plugin through the loader; its report when it loads, else ValidationError naming what it lacks. */
+async function runLoader(ctx: SessionContext, container: BuildContainer, plugin: ExpectedPlugin, describe: string): Promise<LoaderReport> {
+  const result = await container.exec([BUILD_SH, 'loadcheck', plugin.type, plugin.name], {
+    onLine: (_stream, line) => ctx.log.output('loadcheck', line),
+  });
+  const report = result.exitCode === 0 ? parseLoaderReport(result.stdout) : undefined;
+  if (report === undefined) {
+    const output = [result.stdout.trim(), result.stderr.trim()].filter((t) => t !== '').join('\n');
+    throw new ValidationError(`${describe} crashed (exit ${result.exitCode}) while loading ${plugin.file}`, {
+      hint: hintFor(output, plugin),
+      detail: output,
+    });
+  }
+  if (!report.ok) {
+    const methods = describeMethods(report);
+    throw new ValidationError(`${describe} refuses ${plugin.file}: ${summarize(report, { iface: report.interface })}`, {
+      hint:
+        methods.length > 0
+          ? `implement ${report.interface} as it is at this commit (d7y-build inspect-api --type ${plugin.type} shows it); Dragonfly would silently fall back to its default ${plugin.type === 'resource' ? 'clients' : plugin.name}`
+          : hintFor(report.error ?? '', plugin) + (report.error !== undefined && /schem/.test(report.error) ? `; a resource plugin's metadata "scheme" must equal its name, "${plugin.name}"` : ''),
+      detail: [`loader error: ${report.error ?? ''}`, ...methods].join('\n'),
+    });
+  }
+  return report;
+}
+
 export async function validatePlugins(ctx: BuildContext): Promise<void> {
   const container = need(ctx.state.container, 'the container');
   const source = need(ctx.state.source, 'the source');
   const expected = ctx.spec.plugins.map((p) => ({ type: ctx.spec.type, name: p.name, file: p.file }));
-  ctx.state.validation = await validateIn(ctx, container, source.host, expected, `${source.host} built from ${source.shortSha}`);
+  ctx.state.validation = await validateIn(ctx, container, source.host, expected, `${source.host} built from ${source.shortSha}`, {
+    pluginCommand: source.pluginCommand,
+    loader: { describe: `${source.loader.importPath}.LoadPlugin at ${ctx.spec.ref} (${source.shortSha})` },
+  });
 }

@@ -18,6 +18,7 @@ import { validateIn } from '../build/validate';
 import type { InstallSpec } from '../config';
 import type { BuildContainer } from '../docker/engine';
 import { UsageError } from '../errors';
+import { LOADCHECK_COMMAND } from '../validate/loader';
 import { makeTempDir } from '../owner';
 
 interface InstallContext extends SessionContext {
@@ -28,6 +29,8 @@ interface InstallContext extends SessionContext {
     container?: BuildContainer;
     toolchain?: ToolchainFacts;
     validation?: ValidationFacts;
+    /** Whether the host has the loader check a build leaves beside it. */
+    loadcheck?: boolean;
     pluginsBefore?: Map<string, FileState>;
     installed?: string[];
   };
@@ -90,12 +93,20 @@ async function uploadArtifacts(ctx: InstallContext): Promise<void> {
   await mkdir(path.join(scratch, 'plugins'));
   await copyFile(ctx.spec.host, path.join(scratch, 'bin', path.basename(ctx.spec.host)));
   for (const p of ctx.spec.plugins) await copyFile(p.path, path.join(scratch, 'plugins', p.file));
+  // The loader check a build leaves beside its host (<out>/bin/d7y-loadcheck), built with the host's flags.
+  const loadcheck = path.join(path.dirname(ctx.spec.host), LOADCHECK_COMMAND);
+  ctx.state.loadcheck = await isFile(loadcheck);
+  if (ctx.state.loadcheck) await copyFile(loadcheck, path.join(scratch, 'bin', LOADCHECK_COMMAND));
   await container.putArchive(packDirectory(scratch, { prefix: 'out' }), '/work');
 }
 
 async function validate(ctx: InstallContext): Promise<void> {
   const host = path.basename(ctx.spec.host);
-  ctx.state.validation = await validateIn(ctx, need(ctx.state.container, 'the container'), host, ctx.spec.plugins, ctx.spec.host);
+  const loadcheck = path.join(path.dirname(ctx.spec.host), LOADCHECK_COMMAND);
+  ctx.state.validation = await validateIn(ctx, need(ctx.state.container, 'the container'), host, ctx.spec.plugins, ctx.spec.host, {
+    pluginCommand: true,
+    loader: need(ctx.state.loadcheck, 'the uploaded artifacts') ? { describe: `Dragonfly's LoadPlugin (${loadcheck})` } : undefined,
+  });
 }
 
 async function install(ctx: InstallContext): Promise<void> {
