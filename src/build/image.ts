@@ -34,7 +34,10 @@ export interface ContextFile {
 }
 
 export async function builderContextFiles(root: string): Promise<ContextFile[]> {
-  const names = [DOCKERFILE, ...(await readdir(path.join(root, BUILDER_DIR))).map((f) => `${BUILDER_DIR}/${f}`)].sort();
+  // Every file below builder/, recursively (builder/apicheck is a Go program).
+  const entries = await readdir(path.join(root, BUILDER_DIR), { recursive: true, withFileTypes: true });
+  const below = entries.filter((e) => e.isFile()).map((e) => path.relative(root, path.join(e.parentPath, e.name)));
+  const names = [DOCKERFILE, ...below].sort();
   return Promise.all(names.map(async (name) => ({ name, content: await readFile(path.join(root, name)) })));
 }
 

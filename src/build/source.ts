@@ -62,7 +62,7 @@ async function findLoader(mirror: DragonflyMirror, sha: string, type: PluginType
   for (const dir of rule.dirs) {
     const source = await mirror.readFile(sha, `${dir}/plugin.go`);
     const params = source === undefined ? undefined : parseLoaderParams(source);
-    if (params !== undefined) return { importPath: `${DRAGONFLY_MODULE}/${dir}`, iface: rule.iface, params };
+    if (params !== undefined) return { dir, importPath: `${DRAGONFLY_MODULE}/${dir}`, iface: rule.iface, params };
   }
   return undefined;
 }

@@ -2,6 +2,7 @@
  * The build, in order. Each step reads what the earlier ones put in ctx.state and adds its own;
  * cleanups they register (container, temp dirs) run after the last step or the first failure.
  */
+import { checkApi } from './api';
 import { collectArtifacts, install, verifyArtifacts } from './artifacts';
 import { compileHost, compilePlugins, checkDependencies } from './compile';
 import { startContainer, uploadSources } from './container';
@@ -18,6 +19,7 @@ export const BUILD_STEPS: ReadonlyArray<Step<BuildContext>> = [
   { name: 'prepare-image', run: prepareImage }, // Go image present or pulled; builder image built once
   { name: 'start-container', run: startContainer }, // labelled, cache volumes, Go version checked
   { name: 'upload-sources', run: uploadSources }, // Dragonfly tree and plugins as tar, no bind mounts
+  { name: 'check-api', run: checkApi }, // each plugin's methods against its loader's interface, from the sources
   { name: 'check-dependencies', run: checkDependencies }, // only plugins with their own go.mod
   { name: 'compile-plugins', run: compilePlugins },
   { name: 'compile-host', run: compileHost },

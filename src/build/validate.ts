@@ -6,7 +6,7 @@
  */
 import { ValidationError } from '../errors';
 import type { BuildContainer } from '../docker/engine';
-import { describeMethods, parseLoaderReport, summarize, type LoaderReport } from '../validate/loader';
+import { describeMethods, implementHint, loaderProblems, parseLoaderReport, summarize, type LoaderReport } from '../validate/loader';
 import { checkListing, parsePluginOutput, type ExpectedPlugin, type LoadedPlugin } from '../validate/plugin-output';
 import { hintFor } from '../validate/diagnose';
 import { BUILD_SH, need, type BuildContext, type SessionContext, type ValidationFacts } from './context';
@@ -101,11 +101,11 @@ async function runLoader(ctx: SessionContext, container: BuildContainer, plugin:
     });
   }
   if (!report.ok) {
-    const methods = describeMethods(report);
-    throw new ValidationError(`${describe} refuses ${plugin.file}: ${summarize(report, { iface: report.interface })}`, {
+    const methods = describeMethods(loaderProblems(report));
+    throw new ValidationError(`${describe} refuses ${plugin.file}: ${summarize(report)}`, {
       hint:
         methods.length > 0
-          ? `implement ${report.interface} as it is at this commit (d7y-build inspect-api --type ${plugin.type} shows it); Dragonfly would silently fall back to its default ${plugin.type === 'resource' ? 'clients' : plugin.name}`
+          ? implementHint(report.interface, plugin.type, plugin.name)
           : hintFor(report.error ?? '', plugin) + (report.error !== undefined && /schem/.test(report.error) ? `; a resource plugin's metadata "scheme" must equal its name, "${plugin.name}"` : ''),
       detail: [`loader error: ${report.error ?? ''}`, ...methods].join('\n'),
     });

@@ -7,12 +7,12 @@
  * loader and, when it refuses, compares the plugin's value with the interface by reflection. Pure:
  * the program's source and the reading of its report.
  */
-import type { LoaderRule } from '../plugin';
-
 /** What a commit's LoadPlugin takes: its parameters, in order (v2.0.1: none or the scheme only). */
 export type LoaderParam = 'dir' | 'name';
 
 export interface Loader {
+  /** The package's directory in the Dragonfly tree, e.g. scheduler/scheduling/evaluator. */
+  dir: string;
   /** Import path of the loader's package, e.g. d7y.io/dragonfly/v2/scheduler/scheduling/evaluator. */
   importPath: string;
   /** The interface the loaded value must implement, e.g. Evaluator. */
@@ -161,24 +161,44 @@ export function parseLoaderReport(stdout: string): LoaderReport | undefined {
   }
 }
 
-/** `func(a, b) c` as a method: `Name(a, b) c`. */
+/** Methods as a method set declares them: `Name(a, b) c`, from reflect's `func(a, b) c`. */
 function signature(name: string, funcType: string): string {
   return `${name}${funcType.replace(/^func/, '')}`;
 }
 
+/** What a value lacks of an interface; signatures as declared (`Name(params) results`). */
+export interface MethodProblems {
+  missing: Array<{ want: string }>;
+  differing: Array<{ name: string; want: string; got: string }>;
+}
+
 /** One line per method the plugin lacks or has with another signature. */
-export function describeMethods(report: LoaderReport): string[] {
+export function describeMethods(problems: MethodProblems): string[] {
   return [
-    ...(report.missing ?? []).map((m) => `missing method ${signature(m.name, m.want)}`),
-    ...(report.differing ?? []).map((m) => `method ${m.name} has the wrong signature: want ${signature(m.name, m.want)}, have ${signature(m.name, m.got ?? '')}`),
+    ...problems.missing.map((m) => `missing method ${m.want}`),
+    ...problems.differing.map((m) => `method ${m.name} has the wrong signature: want ${m.want}, have ${m.got}`),
   ];
 }
 
+/** The loader report's methods in the shared shape. */
+export function loaderProblems(report: LoaderReport): MethodProblems {
+  return {
+    missing: (report.missing ?? []).map((m) => ({ want: signature(m.name, m.want) })),
+    differing: (report.differing ?? []).map((m) => ({ name: m.name, want: signature(m.name, m.want), got: signature(m.name, m.got ?? '') })),
+  };
+}
+
 /** Why the loader refused, in one line: the methods when reflection found them, else the loader's words. */
-export function summarize(report: LoaderReport, rule: Pick<LoaderRule, 'iface'>): string {
-  const methods = describeMethods(report);
+export function summarize(report: LoaderReport): string {
+  const methods = describeMethods(loaderProblems(report));
   const value = report.valueType ?? 'the value DragonflyPluginInit returns';
   if (methods.length > 0) return `${value} does not implement ${report.interface} (${methods.join('; ')})`;
   if (report.meta !== undefined && report.error !== undefined) return `${report.error} (metadata ${JSON.stringify(report.meta)})`;
-  return report.error ?? `the loader refused it, though it implements ${rule.iface}`;
+  return report.error ?? 'the loader refused it';
+}
+
+/** The hint for a plugin whose value lacks methods of its type's interface. */
+export function implementHint(iface: string, type: string, name: string): string {
+  const fallback = type === 'resource' ? 'dfget does not know the scheme' : `Dragonfly silently falls back to its default ${name}`;
+  return `implement ${iface} as it is at this commit (\`d7y-build inspect-api --type ${type} --commit <ref>\` prints it); otherwise ${fallback}`;
 }

@@ -1,0 +1,3 @@
+module d7y-apicheck
+
+go 1.17

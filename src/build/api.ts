@@ -1,0 +1,57 @@
+/**
+ * check-api: before the long compile, each plugin's value against the interface its loader asserts
+ * at the pinned commit, read from the sources by d7y-apicheck (builder/apicheck) in the container.
+ * A wrong method set fails here in seconds, with the message the loader check would give after the
+ * build; what the syntax can't tell is left to that check.
+ */
+import { ValidationError } from '../errors';
+import { describeMethods, implementHint, type MethodProblems } from '../validate/loader';
+import { need, type BuildContext } from './context';
+
+/** Where Dockerfile.builder puts the compiled builder/apicheck. */
+export const APICHECK = '/usr/local/lib/d7y-build/d7y-apicheck';
+
+/** What `d7y-apicheck plugin` prints. */
+export interface ApiReport {
+  valueType?: string;
+  undecided?: string;
+  missing?: Array<{ name: string; source: string }>;
+  differing?: Array<{ name: string; want: string; got: string }>;
+}
+
+export function apiProblems(report: ApiReport): MethodProblems {
+  return { missing: (report.missing ?? []).map((m) => ({ want: m.source })), differing: report.differing ?? [] };
+}
+
+export async function checkApi(ctx: BuildContext): Promise<void> {
+  const container = need(ctx.state.container, 'the container');
+  const source = need(ctx.state.source, 'the source');
+  const { loader } = source;
+  const iface = `${loader.importPath}.${loader.iface}`;
+  for (const plugin of ctx.spec.plugins) {
+    const result = await container.exec([APICHECK, 'plugin', `/work/dragonfly/${loader.dir}`, loader.iface, loader.importPath, `/work/plugins/${plugin.name}`]);
+    let report: ApiReport | undefined;
+    try {
+      report = result.exitCode === 0 ? (JSON.parse(result.stdout) as ApiReport) : undefined;
+    } catch {
+      report = undefined;
+    }
+    if (report === undefined) {
+      // Sources go cannot parse: the compile that follows says where, better than this check could.
+      ctx.log.warn(`cannot read ${plugin.name}'s methods before compiling: ${(result.stderr || result.stdout).trim()}`);
+      continue;
+    }
+    if (report.undecided !== undefined) {
+      ctx.log.info(`plugin ${plugin.name}: ${report.undecided}; the loader check after the build decides`);
+      continue;
+    }
+    const methods = describeMethods(apiProblems(report));
+    if (methods.length > 0) {
+      throw new ValidationError(`plugin ${plugin.name}: ${report.valueType} does not implement ${iface} at ${ctx.spec.ref} (${source.shortSha}) (${methods.join('; ')})`, {
+        hint: implementHint(iface, ctx.spec.type, plugin.name),
+        detail: methods.join('\n'),
+      });
+    }
+    ctx.log.info(`plugin ${plugin.name}: ${report.valueType} implements ${iface}`);
+  }
+}
