@@ -21,6 +21,7 @@ import { asD7yError, InterruptedError, UsageError, type D7yError } from './error
 import { createLogger, type Logger } from './log';
 import { failureOutcome, formatError, successOutcome } from './outcome';
 import { PLUGIN_TYPES } from './plugin';
+import { readPluginMeta } from './plugin-meta';
 import { maskSecrets } from './secrets';
 import { VERSION } from './version';
 
@@ -70,7 +71,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .option('--commit <ref>', 'Dragonfly branch, tag or SHA to build against [env D7Y_COMMIT]')
     .option('--repo <url|path>', `Dragonfly git repository [env D7Y_REPO] (default: ${DEFAULT_REPO})`)
     .addOption(new Option('--type <type>', 'plugin type').choices([...PLUGIN_TYPES]).default('resource'))
-    .option('--name <name>', 'plugin name, [a-z0-9]+ (default: the directory name; evaluator/searcher for scheduler/manager)')
+    .option('--name <name>', 'plugin name, [a-z0-9]+ (default: the "name" DragonflyPluginInit returns, else the directory name; evaluator/searcher for scheduler/manager)')
     .option('--plugins-dir <dir>', `where plugins are installed [env D7Y_PLUGINS_DIR] (default: ${DEFAULT_PLUGINS_DIR})`)
     .option('--out <dir>', 'where the host, plugins and manifest.json are written', DEFAULT_OUT_DIR)
     .option('--go-image <image>', 'Go image to build with (default: golang:<go.mod version>-bookworm)')
@@ -92,7 +93,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     // Options after a subcommand's name are that subcommand's: both have --plugins-dir and --json.
     .enablePositionalOptions()
     .action((dirs: string[], flags: BuildFlags & OutputFlags) => {
-      const spec = resolveSpec(dirs, flags, io.env, io.cwd);
+      const spec = resolveSpec(dirs, flags, io.env, io.cwd, new Date(), readPluginMeta);
       setRun(async ({ log, redact }) => {
         io.stderr.write(`d7y-build ${VERSION}: ${spec.type} plugin${spec.plugins.length > 1 ? 's' : ''} ${spec.plugins.map((p) => p.name).join(', ')} against Dragonfly ${spec.ref}\n`);
         const { build } = await import('./build');

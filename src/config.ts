@@ -6,6 +6,7 @@
 import path from 'node:path';
 import os from 'node:os';
 import { UsageError } from './errors';
+import type { PluginMeta } from './plugin-meta';
 import { isPluginType, parsePluginFileName, pluginFileName, pluginName, PLUGIN_TYPES, type PluginType } from './plugin';
 import { BUILD_TAG, buildTimestamp, ldflagsQuotable, type ToolchainSettings } from './build/goflags';
 
@@ -186,6 +187,8 @@ export function resolveSpec(
   env: Env,
   cwd: string,
   now: Date = new Date(),
+  /** What a plugin directory's sources say of its metadata (plugin-meta.ts readPluginMeta); nothing by default. */
+  readMeta: (dir: string) => PluginMeta = () => ({}),
 ): BuildSpec {
   const ref = nonEmpty(flags.commit) ?? nonEmpty(env.D7Y_COMMIT);
   if (ref === undefined) {
@@ -207,13 +210,13 @@ export function resolveSpec(
   }
   if (dirs.length > 1 && flags.name !== undefined) {
     throw new UsageError('--name applies to one plugin, but several directories were given', {
-      hint: 'drop --name: each plugin is named after its directory',
+      hint: 'drop --name: each plugin takes the name its DragonflyPluginInit returns, else its directory\'s',
     });
   }
 
   const plugins = dirs.map((dir) => {
     const abs = path.resolve(cwd, dir);
-    const name = pluginName(type, path.basename(abs), flags.name);
+    const name = pluginName(type, path.basename(abs), flags.name, readMeta(abs), dirs.length > 1);
     return { dir: abs, name, file: pluginFileName(type, name) };
   });
   const seen = new Map<string, string>();

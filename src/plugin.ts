@@ -3,6 +3,7 @@
  * types, the host binary that loads each, the names each type allows and the file name.
  */
 import { UsageError } from './errors';
+import type { PluginMeta } from './plugin-meta';
 
 export const PLUGIN_TYPES = ['resource', 'scheduler', 'manager'] as const;
 export type PluginType = (typeof PLUGIN_TYPES)[number];
@@ -60,24 +61,51 @@ export function parsePluginFileName(file: string): { type: PluginType; name: str
 }
 
 /**
- * The plugin's name: `--name` when given, else the type's fixed name, else the directory's name.
- * Throws UsageError when the result is not one the host would load.
+ * The plugin's name: `--name` when given, else the type's fixed name, else the name its sources
+ * give (DragonflyPluginInit's metadata literal), else the directory's name. Throws UsageError when
+ * the result is not one the host would load, or when the sources, the flags and the type disagree:
+ * Dragonfly would refuse such a plugin, after the whole compile.
  */
-export function pluginName(type: PluginType, dirName: string, explicit?: string): string {
+export function pluginName(type: PluginType, dirName: string, explicit?: string, meta: PluginMeta = {}, several = false): string {
+  if (meta.type !== undefined && meta.type !== type) {
+    throw new UsageError(`the plugin in ${dirName} declares "type": "${meta.type}" in DragonflyPluginInit, but is built as a ${type} plugin`, {
+      hint: isPluginType(meta.type) ? `pass --type ${meta.type}, or change "type" in DragonflyPluginInit to "${type}"` : `change "type" in DragonflyPluginInit to "${type}"`,
+    });
+  }
   const fixed = RULES[type].fixedName;
+  const declared = meta.name === undefined ? '' : ` (DragonflyPluginInit says "name": "${meta.name}")`;
   if (fixed !== undefined) {
     if (explicit !== undefined && explicit !== fixed) {
       throw new UsageError(`a ${type} plugin must be named "${fixed}", not "${explicit}"`, {
         hint: `Dragonfly's ${hostFor(type)} loads only d7y-${type}-plugin-${fixed}.so: drop --name or pass --name ${fixed}`,
       });
     }
+    if (meta.name !== undefined && meta.name !== fixed) {
+      throw new UsageError(`a ${type} plugin must be named "${fixed}"${declared}`, {
+        hint: `Dragonfly's ${hostFor(type)} loads only d7y-${type}-plugin-${fixed}.so: return "name": "${fixed}" from DragonflyPluginInit`,
+      });
+    }
     return fixed;
   }
-  const name = explicit ?? dirName;
+  if (explicit !== undefined && meta.name !== undefined && explicit !== meta.name) {
+    throw new UsageError(`--name ${explicit} disagrees with the plugin's own name${declared}`, {
+      hint: `Dragonfly refuses a plugin whose file name and metadata differ ("plugin name not match"): drop --name, or change "name" in DragonflyPluginInit`,
+    });
+  }
+  const name = explicit ?? meta.name ?? dirName;
   if (!PLUGIN_NAME.test(name)) {
-    const origin = explicit === undefined ? `the directory name "${dirName}"` : `--name "${name}"`;
-    throw new UsageError(`${origin} is not a valid plugin name`, {
-      hint: 'plugin names are lower-case letters and digits only ([a-z0-9]+): pass --name, e.g. --name myfs',
+    const origin = explicit !== undefined ? `--name "${name}"` : meta.name !== undefined ? `the name "${name}" in DragonflyPluginInit` : `the directory name "${dirName}"`;
+    const fix =
+      explicit === undefined && meta.name === undefined
+        ? several
+          ? 'return "name": "<name>" from DragonflyPluginInit, or rename the directory'
+          : 'pass --name, e.g. --name myfs, or return "name" from DragonflyPluginInit'
+        : `use lower-case letters and digits only`;
+    throw new UsageError(`${origin} is not a valid plugin name`, { hint: `plugin names are [a-z0-9]+: ${fix}` });
+  }
+  if (type === 'resource' && meta.scheme !== undefined && meta.scheme !== name) {
+    throw new UsageError(`resource plugin ${name} declares "scheme": "${meta.scheme}" in DragonflyPluginInit`, {
+      hint: `Dragonfly's source.LoadPlugin loads a resource plugin only when its scheme equals its name: return "scheme": "${name}"${meta.name === undefined ? `, or name the plugin ${meta.scheme}` : ''}`,
     });
   }
   return name;

@@ -380,7 +380,9 @@ func (p *pkg) exprType(e ast.Expr, fn *ast.FuncDecl, funcs map[string]*ast.FuncD
 				}
 			}
 			if callee := funcs[id.Name]; callee != nil && callee.Type.Results != nil && len(callee.Type.Results.List) > 0 {
-				return typeName(callee.Type.Results.List[0].Type)
+				if name, ptr, err := p.declaredType(callee.Type.Results.List[0].Type); err == nil {
+					return name, ptr, nil
+				}
 			}
 		}
 	case *ast.Ident:
@@ -408,13 +410,27 @@ func (p *pkg) exprType(e ast.Expr, fn *ast.FuncDecl, funcs map[string]*ast.FuncD
 			return found == nil
 		})
 		if found != nil && found != e {
-			if name, ptr, err := typeName(found); err == nil {
+			if name, ptr, err := p.declaredType(found); err == nil {
 				return name, ptr, nil
 			}
 			return p.exprType(found, fn, funcs)
 		}
 	}
 	return "", false, fmt.Errorf("DragonflyPluginInit returns %s, whose type d7y-apicheck can't tell from the syntax", p.print(e))
+}
+
+// declaredType: typeName, for a type the plugin declares (not an interface such as any).
+func (p *pkg) declaredType(e ast.Expr) (string, bool, error) {
+	name, ptr, err := typeName(e)
+	if err != nil {
+		return "", false, err
+	}
+	if ts, _ := p.typeSpec(name); ts == nil {
+		return "", false, fmt.Errorf("%s is not a type of the plugin", name)
+	} else if _, isIface := ts.Type.(*ast.InterfaceType); isIface {
+		return "", false, fmt.Errorf("%s is an interface", name)
+	}
+	return name, ptr, nil
 }
 
 func typeName(e ast.Expr) (string, bool, error) {

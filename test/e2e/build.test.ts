@@ -58,7 +58,7 @@ describe('d7y-build builds, validates and installs', () => {
       installed: [path.join(plugins, 'd7y-resource-plugin-d7yfs.so')],
     });
     expect(outcome.steps.map((s) => s.name)).toEqual([
-      'check-inputs', 'resolve-source', 'prepare-image', 'start-container', 'upload-sources',
+      'check-inputs', 'resolve-source', 'prepare-image', 'start-container', 'upload-sources', 'check-api',
       'check-dependencies', 'compile-plugins', 'compile-host', 'validate', 'collect-artifacts', 'verify', 'install',
     ]);
     for (const step of outcome.steps) expect(run.stderr).toContain(step.name);

@@ -128,7 +128,11 @@ const cases: Case[] = [
   // Names, types and flags
   { name: 'unknown plugin type', args: async () => ['--type', 'storage', path.join(examples, 'd7yfs')], exitCode: 2, message: /'storage' is invalid/, hint: /--help/ },
   { name: 'bad --name', args: async () => ['--name', 'My-FS', path.join(examples, 'd7yfs')], exitCode: 2, message: /--name "My-FS" is not a valid plugin name/, hint: /\[a-z0-9\]\+/ },
-  { name: 'directory name that is no plugin name', args: plugin('My_FS', { 'x.go': RESOURCE_PLUGIN('x', META('x')) }), exitCode: 2, message: /directory name "My_FS" is not a valid plugin name/, hint: /--name/ },
+  // The metadata is not a literal in DragonflyPluginInit, so the directory's name is the default.
+  { name: 'directory name that is no plugin name', args: plugin('My_FS', { 'x.go': RESOURCE_PLUGIN('x', 'pluginMeta', `var pluginMeta = ${META('x')}`) }), exitCode: 2, message: /directory name "My_FS" is not a valid plugin name/, hint: /--name/ },
+  { name: 'sources that name the plugin otherwise than --name', args: async (dir) => ['--name', 'hello2', await plugin('hello2', { 'x.go': RESOURCE_PLUGIN('hello', META('hello')) })(dir)], exitCode: 2, message: /--name hello2 disagrees with the plugin's own name \(DragonflyPluginInit says "name": "hello"\)/, hint: /drop --name/ },
+  { name: 'sources that declare another type', args: plugin('xfs', { 'x.go': RESOURCE_PLUGIN('xfs', META('xfs', 'scheduler')) }), exitCode: 2, message: /declares "type": "scheduler" in DragonflyPluginInit, but is built as a resource plugin/, hint: /--type scheduler/ },
+  { name: 'a resource plugin whose scheme is not its name', args: plugin('ab', { 'x.go': RESOURCE_PLUGIN('ab', 'map[string]string{"type": "resource", "name": "ab", "scheme": "cd"}') }), exitCode: 2, message: /resource plugin ab declares "scheme": "cd"/, hint: /"scheme": "ab"/ },
   { name: 'scheduler plugin not named evaluator', args: async () => ['--type', 'scheduler', '--name', 'ranker', path.join(examples, 'evaluator')], exitCode: 2, message: /must be named "evaluator", not "ranker"/, hint: /--name evaluator/ },
   { name: '--name with several directories', args: async () => ['--name', 'x', path.join(examples, 'd7yfs'), path.join(examples, 'humanfs')], exitCode: 2, message: /--name applies to one plugin/, hint: /drop --name/ },
   { name: 'the same plugin twice', args: async () => [path.join(examples, 'd7yfs'), path.join(examples, 'd7yfs')], exitCode: 2, message: /would both be d7y-resource-plugin-d7yfs\.so/, hint: /its own name/ },
