@@ -12,6 +12,9 @@
 # and, on branch release-2.0 from v2.1.0:
 #   v2.0.9  the Go 1.20 line (go.mod `go 1.20`, no toolchain line) with the older evaluator
 #           interface (Evaluate(parent, child, taskPieceCount) float64 + IsBadNode), as upstream
+# and, on branch release-2.5 from v2.4.0:
+#   v2.5.0  the Go 1.25 line (go.mod `go 1.25.5`), no dfget, and upstream's later evaluator interface
+#           (EvaluateParents(parents, child) without the piece count, IsBadParent)
 # Author, committer and dates are fixed, so every machine gets the same commit SHAs.
 set -euo pipefail
 
@@ -49,6 +52,9 @@ release v2.4.0 "2025-12-01T00:00:00Z"
 git checkout -q -b release-2.0 v2.1.0
 git apply "$fixtures/dragonfly-v2.0.9.patch"
 release v2.0.9 "2023-12-01T00:00:00Z"
+git checkout -q -b release-2.5 v2.4.0
+git apply "$fixtures/dragonfly-v2.5.0.patch"
+release v2.5.0 "2026-06-01T00:00:00Z"
 git checkout -q main
 
 git log --all --format='%H %d' >&2

@@ -13,6 +13,8 @@ const root = path.resolve(__dirname, '../..');
 export const GO_VERSION = '1.23.5';
 /** Another patch release, for plugins that must not load into hosts built with GO_VERSION. */
 export const OTHER_GO_VERSION = '1.23.4';
+/** The Go of the fixture's v2.5.0 (go.mod `go 1.25.5`). */
+export const GO125_VERSION = '1.25.5';
 
 function sh(script: string, args: string[] = []): string {
   return execFileSync('bash', [path.join(root, 'scripts', script), ...args], {
@@ -34,6 +36,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   sh('engine.sh', ['start']);
   const goImage = sh('go-image.sh', [GO_VERSION]);
   const otherGoImage = sh('go-image.sh', [OTHER_GO_VERSION]);
+  const go125Image = sh('go-image.sh', [GO125_VERSION]);
 
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'd7y-e2e-'));
   const fixtureRepo = path.join(scratch, 'dragonfly');
@@ -42,6 +45,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   project.provide('goImage', goImage);
   project.provide('otherGoImage', otherGoImage);
+  project.provide('go125Image', go125Image);
   project.provide('fixtureRepo', fixtureRepo);
   project.provide('scratch', scratch);
 
@@ -55,6 +59,7 @@ declare module 'vitest' {
   export interface ProvidedContext {
     goImage: string;
     otherGoImage: string;
+    go125Image: string;
     fixtureRepo: string;
     scratch: string;
   }

@@ -7,7 +7,7 @@
  */
 import { cp, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import { examples, exists, fixtureArgs, leftoverContainers, runCli, runHost, tempDir, writePlugin } from './helpers';
 
 afterEach(async () => {
@@ -37,7 +37,9 @@ func (e *evaluator) IsBadNode(peer *resource.Peer) bool { return false }`;
 async function build(dir: string, commit: string, type: string, plugin: string, extra: string[] = []) {
   const out = path.join(dir, 'out');
   const plugins = path.join(dir, 'plugins');
-  const run = await runCli([...fixtureArgs(commit), '--type', type, '--out', out, '--plugins-dir', plugins, '--json', ...extra, plugin]);
+  // The fixture's v2.5.0 is the Go 1.25 line.
+  const goImage = commit === 'v2.5.0' ? inject('go125Image') : inject('goImage');
+  const run = await runCli([...fixtureArgs(commit, goImage), '--type', type, '--out', out, '--plugins-dir', plugins, '--json', ...extra, plugin]);
   return { run, out, plugins, outcome: JSON.parse(run.stdout) };
 }
 
@@ -115,6 +117,28 @@ func (e *evaluator) IsBadNode(peer *resource.Peer) bool { return false }`;
     expect(outcome.validation.loader[0]).toMatchObject({ ok: true, interface: 'd7y.io/dragonfly/v2/scheduler/scheduling/evaluator.Evaluator' });
     const used = await runHost(path.join(out, 'bin/scheduler'), plugins, ['--algorithm', 'plugin']);
     expect(used.stdout).toBe('parent: parent-1, score: 1, bad node: false\nparent: parent-2, score: 1, bad node: false\n');
+  });
+
+  it('the v2.5 line (Go 1.25): its evaluator interface builds and is used; the v2.1 one is refused before compiling', async () => {
+    await using work = await tempDir();
+    const methods = `func (e *evaluator) EvaluateParents(parents []*resource.Peer, child *resource.Peer) []*resource.Peer {
+	return []*resource.Peer{parents[len(parents)-1]}
+}
+func (e *evaluator) IsBadParent(peer *resource.Peer) bool { return true }`;
+    const dir = await writePlugin(path.join(work.path, 'evaluator'), evaluator(methods));
+    const ok = await build(path.join(work.path, 'ok'), 'v2.5.0', 'scheduler', dir);
+    expect(ok.run.stderr).not.toMatch(/^error:/m);
+    expect(ok.run.exitCode).toBe(0);
+    expect(ok.outcome.goVersion).toBe('go1.25.5');
+    const used = await runHost(path.join(ok.out, 'bin/scheduler'), ok.plugins, ['--algorithm', 'plugin']);
+    expect(used.stdout).toBe('parent: parent-2, bad parent: true\n');
+
+    const old = await build(path.join(work.path, 'old'), 'v2.5.0', 'scheduler', path.join(examples, 'evaluator'));
+    await expectRefused(old, 'check-api', /missing method IsBadParent\(peer \*resource\.Peer\) bool; method EvaluateParents has the wrong signature: want EvaluateParents\(parents \[\]\*resource\.Peer, child \*resource\.Peer\) \[\]\*resource\.Peer, have EvaluateParents\(parents \[\]\*resource\.Peer, child \*resource\.Peer, taskPieceCount int32\) \[\]\*resource\.Peer/);
+
+    const resource = await build(path.join(work.path, 'resource'), 'v2.5.0', 'resource', path.join(examples, 'd7yfs'));
+    expect(resource.run.exitCode).toBe(10);
+    expect(resource.outcome.error.message).toMatch(/has no cmd\/dfget/);
   });
 
   it('a resource plugin whose scheme is not its name: listed by `dfget plugin`, refused by source.LoadPlugin', async () => {
