@@ -5,10 +5,14 @@
  * manager fall back to their defaults without a word: these builds must fail, before the compile
  * when the sources tell, else at validation, with nothing installed.
  */
-import { cp, mkdir, readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { examples, exists, fixtureArgs, leftoverContainers, runCli, runHost, tempDir, writePlugin } from './helpers';
+
+const git = (args: string[]) => promisify(execFile)('git', args);
 
 afterEach(async () => {
   expect(await leftoverContainers()).toEqual([]);
@@ -151,6 +155,29 @@ func (e *evaluator) IsBadParent(peer *resource.Peer) bool { return true }`;
     await expectRefused(result, 'validate', /source\.LoadPlugin at v2\.1\.0 \(\w+\) refuses d7y-resource-plugin-d7yfs\.so: support schema not match/);
     expect(result.outcome.error.hint).toMatch(/"scheme" must equal its name, "d7yfs"/);
     expect(result.run.stderr).toMatch(/dfget plugin: resource plugin d7yfs loads/);
+  });
+
+  it('a commit whose hosts have no `plugin` command (v2.0.0): the loader check alone validates', async () => {
+    await using work = await tempDir();
+    const repo = path.join(work.path, 'dragonfly');
+    await git(['clone', '-q', '--branch', 'v2.1.0', inject('fixtureRepo'), repo]);
+    await rm(path.join(repo, 'cmd/dependency/plugin_cmd.go'));
+    const dependency = path.join(repo, 'cmd/dependency/dependency.go');
+    await writeFile(dependency, (await readFile(dependency, 'utf8')).replace(/\t\tcase "plugin":\n\t\t\tRunPlugin\(\)\n\t\t\treturn\n/, ''));
+    await git(['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qam', 'no plugin command']);
+    await git(['-C', repo, 'tag', 'v2.0.0']);
+
+    const out = path.join(work.path, 'out');
+    const plugins = path.join(work.path, 'plugins');
+    const run = await runCli(['--commit', 'v2.0.0', '--repo', repo, '--go-image', inject('goImage'), '--type', 'manager', '--out', out, '--plugins-dir', plugins, '--json', path.join(examples, 'searcher')]);
+    expect(run.stderr).not.toMatch(/^error:/m);
+    expect(run.exitCode).toBe(0);
+    expect(run.stderr).toMatch(/manager at \w+ has no `plugin` command: the loader check alone validates the plugins/);
+    const manifest = JSON.parse(await readFile(path.join(out, 'manifest.json'), 'utf8'));
+    expect(manifest.validation).toMatchObject({ command: 'd7y-loadcheck (manager has no plugin command)', plugins: [] });
+    expect(manifest.validation.loader).toEqual([{ file: 'd7y-manager-plugin-searcher.so', interface: 'd7y.io/dragonfly/v2/manager/searcher.Searcher', ok: true }]);
+    const used = await runHost(path.join(out, 'bin/manager'), plugins, []);
+    expect(used.stdout).toBe('scheduler cluster: cluster-2\n');
   });
 
   it('install runs the loader check a build left beside the host, and says when there is none', async () => {
