@@ -21,13 +21,13 @@ COPY builder/ /usr/local/lib/d7y-build/
 
 # GOTOOLCHAIN=local: the image's Go is the one recorded, never a silently downloaded other one.
 # CGO_ENABLED=1: a host built without cgo can't load plugins at all ("plugin: not implemented").
+# No GOFLAGS: d7y-build sets them per go command, fit for the image's Go (-buildvcs from Go 1.18).
 ENV HOME=/home/d7y \
     GOPATH=/home/d7y/go \
     GOMODCACHE=/home/d7y/go/pkg/mod \
     GOCACHE=/home/d7y/.cache/go-build \
     GOTOOLCHAIN=local \
-    CGO_ENABLED=1 \
-    GOFLAGS=-buildvcs=false
+    CGO_ENABLED=1
 
 USER 10001:10001
 WORKDIR /work
