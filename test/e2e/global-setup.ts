@@ -34,6 +34,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   sh('engine.sh', ['start']);
   const goImage = sh('go-image.sh', [GO_VERSION]);
   const otherGoImage = sh('go-image.sh', [OTHER_GO_VERSION]);
+  const go120Image = sh('go-image.sh', ['1.20.14']);
 
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'd7y-e2e-'));
   const fixtureRepo = path.join(scratch, 'dragonfly');
@@ -42,6 +43,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   project.provide('goImage', goImage);
   project.provide('otherGoImage', otherGoImage);
+  project.provide('go120Image', go120Image);
   project.provide('fixtureRepo', fixtureRepo);
   project.provide('scratch', scratch);
 
@@ -55,6 +57,7 @@ declare module 'vitest' {
   export interface ProvidedContext {
     goImage: string;
     otherGoImage: string;
+    go120Image: string;
     fixtureRepo: string;
     scratch: string;
   }
