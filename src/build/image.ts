@@ -68,7 +68,7 @@ async function ensureGoImage(ctx: SessionContext, choice: GoImageChoice): Promis
     await ctx.engine.pullImage(goImage, (status) => ctx.log.output('pull', status), ctx.signal);
   } catch (err) {
     if (err instanceof D7yError) throw err;
-    throw new GoImageError(`the Go image ${goImage} (${choice.reason}) is not here and can't be pulled: ${engineMessage(err)}`, {
+    throw new GoImageError(`the Go image ${goImage} is not here and can't be pulled (${choice.reason}): ${engineMessage(err)}`, {
       hint: missingGoImageHint(choice.release),
       cause: err,
     });

@@ -74,7 +74,7 @@ describe('the default Go image', () => {
     expect(result.exitCode, result.stderr).toBe(5);
     const { error } = JSON.parse(result.stdout);
     expect(error).toMatchObject({ code: 'go-image', step: 'prepare-image' });
-    expect(error.message).toContain(`the Go image ${defaultImage} (go.mod go 1.19 (language version): latest 1.19 patch, 1.19.13) is not here and can't be pulled`);
+    expect(error.message).toContain(`the Go image ${defaultImage} is not here and can't be pulled (go.mod go 1.19 (language version): latest 1.19 patch, 1.19.13)`);
     const command = /build a stand-in offline with (scripts\/go-image\.sh \S+) and pass --go-image (\S+)$/.exec(error.hint);
     expect(command, error.hint).not.toBeNull();
     expect(command![2]).toBe('d7y-build/golang:1.19.13-bookworm');
