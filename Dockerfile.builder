@@ -1,4 +1,5 @@
-# The build container: the Go image of the user's choice (golang:<version>-bookworm by default)
+# The build container: the Go image of the user's choice (by default the official image of the Go
+# release Dragonfly's go.mod asks for, e.g. golang:1.20.14-bookworm)
 # plus builder/build.sh, a non-root build user and Go's caches at fixed paths, where d7y-build mounts
 # its cache volumes. Nothing of the user's machine is mounted: sources arrive as tar streams.
 ARG GO_IMAGE

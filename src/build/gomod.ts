@@ -107,11 +107,10 @@ interface GoModRelease {
  * from Go 1.21 on every minor's first release is <minor>.0.
  */
 function goModRelease(mod: GoMod): GoModRelease | undefined {
-  const line = mod.toolchain !== undefined ? `toolchain go${mod.toolchain}` : mod.go !== undefined ? `go ${mod.go}` : undefined;
   const version = mod.toolchain ?? mod.go;
-  if (line === undefined || version === undefined) return undefined;
-  const parsed = RELEASE_FORM.test(version) ? parseGoVersion(version) : undefined;
-  if (parsed === undefined) return undefined;
+  const parsed = version !== undefined && RELEASE_FORM.test(version) ? parseGoVersion(version) : undefined;
+  if (version === undefined || parsed === undefined) return undefined;
+  const line = mod.toolchain !== undefined ? `toolchain go${version}` : `go ${version}`;
   const minor = `${parsed.major}.${parsed.minor}`;
   const known = GO_RELEASES[minor];
   const debian = known?.debian ?? 'bookworm';
@@ -123,21 +122,16 @@ function goModRelease(mod: GoMod): GoModRelease | undefined {
   return { release: `${minor}.0`, debian, reason: `go.mod ${line} (language version): first ${minor} release, ${minor}.0` };
 }
 
-/** The official image of a release, as users pull it: golang:1.20.14-bookworm. */
-export function officialGoImage(release: string, debian: string): string {
-  return `golang:${release}-${debian}`;
-}
-
 /**
  * The Go image to build with: --go-image as given, else the official image of the release go.mod
- * asks for (see goModRelease). Undefined when there is no flag and go.mod names no release.
+ * asks for (see goModRelease), as users pull it: golang:1.20.14-bookworm. Undefined when there is no flag and go.mod names no release.
  */
 export function chooseGoImage(mod: GoMod, flag: string | undefined): GoImageChoice | undefined {
   const wanted = goModRelease(mod);
   if (flag !== undefined) return { image: flag, reason: '--go-image', release: wanted?.release };
   if (wanted === undefined) return undefined;
   const debianNote = wanted.debian === 'bookworm' ? '' : ` on Debian ${wanted.debian} (no bookworm images of Go ${wanted.release})`;
-  return { image: officialGoImage(wanted.release, wanted.debian), reason: `${wanted.reason}${debianNote}`, release: wanted.release };
+  return { image: `golang:${wanted.release}-${wanted.debian}`, reason: `${wanted.reason}${debianNote}`, release: wanted.release };
 }
 
 /** The image scripts/go-image.sh builds for a release, and the command that builds it. */
