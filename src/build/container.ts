@@ -78,8 +78,8 @@ function newerGoHint(goMod: GoMod, atLeast: string): string {
 }
 
 /**
- * The image's Go against go.mod: never older than its go line (the language version before Go 1.21,
- * the minimum toolchain from 1.21 on); another than its toolchain line is allowed but said.
+ * The image's Go against go.mod's go line: never older (the language version before Go 1.21, the
+ * minimum toolchain from 1.21 on). A toolchain line is a preference: startContainer only warns.
  */
 export function checkToolchain(goMod: GoMod, goVersion: string, goImage: string, at: string): void {
   const needed = goMod.go;
