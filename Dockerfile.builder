@@ -1,4 +1,5 @@
-# The build container: the Go image of the user's choice (golang:<version>-bookworm by default)
+# The build container: the Go image of the user's choice (by default the official image of the Go
+# release Dragonfly's go.mod asks for, e.g. golang:1.20.14-bookworm)
 # plus builder/build.sh, a non-root build user and Go's caches at fixed paths, where d7y-build mounts
 # its cache volumes. Nothing of the user's machine is mounted: sources arrive as tar streams.
 ARG GO_IMAGE
@@ -26,13 +27,13 @@ RUN cd /usr/local/lib/d7y-build/apicheck && \
 
 # GOTOOLCHAIN=local: the image's Go is the one recorded, never a silently downloaded other one.
 # CGO_ENABLED=1: a host built without cgo can't load plugins at all ("plugin: not implemented").
+# No GOFLAGS: d7y-build sets them per go command, fit for the image's Go (-buildvcs from Go 1.18).
 ENV HOME=/home/d7y \
     GOPATH=/home/d7y/go \
     GOMODCACHE=/home/d7y/go/pkg/mod \
     GOCACHE=/home/d7y/.cache/go-build \
     GOTOOLCHAIN=local \
-    CGO_ENABLED=1 \
-    GOFLAGS=-buildvcs=false
+    CGO_ENABLED=1
 
 USER 10001:10001
 WORKDIR /work

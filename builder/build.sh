@@ -27,7 +27,8 @@ die() { echo "build.sh: $*" >&2; exit 2; }
 # A plugin with its own go.mod is built in a workspace with the pinned Dragonfly tree, so every
 # Dragonfly package comes from that tree whatever version the plugin's go.mod names, and the
 # plugin's go.mod still decides its other dependencies. Its own requirement on and replacement of
-# Dragonfly are dropped from this copy: the workspace module stands in for them.
+# Dragonfly are dropped from this copy: the workspace module stands in for them. `go work` came with
+# Go 1.18; d7y-build refuses such plugins on older Go before anything runs here.
 workspace() {
   local name=$1 ws=/work/ws/$1
   if [ ! -f "$ws/go.work" ]; then

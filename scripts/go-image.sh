@@ -1,27 +1,53 @@
 #!/usr/bin/env bash
 # Build a Go base image with no container registry: the stand-in for `golang:<version>-bookworm`.
 #
-#   scripts/go-image.sh [GO_VERSION]     default: $D7Y_GO_VERSION or 1.23.5
+#   scripts/go-image.sh [--check] [GO_VERSION]     default: $D7Y_GO_VERSION or 1.23.5
+#
+# GO_VERSION is a release (1.20.14, 1.23.5, 1.21rc2) or a minor (1.20), which stands for that
+# minor's last patch release as listed in src/build/go-releases.json, the table d7y-build picks
+# default images by. --check only checks GO_VERSION and prints the image it would build.
 #
 # Prints the image reference on stdout (d7y-build/golang:<version>-bookworm); pass it to
 # `d7y-build --go-image`. Steps, each skipped when its image already exists:
 #   1. debootstrap a minimal Debian bookworm from the machine's own apt mirror, `docker import` it;
 #   2. on top: gcc, libc6-dev, git, ca-certificates and Debian's Go 1.23 from bookworm-backports;
 #   3. the exact official Go release, fetched by that Go through the Go module proxy, installed at
-#      /usr/local/go with the environment of the official golang image.
+#      /usr/local/go with the environment of the official golang image. The proxy serves every
+#      official release as the module golang.org/toolchain (v0.0.1-go<version>.linux-<arch>), old
+#      ones too (go1.17.13, go1.20.14), although only Go 1.21 and newer switch to it on their own.
+# Every release is built on bookworm, also those whose official images stop at bullseye (Go 1.18
+# and older): the host and its plugins are built in the same image, so they link the same libc.
 # The image trusts the CA bundle this machine trusts (/etc/ssl/certs/ca-certificates.crt, or
 # $D7Y_CA_BUNDLE), so that containers reach the Go module proxy through the same TLS gateway as
 # the machine itself.
 set -euo pipefail
 
+check_only=false
+if [ "${1:-}" = "--check" ]; then
+  check_only=true
+  shift
+fi
+[ $# -le 1 ] || { echo "usage: go-image.sh [--check] [GO_VERSION]" >&2; exit 2; }
 go_version=${1:-${D7Y_GO_VERSION:-1.23.5}}
-if ! [[ $go_version =~ ^1\.[0-9]+\.[0-9]+$ ]]; then
-  echo "go-image: '$go_version' is not a Go release like 1.23.5" >&2
+if [[ $go_version =~ ^1\.[0-9]+$ ]]; then
+  releases="$(cd "$(dirname "$0")/.." && pwd)/src/build/go-releases.json"
+  minor=$go_version
+  go_version=$(node -e 'const r = require(process.argv[1])[process.argv[2]]; if (r) console.log(r.latest)' "$releases" "$minor")
+  if [ -z "$go_version" ]; then
+    echo "go-image: no last patch of Go $minor is listed in $releases; pass a full release like $minor.0" >&2
+    exit 2
+  fi
+elif ! [[ $go_version =~ ^1\.[0-9]+(\.[0-9]+|(rc|beta)[0-9]+)$ ]]; then
+  echo "go-image: '$go_version' is not a Go release like 1.23.5 (or a minor like 1.20)" >&2
   exit 2
 fi
 tag="d7y-build/golang:${go_version}-bookworm"
 base="d7y-build/debian:bookworm"
 say() { printf 'go-image: %s\n' "$*" >&2; }
+if $check_only; then
+  echo "$tag"
+  exit 0
+fi
 
 if ! docker info >/dev/null 2>&1; then
   echo "go-image: no Docker engine answers; start one (scripts/engine.sh start) and run this again" >&2

@@ -74,7 +74,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .option('--name <name>', 'plugin name, [a-z0-9]+ (default: the "name" DragonflyPluginInit returns, else the directory name; evaluator/searcher for scheduler/manager)')
     .option('--plugins-dir <dir>', `where plugins are installed [env D7Y_PLUGINS_DIR] (default: ${DEFAULT_PLUGINS_DIR})`)
     .option('--out <dir>', 'where the host, plugins and manifest.json are written', DEFAULT_OUT_DIR)
-    .option('--go-image <image>', 'Go image to build with (default: golang:<go.mod version>-bookworm)')
+    .option('--go-image <image>', 'Go image to build with (default: the official image of the Go release go.mod asks for, e.g. golang:1.20.14-bookworm)')
     .option('--tags <tags>', 'build tags, comma-separated, for host and plugins alike')
     .option('--gcflags <flags>', 'go build -gcflags, for host and plugins alike')
     .option('--no-trimpath', 'build without -trimpath (host and plugins alike)')

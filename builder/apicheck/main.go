@@ -6,7 +6,7 @@
 //	d7y-apicheck iface <dir> <Iface>                          the interface, as JSON
 //	d7y-apicheck plugin <dir> <Iface> <import path> <plugin>  the plugin's value against it, as JSON
 //
-// Standard library only, and Go 1.17 syntax: it is built with every Go the builder image may have.
+// Standard library only, as of Go 1.15: it is built with every Go the builder image may have.
 package main
 
 import (
@@ -19,6 +19,7 @@ import (
 	"go/parser"
 	"go/printer"
 	"go/token"
+	"io/ioutil"
 	"os"
 	"path/filepath"
 	"sort"
@@ -36,7 +37,8 @@ type pkg struct {
 }
 
 func load(dir, importPath string) (*pkg, error) {
-	entries, err := os.ReadDir(dir)
+	// ioutil: os.ReadDir is Go 1.16, and this builds with the Go of Dragonfly v2.0.0 (1.15) too.
+	entries, err := ioutil.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +47,7 @@ func load(dir, importPath string) (*pkg, error) {
 	ctx.CgoEnabled = true
 	for _, e := range entries {
 		name := e.Name()
-		if !e.Type().IsRegular() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+		if !e.Mode().IsRegular() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
 			continue
 		}
 		if ok, err := ctx.MatchFile(dir, name); err != nil || !ok {

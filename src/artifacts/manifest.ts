@@ -19,7 +19,8 @@ export interface Manifest {
   schemaVersion: 1;
   tool: { name: 'd7y-build'; version: string };
   dragonfly: { repo: string; ref: string; commit: string; shortCommit: string; goModGo?: string; goModToolchain?: string };
-  go: { version: string; platform: string; image: string; imageId: string };
+  /** imageReason: why that image, "--go-image" or the go.mod line it was chosen by (see chooseGoImage). */
+  go: { version: string; platform: string; image: string; imageReason: string; imageId: string };
   builderImage: { tag: string; id: string };
   flags: { cgoEnabled: true; trimpath: boolean; tags: string[]; gcflags: string; race: boolean; goArgs: string[] };
   buildCommit: string;

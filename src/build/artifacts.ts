@@ -82,7 +82,7 @@ function manifestOf(ctx: BuildContext): Manifest {
       goModGo: source.goMod.go,
       goModToolchain: source.goMod.toolchain,
     },
-    go: { version: toolchain.goVersion, platform: toolchain.platform, image: image.goImage, imageId: image.goImageId },
+    go: { version: toolchain.goVersion, platform: toolchain.platform, image: image.goImage, imageReason: image.goImageReason, imageId: image.goImageId },
     builderImage: { tag: image.builderImage, id: image.builderImageId },
     flags: { cgoEnabled: true, ...spec.toolchain, goArgs: sharedGoArgs(spec.toolchain) },
     buildCommit: spec.buildCommit ?? source.shortSha,

@@ -20,7 +20,8 @@ export function compilerOutput(result: ExecResult, maxLines = 40): string {
 
 async function run(ctx: BuildContext, label: string, args: string[]): Promise<ExecResult> {
   const container = need(ctx.state.container, 'the container');
-  const result = await container.exec([BUILD_SH, ...args], { onLine: (_stream, line) => ctx.log.output(label, line) });
+  const { env } = need(ctx.state.toolchain, 'the toolchain');
+  const result = await container.exec([BUILD_SH, ...args], { env, onLine: (_stream, line) => ctx.log.output(label, line) });
   if (result.exitCode !== 0 && ctx.spec.limits.memoryBytes !== undefined) await assertNotOutOfMemory(ctx, label);
   return result;
 }

@@ -11,8 +11,9 @@ import { toolLabels } from '../docker/labels';
 import { GoImageError, InternalError } from '../errors';
 import { makeTempDir } from '../owner';
 import { need, type BuildContext, type ImageFacts, type SessionContext, type ToolchainFacts } from './context';
-import { compareGoVersions, parseGoVersionOutput } from './gomod';
 import { LOADCHECK_COMMAND, loaderProgram } from '../validate/loader';
+import { goCommandEnv, goFeatures } from './goflags';
+import { chooseGoImage, compareGoVersions, offlineGoImage, parseGoVersionOutput, type GoMod } from './gomod';
 
 /** A tmpfs for run-time credentials; ~/.netrc in the builder image points into it. */
 const SECRETS_DIR = '/run/d7y-secrets';
@@ -66,7 +67,43 @@ export async function openContainer(ctx: SessionContext, image: ImageFacts): Pro
     });
   }
   ctx.log.info(`${go.version} ${go.platform} in container ${short}`);
-  return { container, toolchain: { goVersion: go.version, platform: go.platform } };
+  return { container, toolchain: { goVersion: go.version, platform: go.platform, env: goCommandEnv(go.version) } };
+}
+
+/** The fix for an image whose Go is too old: the image d7y-build picks by go.mod, or its offline stand-in. */
+function newerGoHint(goMod: GoMod, atLeast: string): string {
+  const choice = chooseGoImage(goMod, undefined);
+  if (choice?.release === undefined) return `pass --go-image with Go ${atLeast} or newer`;
+  const offline = offlineGoImage(choice.release);
+  return `pass --go-image with Go ${atLeast} or newer, e.g. ${choice.image}, or build one offline with ${offline.command} and pass --go-image ${offline.image}`;
+}
+
+/**
+ * The image's Go against go.mod's go line: never older (the language version before Go 1.21, the
+ * minimum toolchain from 1.21 on). A toolchain line is a preference: startContainer only warns.
+ */
+export function checkToolchain(goMod: GoMod, goVersion: string, goImage: string, at: string): void {
+  const needed = goMod.go;
+  if (needed !== undefined && compareGoVersions(goVersion, needed) < 0) {
+    throw new GoImageError(`Dragonfly at ${at} needs Go ${needed} or newer, but ${goImage} has ${goVersion}`, {
+      hint: newerGoHint(goMod, needed),
+    });
+  }
+}
+
+/** Plugins with their own go.mod are built in a Go workspace: `go work` came with Go 1.18. */
+export function checkWorkspaces(modulePlugins: string[], goVersion: string, goImage: string): void {
+  if (modulePlugins.length === 0 || goFeatures(goVersion).workspaces) return;
+  const which = modulePlugins.length === 1 ? `plugin ${modulePlugins[0]} has its` : `plugins ${modulePlugins.join(', ')} have their`;
+  throw new GoImageError(`${which} own go.mod, which is built in a Go workspace (go work), and ${goImage} has ${goVersion}: workspaces need Go 1.18 or newer`, {
+    hint: 'remove the go.mod to build the plugin inside the Dragonfly module, or pass --go-image with Go 1.18 or newer if this Dragonfly builds with it (scripts/go-image.sh 1.18 builds one offline)',
+  });
+}
+
+/** The plugins that carry their own go.mod, by name, in spec order. */
+function pluginsWithGoMod(ctx: BuildContext): string[] {
+  const contexts = need(ctx.state.contexts, 'the plugin contexts');
+  return ctx.spec.plugins.filter((p) => need(contexts.get(p.name), `the context of ${p.name}`).entries.has('go.mod')).map((p) => p.name);
 }
 
 export async function startContainer(ctx: BuildContext): Promise<void> {
@@ -76,16 +113,12 @@ export async function startContainer(ctx: BuildContext): Promise<void> {
   ctx.state.container = container;
   ctx.state.toolchain = toolchain;
 
-  const needed = source.goMod.go;
-  if (needed !== undefined && compareGoVersions(toolchain.goVersion, needed) < 0) {
-    throw new GoImageError(`Dragonfly at ${source.shortSha} needs Go ${needed} or newer, but ${image.goImage} has ${toolchain.goVersion}`, {
-      hint: `pass --go-image with Go ${needed} or newer, e.g. golang:${source.goMod.toolchain ?? needed}-bookworm`,
-    });
-  }
+  checkToolchain(source.goMod, toolchain.goVersion, image.goImage, source.shortSha);
   const wanted = source.goMod.toolchain;
   if (wanted !== undefined && compareGoVersions(toolchain.goVersion, wanted) !== 0) {
     ctx.log.warn(`Dragonfly's go.mod names toolchain go${wanted}; building with ${toolchain.goVersion} from ${image.goImage}`);
   }
+  checkWorkspaces(pluginsWithGoMod(ctx), toolchain.goVersion, image.goImage);
 }
 
 export async function uploadSources(ctx: BuildContext): Promise<void> {
@@ -103,13 +136,12 @@ export async function uploadSources(ctx: BuildContext): Promise<void> {
   ctx.log.info(`Dragonfly ${source.shortSha} → /work/dragonfly`);
 
   const contexts = need(ctx.state.contexts, 'the plugin contexts');
-  const modulePlugins: string[] = [];
+  const modulePlugins = pluginsWithGoMod(ctx);
   for (const plugin of ctx.spec.plugins) {
     const context = need(contexts.get(plugin.name), `the context of ${plugin.name}`);
     await container.putArchive(packDirectory(plugin.dir, { prefix: `plugins/${plugin.name}`, ignore: (rel) => !context.entries.has(rel) }), '/work');
-    const hasGoMod = context.entries.has('go.mod');
-    if (hasGoMod) modulePlugins.push(plugin.name);
-    ctx.log.info(`${plugin.dir} → /work/plugins/${plugin.name}${hasGoMod ? ' (own go.mod: built in a workspace with Dragonfly)' : ''}`);
+    const note = modulePlugins.includes(plugin.name) ? ' (own go.mod: built in a workspace with Dragonfly)' : '';
+    ctx.log.info(`${plugin.dir} → /work/plugins/${plugin.name}${note}`);
   }
   ctx.state.modulePlugins = modulePlugins;
 }

@@ -31,6 +31,10 @@ export interface SourceFacts {
 
 export interface ImageFacts {
   goImage: string;
+  /** Why this Go image: "--go-image", "go.mod toolchain go1.23.5", … (see chooseGoImage). */
+  goImageReason: string;
+  /** The Go release go.mod asks for, when it names one. */
+  goRelease?: string;
   goImageId: string;
   builderImage: string;
   builderImageId: string;
@@ -41,6 +45,8 @@ export interface ToolchainFacts {
   goVersion: string;
   /** e.g. "linux/amd64" */
   platform: string;
+  /** The environment every go command runs with, fit for that Go (see goCommandEnv). */
+  env: Record<string, string>;
 }
 
 export interface ValidationFacts {

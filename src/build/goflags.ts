@@ -3,6 +3,7 @@
  * both, by construction: plugin.Open refuses a plugin whose shared packages were compiled with
  * other -trimpath, -tags, -gcflags or -race settings. Pure.
  */
+import { compareGoVersions } from './gomod';
 
 export interface ToolchainSettings {
   trimpath: boolean;
@@ -16,6 +17,32 @@ export interface ToolchainSettings {
 export const BUILD_TAG = /^[A-Za-z0-9_.-]+$/;
 
 const VERSION_PKG = 'd7y.io/dragonfly/v2/version';
+
+/**
+ * What the build uses that older Go lacks, by the version of the image's Go ("go1.17.13").
+ * Everything else it passes (-trimpath: Go 1.13, `go list -deps` and `go mod edit`: Go 1.11,
+ * -buildmode=plugin, -gcflags=all=…) is older than any Go that Dragonfly v2 asks for (1.15).
+ */
+export interface GoFeatures {
+  /** -buildvcs (Go 1.18): an unknown flag in GOFLAGS stops every go command of older Go. */
+  buildvcs: boolean;
+  /** `go work` (Go 1.18): how plugins with their own go.mod are built with the pinned Dragonfly. */
+  workspaces: boolean;
+}
+
+export function goFeatures(goVersion: string): GoFeatures {
+  const since118 = compareGoVersions(goVersion, '1.18') >= 0;
+  return { buildvcs: since118, workspaces: since118 };
+}
+
+/**
+ * The environment of every go command in the build container. -buildvcs=false: the build stamps its
+ * own version facts (-ldflags -X); VCS stamping stays off whatever the container holds, so the
+ * output depends on the sources alone. Set per command, not in the image: Go before 1.18 refuses it.
+ */
+export function goCommandEnv(goVersion: string): Record<string, string> {
+  return goFeatures(goVersion).buildvcs ? { GOFLAGS: '-buildvcs=false' } : {};
+}
 
 /** The arguments host and plugin share, in a stable order. */
 export function sharedGoArgs(settings: ToolchainSettings): string[] {

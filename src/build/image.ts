@@ -14,7 +14,7 @@ import { engineMessage } from '../docker/engine';
 import { toolLabels } from '../docker/labels';
 import { D7yError, GoImageError, InternalError } from '../errors';
 import { need, type BuildContext, type ImageFacts, type SessionContext } from './context';
-import { defaultGoImage, wantedGo } from './gomod';
+import { chooseGoImage, offlineGoImage, type GoImageChoice } from './gomod';
 
 const DOCKERFILE = 'Dockerfile.builder';
 const BUILDER_DIR = 'builder';
@@ -51,7 +51,18 @@ export function builderImageTag(files: ContextFile[], goImageId: string): string
   return `${BUILDER_REPOSITORY}:${hash.digest('hex').slice(0, 16)}`;
 }
 
-async function ensureGoImage(ctx: SessionContext, goImage: string, wanted: string | undefined): Promise<string> {
+/**
+ * The fix for a missing Go image, as a hint whose command works as written: the offline stand-in
+ * for the release go.mod asks for, when it names one.
+ */
+export function missingGoImageHint(release: string | undefined): string {
+  if (release === undefined) return 'pull it on a machine that reaches the registry and `docker load` it here, or pass --go-image with an image this engine has';
+  const offline = offlineGoImage(release);
+  return `pull it on a machine that reaches the registry, or build a stand-in offline with ${offline.command} and pass --go-image ${offline.image}`;
+}
+
+async function ensureGoImage(ctx: SessionContext, choice: GoImageChoice): Promise<string> {
+  const goImage = choice.image;
   const present = await ctx.engine.inspectImage(goImage);
   if (present !== undefined) return present.id;
 
@@ -60,9 +71,8 @@ async function ensureGoImage(ctx: SessionContext, goImage: string, wanted: strin
     await ctx.engine.pullImage(goImage, (status) => ctx.log.output('pull', status), ctx.signal);
   } catch (err) {
     if (err instanceof D7yError) throw err;
-    const version = wanted ?? '<go version>';
-    throw new GoImageError(`the Go image ${goImage} is not here and can't be pulled: ${engineMessage(err)}`, {
-      hint: `pull it on a machine that reaches the registry, or build a stand-in offline with scripts/go-image.sh ${version} and pass --go-image d7y-build/golang:${version}-bookworm`,
+    throw new GoImageError(`the Go image ${goImage} is not here and can't be pulled (${choice.reason}): ${engineMessage(err)}`, {
+      hint: missingGoImageHint(choice.release),
       cause: err,
     });
   }
@@ -71,19 +81,17 @@ async function ensureGoImage(ctx: SessionContext, goImage: string, wanted: strin
   return pulled.id;
 }
 
-/**
- * The Go image, present or pulled, and the builder image on top of it, built when absent.
- * `versionHint` is the Go version an offline stand-in should have, for the error's hint.
- */
-export async function ensureImages(ctx: SessionContext, goImage: string, versionHint: string | undefined): Promise<ImageFacts> {
-  const goImageId = await ensureGoImage(ctx, goImage, versionHint);
+/** The chosen Go image, present or pulled, and the builder image on top of it, built when absent. */
+export async function ensureImages(ctx: SessionContext, choice: GoImageChoice): Promise<ImageFacts> {
+  const goImage = choice.image;
+  const goImageId = await ensureGoImage(ctx, choice);
   const root = packageRoot();
   const files = await builderContextFiles(root);
   const builderImage = builderImageTag(files, goImageId);
   const present = await ctx.engine.inspectImage(builderImage);
   if (present !== undefined) {
     ctx.log.info(`using ${builderImage} (${goImage})`);
-    return { goImage, goImageId, builderImage, builderImageId: present.id };
+    return { goImage, goImageReason: choice.reason, goRelease: choice.release, goImageId, builderImage, builderImageId: present.id };
   }
 
   ctx.log.info(`building ${builderImage} from ${goImage}`);
@@ -114,16 +122,18 @@ export async function ensureImages(ctx: SessionContext, goImage: string, version
   }
   const built = await ctx.engine.inspectImage(builderImage);
   if (built === undefined) throw new GoImageError(`${builderImage} was built but is not listed by the engine`);
-  return { goImage, goImageId, builderImage, builderImageId: built.id };
+  return { goImage, goImageReason: choice.reason, goRelease: choice.release, goImageId, builderImage, builderImageId: built.id };
 }
 
 export async function prepareImage(ctx: BuildContext): Promise<void> {
   const source = need(ctx.state.source, 'the source');
-  const goImage = ctx.spec.goImage ?? defaultGoImage(source.goMod);
-  if (goImage === undefined) {
-    throw new GoImageError(`go.mod at ${source.shortSha} has no go line to pick a Go image by`, {
+  const choice = chooseGoImage(source.goMod, ctx.spec.goImage);
+  if (choice === undefined) {
+    const line = source.goMod.toolchain !== undefined ? `toolchain go${source.goMod.toolchain}` : source.goMod.go !== undefined ? `go ${source.goMod.go}` : 'no go line';
+    throw new GoImageError(`go.mod at ${source.shortSha} names no Go release to pick a Go image by (${line})`, {
       hint: 'pass --go-image, e.g. --go-image golang:1.23.5-bookworm',
     });
   }
-  ctx.state.image = await ensureImages(ctx, goImage, wantedGo(source.goMod));
+  ctx.log.info(`Go image ${choice.image}: ${choice.reason}`);
+  ctx.state.image = await ensureImages(ctx, choice);
 }

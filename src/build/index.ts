@@ -27,6 +27,8 @@ export interface BuildResult {
   ref: string;
   goVersion: string;
   goImage: string;
+  /** Why that Go image: "--go-image", or the go.mod line it was chosen by. */
+  goImageReason: string;
   builderImage: string;
   flags: { cgoEnabled: true; goArgs: string[]; trimpath: boolean; tags: string[]; gcflags: string; race: boolean };
   buildCommit: string;
@@ -91,6 +93,7 @@ export async function build(spec: BuildSpec, options: BuildOptions = {}): Promis
     ref: spec.ref,
     goVersion: need(state.toolchain, 'the toolchain').goVersion,
     goImage: need(state.image, 'the image').goImage,
+    goImageReason: need(state.image, 'the image').goImageReason,
     builderImage: need(state.image, 'the image').builderImage,
     flags: { cgoEnabled: true, goArgs: sharedGoArgs(spec.toolchain), ...spec.toolchain },
     buildCommit: spec.buildCommit ?? source.shortSha,

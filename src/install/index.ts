@@ -75,7 +75,8 @@ async function checkInputs(ctx: InstallContext): Promise<void> {
 }
 
 async function prepareImage(ctx: InstallContext): Promise<void> {
-  ctx.state.image = await ensureImages(ctx, need(ctx.state.goImage, 'the Go image'), undefined);
+  const reason = ctx.spec.goImage !== undefined ? '--go-image' : "the host's manifest.json";
+  ctx.state.image = await ensureImages(ctx, { image: need(ctx.state.goImage, 'the Go image'), reason });
 }
 
 async function startContainer(ctx: InstallContext): Promise<void> {

@@ -37,6 +37,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const goImage = sh('go-image.sh', [GO_VERSION]);
   const otherGoImage = sh('go-image.sh', [OTHER_GO_VERSION]);
   const go125Image = sh('go-image.sh', [GO125_VERSION]);
+  const go120Image = sh('go-image.sh', ['1.20.14']);
 
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'd7y-e2e-'));
   const fixtureRepo = path.join(scratch, 'dragonfly');
@@ -46,6 +47,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('goImage', goImage);
   project.provide('otherGoImage', otherGoImage);
   project.provide('go125Image', go125Image);
+  project.provide('go120Image', go120Image);
   project.provide('fixtureRepo', fixtureRepo);
   project.provide('scratch', scratch);
 
@@ -60,6 +62,7 @@ declare module 'vitest' {
     goImage: string;
     otherGoImage: string;
     go125Image: string;
+    go120Image: string;
     fixtureRepo: string;
     scratch: string;
   }

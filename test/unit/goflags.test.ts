@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   buildTimestamp,
+  goCommandEnv,
+  goFeatures,
   hostLdflags,
   ldflagsQuotable,
   ldflagsX,
@@ -10,6 +12,23 @@ import {
 } from '../../src/build/goflags';
 
 const plain: ToolchainSettings = { trimpath: false, tags: [], gcflags: '', race: false };
+
+describe('goFeatures and goCommandEnv', () => {
+  // -buildvcs and `go work` came with Go 1.18: older Go must get neither.
+  it.each<[string, boolean]>([
+    ['go1.15.15', false],
+    ['go1.17.13', false],
+    ['go1.18beta1', true], // both were in Go 1.18's first beta
+    ['go1.18', true],
+    ['go1.18.10', true],
+    ['go1.20.14', true],
+    ['go1.23.5', true],
+    ['go1.25.5', true],
+  ])('%s: since 1.18 %s', (version, since118) => {
+    expect(goFeatures(version)).toEqual({ buildvcs: since118, workspaces: since118 });
+    expect(goCommandEnv(version)).toEqual(since118 ? { GOFLAGS: '-buildvcs=false' } : {});
+  });
+});
 
 describe('sharedGoArgs', () => {
   it.each<[string, Partial<ToolchainSettings>, string[]]>([

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
+  chooseGoImage,
   compareGoVersions,
-  defaultGoImage,
+  GO_RELEASES,
+  offlineGoImage,
   parseGoMod,
   parseGoVersion,
   parseGoVersionOutput,
-  wantedGo,
+  type GoMod,
 } from '../../src/build/gomod';
 
 const DRAGONFLY_GO_MOD = `// The Dragonfly module.
@@ -60,28 +62,67 @@ describe('parseGoMod', () => {
   });
 });
 
-describe('wantedGo and defaultGoImage', () => {
-  it.each([
-    ['toolchain wins over go', { go: '1.23.0', toolchain: '1.23.5' }, '1.23.5'],
-    ['go without toolchain', { go: '1.21' }, '1.21'],
-    ['neither', {}, undefined],
-  ])('%s', (_label, mod, want) => {
-    expect(wantedGo(mod)).toBe(want);
-    expect(defaultGoImage(mod)).toBe(want === undefined ? undefined : `golang:${want}-bookworm`);
+describe('chooseGoImage', () => {
+  // Each Dragonfly release line's go.mod (upstream, per tag), and the image built with by default.
+  it.each<[string, GoMod, string, string]>([
+    ['v2.0.0', { go: '1.15' }, 'golang:1.15.15-buster', 'go.mod go 1.15 (language version): latest 1.15 patch, 1.15.15 on Debian buster (no bookworm images of Go 1.15.15)'],
+    ['v2.0.1', { go: '1.17' }, 'golang:1.17.13-bullseye', 'go.mod go 1.17 (language version): latest 1.17 patch, 1.17.13 on Debian bullseye (no bookworm images of Go 1.17.13)'],
+    ['v2.0.4', { go: '1.18' }, 'golang:1.18.10-bullseye', 'go.mod go 1.18 (language version): latest 1.18 patch, 1.18.10 on Debian bullseye (no bookworm images of Go 1.18.10)'],
+    ['v2.0.7', { go: '1.19' }, 'golang:1.19.13-bookworm', 'go.mod go 1.19 (language version): latest 1.19 patch, 1.19.13'],
+    ['v2.0.9, v2.1.0', { go: '1.20' }, 'golang:1.20.14-bookworm', 'go.mod go 1.20 (language version): latest 1.20 patch, 1.20.14'],
+    ['v2.1.12 to v2.1.60', { go: '1.21' }, 'golang:1.21.13-bookworm', 'go.mod go 1.21 (language version): latest 1.21 patch, 1.21.13'],
+    ['v2.1.61', { go: '1.22.4' }, 'golang:1.22.4-bookworm', 'go.mod go 1.22.4'],
+    ['v2.1.63 to v2.2.1', { go: '1.23.0' }, 'golang:1.23.0-bookworm', 'go.mod go 1.23.0'],
+    ['a toolchain line', { go: '1.23.0', toolchain: '1.23.5' }, 'golang:1.23.5-bookworm', 'go.mod toolchain go1.23.5'],
+    ['v2.2.2 to v2.3.4', { go: '1.23.8' }, 'golang:1.23.8-bookworm', 'go.mod go 1.23.8'],
+    ['v2.4.0 on', { go: '1.25.5' }, 'golang:1.25.5-bookworm', 'go.mod go 1.25.5'],
+    ['a minor whose last patch is not listed', { go: '1.26' }, 'golang:1.26.0-bookworm', 'go.mod go 1.26 (language version): first 1.26 release, 1.26.0'],
+    ['a release candidate', { go: '1.21rc2' }, 'golang:1.21rc2-bookworm', 'go.mod go 1.21rc2'],
+    ['a release candidate toolchain', { go: '1.21', toolchain: '1.21rc3' }, 'golang:1.21rc3-bookworm', 'go.mod toolchain go1.21rc3'],
+  ])('%s: %j → %s', (_tags, mod, image, reason) => {
+    const choice = chooseGoImage(mod, undefined);
+    expect(choice).toEqual({ image, reason, release: image.replace(/^golang:(.*)-\w+$/, '$1') });
+    // The hint's offline command builds exactly that release.
+    expect(offlineGoImage(choice!.release!)).toEqual({
+      image: `d7y-build/golang:${choice!.release}-bookworm`,
+      command: `scripts/go-image.sh ${choice!.release}`,
+    });
   });
 
-  it('picks the image from a parsed go.mod', () => {
-    expect(defaultGoImage(parseGoMod(DRAGONFLY_GO_MOD))).toBe('golang:1.23.5-bookworm');
+  it('takes --go-image as given, and still knows the release go.mod asks for', () => {
+    expect(chooseGoImage({ go: '1.20' }, 'my/go:1.20')).toEqual({ image: 'my/go:1.20', reason: '--go-image', release: '1.20.14' });
+    expect(chooseGoImage({}, 'my/go')).toEqual({ image: 'my/go', reason: '--go-image', release: undefined });
+  });
+
+  it.each<[string, GoMod]>([
+    ['no go line', {}],
+    ['a minor older than any listed, before Go 1.21 had <minor>.0 releases', { go: '1.14' }],
+    ['a toolchain line that is no release', { go: '1.23.0', toolchain: 'local' }],
+    ['a go line that is no version', { go: 'latest' }],
+  ])('names no image for %s', (_label, mod) => {
+    expect(chooseGoImage(mod, undefined)).toBeUndefined();
+  });
+
+  it('lists, per minor, a last patch of that minor and a Debian release', () => {
+    for (const [minor, { latest, debian }] of Object.entries(GO_RELEASES)) {
+      expect(latest.startsWith(`${minor}.`), minor).toBe(true);
+      expect(['buster', 'bullseye', 'bookworm']).toContain(debian);
+    }
+  });
+
+  it('picks from a parsed go.mod', () => {
+    expect(chooseGoImage(parseGoMod(DRAGONFLY_GO_MOD), undefined)?.image).toBe('golang:1.23.5-bookworm');
   });
 });
 
 describe('parseGoVersion', () => {
-  it.each<[string, [number, number, number] | undefined]>([
-    ['1.23.5', [1, 23, 5]],
-    ['go1.23.5', [1, 23, 5]],
-    ['1.21', [1, 21, 0]],
-    ['  go1.22.12  ', [1, 22, 12]],
-    ['1.23rc1', [1, 23, 0]],
+  it.each([
+    ['1.23.5', { major: 1, minor: 23, patch: 5, kind: '', pre: 0 }],
+    ['go1.23.5', { major: 1, minor: 23, patch: 5, kind: '', pre: 0 }],
+    ['1.21', { major: 1, minor: 21, kind: '', pre: 0 }],
+    ['  go1.22.12  ', { major: 1, minor: 22, patch: 12, kind: '', pre: 0 }],
+    ['1.23rc1', { major: 1, minor: 23, kind: 'rc', pre: 1 }],
+    ['go1.21beta2', { major: 1, minor: 21, kind: 'beta', pre: 2 }],
     ['devel', undefined],
     ['', undefined],
     ['v1.2.3', undefined],
@@ -91,16 +132,31 @@ describe('parseGoVersion', () => {
 });
 
 describe('compareGoVersions', () => {
+  // The image's Go (left) against go.mod's line (right), in the go command's order.
   it.each([
-    ['1.21', '1.21.0', 0],
-    ['go1.21.0', '1.21', 0],
-    ['1.23.5', '1.23.0', 1],
-    ['1.23.0', '1.23.5', -1],
+    ['go1.20.14', '1.20', 1],
+    ['go1.20', '1.20', 0],
+    ['go1.19.13', '1.20', -1],
+    ['go1.17.13', '1.17', 1],
+    ['go1.21.13', '1.21.0', 1],
+    ['go1.21.0', '1.21.0', 0],
+    ['go1.21.0', '1.21', 1],
+    ['go1.23.5', '1.23.8', -1],
+    ['go1.23.8', '1.23.8', 0],
+    ['go1.23.5', '1.23.0', 1],
+    ['go1.25.5', '1.25.5', 0],
     ['go1.22.12', '1.23', -1],
+    ['go1.21rc2', '1.21.0', -1],
+    ['go1.21rc2', '1.21', 1],
+    ['go1.21rc2', '1.21rc3', -1],
+    ['go1.21rc2', '1.21rc2', 0],
+    ['go1.21beta1', '1.21rc1', -1],
+    ['go1.21.0', '1.21rc2', 1],
     ['1.10', '1.9.9', 1],
     ['2.0', '1.99.99', 1],
   ])('%s vs %s', (a, b, sign) => {
     expect(Math.sign(compareGoVersions(a, b))).toBe(sign);
+    expect(Math.sign(compareGoVersions(b, a))).toBe(-sign || 0);
   });
 
   it('throws for something that is not a version', () => {
