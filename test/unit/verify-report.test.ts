@@ -176,6 +176,7 @@ describe('formatInspect', () => {
     settings: { '-buildmode': 'exe', '-ldflags': '-X main.a=b c', CGO_ENABLED: '1', GOARCH: 'amd64' },
     stamps: { 'version.GitVersion': 'v2.1.1', 'version.BuildTime': '2025-01-01T00:00:00Z', 'version.GitCommit': '1a2b3c4' },
     dragonflyCommit: '1a2b3c4',
+    buildInfoRecorded: true,
     hasSymtab: false,
     exportedPackageHashes: 412,
   };
@@ -218,6 +219,7 @@ describe('formatInspect', () => {
       deps: [],
       settings: { '-buildmode': 'plugin' },
       stamps: { 'main.buildTime': 't', 'main.buildCommit': 'c' },
+      buildInfoRecorded: true,
       hasSymtab: true,
       exportedPackageHashes: 3,
       packageHashes: [
