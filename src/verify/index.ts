@@ -22,7 +22,11 @@ function typeOf(info: Stats): string {
   return 'not a regular file';
 }
 
-const errnoOf = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code;
+/** The errno code of a failed system call (ENOENT, EACCES, …), else undefined. */
+function errnoOf(err: unknown): string | undefined {
+  const e = err as NodeJS.ErrnoException | undefined;
+  return typeof e?.syscall === 'string' ? e.code : undefined;
+}
 
 /**
  * Refuses what is not a regular file by its type, from stat alone: a FIFO is never opened (that

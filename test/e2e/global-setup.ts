@@ -1,6 +1,6 @@
 /**
  * Once per e2e run: a Docker engine (started, and later stopped, only if none answered), the offline
- * Go image, the fixture Dragonfly repository and the bundled CLI. A missing piece fails the run
+ * Go images, the fixture Dragonfly repository and the bundled CLI. A missing piece fails the run
  * loudly: these tests never skip themselves.
  */
 import { execFileSync } from 'node:child_process';
@@ -13,6 +13,8 @@ const root = path.resolve(__dirname, '../..');
 export const GO_VERSION = '1.23.5';
 /** Another patch release, for plugins that must not load into hosts built with GO_VERSION. */
 export const OTHER_GO_VERSION = '1.23.4';
+/** The Go 1.20 line (fixture tag v2.0.9), whose plugins carry no build information. */
+export const GO120_VERSION = '1.20.14';
 
 function sh(script: string, args: string[] = []): string {
   return execFileSync('bash', [path.join(root, 'scripts', script), ...args], {
@@ -34,6 +36,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   sh('engine.sh', ['start']);
   const goImage = sh('go-image.sh', [GO_VERSION]);
   const otherGoImage = sh('go-image.sh', [OTHER_GO_VERSION]);
+  const go120Image = sh('go-image.sh', [GO120_VERSION]);
 
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'd7y-e2e-'));
   const fixtureRepo = path.join(scratch, 'dragonfly');
@@ -42,6 +45,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   project.provide('goImage', goImage);
   project.provide('otherGoImage', otherGoImage);
+  project.provide('go120Image', go120Image);
   project.provide('fixtureRepo', fixtureRepo);
   project.provide('scratch', scratch);
 
@@ -55,6 +59,7 @@ declare module 'vitest' {
   export interface ProvidedContext {
     goImage: string;
     otherGoImage: string;
+    go120Image: string;
     fixtureRepo: string;
     scratch: string;
   }
