@@ -8,7 +8,9 @@
 #   1. debootstrap a minimal Debian bookworm from the machine's own apt mirror, `docker import` it;
 #   2. on top: gcc, libc6-dev, git, ca-certificates and Debian's Go 1.23 from bookworm-backports;
 #   3. the exact official Go release, fetched by that Go through the Go module proxy, installed at
-#      /usr/local/go with the environment of the official golang image.
+#      /usr/local/go with the environment of the official golang image. The proxy's
+#      golang.org/toolchain module has old official releases too, back to Go 1.2 (1.20.14, the
+#      Go 1.20 line the tests use, included).
 # The image trusts the CA bundle this machine trusts (/etc/ssl/certs/ca-certificates.crt, or
 # $D7Y_CA_BUNDLE), so that containers reach the Go module proxy through the same TLS gateway as
 # the machine itself.
