@@ -294,6 +294,7 @@ it(`${CASES} mutated binaries (seed ${SEED}): a verdict or exit 12, no Buffer ab
       } else if (error === undefined) outcomes.verdict++;
       else outcomes.unverifiable++;
     }
+    await rm(file); // thousands of cases of a few MiB each
   }
   expect(failures).toEqual([]);
   // The mutations reach both ways out: some files still give an answer, most are refused.
