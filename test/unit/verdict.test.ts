@@ -210,6 +210,32 @@ describe('decide: a single plugin', () => {
   });
 });
 
+describe('decide: a plugin without build information (Go 1.20 and older)', () => {
+  const legacy = (goVersion: string, checks: Array<[string, string]>): GoBinary => ({
+    ...plugin('/p/old.so', { checks, goVersion, settings: {}, deps: [] }),
+    buildInfoRecorded: false,
+  });
+  const SETTINGS = ['CGO_ENABLED', '-trimpath', '-tags', '-gcflags', '-race', '-asan', '-msan'];
+
+  it('loads on matching hashes, compares no setting and names what it could not compare', () => {
+    const [v] = decide(host({ hashes: HOST_HASHES, goVersion: 'go1.20.14' }), [legacy('go1.20.14', Object.entries(HOST_HASHES))]);
+    expect(v).toStrictEqual({ file: '/p/old.so', loads: true, reasons: [], differences: [], notCompared: { what: SETTINGS, why: 'not recorded in a go1.20.14 plugin' } });
+  });
+
+  it('refuses on a hash, with the Go version from the DWARF as the first reason and no setting reasons', () => {
+    const [v] = decide(host({ hashes: HOST_HASHES, goVersion: 'go1.20.14' }), [legacy('go1.20.13', [['runtime', 'ff01']])]);
+    expect(v!.loads).toBe(false);
+    expect(v!.reasons.map((r) => r.kind)).toEqual(['go-version', 'package']);
+    expect(v!.goError).toBe('plugin was built with a different version of package runtime');
+  });
+
+  it('does not make an unknown Go version a reason, and lists it as not compared', () => {
+    const [v] = decide(host({ hashes: HOST_HASHES }), [legacy('unknown', [['runtime', 'ff01']])]);
+    expect(v!.reasons.map((r) => r.kind)).toEqual(['package']);
+    expect(v!.notCompared!.what).toEqual(['Go version', ...SETTINGS]);
+  });
+});
+
 describe('decide: plugins loaded one after another', () => {
   const SHARED = 'github.com/shared/lib';
   const sharedDeps = (version: string): Module[] => [{ path: SHARED, version }];
