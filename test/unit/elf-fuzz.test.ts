@@ -183,6 +183,12 @@ function mutate(rng: Rng, L: Layout, b: Buffer): string {
       const [at, width, name] = rng.pick([[SH.type, 4, 'type'], [8, 8, 'flags'], [SH.addr, 8, 'addr'], [SH.offset, 8, 'offset'], [SH.size, 8, 'size'], [SH.link, 4, 'link'], [SH.entsize, 8, 'entsize'], [0, 4, 'name']] as const);
       return field(s.header + at, width, `section ${s.name} ${name}`);
     },
+    // a section with no bytes in the file (SHT_NOBITS) that claims a size
+    () => {
+      const s = section(rng.pick(INTERESTING_SECTIONS)) ?? rng.pick(L.sections);
+      write(b, s.header + SH.type, 4, 8n);
+      return `section ${s.name} made NOBITS, ${field(s.header + SH.size, 8, 'size')}`;
+    },
     // symbol entries verify reads
     () => {
       if (L.symbols.length === 0) return 'no symbols';
