@@ -17,6 +17,8 @@ const MiB = 1024 * 1024;
 export const LIMITS = {
   /** Bytes in one read from the file. */
   read: 64 * MiB,
+  /** Bytes of a table scanned in chunks (a symbol table, relocations): ten times Dragonfly's largest. */
+  table: 256 * MiB,
   /** Zeros for data that has no bytes in the file (SHT_NOBITS). */
   zeros: 1 * MiB,
   /** Entries of a table whose count comes from the file: packages, strings, sections. */

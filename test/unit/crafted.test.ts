@@ -133,6 +133,17 @@ describe('sizes beyond the fixed limits in a large (sparse) file', () => {
     expect((error as Error).message).toMatch(new RegExp(`section \\.strtab claims 104857600 bytes, more than d7y-build reads at once \\(${LIMITS.read}\\)`));
     expect(largest).toBeLessThanOrEqual(CAP);
   });
+
+  it('refuses a 300 MiB .symtab in a 600 MiB file without scanning it', async () => {
+    const b = plugin();
+    const big = section(section(b, '.symtab', 'offset', 100n * 2n ** 20n), '.symtab', 'size', 300n * 2n ** 20n);
+    const crafted = await file(big);
+    await truncate(crafted, 600 * 2 ** 20);
+    const { error, largest } = await withAllocationCap(CAP, () => inspectFile(crafted));
+    expect(error).toBeInstanceOf(UnverifiableError);
+    expect((error as Error).message).toMatch(new RegExp(`section \\.symtab claims 314572800 bytes, more than d7y-build scans \\(${LIMITS.table}\\)`));
+    expect(largest).toBeLessThanOrEqual(CAP);
+  });
 });
 
 describe('files that are not regular files are refused by type, never opened', () => {
