@@ -13,6 +13,8 @@ import { decide, type PluginVerdict } from './verdict';
 
 type Role = 'host' | 'plugin' | 'file';
 
+const pathHint = (role: Role) => `pass the path of a ${role === 'file' ? 'Go binary' : role}`;
+
 function typeOf(info: Stats): string {
   if (info.isDirectory()) return 'a directory';
   if (info.isFIFO()) return 'a FIFO (named pipe)';
@@ -33,7 +35,7 @@ function errnoOf(err: unknown): string | undefined {
  * would block), a device never read. `label` names the file in messages.
  */
 async function checkRegularFile(file: string, label: string, role: Role): Promise<void> {
-  const hint = `pass the path of a ${role === 'file' ? 'Go binary' : role}`;
+  const hint = pathHint(role);
   const failed = (err: unknown): never => {
     if (errnoOf(err) === 'ENOENT') throw new UsageError(`${label} does not exist`, { hint });
     throw new UsageError(`cannot read ${label} (${errnoOf(err) ?? String(err)})`, { hint: `${hint} that you may read` });
@@ -73,7 +75,7 @@ async function load(file: string, role: Role, label = file): Promise<GoBinary> {
       });
     }
     // The file changed between the checks and the read (removed, made unreadable).
-    if (errnoOf(err) !== undefined) throw new UsageError(`cannot read ${label} (${errnoOf(err)})`, { hint: `pass the path of a ${role === 'file' ? 'Go binary' : role}`, cause: err });
+    if (errnoOf(err) !== undefined) throw new UsageError(`cannot read ${label} (${errnoOf(err)})`, { hint: pathHint(role), cause: err });
     throw err;
   }
 }
