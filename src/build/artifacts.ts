@@ -50,10 +50,9 @@ export async function verifyArtifacts(ctx: BuildContext): Promise<void> {
   const source = need(ctx.state.source, 'the source');
   const staged = need(ctx.state.staged, 'the artifacts');
   try {
-    const report = await verifyFiles(staged.host.path, staged.plugins.map((f) => f.path));
-    // Report paths as the files are named, not where they were staged.
-    for (const p of report.plugins) p.file = path.basename(p.file);
-    report.host.path = `bin/${source.host}`;
+    // Files are named as in --out (bin/dfget, plugins/<file>), in the report and in any error, never where they were staged.
+    const labelOf = (file: string) => (file === staged.host.path ? `bin/${source.host}` : `plugins/${path.basename(file)}`);
+    const report = await verifyFiles(staged.host.path, staged.plugins.map((f) => f.path), labelOf);
     ctx.state.verification = report;
     if (report.loads) ctx.log.info(`verify: every plugin loads into ${source.host}, by the package hashes`);
     else ctx.log.warn(`verify says ${report.plugins.find((p) => !p.loads)?.file} will not load, but ${source.host} loaded it: please report this`);

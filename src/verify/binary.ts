@@ -3,9 +3,14 @@
  * plugin.Open compares (go:link.pkghashbytes.<pkg>, "go.link." before Go 1.20), the plugin's own
  * list of them in the order the runtime checks (go:link.pkghashes), and the strings the builds
  * stamp. Only headers, symbol tables and the bytes those symbols point at are read.
+ *
+ * Go 1.20 and older write no build information into plugins: such a plugin is recognised by its
+ * package hash table, its Go version comes from its DWARF, and its build settings are unknown.
  */
 import { ElfFile, UnreadableFileError, type ElfSymbol } from '../elf/elf';
+import { boundedCount } from '../elf/reader';
 import { findBuildInfo, type BuildInfo } from './buildinfo';
+import { producerGoVersion } from './producer';
 
 export class NotGoBinaryError extends Error {}
 
@@ -15,6 +20,11 @@ export interface GoBinary {
   arch: string;
   kind: 'plugin' | 'executable';
   buildInfo: BuildInfo;
+  /**
+   * Whether the file records its build information. When not (plugins of Go 1.20 and older),
+   * buildInfo holds only the Go version, from the DWARF, or "unknown"; no module, no settings.
+   */
+  buildInfoRecorded: boolean;
   /** Whether a full symbol table (.symtab) is present; `-s` or strip removes it. */
   hasSymtab: boolean;
   /** Package → link hash (hex), as exported in .dynsym: what the dynamic linker resolves. */
@@ -32,6 +42,9 @@ const PKGHASHES = /^go[.:]link\.pkghashes$/;
 const VERSION_VARS = ['GitVersion', 'GitCommit', 'BuildTime', 'GoVersion', 'Gotags', 'Gogcflags'];
 const PLUGIN_VARS = ['buildCommit', 'buildTime'];
 const PKGHASH_ENTRY = 40; // modulename string, linktimehash string, runtimehash *string
+const ET_DYN = 3;
+/** The Go version of a binary that records none and has no DWARF. */
+export const UNKNOWN_GO_VERSION = 'unknown';
 
 async function readHashes(elf: ElfFile, symbols: ElfSymbol[]): Promise<Map<string, string>> {
   const withHash = symbols.flatMap((s) => {
@@ -54,7 +67,8 @@ async function readGoStrings(elf: ElfFile, headers: bigint[]): Promise<Buffer[]>
 
 /** The plugin's go:link.pkghashes table: the packages the runtime checks, in its order. */
 async function readPluginTable(elf: ElfFile, table: ElfSymbol): Promise<Array<{ pkg: string; hash: string }>> {
-  const entries = Math.floor(table.size / PKGHASH_ENTRY);
+  elf.sectionAt(table.value, table.size); // the whole table lies in the file before its entries are counted
+  const entries = boundedCount(Math.floor(table.size / PKGHASH_ENTRY), "the plugin's package hash table");
   const at = (i: number, field: number) => table.value + BigInt(i * PKGHASH_ENTRY + field);
   const fields = await readGoStrings(elf, Array.from({ length: entries }, (_, i) => [at(i, 0), at(i, 16)]).flat());
   return Array.from({ length: entries }, (_, i) => ({ pkg: fields[2 * i]!.toString('utf8'), hash: fields[2 * i + 1]!.toString('hex') }));
@@ -67,13 +81,15 @@ function escapeRegExp(s: string): string {
 export async function readGoBinary(path: string): Promise<GoBinary> {
   const elf = await ElfFile.open(path);
   try {
-    const buildInfo = await findBuildInfo(elf);
-    if (buildInfo === undefined) throw new NotGoBinaryError('not a Go binary: it has no Go build information');
-    const kind = buildInfo.settings['-buildmode'] === 'plugin' ? 'plugin' : 'executable';
+    const recorded = await findBuildInfo(elf);
+    const buildInfoRecorded = recorded !== undefined;
+    const kind = !buildInfoRecorded || recorded.settings['-buildmode'] === 'plugin' ? 'plugin' : 'executable';
+    const buildInfo = recorded ?? { goVersion: (await producerGoVersion(elf)) ?? UNKNOWN_GO_VERSION, path: '', deps: [], settings: {} };
     const hasSymtab = elf.hasSection('.symtab');
 
-    // The main package's symbols: plugins built from files are "plugin/unnamed-<hash>".
-    const fromFiles = kind === 'plugin' && buildInfo.path === 'command-line-arguments';
+    // The main package's symbols: plugins built from files are "plugin/unnamed-<hash>" (and, with
+    // no build information to tell, taken to be).
+    const fromFiles = kind === 'plugin' && (!buildInfoRecorded || buildInfo.path === 'command-line-arguments');
     const mainPkg = fromFiles ? 'plugin/unnamed-[0-9a-f]+' : escapeRegExp(buildInfo.path);
     const stampVar = new RegExp(
       kind === 'plugin'
@@ -92,6 +108,11 @@ export async function readGoBinary(path: string): Promise<GoBinary> {
     const needsSymtab = kind === 'plugin' || !dynamic.some((s) => stampVar.test(s.name));
     const full = hasSymtab && needsSymtab ? (await elf.symbols('.symtab', prefixes)).filter(wanted) : [];
     const exportedHashes = await readHashes(elf, dynamic.filter((s) => s.bind !== 0));
+
+    // Without build information, only a shared object with a plugin's package hashes is a Go plugin.
+    if (!buildInfoRecorded && (elf.header.type !== ET_DYN || ![...dynamic, ...full].some((s) => HASH_BYTES.test(s.name) || PKGHASHES.test(s.name)))) {
+      throw new NotGoBinaryError('not a Go binary: it has no Go build information');
+    }
 
     let pluginHashes: GoBinary['pluginHashes'];
     let orderKnown = false;
@@ -115,7 +136,7 @@ export async function readGoBinary(path: string): Promise<GoBinary> {
     const values = await readGoStrings(elf, [...stampSymbols.values()].map((s) => s.value));
     const stamps = Object.fromEntries([...stampSymbols.keys()].map((k, i) => [k, values[i]!.toString('utf8')]));
 
-    return { path, size: elf.size, arch: elf.header.arch, kind, buildInfo, hasSymtab, exportedHashes, pluginHashes, orderKnown, stamps };
+    return { path, size: elf.size, arch: elf.header.arch, kind, buildInfo, buildInfoRecorded, hasSymtab, exportedHashes, pluginHashes, orderKnown, stamps };
   } finally {
     await elf.close();
   }

@@ -4,6 +4,7 @@
  * settings. Parsing is pure; findBuildInfo reads the section from an ElfFile.
  */
 import { UnreadableFileError, type ElfFile } from '../elf/elf';
+import { fileNumber } from '../elf/reader';
 import { unquoteGo } from '../gostring';
 
 export interface Module {
@@ -27,16 +28,18 @@ const HEADER_SIZE = 32;
 const FLAG_BIG_ENDIAN = 0x1;
 const FLAG_INLINE_STRINGS = 0x2;
 
+/** Go's uvarint (encoding/binary): at most 10 bytes, the tenth at most 1, or it overflows 64 bits. */
 function uvarint(buf: Buffer, at: number): [number, number] {
   let value = 0;
   let shift = 0;
   for (let i = at; i < buf.length && i < at + 10; i++) {
     const b = buf[i]!;
+    if (i === at + 9 && b > 1) break;
     value += (b & 0x7f) * 2 ** shift;
     if (b < 0x80) return [value, i + 1];
     shift += 7;
   }
-  throw new UnreadableFileError('truncated: malformed Go build info');
+  throw new UnreadableFileError('truncated: malformed Go build info (a length that overflows 64 bits or never ends)');
 }
 
 function inlineString(buf: Buffer, at: number): [string, number] {
@@ -105,7 +108,7 @@ export async function findBuildInfo(elf: ElfFile): Promise<BuildInfo | undefined
     if (ptrSize !== 8) throw new UnreadableFileError(`Go build info with ${ptrSize}-byte pointers`);
     const readString = async (at: number): Promise<string> => {
       const header = await elf.readVirtual(data.readBigUInt64LE(at), 16);
-      const length = Number(header.readBigUInt64LE(8));
+      const length = fileNumber(header.readBigUInt64LE(8), 'the length of a Go build info string');
       if (length === 0) return '';
       return (await elf.readVirtual(header.readBigUInt64LE(0), length)).toString('utf8');
     };

@@ -3,35 +3,79 @@
  * no container and without running them. A question the files can't answer is an
  * UnverifiableError, never a guess.
  */
-import { stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { lstat, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UnreadableFileError } from '../elf/elf';
 import { UnverifiableError, UsageError } from '../errors';
 import { NotGoBinaryError, readGoBinary, type GoBinary } from './binary';
 import { decide, type PluginVerdict } from './verdict';
 
-async function load(file: string, role: 'host' | 'plugin' | 'file'): Promise<GoBinary> {
-  const info = await stat(file).catch(() => undefined);
-  if (info === undefined) throw new UsageError(`${file} does not exist`, { hint: `pass the path of a ${role === 'file' ? 'Go binary' : role}` });
-  if (!info.isFile()) throw new UsageError(`${file} is not a file`, { hint: `pass the path of a ${role === 'file' ? 'Go binary' : role}, not a directory` });
+type Role = 'host' | 'plugin' | 'file';
+
+const pathHint = (role: Role) => `pass the path of a ${role === 'file' ? 'Go binary' : role}`;
+
+function typeOf(info: Stats): string {
+  if (info.isDirectory()) return 'a directory';
+  if (info.isFIFO()) return 'a FIFO (named pipe)';
+  if (info.isCharacterDevice()) return 'a character device';
+  if (info.isBlockDevice()) return 'a block device';
+  if (info.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/** The errno code of a failed system call (ENOENT, EACCES, …), else undefined. */
+function errnoOf(err: unknown): string | undefined {
+  const e = err as NodeJS.ErrnoException | undefined;
+  return typeof e?.syscall === 'string' ? e.code : undefined;
+}
+
+/**
+ * Refuses what is not a regular file by its type, from stat alone: a FIFO is never opened (that
+ * would block), a device never read. `label` names the file in messages.
+ */
+async function checkRegularFile(file: string, label: string, role: Role): Promise<void> {
+  const hint = pathHint(role);
+  const failed = (err: unknown): never => {
+    if (errnoOf(err) === 'ENOENT') throw new UsageError(`${label} does not exist`, { hint });
+    throw new UsageError(`cannot read ${label} (${errnoOf(err) ?? String(err)})`, { hint: `${hint} that you may read` });
+  };
+  const own = await lstat(file).catch(failed);
+  let info = own;
+  let link = '';
+  if (own.isSymbolicLink()) {
+    const target = await readlink(file).catch(failed);
+    info = await stat(file).catch((err: unknown) => {
+      if (errnoOf(err) === 'ENOENT') throw new UsageError(`${label} is a symbolic link to ${target}, which does not exist`, { hint });
+      return failed(err);
+    });
+    link = ` (a symbolic link to ${target})`;
+  }
+  if (!info.isFile()) throw new UsageError(`${label}${link} is ${typeOf(info)}, not a file`, { hint });
+}
+
+async function load(file: string, role: Role, label = file): Promise<GoBinary> {
+  await checkRegularFile(file, label, role);
   try {
     const binary = await readGoBinary(file);
     if (role === 'plugin' && binary.kind !== 'plugin') {
-      throw new UnverifiableError(`${file} is not a Go plugin (built with -buildmode=${binary.buildInfo.settings['-buildmode'] ?? 'exe'})`, {
+      throw new UnverifiableError(`${label} is not a Go plugin (built with -buildmode=${binary.buildInfo.settings['-buildmode'] ?? 'exe'})`, {
         hint: 'pass the .so built with -buildmode=plugin',
       });
     }
     if (role === 'host' && binary.kind !== 'executable') {
-      throw new UnverifiableError(`${file} is a Go plugin, not a host executable`, { hint: '--host takes the dfget, scheduler or manager binary' });
+      throw new UnverifiableError(`${label} is a Go plugin, not a host executable`, { hint: '--host takes the dfget, scheduler or manager binary' });
     }
-    return binary;
+    return { ...binary, path: label };
   } catch (err) {
     if (err instanceof UnreadableFileError || err instanceof NotGoBinaryError) {
-      throw new UnverifiableError(`cannot tell from ${file}: ${err.message}`, {
+      throw new UnverifiableError(`cannot tell from ${label}: ${err.message}`, {
         hint: 'verify and inspect read 64-bit Go binaries for linux/amd64 and linux/arm64',
         cause: err,
       });
     }
+    // The file changed between the checks and the read (removed, made unreadable).
+    if (errnoOf(err) !== undefined) throw new UsageError(`cannot read ${label} (${errnoOf(err)})`, { hint: pathHint(role), cause: err });
     throw err;
   }
 }
@@ -61,14 +105,17 @@ function summary(b: GoBinary): HostSummary {
   };
 }
 
-/** Plugins are considered in the order Dragonfly loads its plugins directory: by file name. */
-export async function verifyFiles(hostPath: string, pluginPaths: string[]): Promise<VerifyReport> {
-  const host = await load(hostPath, 'host');
+/**
+ * Plugins are considered in the order Dragonfly loads its plugins directory: by file name. The
+ * report and every message name each file by `labelOf` (by default its path).
+ */
+export async function verifyFiles(hostPath: string, pluginPaths: string[], labelOf: (file: string) => string = (f) => f): Promise<VerifyReport> {
+  const host = await load(hostPath, 'host', labelOf(hostPath));
   const plugins: GoBinary[] = [];
-  for (const p of [...pluginPaths].sort((a, b) => path.basename(a).localeCompare(path.basename(b)))) plugins.push(await load(p, 'plugin'));
+  for (const p of [...pluginPaths].sort((a, b) => path.basename(a).localeCompare(path.basename(b)))) plugins.push(await load(p, 'plugin', labelOf(p)));
 
   if (host.exportedHashes.size === 0 && host.buildInfo.settings.CGO_ENABLED === '1') {
-    throw new UnverifiableError(`cannot tell from ${hostPath}: it exports no package hashes`, {
+    throw new UnverifiableError(`cannot tell from ${host.path}: it exports no package hashes`, {
       hint: 'its dynamic symbol table was stripped, or it does not link package plugin (and then loads no plugin at all)',
     });
   }
@@ -104,6 +151,8 @@ export interface InspectReport {
   settings: Record<string, string>;
   stamps: Record<string, string>;
   dragonflyCommit?: string;
+  /** False for plugins of Go 1.20 and older: goVersion then comes from the DWARF, and settings are empty. */
+  buildInfoRecorded: boolean;
   hasSymtab: boolean;
   exportedPackageHashes: number;
   /** For plugins: the packages plugin.Open checks, in its order. */
@@ -127,6 +176,7 @@ export async function inspectFile(file: string): Promise<InspectReport> {
     ...(b.stamps['version.GitCommit'] ?? b.stamps['main.buildCommit']
       ? { dragonflyCommit: b.stamps['version.GitCommit'] ?? b.stamps['main.buildCommit'] }
       : {}),
+    buildInfoRecorded: b.buildInfoRecorded,
     hasSymtab: b.hasSymtab,
     exportedPackageHashes: b.exportedHashes.size,
     ...(b.pluginHashes ? { packageHashes: b.pluginHashes } : {}),

@@ -1,6 +1,7 @@
 /** How `verify` and `inspect` reports read on a terminal. Pure. */
 import path from 'node:path';
 import type { InspectReport, VerifyReport } from './index';
+import { UNKNOWN_GO_VERSION } from './binary';
 import { describeReason } from './verdict';
 
 /** Exit code of `verify` when a plugin will not load: a verdict, not a failure of d7y-build. */
@@ -11,9 +12,11 @@ export function formatVerify(report: VerifyReport): string[] {
   const lines: string[] = [];
   for (const p of report.plugins) {
     const built = `${p.goVersion}${p.buildCommit ? `, built against ${p.buildCommit}` : ''}`;
+    const notCompared = p.notCompared ? [`  not compared: ${p.notCompared.what.join(', ')}: ${p.notCompared.why}`] : [];
     if (p.loads) {
       lines.push(`${path.basename(p.file)} (${built}): loads into ${host}`);
       for (const d of p.differences) lines.push(`  differs, without effect: ${describeReason(d)}`);
+      lines.push(...notCompared);
       continue;
     }
     lines.push(`${path.basename(p.file)} (${built}): will NOT load into ${host}`);
@@ -22,6 +25,7 @@ export function formatVerify(report: VerifyReport): string[] {
       lines.push(`  plugin.Open would fail with: ${p.goError}${orderNote ? " (or another of the packages below: the plugin is stripped, so Go's order is unknown)" : ''}`);
     }
     for (const r of p.reasons) lines.push(`  - ${describeReason(r)}`);
+    lines.push(...notCompared);
   }
   return lines;
 }
@@ -30,12 +34,13 @@ export function formatInspect(r: InspectReport): string[] {
   const lines = [
     `file:          ${r.path}`,
     `kind:          ${r.kind === 'plugin' ? 'Go plugin (-buildmode=plugin)' : 'Go executable'}, linux/${r.arch}, ${r.size} bytes`,
-    `go:            ${r.goVersion}`,
-    `main package:  ${r.mainPackage}`,
+    `go:            ${r.goVersion}${r.buildInfoRecorded ? '' : r.goVersion === UNKNOWN_GO_VERSION ? ' (no build information, no DWARF)' : ' (from its DWARF)'}`,
+    `main package:  ${r.mainPackage || '(not recorded)'}`,
   ];
   if (r.main) lines.push(`main module:   ${r.main.path} ${r.main.version}`);
   if (r.dragonflyCommit) lines.push(`dragonfly:     ${r.dragonflyCommit}`);
   for (const [k, v] of Object.entries(r.stamps).sort()) lines.push(`stamp:         ${k}=${v}`);
+  if (!r.buildInfoRecorded) lines.push('build:         not recorded (Go 1.20 and older write no build information into plugins)');
   for (const [k, v] of Object.entries(r.settings)) lines.push(`build:         ${k}=${v}`);
   for (const d of r.deps) lines.push(`dep:           ${d.path} ${d.version}${d.replace ? ` => ${d.replace.path} ${d.replace.version}` : ''}`.trimEnd());
   lines.push(`symbols:       ${r.hasSymtab ? '.symtab present' : 'stripped (.symtab removed)'}; ${r.exportedPackageHashes} package hashes exported`);

@@ -5,7 +5,7 @@
  * the host exports it, else that of a plugin loaded before, else the plugin's own. Pure.
  */
 import { moduleOf } from './buildinfo';
-import type { GoBinary } from './binary';
+import { UNKNOWN_GO_VERSION, type GoBinary } from './binary';
 
 export type Reason =
   | { kind: 'arch'; host: string; plugin: string }
@@ -30,6 +30,11 @@ export interface PluginVerdict {
   goError?: string;
   /** Settings that differ between host and plugin without stopping the load. */
   differences: Reason[];
+  /**
+   * What could not be compared because the plugin does not record it (no build information in
+   * plugins of Go 1.20 and older). The verdict stands: it rests on the package hashes alone.
+   */
+  notCompared?: { what: string[]; why: string };
 }
 
 /** Build settings that change how shared packages compile, so host and plugin must agree on them. */
@@ -38,6 +43,7 @@ export const SETTINGS_THAT_MATTER = ['GOOS', 'GOARCH', 'CGO_ENABLED', '-trimpath
 const SETTINGS_SHOWN = ['-ldflags', 'GOAMD64', 'GOARM64', 'DefaultGODEBUG'];
 
 function settingDifferences(host: GoBinary, plugin: GoBinary, keys: string[]): Reason[] {
+  if (!plugin.buildInfoRecorded) return [];
   const out: Reason[] = [];
   for (const key of keys) {
     const h = host.buildInfo.settings[key] ?? '';
@@ -72,7 +78,24 @@ function resolvedHash(pkg: string, host: GoBinary, before: GoBinary[]): { hash: 
   return undefined;
 }
 
+/** GOOS and GOARCH are known from the ELF file itself; the other settings only from build info. */
+function notCompared(plugin: GoBinary): PluginVerdict['notCompared'] {
+  if (plugin.buildInfoRecorded) return undefined;
+  const version = plugin.buildInfo.goVersion;
+  const known = version !== UNKNOWN_GO_VERSION;
+  return {
+    what: [...(known ? [] : ['Go version']), ...SETTINGS_THAT_MATTER.filter((k) => k !== 'GOOS' && k !== 'GOARCH')],
+    why: known ? `not recorded in a ${version} plugin` : 'not recorded in a plugin without Go build information or DWARF (Go 1.20 and older write no build information into plugins)',
+  };
+}
+
 function decideOne(host: GoBinary, plugin: GoBinary, before: GoBinary[]): PluginVerdict {
+  const verdict = decideByFiles(host, plugin, before);
+  const unknown = notCompared(plugin);
+  return unknown === undefined ? verdict : { ...verdict, notCompared: unknown };
+}
+
+function decideByFiles(host: GoBinary, plugin: GoBinary, before: GoBinary[]): PluginVerdict {
   const file = plugin.path;
   const differences = settingDifferences(host, plugin, [...SETTINGS_THAT_MATTER, ...SETTINGS_SHOWN]);
   if (host.arch !== plugin.arch) {
@@ -99,7 +122,7 @@ function decideOne(host: GoBinary, plugin: GoBinary, before: GoBinary[]): Plugin
   if (packages.length === 0) return { file, loads: true, reasons: [], differences };
 
   const reasons: Reason[] = [];
-  if (host.buildInfo.goVersion !== plugin.buildInfo.goVersion) {
+  if (host.buildInfo.goVersion !== plugin.buildInfo.goVersion && plugin.buildInfo.goVersion !== UNKNOWN_GO_VERSION) {
     reasons.push({ kind: 'go-version', host: host.buildInfo.goVersion, plugin: plugin.buildInfo.goVersion });
   }
   reasons.push(...packages, ...settingDifferences(host, plugin, SETTINGS_THAT_MATTER));

@@ -83,7 +83,7 @@ describe('d7y-build builds, validates and installs', () => {
       buildTime: '2024-01-02T03:04:05Z',
       validation: { command: 'dfget plugin' },
       // The static check agrees with the real load.
-      verify: { loads: true, host: { path: 'bin/dfget', goVersion: 'go1.23.5', dragonflyCommit: sha.slice(0, 7) }, plugins: [{ file: 'd7y-resource-plugin-d7yfs.so', loads: true, reasons: [] }] },
+      verify: { loads: true, host: { path: 'bin/dfget', goVersion: 'go1.23.5', dragonflyCommit: sha.slice(0, 7) }, plugins: [{ file: 'plugins/d7y-resource-plugin-d7yfs.so', loads: true, reasons: [] }] },
     });
     for (const a of outcome.artifacts.filter((x) => x.kind !== 'manifest')) {
       expect(await digest(a.path)).toBe(a.sha256);

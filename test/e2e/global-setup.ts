@@ -1,6 +1,6 @@
 /**
  * Once per e2e run: a Docker engine (started, and later stopped, only if none answered), the offline
- * Go image, the fixture Dragonfly repository and the bundled CLI. A missing piece fails the run
+ * Go images, the fixture Dragonfly repository and the bundled CLI. A missing piece fails the run
  * loudly: these tests never skip themselves.
  */
 import { execFileSync } from 'node:child_process';
@@ -15,6 +15,8 @@ export const GO_VERSION = '1.23.5';
 export const OTHER_GO_VERSION = '1.23.4';
 /** The Go of the fixture's v2.5.0 (go.mod `go 1.25.5`). */
 export const GO125_VERSION = '1.25.5';
+/** The Go 1.20 line (fixture tag v2.0.9), whose plugins carry no build information. */
+export const GO120_VERSION = '1.20.14';
 
 function sh(script: string, args: string[] = []): string {
   return execFileSync('bash', [path.join(root, 'scripts', script), ...args], {
@@ -37,7 +39,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const goImage = sh('go-image.sh', [GO_VERSION]);
   const otherGoImage = sh('go-image.sh', [OTHER_GO_VERSION]);
   const go125Image = sh('go-image.sh', [GO125_VERSION]);
-  const go120Image = sh('go-image.sh', ['1.20.14']);
+  const go120Image = sh('go-image.sh', [GO120_VERSION]);
 
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'd7y-e2e-'));
   const fixtureRepo = path.join(scratch, 'dragonfly');

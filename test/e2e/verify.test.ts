@@ -5,10 +5,11 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ElfFile } from '../../src/elf/elf';
 import { parsePluginOutput } from '../../src/validate/plugin-output';
 import { docker, examples, fixtureArgs, runCli, runHost, tempDir, writePlugin } from './helpers';
 
@@ -83,8 +84,20 @@ async function truth(host: string, plugin: string): Promise<{ loads: boolean; re
 
 interface Verdict {
   loads: boolean;
-  plugins: Array<{ loads: boolean; goError?: string; reasons: Array<Record<string, unknown>>; differences: Array<Record<string, unknown>> }>;
+  plugins: Array<{
+    loads: boolean;
+    goError?: string;
+    reasons: Array<Record<string, unknown>>;
+    differences: Array<Record<string, unknown>>;
+    notCompared?: { what: string[]; why: string };
+  }>;
 }
+
+/** What a Go 1.20 plugin does not record, so verify cannot compare. */
+const NOT_IN_GO120_PLUGIN = {
+  what: ['CGO_ENABLED', '-trimpath', '-tags', '-gcflags', '-race', '-asan', '-msan'],
+  why: 'not recorded in a go1.20.14 plugin',
+};
 
 async function verify(host: string, plugin: string): Promise<{ exitCode: number | null; report: Verdict }> {
   const result = await runCli(['verify', '--json', '--host', host, plugin]);
@@ -107,6 +120,13 @@ beforeAll(async () => {
   await customBuilds(manifest.builderImage.tag);
   corpus.strippedHost = path.join(work.path, 'dfget-stripped');
   corpus.newerModule = path.join(work.path, 'd7y-resource-plugin-uuidfs.so');
+
+  // The Go 1.20 line: plugins with no build information.
+  const go120 = await d7yBuild('go120', 'v2.0.9', [], inject('go120Image'));
+  corpus.host120 = path.join(go120, 'bin/dfget');
+  corpus.matching120 = plugin(go120);
+  corpus.manifest120 = path.join(go120, 'manifest.json');
+  corpus.sharedTag120 = plugin(await d7yBuild('go120-shared-tag', 'v2.0.9', ['--tags', 'd7ydebug'], inject('go120Image')));
 });
 
 afterAll(async () => {
@@ -169,6 +189,23 @@ describe('verify agrees with plugin.Open', () => {
           }),
         ),
     },
+    {
+      name: 'Go 1.20 (no build information in the plugin): matching pair',
+      host: 'host120',
+      plugin: 'matching120',
+      loads: true,
+      reason: (v) => expect(v.notCompared).toEqual(NOT_IN_GO120_PLUGIN),
+    },
+    {
+      name: 'Go 1.20: build tag that changes a shared package',
+      host: 'host120',
+      plugin: 'sharedTag120',
+      loads: false,
+      reason: (v) => {
+        expect(v.reasons).toEqual([expect.objectContaining({ kind: 'package', package: 'd7y.io/dragonfly/v2/pkg/source' })]);
+        expect(v.notCompared).toEqual(NOT_IN_GO120_PLUGIN);
+      },
+    },
     { name: 'stripped host, matching plugin', host: 'strippedHost', plugin: 'matching', loads: true },
     { name: 'stripped host, plugin of the other tag', host: 'strippedHost', plugin: 'otherCommit', loads: false },
   ];
@@ -209,8 +246,48 @@ describe('verify agrees with plugin.Open', () => {
   });
 });
 
+describe('the Go 1.20 line', () => {
+  it("the build records verify's verdict in manifest.json, naming the artifacts", async () => {
+    const manifest = JSON.parse(await readFile(corpus.manifest120!, 'utf8'));
+    expect(manifest.verify).toMatchObject({
+      loads: true,
+      host: { path: 'bin/dfget', goVersion: 'go1.20.14' },
+      plugins: [{ file: 'plugins/d7y-resource-plugin-d7yfs.so', loads: true, goVersion: 'go1.20.14', notCompared: NOT_IN_GO120_PLUGIN }],
+    });
+  });
+
+  it('inspect reads the Go version from the DWARF and says the settings are not recorded', async () => {
+    const result = await runCli(['inspect', corpus.matching120!]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/^go: +go1\.20\.14 \(from its DWARF\)$/m);
+    expect(result.stdout).toMatch(/^build: +not recorded/m);
+    expect(result.stdout).toMatch(/^plugin checks: +\d+ package hashes at load time$/m);
+  });
+});
+
+/** The file's bytes with the size of a .symtab symbol replaced. */
+async function withSymbolSize(file: string, bytes: Buffer, name: string, size: bigint): Promise<Buffer> {
+  const elf = await ElfFile.open(file);
+  try {
+    const symtab = elf.section('.symtab')!;
+    const [symbol] = await elf.symbols('.symtab', [name]);
+    const table = await elf.readSection(symtab);
+    for (let at = 0; at < table.length; at += 24) {
+      if (table.readBigUInt64LE(at + 8) === symbol!.value && table.readBigUInt64LE(at + 16) === BigInt(symbol!.size)) {
+        const out = Buffer.from(bytes);
+        out.writeBigUInt64LE(size, symtab.offset + at + 16);
+        return out;
+      }
+    }
+    throw new Error(`no symbol ${name} in ${file}`);
+  } finally {
+    await elf.close();
+  }
+}
+
 describe('verify and inspect on bad input', () => {
-  const bad: Array<{ name: string; make: (file: string) => Promise<void>; exitCode: number; message: RegExp }> = [
+  /** `make` creates the bad input at the path it is given, or returns another path to use. */
+  const bad: Array<{ name: string; make: (file: string) => Promise<string | void>; exitCode: number; message: RegExp }> = [
     { name: 'an empty file', make: (f) => writeFile(f, ''), exitCode: 12, message: /not an ELF file/ },
     { name: 'random bytes', make: (f) => writeFile(f, randomBytes(256 * 1024)), exitCode: 12, message: /not an ELF file/ },
     {
@@ -251,13 +328,38 @@ describe('verify and inspect on bad input', () => {
       exitCode: 12,
       message: /not a Go binary|truncated/,
     },
-    { name: 'a directory', make: (f) => mkdir(f), exitCode: 2, message: /is not a file/ },
+    {
+      name: "a plugin whose package hash table claims 2^40 bytes",
+      make: async (f) => {
+        const bytes = await readFile(corpus.matching!);
+        await writeFile(f, await withSymbolSize(corpus.matching!, bytes, 'go:link.pkghashes', 2n ** 40n));
+      },
+      exitCode: 12,
+      message: /cannot tell from .*is in no section/,
+    },
+    {
+      name: 'a plugin whose .strtab claims 2^60 bytes',
+      make: async (f) => {
+        const bytes = await readFile(corpus.matching!);
+        const elf = await ElfFile.open(corpus.matching!);
+        const index = elf.sections.findIndex((s) => s.name === '.strtab');
+        await elf.close();
+        bytes.writeBigUInt64LE(2n ** 60n, Number(bytes.readBigUInt64LE(40)) + index * 64 + 32);
+        await writeFile(f, bytes);
+      },
+      exitCode: 12,
+      message: /cannot tell from .*truncated: section \.strtab lies past the end of the file/,
+    },
+    { name: 'a directory', make: (f) => mkdir(f), exitCode: 2, message: /is a directory, not a file/ },
     { name: 'a missing file', make: async () => {}, exitCode: 2, message: /does not exist/ },
+    { name: 'a FIFO', make: async (f) => void (await run('mkfifo', [f])), exitCode: 2, message: /is a FIFO \(named pipe\), not a file/ },
+    { name: 'a symbolic link to /dev/zero', make: (f) => symlink('/dev/zero', f), exitCode: 2, message: /\(a symbolic link to \/dev\/zero\) is a character device, not a file/ },
+    { name: '/dev/zero itself', make: async () => '/dev/zero', exitCode: 2, message: /\/dev\/zero is a character device, not a file/ },
   ];
 
   it.each(bad)('$name', async ({ make, exitCode, message }) => {
-    const file = path.join(work.path, `bad-${randomBytes(4).toString('hex')}`);
-    await make(file);
+    const fresh = path.join(work.path, `bad-${randomBytes(4).toString('hex')}`);
+    const file = (await make(fresh)) ?? fresh;
     for (const args of [['inspect', file], ['verify', '--host', corpus.host!, file], ['verify', '--host', file, corpus.matching!]]) {
       const result = await runCli(args);
       expect(result.exitCode).toBe(exitCode);

@@ -216,3 +216,109 @@ export function tempDir(prefix: string): { dir: () => string; file: (name: strin
     },
   };
 }
+
+/** Where the section header fields and Elf64_Sym fields are, for tests that corrupt them. */
+export const SH = { type: 4, addr: 16, offset: 24, size: 32, link: 40, entsize: 56 } as const;
+export const SYM = { name: 0, info: 4, shndx: 6, value: 8, size: 16 } as const;
+
+/** The file offset of the header of the section called `name`. */
+export function sectionHeaderAt(file: Buffer, name: string): number {
+  const shoff = Number(file.readBigUInt64LE(40));
+  const shnum = file.readUInt16LE(60);
+  const names = shoff + file.readUInt16LE(62) * 64;
+  const strtab = Number(file.readBigUInt64LE(names + 24));
+  for (let i = 0; i < shnum; i++) {
+    const at = shoff + i * 64;
+    const start = strtab + file.readUInt32LE(at);
+    if (file.toString('latin1', start, file.indexOf(0, start)) === name) return at;
+  }
+  throw new Error(`no section ${name}`);
+}
+
+/** The file offset of the symbol called `name` in `table` (.symtab or .dynsym). */
+export function symbolAt(file: Buffer, table: string, name: string): number {
+  const header = sectionHeaderAt(file, table);
+  const offset = Number(file.readBigUInt64LE(header + SH.offset));
+  const size = Number(file.readBigUInt64LE(header + SH.size));
+  const link = file.readUInt32LE(header + SH.link);
+  const shoff = Number(file.readBigUInt64LE(40));
+  const strtab = Number(file.readBigUInt64LE(shoff + link * 64 + SH.offset));
+  for (let at = offset; at < offset + size; at += 24) {
+    const start = strtab + file.readUInt32LE(at);
+    if (file.toString('latin1', start, file.indexOf(0, start)) === name) return at;
+  }
+  throw new Error(`no symbol ${name} in ${table}`);
+}
+
+export interface GoBinarySpec {
+  kind: 'plugin' | 'executable';
+  /** Package → 8-byte link hash (hex). */
+  packages: Record<string, string>;
+  goVersion?: string;
+  /** Build settings besides -buildmode; CGO_ENABLED=1 by default. */
+  settings?: Record<string, string>;
+  /** Leave out .go.buildinfo, as Go 1.20 and older do for plugins. */
+  noBuildInfo?: boolean;
+  /** main.buildCommit (plugin) or version.GitCommit (host). */
+  commit?: string;
+}
+
+const RODATA = 0x10000n;
+const DATA_REL_RO = 0x20000n;
+const DATA = 0x30000n;
+const PLUGIN_MAIN = 'plugin/unnamed-0123456789abcdef';
+
+/**
+ * A small Go binary as verify reads it: the package hashes (.rodata, exported in .dynsym), for a
+ * plugin its go:link.pkghashes table (.data.rel.ro, in .symtab) and main.buildCommit, for a host
+ * version.GitCommit, and .go.buildinfo. Pointers are stored in place (no .rela.dyn).
+ */
+export function goBinary(spec: GoBinarySpec): Buffer {
+  const packages = Object.entries(spec.packages);
+  const plugin = spec.kind === 'plugin';
+  const commit = Buffer.from(spec.commit ?? 'abc1234');
+  const names = Buffer.concat(packages.map(([pkg]) => Buffer.from(pkg)));
+  const rodata = Buffer.concat([...packages.map(([, hash]) => Buffer.from(hash, 'hex')), names, commit]);
+  const namesAt = RODATA + BigInt(packages.length * 8);
+  const commitAt = namesAt + BigInt(names.length);
+
+  const table = Buffer.alloc(packages.length * 40);
+  let nameOff = 0n;
+  packages.forEach(([pkg], i) => {
+    table.writeBigUInt64LE(namesAt + nameOff, i * 40);
+    table.writeBigUInt64LE(BigInt(pkg.length), i * 40 + 8);
+    table.writeBigUInt64LE(RODATA + BigInt(i * 8), i * 40 + 16);
+    table.writeBigUInt64LE(8n, i * 40 + 24);
+    table.writeBigUInt64LE(DATA, i * 40 + 32);
+    nameOff += BigInt(pkg.length);
+  });
+  const data = Buffer.alloc(16);
+  data.writeBigUInt64LE(commitAt, 0);
+  data.writeBigUInt64LE(BigInt(commit.length), 8);
+
+  const settings = { '-buildmode': plugin ? 'plugin' : 'exe', CGO_ENABLED: '1', GOARCH: 'amd64', GOOS: 'linux', ...spec.settings };
+  const modinfo = [
+    `path\t${plugin ? 'command-line-arguments' : 'd7y.io/dragonfly/v2/cmd/dfget'}`,
+    'mod\td7y.io/dragonfly/v2\t(devel)\t',
+    ...Object.entries(settings).map(([k, v]) => `build\t${k}=${v}`),
+    '',
+  ].join('\n');
+
+  const hashSymbols = (bind: number): SymbolSpec[] =>
+    packages.map(([pkg], i) => ({ name: `go:link.pkghashbytes.${pkg}`, value: RODATA + BigInt(i * 8), size: 8, bind, shndx: 1 }));
+  const stamp: SymbolSpec = { name: plugin ? `${PLUGIN_MAIN}.buildCommit` : 'd7y.io/dragonfly/v2/version.GitCommit', value: DATA, size: 16, shndx: 3 };
+  const dyn = symbolTable([...hashSymbols(1), ...(plugin ? [] : [stamp])]);
+  const full = symbolTable([{ name: 'go:link.pkghashes', value: DATA_REL_RO, size: table.length, bind: 0, shndx: 2 }, ...hashSymbols(1), stamp]);
+  return buildElf({
+    type: plugin ? 3 : 2,
+    sections: [
+      { name: '.rodata', addr: RODATA, data: rodata },
+      { name: '.data.rel.ro', addr: DATA_REL_RO, data: table },
+      { name: '.data', addr: DATA, data },
+      ...(spec.noBuildInfo ? [] : [{ name: '.go.buildinfo', addr: 0x40000n, data: goBuildinfo(spec.goVersion ?? 'go1.23.5', framedModinfo(modinfo)) }]),
+      { name: '.dynsym', type: SHT_DYNSYM, data: dyn.symtab, link: '.dynstr', entsize: 24, addr: 0x50000n },
+      { name: '.dynstr', type: SHT_STRTAB, data: dyn.strtab, addr: 0x60000n },
+      ...(plugin ? [{ name: '.symtab', type: SHT_SYMTAB, data: full.symtab, link: '.strtab', entsize: 24 }, { name: '.strtab', type: SHT_STRTAB, data: full.strtab }] : []),
+    ],
+  });
+}

@@ -32,6 +32,7 @@ function host(f: Factory = {}): GoBinary {
       ],
       settings: f.settings ?? HOST_SETTINGS,
     }),
+    buildInfoRecorded: true,
     hasSymtab: true,
     exportedHashes: new Map(Object.entries(f.hashes ?? {})),
     orderKnown: false,
@@ -58,6 +59,7 @@ function plugin(path: string, f: Factory & { checks?: Array<[string, string]>; e
       ],
       settings: f.settings ?? PLUGIN_SETTINGS,
     }),
+    buildInfoRecorded: true,
     hasSymtab: true,
     exportedHashes: new Map(Object.entries(f.exports ?? Object.fromEntries(checks))),
     pluginHashes: checks.map(([pkg, hash]) => ({ pkg, hash })),
@@ -205,6 +207,32 @@ describe('decide: a single plugin', () => {
   it('ignores settings neither listed as mattering nor as shown', () => {
     const [v] = decide(host({ hashes: HOST_HASHES }), [plugin('/p/a.so', { settings: { ...PLUGIN_SETTINGS, 'vcs.revision': 'deadbeef' }, checks: [['runtime', 'aa01']] })]);
     expect(v!.differences).toEqual([]);
+  });
+});
+
+describe('decide: a plugin without build information (Go 1.20 and older)', () => {
+  const legacy = (goVersion: string, checks: Array<[string, string]>): GoBinary => ({
+    ...plugin('/p/old.so', { checks, goVersion, settings: {}, deps: [] }),
+    buildInfoRecorded: false,
+  });
+  const SETTINGS = ['CGO_ENABLED', '-trimpath', '-tags', '-gcflags', '-race', '-asan', '-msan'];
+
+  it('loads on matching hashes, compares no setting and names what it could not compare', () => {
+    const [v] = decide(host({ hashes: HOST_HASHES, goVersion: 'go1.20.14' }), [legacy('go1.20.14', Object.entries(HOST_HASHES))]);
+    expect(v).toStrictEqual({ file: '/p/old.so', loads: true, reasons: [], differences: [], notCompared: { what: SETTINGS, why: 'not recorded in a go1.20.14 plugin' } });
+  });
+
+  it('refuses on a hash, with the Go version from the DWARF as the first reason and no setting reasons', () => {
+    const [v] = decide(host({ hashes: HOST_HASHES, goVersion: 'go1.20.14' }), [legacy('go1.20.13', [['runtime', 'ff01']])]);
+    expect(v!.loads).toBe(false);
+    expect(v!.reasons.map((r) => r.kind)).toEqual(['go-version', 'package']);
+    expect(v!.goError).toBe('plugin was built with a different version of package runtime');
+  });
+
+  it('does not make an unknown Go version a reason, and lists it as not compared', () => {
+    const [v] = decide(host({ hashes: HOST_HASHES }), [legacy('unknown', [['runtime', 'ff01']])]);
+    expect(v!.reasons.map((r) => r.kind)).toEqual(['package']);
+    expect(v!.notCompared!.what).toEqual(['Go version', ...SETTINGS]);
   });
 });
 

@@ -160,6 +160,19 @@ describe('formatVerify', () => {
   });
 });
 
+describe('formatVerify: a plugin without build information', () => {
+  const notCompared = { what: ['CGO_ENABLED', '-trimpath', '-tags'], why: 'not recorded in a go1.20.14 plugin' };
+  it('names the settings it could not compare, after the verdict and its reasons', () => {
+    expect(formatVerify(report([entry({ goVersion: 'go1.20.14', notCompared })], { ...HOST, goVersion: 'go1.20.14' }))).toEqual([
+      'd7y-resource-plugin-hello.so (go1.20.14, built against 1a2b3c4): loads into dfget (go1.20.14, Dragonfly 1a2b3c4)',
+      '  not compared: CGO_ENABLED, -trimpath, -tags: not recorded in a go1.20.14 plugin',
+    ]);
+    const refused = formatVerify(report([entry({ loads: false, goError: 'plugin was built with a different version of package github.com/google/uuid', reasons: [UUID], notCompared })]));
+    expect(refused.at(-1)).toBe('  not compared: CGO_ENABLED, -trimpath, -tags: not recorded in a go1.20.14 plugin');
+    expect(refused.at(-2)).toMatch(/^ {2}- package github\.com\/google\/uuid/);
+  });
+});
+
 describe('formatInspect', () => {
   const host: InspectReport = {
     path: '/work/out/bin/dfget',
@@ -176,6 +189,7 @@ describe('formatInspect', () => {
     settings: { '-buildmode': 'exe', '-ldflags': '-X main.a=b c', CGO_ENABLED: '1', GOARCH: 'amd64' },
     stamps: { 'version.GitVersion': 'v2.1.1', 'version.BuildTime': '2025-01-01T00:00:00Z', 'version.GitCommit': '1a2b3c4' },
     dragonflyCommit: '1a2b3c4',
+    buildInfoRecorded: true,
     hasSymtab: false,
     exportedPackageHashes: 412,
   };
@@ -218,6 +232,7 @@ describe('formatInspect', () => {
       deps: [],
       settings: { '-buildmode': 'plugin' },
       stamps: { 'main.buildTime': 't', 'main.buildCommit': 'c' },
+      buildInfoRecorded: true,
       hasSymtab: true,
       exportedPackageHashes: 3,
       packageHashes: [
@@ -244,5 +259,15 @@ describe('formatInspect', () => {
   ])('symbols line with hasSymtab=$hasSymtab', ({ hasSymtab, note }) => {
     const lines = formatInspect({ ...host, hasSymtab, exportedPackageHashes: 0 });
     expect(lines.filter((l) => l.startsWith('symbols:'))).toEqual([`symbols:       ${note}; 0 package hashes exported`]);
+  });
+
+  it.each([
+    { goVersion: 'go1.20.14', go: 'go:            go1.20.14 (from its DWARF)' },
+    { goVersion: 'unknown', go: 'go:            unknown (no build information, no DWARF)' },
+  ])('a plugin without build information ($goVersion): where the version came from, and no settings', ({ goVersion, go }) => {
+    const lines = formatInspect({ ...host, kind: 'plugin', goVersion, mainPackage: '', main: undefined, deps: [], settings: {}, stamps: {}, dragonflyCommit: undefined, buildInfoRecorded: false });
+    expect(lines).toContain(go);
+    expect(lines).toContain('main package:  (not recorded)');
+    expect(lines.filter((l) => l.startsWith('build:'))).toEqual(['build:         not recorded (Go 1.20 and older write no build information into plugins)']);
   });
 });
