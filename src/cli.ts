@@ -12,9 +12,13 @@ import {
   DEFAULT_OUT_DIR,
   DEFAULT_PLUGINS_DIR,
   DEFAULT_REPO,
+  resolveApiSpec,
+  resolveInitSpec,
   resolveInstallSpec,
   resolveSpec,
+  type ApiFlags,
   type BuildFlags,
+  type InitFlags,
   type InstallFlags,
 } from './config';
 import { asD7yError, InterruptedError, UsageError, type D7yError } from './errors';
@@ -150,6 +154,48 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
         const { formatInspect } = await import('./verify/report');
         const report = await inspectFile(path.resolve(io.cwd, file));
         return { lines: formatInspect(report), result: report };
+      }, flags);
+    });
+
+  const typeOption = () => new Option('--type <type>', 'plugin type').choices([...PLUGIN_TYPES]).makeOptionMandatory();
+  root
+    .command('inspect-api')
+    .description('print the interface a plugin of --type must implement at a Dragonfly commit: loader, interface, methods with their doc comments, metadata')
+    .addOption(typeOption())
+    .option('--commit <ref>', 'Dragonfly branch, tag or SHA [env D7Y_COMMIT]')
+    .option('--repo <url|path>', `Dragonfly git repository [env D7Y_REPO] (default: ${DEFAULT_REPO})`)
+    .option('--go-image <image>', 'Go image of the container that reads the sources (default: as for builds)')
+    .option('--json', 'print the interface as one JSON document')
+    .option('--verbose', "show the container's output")
+    .action((flags: ApiFlags & OutputFlags) => {
+      const spec = resolveApiSpec(flags, io.env, io.cwd);
+      setRun(async ({ log }) => {
+        io.stderr.write(`d7y-build ${VERSION}: the ${spec.type} plugin interface at Dragonfly ${spec.ref}\n`);
+        const { inspectApi } = await import('./scaffold/api');
+        const { formatApi } = await import('./scaffold/render');
+        const result = await inspectApi(spec, { log, signal: io.signal });
+        return { lines: formatApi(result), result };
+      }, flags);
+    });
+
+  root
+    .command('init')
+    .description('write a plugin scaffold into a new directory that implements the interface of --type as it is at --commit')
+    .argument('<dir>', 'the directory to create (new or empty)')
+    .addOption(typeOption())
+    .option('--commit <ref>', 'Dragonfly branch, tag or SHA to implement against [env D7Y_COMMIT]')
+    .option('--repo <url|path>', `Dragonfly git repository [env D7Y_REPO] (default: ${DEFAULT_REPO})`)
+    .option('--go-image <image>', 'Go image of the container that reads the sources (default: as for builds)')
+    .option('--name <name>', 'plugin name, [a-z0-9]+ (default: the directory name; evaluator/searcher for scheduler/manager)')
+    .option('--json', 'print the result as one JSON document')
+    .option('--verbose', "show the container's output")
+    .action((dir: string, flags: InitFlags & OutputFlags) => {
+      const spec = resolveInitSpec(dir, flags, io.env, io.cwd);
+      setRun(async ({ log }) => {
+        io.stderr.write(`d7y-build ${VERSION}: init ${spec.type} plugin ${spec.name} in ${spec.dir} against Dragonfly ${spec.ref}\n`);
+        const { initScaffold } = await import('./scaffold/init');
+        const result = await initScaffold(spec, { log, signal: io.signal });
+        return { lines: result.files, result };
       }, flags);
     });
 

@@ -16,6 +16,8 @@ export interface LoaderRule {
   dirs: string[];
   /** The interface, in that package, that the plugin's value must implement. */
   iface: string;
+  /** Metadata keys, besides type and name, whose value the loader compares with the plugin's name. */
+  nameKeys: string[];
 }
 
 interface TypeRule {
@@ -27,14 +29,15 @@ interface TypeRule {
 }
 
 const RULES: Record<PluginType, TypeRule> = {
-  resource: { host: 'dfget', loader: { dirs: ['pkg/source'], iface: 'ResourceClient' } },
+  // source.LoadPlugin refuses a plugin whose metadata "scheme" is not its name.
+  resource: { host: 'dfget', loader: { dirs: ['pkg/source'], iface: 'ResourceClient', nameKeys: ['scheme'] } },
   scheduler: {
     host: 'scheduler',
     fixedName: 'evaluator',
     // v2.0.1–v2.0.8 kept the scheduler's evaluator under scheduler/core.
-    loader: { dirs: ['scheduler/scheduling/evaluator', 'scheduler/core/evaluator'], iface: 'Evaluator' },
+    loader: { dirs: ['scheduler/scheduling/evaluator', 'scheduler/core/evaluator'], iface: 'Evaluator', nameKeys: [] },
   },
-  manager: { host: 'manager', fixedName: 'searcher', loader: { dirs: ['manager/searcher'], iface: 'Searcher' } },
+  manager: { host: 'manager', fixedName: 'searcher', loader: { dirs: ['manager/searcher'], iface: 'Searcher', nameKeys: [] } },
 };
 
 export function isPluginType(value: string): value is PluginType {
@@ -47,6 +50,16 @@ export function hostFor(type: PluginType): TypeRule['host'] {
 
 export function loaderRule(type: PluginType): LoaderRule {
   return RULES[type].loader;
+}
+
+/** The only name the host loads for this type, when it allows just one. */
+export function fixedName(type: PluginType): string | undefined {
+  return RULES[type].fixedName;
+}
+
+/** The metadata DragonflyPluginInit must return for the loader to accept the plugin: type, name, and the name keys. */
+export function loaderMetadata(type: PluginType, name: string): Record<string, string> {
+  return { type, name, ...Object.fromEntries(RULES[type].loader.nameKeys.map((key) => [key, name])) };
 }
 
 export function pluginFileName(type: PluginType, name: string): string {
@@ -64,7 +77,7 @@ export function parsePluginFileName(file: string): { type: PluginType; name: str
  * Throws UsageError when the result is not one the host would load.
  */
 export function pluginName(type: PluginType, dirName: string, explicit?: string): string {
-  const fixed = RULES[type].fixedName;
+  const fixed = fixedName(type);
   if (fixed !== undefined) {
     if (explicit !== undefined && explicit !== fixed) {
       throw new UsageError(`a ${type} plugin must be named "${fixed}", not "${explicit}"`, {

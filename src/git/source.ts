@@ -167,6 +167,12 @@ export class DragonflyMirror {
     }
   }
 
+  /** The committer date of sha: what Go's pseudo-versions are stamped with. */
+  async commitTime(sha: string): Promise<Date> {
+    const seconds = (await this.git().raw(['show', '-s', '--format=%ct', sha])).trim();
+    return new Date(Number(seconds) * 1000);
+  }
+
   async hasDirectory(sha: string, dir: string): Promise<boolean> {
     const out = await this.git().raw(['ls-tree', '-d', '--name-only', sha, '--', dir]);
     return out.trim() !== '';
