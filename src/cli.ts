@@ -157,16 +157,19 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
       }, flags);
     });
 
-  const typeOption = () => new Option('--type <type>', 'plugin type').choices([...PLUGIN_TYPES]).makeOptionMandatory();
-  root
-    .command('inspect-api')
-    .description('print the interface a plugin of --type must implement at a Dragonfly commit: loader, interface, methods with their doc comments, metadata')
-    .addOption(typeOption())
-    .option('--commit <ref>', 'Dragonfly branch, tag or SHA [env D7Y_COMMIT]')
-    .option('--repo <url|path>', `Dragonfly git repository [env D7Y_REPO] (default: ${DEFAULT_REPO})`)
-    .option('--go-image <image>', 'Go image of the container that reads the sources (default: as for builds)')
-    .option('--json', 'print the interface as one JSON document')
-    .option('--verbose', "show the container's output")
+  /** inspect-api and init: the plugin type, the commit and where to read it, and the output flags. */
+  const apiCommand = (name: string, description: string) =>
+    root
+      .command(name)
+      .description(description)
+      .addOption(new Option('--type <type>', 'plugin type').choices([...PLUGIN_TYPES]).makeOptionMandatory())
+      .option('--commit <ref>', 'Dragonfly branch, tag or SHA [env D7Y_COMMIT]')
+      .option('--repo <url|path>', `Dragonfly git repository [env D7Y_REPO] (default: ${DEFAULT_REPO})`)
+      .option('--go-image <image>', 'Go image of the container that reads the sources (default: as for builds)')
+      .option('--json', 'print the result as one JSON document')
+      .option('--verbose', "show the container's output");
+
+  apiCommand('inspect-api', 'print the interface a plugin of --type must implement at --commit: loader, interface, methods with their doc comments, metadata')
     .action((flags: ApiFlags & OutputFlags) => {
       const spec = resolveApiSpec(flags, io.env, io.cwd);
       setRun(async ({ log }) => {
@@ -178,17 +181,9 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
       }, flags);
     });
 
-  root
-    .command('init')
-    .description('write a plugin scaffold into a new directory that implements the interface of --type as it is at --commit')
+  apiCommand('init', 'write a plugin scaffold into a new or empty <dir> that implements the interface of --type as it is at --commit')
     .argument('<dir>', 'the directory to create (new or empty)')
-    .addOption(typeOption())
-    .option('--commit <ref>', 'Dragonfly branch, tag or SHA to implement against [env D7Y_COMMIT]')
-    .option('--repo <url|path>', `Dragonfly git repository [env D7Y_REPO] (default: ${DEFAULT_REPO})`)
-    .option('--go-image <image>', 'Go image of the container that reads the sources (default: as for builds)')
-    .option('--name <name>', 'plugin name, [a-z0-9]+ (default: the directory name; evaluator/searcher for scheduler/manager)')
-    .option('--json', 'print the result as one JSON document')
-    .option('--verbose', "show the container's output")
+    .option('--name <name>', 'plugin name, [a-z0-9]+ (default: evaluator/searcher for scheduler/manager, else the directory name)')
     .action((dir: string, flags: InitFlags & OutputFlags) => {
       const spec = resolveInitSpec(dir, flags, io.env, io.cwd);
       setRun(async ({ log }) => {
