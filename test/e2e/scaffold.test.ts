@@ -8,7 +8,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { docker, fixtureArgs, fixtureSha, leftoverContainers, runCli, tempDir } from './helpers';
+import { fixtureArgs, fixtureSha, leftoverContainers, runCli, runContainer, tempDir } from './helpers';
 
 const run = promisify(execFile);
 
@@ -40,25 +40,19 @@ async function goTest(scaffold: string, tag: string, scratch: string): Promise<{
     'go test ./...',
     'test -z "$(gofmt -l .)" || { gofmt -d .; exit 1; }',
   ].join('\n');
-  const id = await docker(
-    'create', '--label', 'io.d7y-build.test=scaffold', '--user', '10001:10001',
-    '-v', 'd7y-build-go-mod:/home/d7y/go/pkg/mod:ro', '-v', 'd7y-build-go-build:/home/d7y/.cache/go-build',
-    '-e', 'HOME=/tmp', '-e', 'GOMODCACHE=/home/d7y/go/pkg/mod', '-e', 'GOCACHE=/home/d7y/.cache/go-build', '-e', 'GOPROXY=off',
-    '-e', 'GOFLAGS=-modcacherw', inject('goImage'), 'sh', '-c', script,
+  const result = await runContainer(
+    [
+      '--label', 'io.d7y-build.test=scaffold', '--user', '10001:10001',
+      '-v', 'd7y-build-go-mod:/home/d7y/go/pkg/mod:ro', '-v', 'd7y-build-go-build:/home/d7y/.cache/go-build',
+      '-e', 'HOME=/tmp', '-e', 'GOMODCACHE=/home/d7y/go/pkg/mod', '-e', 'GOCACHE=/home/d7y/.cache/go-build', '-e', 'GOPROXY=off',
+      inject('goImage'), 'sh', '-c', script,
+    ],
+    [
+      [tree, '/dragonfly'],
+      [scaffold, '/plugin'],
+    ],
   );
-  try {
-    await docker('cp', tree, `${id}:/dragonfly`);
-    await docker('cp', scaffold, `${id}:/plugin`);
-    try {
-      const { stdout, stderr } = await run('docker', ['start', '-a', id]);
-      return { exitCode: 0, output: stdout + stderr };
-    } catch (err) {
-      const e = err as { code?: number; stdout?: string; stderr?: string };
-      return { exitCode: e.code ?? -1, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
-    }
-  } finally {
-    await docker('rm', '-f', id);
-  }
+  return { exitCode: result.exitCode, output: result.stdout + result.stderr };
 }
 
 describe('inspect-api', () => {
