@@ -197,11 +197,13 @@ function mapEntries(entries: Array<[string, string]>, indent: string): string {
   return entries.map(([, v], i) => `${indent}${keys[i]!.padEnd(width)} ${v},`).join('\n');
 }
 
+/** Names the plugin's type can't take: Go's keywords and predeclared identifiers, and the scaffold's own. */
 const GO_RESERVED = new Set([
   ...'break case chan const continue default defer else fallthrough for func go goto if import interface map package range return select struct switch type var'.split(' '),
   ...'any bool byte comparable complex64 complex128 error float32 float64 int int8 int16 int32 int64 rune string uint uint8 uint16 uint32 uint64 uintptr'.split(' '),
   ...'true false iota nil append cap clear close complex copy delete imag len make max min new panic print println real recover'.split(' '),
-  ...'main init buildCommit buildTime DragonflyPluginInit testing'.split(' '),
+  // The scaffold's own names: DragonflyPluginInit's parameter is in scope where the type is used.
+  ...'main init buildCommit buildTime DragonflyPluginInit option testing'.split(' '),
 ]);
 
 /** The plugin's struct type: named after the plugin unless that name is taken in the file's scope. */
@@ -225,12 +227,13 @@ export function scaffoldFiles(api: PluginApi, options: ScaffoldOptions): Record<
   const { name } = options;
   const pkg = api.interface.package;
   const ifacePath = api.interface.importPath;
-  const clash = Object.entries(api.imports).find(([local, p]) => local === pkg && p !== ifacePath);
-  if (clash !== undefined) {
-    throw new InternalError(`the interface's package ${pkg} and its import ${clash[1]} have the same name: init can't import both`);
-  }
   const typeName = typeNameFor(name, [pkg, ...Object.keys(api.imports)]);
   const usesOwnPackage = api.methods.some((m) => new RegExp(`\\b${pkg}\\.`).test(m.qualified));
+  // Imports are per file: only <name>.go, when its signatures name the interface's own types, needs both.
+  const clash = usesOwnPackage ? api.imports[pkg] : undefined;
+  if (clash !== undefined) {
+    throw new InternalError(`the interface's package ${pkg} and its import ${clash} have the same name: init can't import both`);
+  }
   const imports = { ...api.imports, ...(usesOwnPackage ? { [pkg]: ifacePath } : {}) };
   const metadata = loaderMetadata(api.type, name);
   const at = `Dragonfly ${api.ref} (${api.commit.slice(0, 12)})`;
@@ -316,8 +319,8 @@ require ${DRAGONFLY_MODULE} ${version}
 
 A Dragonfly ${api.type} plugin, scaffolded by \`d7y-build init\`. \`${name}.go\` implements
 \`${ifacePath}.${api.interface.name}\` as it is at ${at};
-each method returns zero values until you write it. \`DragonflyPluginInit\` returns the metadata Dragonfly's loader checks
-(${Object.entries(metadata).map(([k, v]) => `${k}=${v}`).join(', ')}) and the build's stamps.
+each method returns zero values until you write it. \`DragonflyPluginInit\` returns the metadata
+Dragonfly's loader checks (${Object.entries(metadata).map(([k, v]) => `${k}=${v}`).join(', ')}) and the build's stamps.
 
 ## Build
 

@@ -139,6 +139,16 @@ describe('scaffoldFiles', () => {
     expect(scaffoldFiles(api('scheduler'), { name: 'evaluator', dirName: 'my-evaluator' })['README.md']).toContain('--commit v2.1.0 ./my-evaluator\n');
   });
 
+  it('refuses an interface whose signatures use its own package and an import of the same name', () => {
+    const a = api('resource');
+    a.imports = { ...a.imports, source: 'example.com/other/source' };
+    expect(() => scaffoldFiles(a, { name: 'myfs', dirName: 'myfs' })).toThrow(/package source and its import example.com\/other\/source have the same name/);
+    // Without the interface's own types in the signatures, the two never meet in one file.
+    const b = api('manager');
+    b.imports = { ...b.imports, searcher: 'example.com/other/searcher' };
+    expect(scaffoldFiles(b, { name: 'searcher', dirName: 'searcher' })['searcher.go']).toContain('\tsearcher "example.com/other/searcher"');
+  });
+
   it('leaves the go line out when Dragonfly\'s go.mod has none', () => {
     const noGo = { ...api('manager'), goModGo: undefined };
     expect(scaffoldFiles(noGo, { name: 'searcher', dirName: 'searcher' })['go.mod']).toBe('module example.com/searcher\n\nrequire d7y.io/dragonfly/v2 v2.1.0\n');
@@ -164,6 +174,7 @@ describe('typeNameFor', () => {
     ['source', ['source'], 'sourcePlugin'],
     ['string', [], 'stringPlugin'],
     ['testing', [], 'testingPlugin'],
+    ['option', [], 'optionPlugin'],
     ['3fs', [], 'plugin3fs'],
   ])('%s (taken: %j) → %s', (name, taken, want) => {
     expect(typeNameFor(name, taken)).toBe(want);
