@@ -167,10 +167,9 @@ export class DragonflyMirror {
     }
   }
 
-  /** The committer date of sha: what Go's pseudo-versions are stamped with. */
-  async commitTime(sha: string): Promise<Date> {
-    const seconds = (await this.git().raw(['show', '-s', '--format=%ct', sha])).trim();
-    return new Date(Number(seconds) * 1000);
+  /** The committer date of sha, in seconds since the epoch: what Go's pseudo-versions are stamped with. */
+  async commitTime(sha: string): Promise<number> {
+    return Number((await this.git().raw(['show', '-s', '--format=%ct', sha])).trim());
   }
 
   async hasDirectory(sha: string, dir: string): Promise<boolean> {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { packDirectory } from '../artifacts/archive';
 import { APICHECK } from '../build/api';
 import { openContainer } from '../build/container';
+import { buildTimestamp } from '../build/goflags';
 import { need, runSession, type ImageFacts, type RunOptions, type SessionContext, type SourceFacts } from '../build/context';
 import { prepareImage } from '../build/image';
 import type { Step, StepTiming } from '../build/pipeline';
@@ -56,7 +57,7 @@ async function readInterface(ctx: ApiContext): Promise<void> {
       ref: ctx.spec.ref,
       repo: ctx.spec.repo,
       commit: source.commit.sha,
-      commitTime: (await source.mirror.commitTime(source.commit.sha)).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      commitTime: buildTimestamp(await source.mirror.commitTime(source.commit.sha)),
       goModGo: source.goMod.go,
       loader,
     },
