@@ -12,9 +12,13 @@ import {
   DEFAULT_OUT_DIR,
   DEFAULT_PLUGINS_DIR,
   DEFAULT_REPO,
+  resolveApiSpec,
+  resolveInitSpec,
   resolveInstallSpec,
   resolveSpec,
+  type ApiFlags,
   type BuildFlags,
+  type InitFlags,
   type InstallFlags,
 } from './config';
 import { asD7yError, InterruptedError, UsageError, type D7yError } from './errors';
@@ -151,6 +155,43 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
         const { formatInspect } = await import('./verify/report');
         const report = await inspectFile(path.resolve(io.cwd, file));
         return { lines: formatInspect(report), result: report };
+      }, flags);
+    });
+
+  /** inspect-api and init: the plugin type, the commit and where to read it, and the output flags. */
+  const apiCommand = (name: string, description: string) =>
+    root
+      .command(name)
+      .description(description)
+      .addOption(new Option('--type <type>', 'plugin type').choices([...PLUGIN_TYPES]).makeOptionMandatory())
+      .option('--commit <ref>', 'Dragonfly branch, tag or SHA [env D7Y_COMMIT]')
+      .option('--repo <url|path>', `Dragonfly git repository [env D7Y_REPO] (default: ${DEFAULT_REPO})`)
+      .option('--go-image <image>', 'Go image of the container that reads the sources (default: as for builds)')
+      .option('--json', 'print the result as one JSON document')
+      .option('--verbose', "show the container's output");
+
+  apiCommand('inspect-api', 'print the interface a plugin of --type must implement at --commit: loader, interface, methods with their doc comments, metadata')
+    .action((flags: ApiFlags & OutputFlags) => {
+      const spec = resolveApiSpec(flags, io.env, io.cwd);
+      setRun(async ({ log }) => {
+        io.stderr.write(`d7y-build ${VERSION}: the ${spec.type} plugin interface at Dragonfly ${spec.ref}\n`);
+        const { inspectApi } = await import('./scaffold/api');
+        const { formatApi } = await import('./scaffold/render');
+        const result = await inspectApi(spec, { log, signal: io.signal });
+        return { lines: formatApi(result), result };
+      }, flags);
+    });
+
+  apiCommand('init', 'write a plugin scaffold into a new or empty <dir> that implements the interface of --type as it is at --commit')
+    .argument('<dir>', 'the directory to create (new or empty)')
+    .option('--name <name>', 'plugin name, [a-z0-9]+ (default: evaluator/searcher for scheduler/manager, else the directory name)')
+    .action((dir: string, flags: InitFlags & OutputFlags) => {
+      const spec = resolveInitSpec(dir, flags, io.env, io.cwd);
+      setRun(async ({ log }) => {
+        io.stderr.write(`d7y-build ${VERSION}: init ${spec.type} plugin ${spec.name} in ${spec.dir} against Dragonfly ${spec.ref}\n`);
+        const { initScaffold } = await import('./scaffold/init');
+        const result = await initScaffold(spec, { log, signal: io.signal });
+        return { lines: result.files, result };
       }, flags);
     });
 

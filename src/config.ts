@@ -181,6 +181,30 @@ function resolveRepo(repo: string, cwd: string): string {
   return path.resolve(cwd, repo);
 }
 
+/** `--commit`, else D7Y_COMMIT: every command that reads Dragonfly needs one. */
+function refOf(flags: { commit?: string }, env: Env): string {
+  const ref = nonEmpty(flags.commit) ?? nonEmpty(env.D7Y_COMMIT);
+  if (ref === undefined) {
+    throw new UsageError('no Dragonfly commit given', {
+      hint: 'pass --commit <branch|tag|sha> (or set D7Y_COMMIT), e.g. --commit v2.1.0',
+    });
+  }
+  return ref;
+}
+
+function typeOf(name: string | undefined): PluginType {
+  if (name === undefined || !isPluginType(name)) {
+    throw new UsageError(name === undefined ? 'no plugin type given' : `unknown plugin type "${name}"`, {
+      hint: `--type takes one of ${PLUGIN_TYPES.join(', ')}`,
+    });
+  }
+  return name;
+}
+
+function repoOf(flags: { repo?: string }, env: Env, cwd: string): string {
+  return resolveRepo(nonEmpty(flags.repo) ?? nonEmpty(env.D7Y_REPO) ?? DEFAULT_REPO, cwd);
+}
+
 export function resolveSpec(
   dirs: string[],
   flags: BuildFlags,
@@ -190,20 +214,8 @@ export function resolveSpec(
   /** What a plugin directory's sources say of its metadata (plugin-meta.ts readPluginMeta); nothing by default. */
   readMeta: (dir: string) => PluginMeta = () => ({}),
 ): BuildSpec {
-  const ref = nonEmpty(flags.commit) ?? nonEmpty(env.D7Y_COMMIT);
-  if (ref === undefined) {
-    throw new UsageError('no Dragonfly commit given', {
-      hint: 'pass --commit <branch|tag|sha> (or set D7Y_COMMIT), e.g. --commit v2.1.0',
-    });
-  }
-
-  const typeName = flags.type ?? 'resource';
-  if (!isPluginType(typeName)) {
-    throw new UsageError(`unknown plugin type "${typeName}"`, {
-      hint: `--type takes one of ${PLUGIN_TYPES.join(', ')}`,
-    });
-  }
-  const type: PluginType = typeName;
+  const ref = refOf(flags, env);
+  const type = typeOf(flags.type ?? 'resource');
 
   if (dirs.length === 0) {
     throw new UsageError('no plugin directory given', { hint: 'pass the plugin source directory: d7y-build --commit <ref> ./myplugin' });
@@ -253,7 +265,7 @@ export function resolveSpec(
 
   return {
     ref,
-    repo: resolveRepo(nonEmpty(flags.repo) ?? nonEmpty(env.D7Y_REPO) ?? DEFAULT_REPO, cwd),
+    repo: repoOf(flags, env, cwd),
     type,
     plugins,
     pluginsDir,
@@ -337,4 +349,55 @@ export function resolveInstallSpec(files: string[], flags: InstallFlags, env: En
     limits: {},
     cacheDir: cacheDirFor(env),
   };
+}
+
+/** `d7y-build inspect-api`: the plugin type and the Dragonfly commit whose interface is read. */
+export interface ApiFlags {
+  commit?: string;
+  repo?: string;
+  type?: string;
+  goImage?: string;
+}
+
+export interface ApiSpec {
+  ref: string;
+  repo: string;
+  type: PluginType;
+  /** undefined: golang:<version>-bookworm, as for builds. */
+  goImage: string | undefined;
+  cacheDir: string;
+  goEnv: Record<string, string>;
+  /** The container only reads sources: no limits, never kept. */
+  limits: Limits;
+  keep: false;
+}
+
+export function resolveApiSpec(flags: ApiFlags, env: Env, cwd: string): ApiSpec {
+  return {
+    ref: refOf(flags, env),
+    repo: repoOf(flags, env, cwd),
+    type: typeOf(flags.type),
+    goImage: nonEmpty(flags.goImage),
+    cacheDir: cacheDirFor(env),
+    goEnv: goEnvOf(env),
+    limits: {},
+    keep: false,
+  };
+}
+
+/** `d7y-build init`: inspect-api's flags, the scaffold's directory and the plugin's name. */
+export interface InitFlags extends ApiFlags {
+  name?: string;
+}
+
+export interface InitSpec extends ApiSpec {
+  /** Absolute path of the directory to create. */
+  dir: string;
+  name: string;
+}
+
+export function resolveInitSpec(dir: string, flags: InitFlags, env: Env, cwd: string): InitSpec {
+  const api = resolveApiSpec(flags, env, cwd);
+  const abs = path.resolve(cwd, dir);
+  return { ...api, dir: abs, name: pluginName(api.type, path.basename(abs), nonEmpty(flags.name)) };
 }

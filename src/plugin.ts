@@ -17,6 +17,8 @@ export interface LoaderRule {
   dirs: string[];
   /** The interface, in that package, that the plugin's value must implement. */
   iface: string;
+  /** Metadata keys, besides type and name, whose value the loader compares with the plugin's name. */
+  nameKeys: string[];
 }
 
 interface TypeRule {
@@ -28,14 +30,15 @@ interface TypeRule {
 }
 
 const RULES: Record<PluginType, TypeRule> = {
-  resource: { host: 'dfget', loader: { dirs: ['pkg/source'], iface: 'ResourceClient' } },
+  // source.LoadPlugin refuses a plugin whose metadata "scheme" is not its name.
+  resource: { host: 'dfget', loader: { dirs: ['pkg/source'], iface: 'ResourceClient', nameKeys: ['scheme'] } },
   scheduler: {
     host: 'scheduler',
     fixedName: 'evaluator',
     // v2.0.1–v2.0.8 kept the scheduler's evaluator under scheduler/core.
-    loader: { dirs: ['scheduler/scheduling/evaluator', 'scheduler/core/evaluator'], iface: 'Evaluator' },
+    loader: { dirs: ['scheduler/scheduling/evaluator', 'scheduler/core/evaluator'], iface: 'Evaluator', nameKeys: [] },
   },
-  manager: { host: 'manager', fixedName: 'searcher', loader: { dirs: ['manager/searcher'], iface: 'Searcher' } },
+  manager: { host: 'manager', fixedName: 'searcher', loader: { dirs: ['manager/searcher'], iface: 'Searcher', nameKeys: [] } },
 };
 
 export function isPluginType(value: string): value is PluginType {
@@ -48,6 +51,16 @@ export function hostFor(type: PluginType): TypeRule['host'] {
 
 export function loaderRule(type: PluginType): LoaderRule {
   return RULES[type].loader;
+}
+
+/** The only name the host loads for this type, when it allows just one. */
+export function fixedName(type: PluginType): string | undefined {
+  return RULES[type].fixedName;
+}
+
+/** The metadata DragonflyPluginInit must return for the loader to accept the plugin: type, name, and the name keys. */
+export function loaderMetadata(type: PluginType, name: string): Record<string, string> {
+  return { type, name, ...Object.fromEntries(RULES[type].loader.nameKeys.map((key) => [key, name])) };
 }
 
 export function pluginFileName(type: PluginType, name: string): string {
@@ -72,7 +85,7 @@ export function pluginName(type: PluginType, dirName: string, explicit?: string,
       hint: isPluginType(meta.type) ? `pass --type ${meta.type}, or change "type" in DragonflyPluginInit to "${type}"` : `change "type" in DragonflyPluginInit to "${type}"`,
     });
   }
-  const fixed = RULES[type].fixedName;
+  const fixed = fixedName(type);
   const declared = meta.name === undefined ? '' : ` (DragonflyPluginInit says "name": "${meta.name}")`;
   if (fixed !== undefined) {
     if (explicit !== undefined && explicit !== fixed) {

@@ -13,7 +13,8 @@ import type { Loader } from '../validate/loader';
 import type { LoadedPlugin } from '../validate/plugin-output';
 import type { VerifyReport } from '../verify';
 import type { GoMod } from './gomod';
-import type { PipelineContext } from './pipeline';
+import { PipelineError, RunFailure, runSteps, type PipelineContext, type Step, type StepTiming } from './pipeline';
+import { randomUUID } from 'node:crypto';
 import { InternalError } from '../errors';
 
 export interface SourceFacts {
@@ -94,6 +95,15 @@ export interface SessionContext extends PipelineContext {
   secrets: Secrets;
 }
 
+/** What resolve-source and prepare-image read of a spec: the build's, or that of a command that only reads the API. */
+export type SourceSpec = Pick<BuildSpec, 'ref' | 'repo' | 'type' | 'cacheDir' | 'goImage'>;
+
+/** A session that resolves a Dragonfly commit and prepares the images for it. */
+export interface SourceContext extends SessionContext {
+  spec: SourceSpec;
+  state: Pick<BuildState, 'source' | 'image'>;
+}
+
 export interface BuildContext extends SessionContext {
   spec: BuildSpec;
   state: BuildState;
@@ -111,10 +121,17 @@ export interface RunOptions {
   secrets?: Secrets;
 }
 
+/** What of a command's spec its session takes. */
+export interface SessionSettings {
+  keep: boolean;
+  goEnv: Record<string, string>;
+  limits: Limits;
+}
+
 /** A new session for one run: its id, labels, adapters and settings; no steps run yet. */
 export function newSession(
   runId: string,
-  settings: { keep: boolean; goEnv: Record<string, string>; limits: Limits },
+  settings: SessionSettings,
   options: RunOptions,
   signal: AbortSignal,
 ): SessionContext {
@@ -135,4 +152,26 @@ export function newSession(
 export function need<T>(value: T | undefined, what: string): T {
   if (value === undefined) throw new InternalError(`pipeline step order: ${what} is not known yet`);
   return value;
+}
+
+/**
+ * Runs a command's steps over a new session with the spec's settings and an empty state. A failure
+ * comes out as a RunFailure with the step timings and, once resolved, the Dragonfly commit.
+ */
+export async function runSession<C extends SessionContext & { spec: SessionSettings; state: object }>(
+  steps: ReadonlyArray<Step<C>>,
+  spec: C['spec'],
+  options: RunOptions,
+  signal: AbortSignal = options.signal ?? new AbortController().signal,
+): Promise<{ runId: string; ctx: C; steps: StepTiming[] }> {
+  const runId = randomUUID();
+  const ctx = { ...newSession(runId, spec, options, signal), spec, state: {} } as C;
+  try {
+    return { runId, ctx, steps: await runSteps(steps, ctx) };
+  } catch (err) {
+    // Pipelines that resolve a Dragonfly commit keep it in state.source; the others have none.
+    const { source } = ctx.state as { source?: SourceFacts };
+    if (err instanceof PipelineError) throw new RunFailure(err.error, runId, err.timings, source?.commit.sha);
+    throw err;
+  }
 }

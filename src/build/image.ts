@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import { engineMessage } from '../docker/engine';
 import { toolLabels } from '../docker/labels';
 import { D7yError, GoImageError, InternalError } from '../errors';
-import { need, type BuildContext, type ImageFacts, type SessionContext } from './context';
+import { need, type ImageFacts, type SessionContext, type SourceContext } from './context';
 import { chooseGoImage, offlineGoImage, type GoImageChoice } from './gomod';
 
 const DOCKERFILE = 'Dockerfile.builder';
@@ -125,7 +125,7 @@ export async function ensureImages(ctx: SessionContext, choice: GoImageChoice): 
   return { goImage, goImageReason: choice.reason, goRelease: choice.release, goImageId, builderImage, builderImageId: built.id };
 }
 
-export async function prepareImage(ctx: BuildContext): Promise<void> {
+export async function prepareImage(ctx: SourceContext): Promise<void> {
   const source = need(ctx.state.source, 'the source');
   const choice = chooseGoImage(source.goMod, ctx.spec.goImage);
   if (choice === undefined) {

@@ -2,13 +2,12 @@
  * The library entry: build(spec) runs the pipeline and returns what was built, or throws a
  * RunFailure that carries the typed error and the step timings.
  */
-import { randomUUID } from 'node:crypto';
 import type { BuildSpec } from '../config';
 import { TimeoutError } from '../errors';
 import { formatDuration } from '../log';
 import type { VerifyReport } from '../verify';
-import { need, newSession, type BuildContext, type RunOptions, type ValidationFacts } from './context';
-import { PipelineError, RunFailure, runSteps, type StepTiming } from './pipeline';
+import { need, runSession, type BuildContext, type RunOptions, type ValidationFacts } from './context';
+import type { StepTiming } from './pipeline';
 import { BUILD_STEPS } from './steps';
 import { sharedGoArgs } from './goflags';
 
@@ -69,20 +68,15 @@ function runSignal(outer: AbortSignal | undefined, timeoutMs: number | undefined
 }
 
 export async function build(spec: BuildSpec, options: BuildOptions = {}): Promise<BuildResult> {
-  const runId = randomUUID();
   const run = runSignal(options.signal, spec.limits.timeoutMs);
-  const ctx: BuildContext = { ...newSession(runId, spec, options, run.signal), spec, state: {} };
-
-  let steps: StepTiming[];
+  let session: { runId: string; ctx: BuildContext; steps: StepTiming[] };
   try {
-    steps = await runSteps(BUILD_STEPS, ctx);
-  } catch (err) {
-    if (err instanceof PipelineError) throw new RunFailure(err.error, runId, err.timings, ctx.state.source?.commit.sha);
-    throw err;
+    session = await runSession(BUILD_STEPS, spec, options, run.signal);
   } finally {
     run.dispose();
   }
 
+  const { runId, ctx, steps } = session;
   const { state } = ctx;
   const source = need(state.source, 'the source');
   const outputs = need(state.outputs, 'the outputs');

@@ -3,7 +3,7 @@ import { SourceError, UnsupportedHostError } from '../errors';
 import { DragonflyMirror } from '../git/source';
 import { hostFor, loaderRule, type PluginType } from '../plugin';
 import { parseLoaderParams, type Loader } from '../validate/loader';
-import type { BuildContext } from './context';
+import type { SourceContext } from './context';
 import { parseGoMod } from './gomod';
 
 export const DRAGONFLY_MODULE = 'd7y.io/dragonfly/v2';
@@ -11,7 +11,7 @@ export const DRAGONFLY_MODULE = 'd7y.io/dragonfly/v2';
 /** Refs reach git as arguments: keep them to what branch, tag and SHA names use. */
 const REF = /^[A-Za-z0-9][A-Za-z0-9._/+-]*$/;
 
-export async function resolveSource(ctx: BuildContext): Promise<void> {
+export async function resolveSource(ctx: SourceContext): Promise<void> {
   const { spec } = ctx;
   if (!REF.test(spec.ref) || spec.ref.includes('..')) {
     throw new SourceError(`"${spec.ref}" is not a branch, tag or commit name`, {

@@ -167,6 +167,11 @@ export class DragonflyMirror {
     }
   }
 
+  /** The committer date of sha, in seconds since the epoch: what Go's pseudo-versions are stamped with. */
+  async commitTime(sha: string): Promise<number> {
+    return Number((await this.git().raw(['show', '-s', '--format=%ct', sha])).trim());
+  }
+
   async hasDirectory(sha: string, dir: string): Promise<boolean> {
     const out = await this.git().raw(['ls-tree', '-d', '--name-only', sha, '--', dir]);
     return out.trim() !== '';

@@ -4,16 +4,15 @@
  * against the host a fleet really runs: a plugin built for another Dragonfly commit is refused here,
  * not by plugin.Open in production.
  */
-import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { packDirectory } from '../artifacts/archive';
 import { assertWritableDir, placeAllLocked, statesOf, type FileState } from '../artifacts/install';
 import type { Manifest } from '../artifacts/manifest';
 import { openContainer } from '../build/container';
-import { need, newSession, type ImageFacts, type RunOptions, type SessionContext, type ToolchainFacts, type ValidationFacts } from '../build/context';
+import { need, runSession, type ImageFacts, type RunOptions, type SessionContext, type ToolchainFacts, type ValidationFacts } from '../build/context';
 import { ensureImages } from '../build/image';
-import { PipelineError, RunFailure, runSteps, type Step, type StepTiming } from '../build/pipeline';
+import type { Step, StepTiming } from '../build/pipeline';
 import { validateIn } from '../build/validate';
 import type { InstallSpec } from '../config';
 import type { BuildContainer } from '../docker/engine';
@@ -148,20 +147,13 @@ export async function installPrebuilt(
   spec: InstallSpec,
   options: RunOptions = {},
 ): Promise<InstallResult> {
-  const runId = randomUUID();
-  const ctx: InstallContext = { ...newSession(runId, spec, options, options.signal ?? new AbortController().signal), spec, state: {} };
-  try {
-    const steps = await runSteps(INSTALL_STEPS, ctx);
-    return {
-      runId,
-      host: spec.host,
-      goImage: need(ctx.state.goImage, 'the Go image'),
-      installed: need(ctx.state.installed, 'the installed files'),
-      validation: need(ctx.state.validation, 'the validation'),
-      steps,
-    };
-  } catch (err) {
-    if (err instanceof PipelineError) throw new RunFailure(err.error, runId, err.timings);
-    throw err;
-  }
+  const { runId, ctx, steps } = await runSession(INSTALL_STEPS, spec, options);
+  return {
+    runId,
+    host: spec.host,
+    goImage: need(ctx.state.goImage, 'the Go image'),
+    installed: need(ctx.state.installed, 'the installed files'),
+    validation: need(ctx.state.validation, 'the validation'),
+    steps,
+  };
 }

@@ -101,16 +101,14 @@ export async function fixtureSha(ref: string): Promise<string> {
 }
 
 /**
- * Runs a built host binary as Dragonfly would run on a server: in a fresh container of the Go image
- * (the binary needs its glibc), with the plugins directory's files where Dragonfly looks for them.
+ * `docker create createArgs`, the files copied in (host path → container path), started attached to
+ * its end, and removed: its output and exit code.
  */
-export async function runHost(hostBinary: string, pluginsDir: string, args: string[]): Promise<{ stdout: string; stderr: string; exitCode: number }> {
-  const script = 'mkdir -p /usr/local/dragonfly && cp -R /opt/plugins /usr/local/dragonfly/plugins && exec /opt/host "$@"';
-  const id = await docker('create', '--label', 'io.d7y-build.test=host', inject('goImage'), 'sh', '-c', script, 'host', ...args);
+export async function runContainer(createArgs: string[], copies: Array<[string, string]>): Promise<{ stdout: string; stderr: string; exitCode: number }> {
+  const id = await docker('create', ...createArgs);
   try {
-    await docker('cp', hostBinary, `${id}:/opt/host`);
-    await docker('cp', pluginsDir, `${id}:/opt/plugins`);
-    const attached = await new Promise<{ stdout: string; stderr: string; exitCode: number }>((resolve, reject) => {
+    for (const [from, to] of copies) await docker('cp', from, `${id}:${to}`);
+    return await new Promise<{ stdout: string; stderr: string; exitCode: number }>((resolve, reject) => {
       const child = spawn('docker', ['start', '-a', id], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
@@ -119,10 +117,21 @@ export async function runHost(hostBinary: string, pluginsDir: string, args: stri
       child.on('error', reject);
       child.on('close', (code) => resolve({ stdout, stderr, exitCode: code ?? -1 }));
     });
-    return attached;
   } finally {
     await docker('rm', '-f', id);
   }
+}
+
+/**
+ * Runs a built host binary as Dragonfly would run on a server: in a fresh container of the Go image
+ * (the binary needs its glibc), with the plugins directory's files where Dragonfly looks for them.
+ */
+export function runHost(hostBinary: string, pluginsDir: string, args: string[]): Promise<{ stdout: string; stderr: string; exitCode: number }> {
+  const script = 'mkdir -p /usr/local/dragonfly && cp -R /opt/plugins /usr/local/dragonfly/plugins && exec /opt/host "$@"';
+  return runContainer(['--label', 'io.d7y-build.test=host', inject('goImage'), 'sh', '-c', script, 'host', ...args], [
+    [hostBinary, '/opt/host'],
+    [pluginsDir, '/opt/plugins'],
+  ]);
 }
 
 /** Writes a plugin source tree: file name → content. */
