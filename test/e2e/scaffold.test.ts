@@ -45,7 +45,7 @@ async function goTest(scaffold: string, tag: string, scratch: string): Promise<{
       '--label', 'io.d7y-build.test=scaffold', '--user', '10001:10001',
       '-v', 'd7y-build-go-mod:/home/d7y/go/pkg/mod:ro', '-v', 'd7y-build-go-build:/home/d7y/.cache/go-build',
       '-e', 'HOME=/tmp', '-e', 'GOMODCACHE=/home/d7y/go/pkg/mod', '-e', 'GOCACHE=/home/d7y/.cache/go-build', '-e', 'GOPROXY=off',
-      inject('goImage'), 'sh', '-c', script,
+      imageFor(tag), 'sh', '-c', script,
     ],
     [
       [tree, '/dragonfly'],
@@ -54,6 +54,10 @@ async function goTest(scaffold: string, tag: string, scratch: string): Promise<{
   );
   return { exitCode: result.exitCode, output: result.stdout + result.stderr };
 }
+
+/** The fixture tags whose go.mod is not the v2.1 line's `go 1.23.0`, and the Go image each builds with. */
+const GO_LINES: Record<string, string> = { 'v2.0.9': '1.20', 'v2.5.0': '1.25.5' };
+const imageFor = (tag: string) => (tag === 'v2.5.0' ? inject('go125Image') : inject('goImage'));
 
 describe('inspect-api', () => {
   it('prints the evaluator interface as each tag declares it: Evaluate at v2.0.9, EvaluateParents at v2.1.0', async () => {
@@ -115,7 +119,7 @@ describe('init', () => {
   const NAMES = { resource: 'myfs', scheduler: 'evaluator', manager: 'searcher' } as const;
   const CELLS = [
     ...['v2.0.9', 'v2.1.0', 'v2.1.1'].map((tag) => ['resource', tag] as const),
-    ...['v2.0.9', 'v2.1.0', 'v2.1.1', 'v2.4.0'].flatMap((tag) => [['scheduler', tag] as const, ['manager', tag] as const]),
+    ...['v2.0.9', 'v2.1.0', 'v2.1.1', 'v2.4.0', 'v2.5.0'].flatMap((tag) => [['scheduler', tag] as const, ['manager', tag] as const]),
   ];
 
   it.each(CELLS)('a %s scaffold at %s builds and loads with no edits, by the command its README gives', async (type, tag) => {
@@ -123,7 +127,7 @@ describe('init', () => {
     // Not a valid plugin name for a resource: --name gives it, and the README's command must say so.
     const dir = path.join(work.path, `my-${type}`);
     const name = NAMES[type];
-    const init = await runCli(['init', '--type', type, ...fixtureArgs(tag), ...(type === 'resource' ? ['--name', name] : []), dir]);
+    const init = await runCli(['init', '--type', type, ...fixtureArgs(tag, imageFor(tag)), ...(type === 'resource' ? ['--name', name] : []), dir]);
     expect(init.stderr).not.toMatch(/error:/);
     expect(init.exitCode).toBe(0);
     const files = [`${name}.go`, `${name}_test.go`, 'go.mod', 'README.md'];
@@ -132,14 +136,14 @@ describe('init', () => {
     expect(await readdir(work.path)).toEqual([`my-${type}`]); // no temp directory left beside it
 
     expect(await readFile(path.join(dir, 'go.mod'), 'utf8')).toBe(
-      `module example.com/${name}\n\ngo ${tag === 'v2.0.9' ? '1.20' : '1.23.0'}\n\nrequire d7y.io/dragonfly/v2 ${tag}\n`,
+      `module example.com/${name}\n\ngo ${GO_LINES[tag] ?? '1.23.0'}\n\nrequire d7y.io/dragonfly/v2 ${tag}\n`,
     );
     const readme = await readFile(path.join(dir, 'README.md'), 'utf8');
     const command = /^d7y-build (.*)$/m.exec(readme)?.[1];
     expect(command).toBe(`--type ${type} --commit ${tag} --repo ${inject('fixtureRepo')}${type === 'resource' ? ` --name ${name}` : ''} ./my-${type}`);
 
     const build = await runCli(
-      [...command!.split(' '), '--go-image', inject('goImage'), '--out', 'out', '--plugins-dir', 'plugins', '--json'],
+      [...command!.split(' '), '--go-image', imageFor(tag), '--out', 'out', '--plugins-dir', 'plugins', '--json'],
       { cwd: work.path },
     );
     expect(build.stderr).not.toMatch(/error:/);

@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -41,9 +42,23 @@ function hash1(files: Array<[string, string]>): string {
   return `h1:${sha256(summary).toString('base64')}`;
 }
 
+/**
+ * The address containers on the default bridge reach this machine at. The engine records it in the
+ * network's IPAM config only when it chose it itself: a dockerd started again over an existing
+ * docker0 leaves it out, and the bridge interface's own address is the answer.
+ */
+async function bridgeGateway(): Promise<string> {
+  const recorded = await docker('network', 'inspect', 'bridge', '-f', '{{(index .IPAM.Config 0).Gateway}}');
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(recorded)) return recorded;
+  const name = await docker('network', 'inspect', 'bridge', '-f', '{{index .Options "com.docker.network.bridge.name"}}');
+  const address = os.networkInterfaces()[/^[\w.-]+$/.test(name) ? name : 'docker0']?.find((a) => a.family === 'IPv4')?.address;
+  if (address === undefined) throw new Error(`the default bridge has no gateway address (IPAM says ${JSON.stringify(recorded)})`);
+  return address;
+}
+
 beforeAll(async () => {
   work = await tempDir('secrets-');
-  const gateway = await docker('network', 'inspect', 'bridge', '-f', '{{(index .IPAM.Config 0).Gateway}}');
+  const gateway = await bridgeGateway();
 
   // A CA and a server certificate for the gateway address the container reaches this machine at.
   const tls = path.join(work.path, 'tls');
