@@ -3,7 +3,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redactUrl } from '../../src/artifacts/manifest';
 import { compilerOutput } from '../../src/build/compile';
 import { builderImageTag, packageRoot, type ContextFile } from '../../src/build/image';
 import { RunFailure } from '../../src/build/pipeline';
@@ -181,21 +180,6 @@ describe('compilerOutput', () => {
     const chatter = Array.from({ length: 50 }, (_, i) => `go: downloading m${i} v1.0.0`);
     const out = compilerOutput({ exitCode: 1, stderr: [...chatter, 'a', 'b', 'c'].join('\n'), stdout: '' }, 2);
     expect(out).toBe('a\n… (2 more lines; --verbose shows all)');
-  });
-});
-
-describe('redactUrl', () => {
-  it.each([
-    ['https://user:token@github.com/x.git', 'https://github.com/x.git'],
-    ['https://token@github.com/dragonflyoss/dragonfly.git', 'https://github.com/dragonflyoss/dragonfly.git'],
-    ['HTTP://u:p@example.com:8080/a/b', 'HTTP://example.com:8080/a/b'],
-    ['https://github.com/dragonflyoss/dragonfly.git', 'https://github.com/dragonflyoss/dragonfly.git'],
-    ['https://github.com/x/y@v2', 'https://github.com/x/y@v2'],
-    ['git@github.com:dragonflyoss/dragonfly.git', 'git@github.com:dragonflyoss/dragonfly.git'],
-    ['/srv/git/dragonfly', '/srv/git/dragonfly'],
-    ['../dragonfly', '../dragonfly'],
-  ])('%s → %s', (url, want) => {
-    expect(redactUrl(url)).toBe(want);
   });
 });
 
