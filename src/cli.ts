@@ -195,8 +195,9 @@ function writeOut(stream: NodeJS.WritableStream, text: string): Promise<void> {
 /** Runs the CLI and returns the exit code. */
 export async function main(argv: string[], io: CliIo): Promise<number> {
   // Secret values are masked in everything written, from the first line: the credentials of URLs
-  // in the arguments and D7Y_REPO, GIT_AUTH_TOKEN, and (once read) the passwords of --netrc.
-  const secrets = [...argv, io.env.D7Y_REPO ?? ''].flatMap(urlSecrets);
+  // in the arguments and the environment (D7Y_REPO, GOPROXY, proxies), GIT_AUTH_TOKEN, and (once
+  // read) the passwords of --netrc.
+  const secrets = [...argv, ...Object.values(io.env)].flatMap((text) => urlSecrets(text ?? ''));
   const token = io.env.GIT_AUTH_TOKEN?.trim();
   if (token) secrets.push(token);
   const mask = (text: string) => maskSecrets(text, secrets);

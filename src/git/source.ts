@@ -191,11 +191,16 @@ export class DragonflyMirror {
     );
   }
 
-  /** Fetches every ref, pruning; warns of tags that moved upstream. */
+  /**
+   * Fetches every ref from the URL as given, pruning; warns of tags that moved upstream. The stored
+   * remote URL is set without credentials each time, so a mirror an older d7y-build cloned with a
+   * credentialed URL loses them too.
+   */
   private async fetch(): Promise<void> {
     await this.locked(async () => {
       const before = await this.tags();
       await this.git().raw(['fetch', '--prune', '--quiet', '--end-of-options', this.repo, '+refs/*:refs/*']);
+      await this.git().raw(['config', 'remote.origin.url', redactUrl(this.repo)]);
       for (const [tag, now] of await this.tags()) {
         const was = before.get(tag);
         if (was !== undefined && was !== now) {

@@ -157,6 +157,13 @@ describe('main', () => {
     expect(run.stderr + run.stdout).toContain('***');
   });
 
+  it.each([['D7Y_REPO'], ['GOPROXY'], ['https_proxy']])('masks the password of a URL in %s wherever it shows', async (name) => {
+    const run = await cli(['--commit', 'v2.1.0', '--json', '--name', 'pass-in-env-9', path.join(dir, 'p')], { [name]: 'https://u:pass-in-env-9@proxy.example/' });
+    expect(run.code).toBe(2);
+    expectOneCleanError(run);
+    expect(run.stderr + run.stdout).not.toContain('pass-in-env-9');
+  });
+
   it('masks GIT_AUTH_TOKEN before anything is read', async () => {
     const run = await cli(['--commit', 'v2.1.0', '--json', path.join('/nonexistent', 'ghs_secret-token-value')], { GIT_AUTH_TOKEN: 'ghs_secret-token-value' });
     expect(run.code).toBe(2);
