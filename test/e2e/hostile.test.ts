@@ -228,16 +228,23 @@ describe('credentials in --repo never print', () => {
     expectFailure(result, 4, message);
     expect(result.stdout + result.stderr).not.toContain(TOKEN);
     expect(result.stdout + result.stderr).not.toContain(enc(TOKEN));
+    expect(await snapshot(path.join(dir.path, 'out'))).toEqual({});
+    expect(await snapshot(path.join(dir.path, 'p'))).toEqual({});
   });
 });
 
 describe('refs: only a full SHA or a real tag comes from the mirror without a fetch', () => {
   // Resolving against the upstream's local path; every commit of v9.9.x lacks dfget (exit 10).
   const cache = () => path.join(work.path, 'refs-cache');
-  const resolve = (ref: string) =>
-    runCli(['--commit', ref, '--repo', upstream, '--go-image', inject('goImage'), '--out', path.join(work.path, 'refs-out'), '--plugins-dir', path.join(work.path, 'refs-p'), '--json', D7YFS], {
+  const resolve = async (ref: string) => {
+    const [out, plugins] = [path.join(work.path, 'refs-out'), path.join(work.path, 'refs-p')];
+    const result = await runCli(['--commit', ref, '--repo', upstream, '--go-image', inject('goImage'), '--out', out, '--plugins-dir', plugins, '--json', D7YFS], {
       env: { D7Y_CACHE_DIR: cache() },
     });
+    expect(await snapshot(out)).toEqual({});
+    expect(await snapshot(plugins)).toEqual({});
+    return result;
+  };
   /** The SHA the run says ref is, and whether it said the mirror cache answered. */
   const resolved = (result: CliRun, ref: string) => {
     expectFailure(result, 10, /has no cmd\/dfget/);
@@ -287,11 +294,16 @@ describe('refs: only a full SHA or a real tag comes from the mirror without a fe
 describe('a damaged or locked mirror', () => {
   const cache = () => path.join(work.path, 'mirror-cache');
   const mirror = () => mirrorOf(cache(), upstream);
-  const resolve = (onStderr?: CliOptions['onStderr']) =>
-    runCli(['--commit', 'v9.9.x', '--repo', upstream, '--go-image', inject('goImage'), '--out', path.join(work.path, 'm-out'), '--plugins-dir', path.join(work.path, 'm-p'), '--json', D7YFS], {
+  const resolve = async (onStderr?: CliOptions['onStderr']) => {
+    const [out, plugins] = [path.join(work.path, 'm-out'), path.join(work.path, 'm-p')];
+    const result = await runCli(['--commit', 'v9.9.x', '--repo', upstream, '--go-image', inject('goImage'), '--out', out, '--plugins-dir', plugins, '--json', D7YFS], {
       env: { D7Y_CACHE_DIR: cache() },
       onStderr,
     });
+    expect(await snapshot(out)).toEqual({});
+    expect(await snapshot(plugins)).toEqual({});
+    return result;
+  };
 
   it.each([
     ['an empty directory', async () => mkdir(mirror(), { recursive: true })],
