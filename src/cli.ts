@@ -1,7 +1,9 @@
 /**
  * The command line: commander wiring only. Flags become a spec (config.ts), the pipeline runs, and
  * this file alone writes the result to stdout and the one error message to stderr, and picks the
- * exit code. SIGINT and SIGTERM abort the run; its cleanup runs before the process exits.
+ * exit code. Everything it writes, logs included, leaves through one mask (secret values, URL
+ * credentials) and with its control characters escaped. SIGINT and SIGTERM abort the run; its
+ * cleanup runs before the process exits.
  * Each command's code is imported when the command runs: `verify` never loads Docker's client.
  */
 import path from 'node:path';
@@ -22,11 +24,11 @@ import {
   type InstallFlags,
 } from './config';
 import { asD7yError, InterruptedError, UsageError, type D7yError } from './errors';
-import { createLogger, type Logger } from './log';
-import { failureOutcome, formatError, successOutcome } from './outcome';
+import { createLogger, escapeControl, type Logger } from './log';
+import { failureOutcome, formatError, jsonLine, successOutcome } from './outcome';
 import { PLUGIN_TYPES } from './plugin';
 import { readPluginMeta } from './plugin-meta';
-import { maskSecrets } from './secrets';
+import { maskSecrets, urlSecrets } from './secrets';
 import { VERSION } from './version';
 
 interface OutputFlags {
@@ -99,7 +101,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .action((dirs: string[], flags: BuildFlags & OutputFlags) => {
       const spec = resolveSpec(dirs, flags, io.env, io.cwd, new Date(), readPluginMeta);
       setRun(async ({ log, redact }) => {
-        io.stderr.write(`d7y-build ${VERSION}: ${spec.type} plugin${spec.plugins.length > 1 ? 's' : ''} ${spec.plugins.map((p) => p.name).join(', ')} against Dragonfly ${spec.ref}\n`);
+        log.headline(`d7y-build ${VERSION}: ${spec.type} plugin${spec.plugins.length > 1 ? 's' : ''} ${spec.plugins.map((p) => p.name).join(', ')} against Dragonfly ${spec.ref}`);
         const { build } = await import('./build');
         const { loadSecrets } = await import('./secrets');
         const secrets = await loadSecrets(spec.netrcFile, io.env);
@@ -122,7 +124,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .action((files: string[], flags: InstallFlags & OutputFlags) => {
       const spec = resolveInstallSpec(files, flags, io.env, io.cwd);
       setRun(async ({ log }) => {
-        io.stderr.write(`d7y-build ${VERSION}: install ${spec.plugins.map((p) => p.file).join(', ')} for ${spec.host}\n`);
+        log.headline(`d7y-build ${VERSION}: install ${spec.plugins.map((p) => p.file).join(', ')} for ${spec.host}`);
         const { installPrebuilt } = await import('./install');
         const result = await installPrebuilt(spec, { log, signal: io.signal });
         return { lines: result.installed, result };
@@ -234,6 +236,14 @@ function writeOut(stream: NodeJS.WritableStream, text: string): Promise<void> {
 
 /** Runs the CLI and returns the exit code. */
 export async function main(argv: string[], io: CliIo): Promise<number> {
+  // Secret values are masked in everything written, from the first line: the credentials of URLs
+  // in the arguments and the environment (D7Y_REPO, GOPROXY, proxies), GIT_AUTH_TOKEN, and (once
+  // read) the passwords of --netrc.
+  const secrets = [...argv, ...Object.values(io.env)].flatMap((text) => urlSecrets(text ?? ''));
+  const token = io.env.GIT_AUTH_TOKEN?.trim();
+  if (token) secrets.push(token);
+  const mask = (text: string) => maskSecrets(text, secrets);
+
   let run: Run | undefined;
   let output: OutputFlags = { json: argv.includes('--json') };
   try {
@@ -245,34 +255,32 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return 0; // --help, --version
       const error = new UsageError(err.message.replace(/^error: /, ''), { hint: 'run d7y-build --help for the options' });
-      return report(error, io, output.json ?? false);
+      return report(error, io, output.json ?? false, mask);
     }
-    return report(asD7yError(err), io, output.json ?? false);
+    return report(asD7yError(err), io, output.json ?? false, mask);
   }
   if (run === undefined) return 0;
 
-  // Secret values are masked in everything written from here on: logs, errors, results.
-  const secrets: string[] = [];
-  const mask = (text: string) => maskSecrets(text, secrets);
   const log = createLogger({ verbose: output.verbose ?? false, stream: io.stderr, env: io.env, mask });
   try {
     const outcome = await run({ log, redact: (values) => secrets.push(...values) });
     if (output.json) {
-      await writeOut(io.stdout, mask(`${JSON.stringify(successOutcome(outcome.result))}\n`));
+      await writeOut(io.stdout, jsonLine(successOutcome(outcome.result), mask));
     } else {
-      await writeOut(io.stdout, mask(outcome.lines.map((l) => `${l}\n`).join('')));
-      if (outcome.container) io.stderr.write(`kept container ${outcome.container}\n`);
+      await writeOut(io.stdout, outcome.lines.map((l) => `${escapeControl(mask(l))}\n`).join(''));
+      if (outcome.container) log.headline(`kept container ${outcome.container}`);
     }
     return outcome.exitCode ?? 0;
   } catch (err) {
     const failure = err instanceof RunFailure ? err : undefined;
-    return report(failure?.error ?? asD7yError(err), io, output.json ?? false, failure, mask);
+    return report(failure?.error ?? asD7yError(err), io, output.json ?? false, mask, failure);
   }
 }
 
-async function report(error: D7yError, io: CliIo, json: boolean, failure?: RunFailure, mask: (text: string) => string = (t) => t): Promise<number> {
-  io.stderr.write(mask(`${formatError(error)}\n`));
-  if (json) await writeOut(io.stdout, mask(`${JSON.stringify(failureOutcome(error, failure))}\n`));
+/** The one error block on stderr (and the --json document): formatError escapes, mask masks. */
+async function report(error: D7yError, io: CliIo, json: boolean, mask: (text: string) => string, failure?: RunFailure): Promise<number> {
+  io.stderr.write(`${mask(formatError(error))}\n`);
+  if (json) await writeOut(io.stdout, jsonLine(failureOutcome(error, failure), mask));
   return error.exitCode;
 }
 

@@ -1,9 +1,13 @@
 /**
  * Human-readable progress on stderr; stdout belongs to the result. `verbose` adds what the build
- * container prints. Colour only on a TTY, and never with NO_COLOR.
+ * container prints. Colour only on a TTY, and never with NO_COLOR. Every message is masked and has
+ * its control characters escaped here, before colour is added: each message is one line on the
+ * terminal, whatever file names, refs or container output it quotes.
  */
 
 export interface Logger {
+  /** A line of its own, not indented: the run's header. */
+  headline(message: string): void;
   info(message: string): void;
   warn(message: string): void;
   /** A line of container output: shown with --verbose only. */
@@ -21,6 +25,29 @@ export interface LoggerOptions {
   env?: Record<string, string | undefined>;
 }
 
+/**
+ * Control characters of untrusted text made visible, so nothing it holds acts on the terminal: C0
+ * but tab (a newline would start a forged line), DEL, C1 (8-bit CSI), and the bidirectional
+ * overrides that reorder what is shown. ESC becomes \x1b, so no escape sequence gets through.
+ */
+export const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r' };
+
+/** A character as a \u escape, as JSON and JavaScript write it. */
+export const unicodeEscape = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+export function escapeControl(text: string): string {
+  return text.replace(CONTROL, (c) => {
+    const code = c.charCodeAt(0);
+    return NAMED[c] ?? (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : unicodeEscape(c));
+  });
+}
+
+/** Multi-line text (compiler output, a plugin's panic) kept multi-line, each line escaped. */
+export function escapeLines(text: string): string[] {
+  return text.split('\n').map(escapeControl);
+}
+
 export function formatDuration(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(1)}s`;
 }
@@ -28,15 +55,17 @@ export function formatDuration(ms: number): string {
 export function createLogger({ verbose, stream = process.stderr, env = process.env, mask = (t) => t }: LoggerOptions): Logger {
   const colour = stream.isTTY === true && env.NO_COLOR === undefined;
   const paint = (code: string, text: string): string => (colour ? `\x1b[${code}m${text}\x1b[0m` : text);
+  const clean = (text: string): string => escapeControl(mask(text));
   const write = (line: string): void => {
-    stream.write(`${mask(line)}\n`);
+    stream.write(`${line}\n`);
   };
   const counter = (index: number, total: number): string => paint('2', `[${index}/${total}]`);
   return {
-    info: (message) => write(`      ${message}`),
-    warn: (message) => write(`${paint('33', 'warning:')} ${message}`),
+    headline: (message) => write(clean(message)),
+    info: (message) => write(`      ${clean(message)}`),
+    warn: (message) => write(`${paint('33', 'warning:')} ${clean(message)}`),
     output: (source, line) => {
-      if (verbose) write(paint('2', `      ${source}| ${line}`));
+      if (verbose) write(paint('2', `      ${clean(`${source}| ${line}`)}`));
     },
     stepStart: (index, total, name) => write(`${counter(index, total)} ${name}`),
     stepDone: (index, total, name, ms) =>
@@ -48,6 +77,7 @@ export function createLogger({ verbose, stream = process.stderr, env = process.e
 
 /** For tests and library callers that want silence. */
 export const nullLogger: Logger = {
+  headline: () => {},
   info: () => {},
   warn: () => {},
   output: () => {},

@@ -2,7 +2,8 @@
  * Credentials for private Go modules, given at run time only: a netrc file (--netrc / D7Y_NETRC) and
  * GIT_AUTH_TOKEN, which becomes a netrc entry for each host GOPRIVATE, GONOPROXY or GONOSUMDB names.
  * They reach the container on a tmpfs, never an image layer or the container's environment, and
- * every value is masked in what d7y-build prints or writes. Pure, but for loadSecrets.
+ * every value is masked in what d7y-build prints or writes, as are credentials in URLs
+ * (https://user:token@host/…). Pure, but for loadSecrets.
  */
 import { readFile } from 'node:fs/promises';
 import { UsageError } from './errors';
@@ -33,11 +34,43 @@ export function netrcValues(netrc: string): string[] {
   return words.flatMap((w, i) => (words[i - 1] === 'password' && w !== '' ? [w] : []));
 }
 
-/** Replaces every secret value (of 4 characters or more: shorter ones would mask noise) with ***. */
+/** The userinfo of URLs (scheme://<userinfo>@host): up to the last @ before the path. */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#]*)@/gi;
+
+/** A URL, or any text, without the credentials its URLs carry (https://user:token@host/... → https://host/...). */
+export function redactUrl(text: string): string {
+  return text.replace(URL_USERINFO, '$1');
+}
+
+function decoded(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+/**
+ * The secrets in the URLs of a text (a --repo, an argument list), as written and percent-decoded,
+ * to be masked wherever a tool prints them in another form: passwords, and the user of an HTTP URL
+ * that has no password (https://<token>@github.com/…). ssh users (git@) are names, not secrets.
+ */
+export function urlSecrets(text: string): string[] {
+  return [...text.matchAll(URL_USERINFO)].flatMap(([, scheme = '', userinfo = '']) => {
+    const colon = userinfo.indexOf(':');
+    const secret = colon >= 0 ? userinfo.slice(colon + 1) : /^(https?|ftps?):/i.test(scheme) ? userinfo : '';
+    return secret === '' ? [] : [...new Set([secret, decoded(secret)])];
+  });
+}
+
+/**
+ * Replaces every secret value (of 4 characters or more: shorter ones would mask noise) with ***,
+ * and drops the credentials of every URL in the text.
+ */
 export function maskSecrets(text: string, values: string[]): string {
   let out = text;
   for (const v of values) if (v.length >= 4) out = out.split(v).join('***');
-  return out;
+  return redactUrl(out);
 }
 
 export async function loadSecrets(netrcFile: string | undefined, env: Record<string, string | undefined>): Promise<Secrets> {

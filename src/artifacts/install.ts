@@ -1,9 +1,12 @@
 /**
- * Putting finished files in place so that nobody ever sees half of one: each is written under a
- * temporary name in its target directory, flushed, then renamed over the old one.
+ * Putting finished files in place so that nobody ever sees half of one, and a failure changes
+ * nothing: every target is checked first, each file is written under a temporary name in its
+ * target directory and flushed, the files it replaces are kept aside (hard links, under temporary
+ * names), and only then is each renamed over its target. When a rename fails, those already done
+ * are undone from what was kept aside. Temporaries go either way.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { access, chmod, constants, copyFile, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { access, chmod, constants, copyFile, link, lstat, mkdir, open, rename, rm, rmdir, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { InstallError } from '../errors';
 import { LockTimeoutError, withLock } from '../lock';
@@ -67,6 +70,14 @@ function hintFor(err: NodeJS.ErrnoException, dir: string): string {
   }
 }
 
+function kindOf(info: { isDirectory(): boolean; isSymbolicLink(): boolean; isFIFO(): boolean; isSocket(): boolean }): string {
+  if (info.isDirectory()) return 'a directory';
+  if (info.isSymbolicLink()) return 'a symbolic link';
+  if (info.isFIFO()) return 'a named pipe';
+  if (info.isSocket()) return 'a socket';
+  return 'a device';
+}
+
 export interface PlaceOptions {
   /**
    * Files that must still be as they were when the build started: another build that replaced one
@@ -75,20 +86,138 @@ export interface PlaceOptions {
   unchangedSince?: Map<string, FileState>;
 }
 
+interface StagedFile {
+  temp: string;
+  to: string;
+  /** The file it replaces, kept aside under a temporary name; undefined when there was none. */
+  kept?: string;
+}
+
 /**
- * Places every file, all-or-nothing as far as the file system allows: all temporaries are written
- * first, and only when every one is complete (and, with unchangedSince, no target was replaced by
- * someone else) are they renamed into place. Callers serialise concurrent placements with withLock.
+ * Keeps the file at target aside under a temporary name: a hard link, so the target never goes
+ * missing; a copy with the same mode and times where the file system or the kernel refuses the
+ * link (protected_hardlinks, for a file this user does not own).
  */
-export async function placeAll(placements: Placement[], what: string, options: PlaceOptions = {}): Promise<void> {
-  const staged: Array<{ temp: string; to: string }> = [];
+async function keepAside(target: string): Promise<string | undefined> {
+  const kept = tempName(target);
+  try {
+    await link(target, kept);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code !== 'EPERM' && code !== 'EXDEV' && code !== 'ENOTSUP' && code !== 'EMLINK') throw err;
+    const info = await stat(target);
+    await copyFile(target, kept, constants.COPYFILE_EXCL);
+    await utimes(kept, info.atime, info.mtime);
+  }
+  return kept;
+}
+
+/**
+ * Files written and flushed under temporary names beside their targets, ready to be renamed into
+ * place (commit) or dropped (discard). Build one with stagePlacements.
+ */
+export class StagedPlacements {
+  private settled = false;
+
+  constructor(
+    private readonly files: StagedFile[],
+    /** Directories created for the targets, parents first: removed again when nothing is placed. */
+    private readonly createdDirs: string[],
+    private readonly what: string,
+  ) {}
+
+  /**
+   * Renames every file into place. When one rename fails, the ones before it are undone (the kept
+   * file renamed back, or the new one removed where there was none) and InstallError says so.
+   */
+  async commit(): Promise<void> {
+    const done: StagedFile[] = [];
+    let current: StagedFile | undefined;
+    try {
+      for (const f of this.files) {
+        current = f;
+        await rename(f.temp, f.to);
+        done.push(f);
+      }
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const unrestored: StagedFile[] = [];
+      for (const f of done.reverse()) {
+        try {
+          if (f.kept !== undefined) await rename(f.kept, f.to);
+          else await rm(f.to, { force: true });
+          f.kept = undefined;
+        } catch {
+          unrestored.push(f);
+        }
+      }
+      await this.drop(unrestored);
+      const to = current?.to ?? this.what;
+      if (unrestored.length > 0) {
+        throw new InstallError(`cannot write ${to}: ${e.message}; and could not put back ${unrestored.map((f) => f.to).join(', ')}`, {
+          hint: `the previous files are kept as ${unrestored.map((f) => f.kept ?? f.to).join(', ')}: rename them back`,
+          cause: err,
+        });
+      }
+      throw new InstallError(`cannot write ${to}: ${e.message}; ${this.what} left as they were`, { hint: hintFor(e, path.dirname(to)), cause: err });
+    }
+    this.settled = true;
+    await Promise.all(this.files.map((f) => (f.kept === undefined ? undefined : rm(f.kept, { force: true }))));
+  }
+
+  /** Removes every temporary, and the directories created for nothing. */
+  async discard(): Promise<void> {
+    await this.drop([]);
+  }
+
+  /** Removes temporaries and kept files (but those in keep), then the directories created. */
+  private async drop(keep: StagedFile[]): Promise<void> {
+    if (this.settled) return;
+    this.settled = true;
+    await Promise.all(
+      this.files.flatMap((f) => [rm(f.temp, { force: true }), f.kept === undefined || keep.includes(f) ? undefined : rm(f.kept, { force: true })]),
+    );
+    for (const dir of [...this.createdDirs].reverse()) await rmdir(dir).catch(() => undefined);
+  }
+}
+
+/**
+ * Checks every target and writes every file under its temporary name. A target is refused when
+ * its directory can't take files, or something other than a regular file (a directory, a link, a
+ * pipe) stands where the file goes; another build that replaced a file in unchangedSince wins.
+ * Nothing is renamed yet; on failure nothing was changed and no temporary is left.
+ */
+export async function stagePlacements(placements: Placement[], what: string, options: PlaceOptions = {}): Promise<StagedPlacements> {
+  const files: StagedFile[] = [];
+  const createdDirs: string[] = [];
+  const staged = new StagedPlacements(files, createdDirs, what);
   let current = placements[0]?.to ?? what;
   try {
     for (const p of placements) {
       current = p.to;
-      await mkdir(path.dirname(p.to), { recursive: true });
+      const dir = path.dirname(p.to);
+      const first = await mkdir(dir, { recursive: true });
+      if (first !== undefined) {
+        const chain = [dir];
+        while (chain[0] !== first) chain.unshift(path.dirname(chain[0]!));
+        createdDirs.push(...chain);
+      }
+      await access(dir, constants.W_OK | constants.X_OK);
+      const info = await lstat(p.to).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return undefined;
+        throw err;
+      });
+      if (info !== undefined && !info.isFile()) {
+        throw new InstallError(`${p.to} is ${kindOf(info)}, not a file; installed nothing`, {
+          hint: `move ${p.to} out of the way: d7y-build replaces only regular files`,
+        });
+      }
+    }
+    for (const p of placements) {
+      current = p.to;
       const temp = tempName(p.to);
-      staged.push({ temp, to: p.to });
+      files.push({ temp, to: p.to });
       if (typeof p.from === 'string') {
         await copyFile(p.from, temp);
       } else {
@@ -110,16 +239,25 @@ export async function placeAll(placements: Placement[], what: string, options: P
         });
       }
     }
-    for (const s of staged) {
-      current = s.to;
-      await rename(s.temp, s.to);
+    for (const f of files) {
+      current = f.to;
+      f.kept = await keepAside(f.to);
     }
+    return staged;
   } catch (err) {
-    await Promise.all(staged.map((s) => rm(s.temp, { force: true })));
+    await staged.discard();
     if (err instanceof InstallError) throw err;
     const e = err as NodeJS.ErrnoException;
     throw new InstallError(`cannot write ${what}: ${e.message}`, { hint: hintFor(e, path.dirname(current)), cause: err });
   }
+}
+
+/**
+ * Places every file, all or nothing: stagePlacements, then commit. Callers serialise concurrent
+ * placements with placeAllLocked.
+ */
+export async function placeAll(placements: Placement[], what: string, options: PlaceOptions = {}): Promise<void> {
+  await (await stagePlacements(placements, what, options)).commit();
 }
 
 /**

@@ -38,11 +38,6 @@ export interface Manifest {
   verify: VerifyReport | { error: string };
 }
 
-/** A repository URL without the credentials it may carry (https://user:token@host/...). */
-export function redactUrl(repo: string): string {
-  return repo.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, '$1');
-}
-
 export function serializeManifest(manifest: Manifest): string {
   return `${JSON.stringify(manifest, null, 2)}\n`;
 }

@@ -18,9 +18,8 @@ export async function resolveSource(ctx: SourceContext): Promise<void> {
       hint: 'pass --commit with a branch, a tag or a (short) SHA, e.g. --commit v2.1.0',
     });
   }
-  const mirror = new DragonflyMirror(spec.repo, { cacheDir: spec.cacheDir, signal: ctx.signal });
+  const mirror = new DragonflyMirror(spec.repo, { cacheDir: spec.cacheDir, signal: ctx.signal, warn: (m) => ctx.log.warn(m) });
   const commit = await mirror.resolve(spec.ref);
-  if (commit.staleWarning !== undefined) ctx.log.warn(commit.staleWarning);
   const shortSha = commit.sha.slice(0, 7);
   ctx.log.info(`${spec.ref} is ${commit.sha}${commit.fetched ? '' : ' (from the mirror cache)'}`);
 

@@ -1,21 +1,26 @@
 /**
  * The pinned Dragonfly source, through simple-git and a bare mirror cache under the user's cache
- * dir: the first build of a repo clones it, later builds fetch only when the ref could have moved
- * (a branch, or a ref the cache does not have), so a known commit or tag builds with no network.
+ * dir: the first build of a repo clones it. After that, only a full SHA the mirror has, or a name
+ * the mirror has as a tag, is answered from the cache; anything else (branches, short SHAs, names
+ * that merely look like versions) is fetched every time, so a moved branch builds its new commit.
+ * Tags are taken as immutable: one force-moved upstream is picked up by the next fetch, with a
+ * warning naming the old and new commit.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { SourceError } from '../errors';
-import { withLock } from '../lock';
+import { describeHolder, LockTimeoutError, withLock } from '../lock';
+import { redactUrl } from '../secrets';
 
 /**
- * The user's own GIT_* settings that still reach git (credentials helpers, CA bundles, ssh); the
- * other GIT_* variables, and editor and pager variables, are dropped: git runs non-interactively
- * on a mirror d7y-build owns.
+ * The user's own GIT_* settings that still reach git (CA bundles, ssh, askpass); the other GIT_*
+ * variables, and editor and pager variables, are dropped: git runs non-interactively on a mirror
+ * d7y-build owns, which d7y-build names itself (GIT_DIR, GIT_INDEX_FILE, GIT_WORK_TREE).
  */
-const ALLOWED_GIT_ENV = ['GIT_SSL_CAINFO', 'GIT_SSL_CAPATH', 'GIT_SSH_COMMAND', 'GIT_ASKPASS', 'GIT_INDEX_FILE', 'GIT_WORK_TREE'];
+const ALLOWED_GIT_ENV = ['GIT_SSL_CAINFO', 'GIT_SSL_CAPATH', 'GIT_SSH_COMMAND', 'GIT_ASKPASS'];
+const OWN_GIT_ENV = ['GIT_DIR', 'GIT_INDEX_FILE', 'GIT_WORK_TREE', 'GIT_TERMINAL_PROMPT'];
 const INTERACTIVE_ENV = new Set(['editor', 'visual', 'pager', 'prefix', 'ssh_askpass']);
 
 /** The environment for git: this process's, minus what could make it interactive, plus extra. */
@@ -32,9 +37,16 @@ function gitIn(dir: string, signal?: AbortSignal, extraEnv: Record<string, strin
   return simpleGit({
     baseDir: dir,
     abort: signal,
-    allowEnvironment: [...ALLOWED_GIT_ENV, 'GIT_TERMINAL_PROMPT'],
+    allowEnvironment: [...ALLOWED_GIT_ENV, ...OWN_GIT_ENV],
     // The user's own ssh command and askpass helper, from their environment, are theirs to use.
     unsafe: { allowUnsafeSshCommand: true, allowUnsafeAskPass: true },
+    // git's exit status decides. simple-git on its own fails a command only when it also wrote to
+    // stderr, so a quiet `rev-parse --verify --quiet` of a missing tag would pass for found.
+    errors: (error, result) => {
+      if (error !== undefined || result.exitCode === 0) return error;
+      const output = Buffer.concat([...result.stdErr, ...result.stdOut]);
+      return output.length > 0 ? output : Buffer.from(`git exited with ${result.exitCode}`);
+    },
   }).env(gitEnvironment(process.env, extraEnv));
 }
 
@@ -44,13 +56,13 @@ export interface ResolvedCommit {
   sha: string;
   /** Whether this resolution went to the network. */
   fetched: boolean;
-  /** Set when a fetch failed and the cached ref was used instead. */
-  staleWarning?: string;
 }
 
 export interface SourceOptions {
   cacheDir: string;
   signal?: AbortSignal;
+  /** Said while resolving: a lock being waited for, a damaged mirror cloned again, a moved tag, a failed fetch. */
+  warn?: (message: string) => void;
 }
 
 function gitMessage(err: unknown): string {
@@ -66,104 +78,181 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
-/** One bare mirror per repository, under <cacheDir>/git/. */
+const FULL_SHA = /^[0-9a-f]{40}$/i;
+
+/** One bare mirror per repository, under <cacheDir>/git/, named by a hash of the URL without credentials. */
 export class DragonflyMirror {
   readonly dir: string;
+  private readonly lockFile: string;
 
   constructor(
     readonly repo: string,
     private readonly options: SourceOptions,
   ) {
-    const key = createHash('sha256').update(repo).digest('hex').slice(0, 16);
+    const key = createHash('sha256').update(redactUrl(repo)).digest('hex').slice(0, 16);
     this.dir = path.join(options.cacheDir, 'git', `${key}.git`);
+    this.lockFile = `${this.dir}.lock`;
   }
 
-  private git(): SimpleGit {
-    return gitIn(this.dir, this.options.signal);
+  /** git on the mirror, named by GIT_DIR: a damaged mirror never lets git find a repository above it. */
+  private git(extraEnv: Record<string, string> = {}): SimpleGit {
+    return gitIn(path.dirname(this.dir), this.options.signal, { GIT_DIR: this.dir, ...extraEnv });
   }
 
-  /** Clones into a temporary name, then renames: a concurrent build either wins or uses the winner's. */
-  private async ensureCloned(): Promise<boolean> {
-    if (await exists(this.dir)) return false;
-    await mkdir(path.dirname(this.dir), { recursive: true });
-    const tmp = `${this.dir}.tmp-${randomBytes(4).toString('hex')}`;
+  private warn(message: string): void {
+    this.options.warn?.(message);
+  }
+
+  /** Runs fn holding the mirror's lock: clones and fetches into one mirror take turns. */
+  private async locked<T>(fn: () => Promise<T>): Promise<T> {
     try {
-      await gitIn(path.dirname(this.dir), this.options.signal).clone(this.repo, tmp, ['--mirror', '--quiet']);
-      await rename(tmp, this.dir).catch(async (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+      return await withLock(this.lockFile, fn, {
+        timeoutMs: 10 * 60_000,
+        signal: this.options.signal,
+        onWait: (holder) => this.warn(`waiting for the git mirror lock ${this.lockFile}, held by ${describeHolder(holder)}`),
       });
     } catch (err) {
-      throw new SourceError(`cannot clone ${this.repo}: ${gitMessage(err)}`, {
-        hint: 'check --repo (a git URL or a local path to a Dragonfly clone) and that it is reachable',
-        cause: err,
+      if (!(err instanceof LockTimeoutError)) throw err;
+      throw new SourceError(`the git mirror of ${this.repo} has been locked for 10 minutes: ${err.message}`, {
+        hint: `if no other d7y-build is running, remove ${err.file}`,
       });
-    } finally {
-      await rm(tmp, { recursive: true, force: true });
     }
-    return true;
+  }
+
+  /** Why the mirror can't be used (missing, or no git repository: no HEAD, objects or refs), or undefined. */
+  private async damage(): Promise<string | undefined> {
+    if (!(await exists(this.dir))) return 'missing';
+    try {
+      await this.git().raw(['rev-parse', '--git-dir']);
+      return undefined;
+    } catch (err) {
+      return gitMessage(err);
+    }
+  }
+
+  /**
+   * Clones when the mirror is missing or damaged, into a temporary name then renamed, under the
+   * mirror's lock. The clone's remote URL is stored without credentials; fetches name the URL.
+   */
+  private async ensureMirror(): Promise<boolean> {
+    if ((await this.damage()) === undefined) return false;
+    await mkdir(path.dirname(this.dir), { recursive: true });
+    return this.locked(async () => {
+      const damage = await this.damage();
+      if (damage === undefined) return false; // another build cloned it meanwhile
+      if (damage !== 'missing') {
+        this.warn(`the git mirror ${this.dir} is damaged (${damage}): cloning ${this.repo} again`);
+        const doomed = `${this.dir}.damaged-${randomBytes(4).toString('hex')}`;
+        await rename(this.dir, doomed);
+        await rm(doomed, { recursive: true, force: true });
+      }
+      const tmp = `${this.dir}.tmp-${randomBytes(4).toString('hex')}`;
+      try {
+        await gitIn(path.dirname(this.dir), this.options.signal).clone(this.repo, tmp, ['--mirror', '--quiet']);
+        await gitIn(path.dirname(this.dir), this.options.signal, { GIT_DIR: tmp }).raw(['config', 'remote.origin.url', redactUrl(this.repo)]);
+        await rename(tmp, this.dir);
+      } catch (err) {
+        throw new SourceError(`cannot clone ${this.repo}: ${gitMessage(err)}`, {
+          hint: 'check --repo (a git URL or a local path to a Dragonfly clone) and that it is reachable',
+          cause: err,
+        });
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+      return true;
+    });
   }
 
   private async revParse(ref: string): Promise<string | undefined> {
     try {
       const out = (await this.git().raw(['rev-parse', '--verify', '--quiet', '--end-of-options', `${ref}^{commit}`])).trim();
-      return /^[0-9a-f]{40}$/.test(out) ? out : undefined;
+      return FULL_SHA.test(out) ? out : undefined;
     } catch {
       return undefined;
     }
   }
 
-  private async isTag(ref: string): Promise<boolean> {
-    try {
-      await this.git().raw(['show-ref', '--verify', '--quiet', `refs/tags/${ref}`]);
-      return true;
-    } catch {
-      return false;
-    }
+  /** What the mirror alone may answer: a full SHA it has, or a name it has as a tag. */
+  private async pinned(ref: string): Promise<string | undefined> {
+    return this.revParse(FULL_SHA.test(ref) ? ref.toLowerCase() : `refs/tags/${ref}`);
   }
 
-  /** Resolves ref to a full SHA, fetching only when the cache can't answer for sure. */
+  /** Every tag and the commit it names. */
+  private async tags(): Promise<Map<string, string>> {
+    const out = await this.git().raw(['for-each-ref', '--format=%(refname:strip=2) %(objectname) %(*objectname)', 'refs/tags']);
+    return new Map(
+      out
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => {
+          const [name = '', object = '', peeled] = l.split(' ');
+          return [name, peeled || object] as const;
+        }),
+    );
+  }
+
+  /**
+   * Fetches every ref from the URL as given, pruning; warns of tags that moved upstream. The stored
+   * remote URL is set without credentials each time, so a mirror an older d7y-build cloned with a
+   * credentialed URL loses them too.
+   */
+  private async fetch(): Promise<void> {
+    await this.locked(async () => {
+      const before = await this.tags();
+      await this.git().raw(['fetch', '--prune', '--quiet', '--end-of-options', this.repo, '+refs/*:refs/*']);
+      await this.git().raw(['config', 'remote.origin.url', redactUrl(this.repo)]);
+      for (const [tag, now] of await this.tags()) {
+        const was = before.get(tag);
+        if (was !== undefined && was !== now) {
+          this.warn(`tag ${tag} of ${this.repo} moved upstream from ${was.slice(0, 12)} to ${now.slice(0, 12)}; builds of ${tag} use ${now.slice(0, 12)} from now on`);
+        }
+      }
+    });
+  }
+
+  /** Resolves ref to a full SHA, fetching unless the ref is a full SHA or a tag the mirror has. */
   async resolve(ref: string): Promise<ResolvedCommit> {
-    const cloned = await this.ensureCloned();
-    const cached = await this.revParse(ref);
-    const immutable = cached !== undefined && (cached.startsWith(ref.toLowerCase()) || (await this.isTag(ref)));
-    if (cloned || immutable) {
-      if (cached !== undefined) return { repo: this.repo, ref, sha: cached, fetched: cloned };
-    } else {
+    const cloned = await this.ensureMirror();
+    if (!cloned) {
+      const pinned = await this.pinned(ref);
+      if (pinned !== undefined) return { repo: this.repo, ref, sha: pinned, fetched: false };
       try {
-        // Concurrent fetches into one mirror fight over its ref locks: builds take turns.
-        await withLock(`${this.dir}.lock`, () => this.git().raw(['fetch', '--prune', '--quiet', 'origin']), {
-          timeoutMs: 10 * 60_000,
-          signal: this.options.signal,
-        });
+        await this.fetch();
       } catch (err) {
+        if (err instanceof SourceError) throw err;
+        const cached = await this.revParse(ref);
         if (cached !== undefined) {
-          return {
-            repo: this.repo,
-            ref,
-            sha: cached,
-            fetched: false,
-            staleWarning: `could not fetch ${this.repo} (${gitMessage(err)}); using the cached ${ref}`,
-          };
+          this.warn(`could not fetch ${this.repo} (${gitMessage(err)}); using the cached ${ref}, which may be behind`);
+          return { repo: this.repo, ref, sha: cached, fetched: false };
         }
         throw new SourceError(`cannot fetch ${this.repo}: ${gitMessage(err)}`, {
-          hint: 'check the network and --repo; a commit or tag built before needs no network',
+          hint: `check the network and --repo; a commit or tag built before needs no network (if the mirror is damaged, remove ${this.dir})`,
           cause: err,
         });
       }
-      const sha = await this.revParse(ref);
-      if (sha !== undefined) return { repo: this.repo, ref, sha, fetched: true };
     }
+    const sha = await this.revParse(ref);
+    if (sha !== undefined) return { repo: this.repo, ref, sha, fetched: true };
     throw new SourceError(`${this.repo} has no commit, branch or tag "${ref}"`, {
       hint: `check --commit; \`git ls-remote ${this.repo}\` lists its branches and tags`,
+    });
+  }
+
+  /** A damaged mirror, named, with the fix. */
+  private unreadable(what: string, err: unknown): SourceError {
+    return new SourceError(`the git mirror ${this.dir} cannot read ${what}: ${gitMessage(err)}`, {
+      hint: `remove ${this.dir}: the next build clones ${this.repo} again`,
+      cause: err,
     });
   }
 
   /** A file's text at sha, or undefined when the commit has no such file. */
   async readFile(sha: string, file: string): Promise<string | undefined> {
     try {
-      return await this.git().raw(['show', `${sha}:${file}`]);
-    } catch {
-      return undefined;
+      const listed = await this.git().raw(['ls-tree', '--name-only', sha, '--', file]);
+      return listed.trim() === '' ? undefined : await this.git().raw(['show', `${sha}:${file}`]);
+    } catch (err) {
+      throw this.unreadable(`${file} at ${sha.slice(0, 12)}`, err);
     }
   }
 
@@ -173,8 +262,11 @@ export class DragonflyMirror {
   }
 
   async hasDirectory(sha: string, dir: string): Promise<boolean> {
-    const out = await this.git().raw(['ls-tree', '-d', '--name-only', sha, '--', dir]);
-    return out.trim() !== '';
+    try {
+      return (await this.git().raw(['ls-tree', '-d', '--name-only', sha, '--', dir])).trim() !== '';
+    } catch (err) {
+      throw this.unreadable(`the tree of ${sha.slice(0, 12)}`, err);
+    }
   }
 
   /**
@@ -185,9 +277,11 @@ export class DragonflyMirror {
     await mkdir(dest, { recursive: true });
     const index = `${dest}.index`;
     try {
-      const git = gitIn(this.dir, this.options.signal, { GIT_INDEX_FILE: index, GIT_WORK_TREE: dest });
+      const git = this.git({ GIT_INDEX_FILE: index, GIT_WORK_TREE: dest });
       await git.raw(['read-tree', sha]);
       await git.raw(['checkout-index', '--all', '--force']);
+    } catch (err) {
+      throw this.unreadable(`the tree of ${sha.slice(0, 12)}`, err);
     } finally {
       await rm(index, { force: true });
     }

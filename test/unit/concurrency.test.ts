@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -46,6 +46,53 @@ describe('withLock', () => {
     expect((err as Error).message).toContain(`process ${process.pid}`);
     expect(waited).toHaveLength(1);
     expect(await readFile(lock, 'utf8')).toBe(JSON.stringify(currentOwner()));
+  });
+
+  it('holds its owner in the lock file from the moment it exists', async () => {
+    const lock = path.join(dir, 'd.lock');
+    const seen = await withLock(lock, async () => readFile(lock, 'utf8'), { timeoutMs: 1000 });
+    expect(JSON.parse(seen)).toEqual(currentOwner());
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  const past = new Date(Date.now() - 60_000);
+  it.each([
+    ['empty', ''],
+    ['cut short', '{"host":"'],
+    ['JSON that names no owner', '{"pid":"x"}'],
+    ['binary garbage', '\u0000\u00ff\u001b[2J'],
+  ])('takes over a lock file that is %s once it is old, naming no holder while it waits', async (_label, content) => {
+    const lock = path.join(dir, 'e.lock');
+    await writeFile(lock, content);
+    await utimes(lock, past, past);
+    await expect(withLock(lock, async () => 'ran', { timeoutMs: 1000 })).resolves.toBe('ran');
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('waits for an unreadable lock file that is still young, saying it names no holder', async () => {
+    const lock = path.join(dir, 'f.lock');
+    await writeFile(lock, '');
+    const waited: unknown[] = [];
+    const err = await withLock(lock, async () => 'never', { timeoutMs: 300, onWait: (h) => waited.push(h) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LockTimeoutError);
+    expect((err as Error).message).toMatch(/f\.lock is held by no process it names \(the file is empty or unreadable; taken over once 5 s old\)/);
+    expect(waited).toEqual([undefined]);
+  });
+
+  it('lets one waiter at a time in when several find the same dead owner', async () => {
+    const lock = path.join(dir, 'g.lock');
+    await writeFile(lock, JSON.stringify({ ...currentOwner(), pid: 2 ** 22 + 12345 }));
+    let inside = 0;
+    let most = 0;
+    const holder = () =>
+      withLock(lock, async () => {
+        most = Math.max(most, ++inside);
+        await new Promise((r) => setTimeout(r, 30));
+        inside--;
+      }, { timeoutMs: 5000 });
+    await Promise.all(Array.from({ length: 6 }, holder));
+    expect(most).toBe(1);
+    expect(await readdir(dir)).toEqual([]);
   });
 });
 

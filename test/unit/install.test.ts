@@ -1,8 +1,8 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { assertWritableDir, placeAll } from '../../src/artifacts/install';
+import { assertWritableDir, placeAll, stagePlacements } from '../../src/artifacts/install';
 import { InstallError } from '../../src/errors';
 
 let tmp: string;
@@ -131,6 +131,124 @@ describe('placeAll', () => {
     );
     expect(err).toBeInstanceOf(InstallError);
     expect(await listTree(out)).toEqual([]);
+  });
+});
+
+describe('placeAll as one transaction over --out and --plugins-dir', () => {
+  /** --out holding a previous build's files, and a plugins dir with an installed plugin. */
+  async function previousInstall(): Promise<{ out: string; plugins: string; before: Record<string, string> }> {
+    const out = path.join(tmp, 'out');
+    const plugins = path.join(tmp, 'plugins');
+    await mkdir(path.join(out, 'bin'), { recursive: true });
+    await mkdir(path.join(out, 'plugins'));
+    await mkdir(plugins);
+    await writeFile(path.join(out, 'bin', 'dfget'), 'old host');
+    await writeFile(path.join(out, 'plugins', 'd7y-resource-plugin-a.so'), 'old plugin a');
+    await writeFile(path.join(out, 'manifest.json'), 'old manifest');
+    await writeFile(path.join(plugins, 'd7y-resource-plugin-b.so'), 'installed b');
+    return { out, plugins, before: await contents(tmp) };
+  }
+
+  /** relative path → content (or the kind, for what is not a file) of everything under dir. */
+  async function contents(dir: string): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const name of await listTree(dir)) {
+      const info = await stat(path.join(dir, name)).catch(() => undefined);
+      out[name] = info?.isFile() ? await readFile(path.join(dir, name), 'utf8') : info?.isDirectory() ? '<dir>' : '<other>';
+    }
+    return out;
+  }
+
+  const build = (out: string, plugins: string) => [
+    { from: { content: 'new host' }, to: path.join(out, 'bin', 'dfget'), mode: 0o755 },
+    { from: { content: 'new plugin a' }, to: path.join(out, 'plugins', 'd7y-resource-plugin-a.so'), mode: 0o755 },
+    { from: { content: 'new manifest' }, to: path.join(out, 'manifest.json') },
+    { from: { content: 'new plugin a' }, to: path.join(plugins, 'd7y-resource-plugin-a.so'), mode: 0o755 },
+  ];
+
+  it.each([
+    ['a directory', async (p: string) => mkdir(p).then(() => writeFile(path.join(p, 'inside'), 'kept'))],
+    ['a symbolic link', async (p: string) => symlink('/etc/hostname', p)],
+    ['a dangling symbolic link', async (p: string) => symlink(path.join(tmp, 'nowhere'), p)],
+  ])('refuses %s where a plugin goes, before anything is renamed', async (kind, make) => {
+    const { out, plugins } = await previousInstall();
+    const target = path.join(plugins, 'd7y-resource-plugin-a.so');
+    await make(target);
+    const before = await contents(tmp);
+
+    const err = await rejection(placeAll(build(out, plugins), '--out and --plugins-dir'));
+    expect(err).toBeInstanceOf(InstallError);
+    expect((err as InstallError).message).toBe(`${target} is ${kind.replace('dangling ', '')}, not a file; installed nothing`);
+    expect((err as InstallError).hint).toMatch(/move .* out of the way/);
+    expect(await contents(tmp)).toEqual(before);
+    expect(await temporaries(tmp)).toEqual([]);
+  });
+
+  it('refuses a directory where a file of --out goes, leaving the plugins dir alone', async () => {
+    const { out, plugins } = await previousInstall();
+    await rm(path.join(out, 'manifest.json'));
+    await mkdir(path.join(out, 'manifest.json'));
+    const before = await contents(tmp);
+    const err = await rejection(placeAll(build(out, plugins), '--out and --plugins-dir'));
+    expect((err as InstallError).message).toMatch(/manifest\.json is a directory, not a file/);
+    expect(await contents(tmp)).toEqual(before);
+  });
+
+  it('puts every previous file back when a rename fails half-way, and removes what had no predecessor', async () => {
+    const { out, plugins, before } = await previousInstall();
+    const placements = [
+      ...build(out, plugins),
+      { from: { content: 'new plugin c' }, to: path.join(out, 'plugins', 'd7y-resource-plugin-c.so') },
+      { from: { content: 'new plugin c' }, to: path.join(plugins, 'sub', 'd7y-resource-plugin-c.so') },
+    ];
+    // The installed plugin's inode: put back means the same file, not a copy.
+    const hostIno = (await stat(path.join(out, 'bin', 'dfget'))).ino;
+    const staged = await stagePlacements(placements, '--out and --plugins-dir');
+    // After every check passed, something takes the last target's place: its rename fails.
+    await mkdir(path.join(plugins, 'sub', 'd7y-resource-plugin-c.so'));
+    await writeFile(path.join(plugins, 'sub', 'd7y-resource-plugin-c.so', 'x'), 'x');
+
+    const err = await rejection(staged.commit());
+    expect(err).toBeInstanceOf(InstallError);
+    expect((err as InstallError).message).toMatch(/^cannot write .*sub\/d7y-resource-plugin-c\.so: .*; --out and --plugins-dir left as they were$/);
+    expect(await contents(tmp)).toEqual({
+      ...before,
+      [path.join('plugins', 'sub')]: '<dir>',
+      [path.join('plugins', 'sub', 'd7y-resource-plugin-c.so')]: '<dir>',
+      [path.join('plugins', 'sub', 'd7y-resource-plugin-c.so', 'x')]: 'x',
+    });
+    expect((await stat(path.join(out, 'bin', 'dfget'))).ino).toBe(hostIno);
+    expect(await temporaries(tmp)).toEqual([]);
+  });
+
+  it('removes the directories it created when it installs nothing', async () => {
+    const { out, plugins, before } = await previousInstall();
+    await mkdir(path.join(plugins, 'd7y-resource-plugin-a.so'));
+    const err = await rejection(
+      placeAll([{ from: { content: 'x' }, to: path.join(out, 'new', 'deeper', 'file') }, ...build(out, plugins)], '--out and --plugins-dir'),
+    );
+    expect(err).toBeInstanceOf(InstallError);
+    expect(await contents(tmp)).toEqual({ ...before, [path.join('plugins', 'd7y-resource-plugin-a.so')]: '<dir>' });
+  });
+
+  it('discarding a staged placement leaves everything as it was', async () => {
+    const { out, plugins, before } = await previousInstall();
+    const staged = await stagePlacements(build(out, plugins), '--out and --plugins-dir');
+    expect((await temporaries(tmp)).length).toBeGreaterThan(0);
+    await staged.discard();
+    expect(await contents(tmp)).toEqual(before);
+  });
+
+  it('replaces every file on success and keeps no previous copies', async () => {
+    const { out, plugins } = await previousInstall();
+    await placeAll(build(out, plugins), '--out and --plugins-dir');
+    expect(await contents(tmp)).toMatchObject({
+      [path.join('out', 'bin', 'dfget')]: 'new host',
+      [path.join('out', 'manifest.json')]: 'new manifest',
+      [path.join('plugins', 'd7y-resource-plugin-a.so')]: 'new plugin a',
+      [path.join('plugins', 'd7y-resource-plugin-b.so')]: 'installed b',
+    });
+    expect(await temporaries(tmp)).toEqual([]);
   });
 });
 

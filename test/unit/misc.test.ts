@@ -3,7 +3,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redactUrl } from '../../src/artifacts/manifest';
 import { compilerOutput } from '../../src/build/compile';
 import { builderImageTag, packageRoot, type ContextFile } from '../../src/build/image';
 import { RunFailure } from '../../src/build/pipeline';
@@ -25,6 +24,7 @@ import {
 } from '../../src/errors';
 import { failureOutcome, formatError, OUTCOME_SCHEMA_VERSION } from '../../src/outcome';
 import { hintFor } from '../../src/validate/diagnose';
+import { gitEnvironment } from '../../src/git/source';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -184,21 +184,6 @@ describe('compilerOutput', () => {
   });
 });
 
-describe('redactUrl', () => {
-  it.each([
-    ['https://user:token@github.com/x.git', 'https://github.com/x.git'],
-    ['https://token@github.com/dragonflyoss/dragonfly.git', 'https://github.com/dragonflyoss/dragonfly.git'],
-    ['HTTP://u:p@example.com:8080/a/b', 'HTTP://example.com:8080/a/b'],
-    ['https://github.com/dragonflyoss/dragonfly.git', 'https://github.com/dragonflyoss/dragonfly.git'],
-    ['https://github.com/x/y@v2', 'https://github.com/x/y@v2'],
-    ['git@github.com:dragonflyoss/dragonfly.git', 'git@github.com:dragonflyoss/dragonfly.git'],
-    ['/srv/git/dragonfly', '/srv/git/dragonfly'],
-    ['../dragonfly', '../dragonfly'],
-  ])('%s → %s', (url, want) => {
-    expect(redactUrl(url)).toBe(want);
-  });
-});
-
 describe('formatError', () => {
   it('prints the message with the step in brackets, the detail indented, then the hint', () => {
     const err = new CompileError('plugin x does not compile', {
@@ -314,5 +299,27 @@ describe('errors', () => {
   it('asD7yError returns a D7yError as is', () => {
     const err = new CompileError('m');
     expect(asD7yError(err)).toBe(err);
+  });
+});
+
+describe('gitEnvironment', () => {
+  it("keeps the user's CA, ssh and askpass settings, drops every other GIT_* and what could prompt", () => {
+    const env = gitEnvironment({
+      PATH: '/usr/bin',
+      GIT_SSL_CAINFO: '/ca.pem',
+      GIT_SSH_COMMAND: 'ssh -i k',
+      GIT_ASKPASS: '/bin/pass',
+      GIT_DIR: '/elsewhere/.git',
+      GIT_WORK_TREE: '/elsewhere',
+      GIT_INDEX_FILE: '/elsewhere/index',
+      GIT_CONFIG_PARAMETERS: "'core.fsmonitor=evil'",
+      EDITOR: 'vi',
+      PAGER: 'less',
+    });
+    expect(env).toEqual({ PATH: '/usr/bin', GIT_SSL_CAINFO: '/ca.pem', GIT_SSH_COMMAND: 'ssh -i k', GIT_ASKPASS: '/bin/pass', GIT_TERMINAL_PROMPT: '0' });
+  });
+
+  it('adds what d7y-build names itself, after the filter', () => {
+    expect(gitEnvironment({ GIT_DIR: '/user' }, { GIT_DIR: '/cache/git/x.git' })).toEqual({ GIT_TERMINAL_PROMPT: '0', GIT_DIR: '/cache/git/x.git' });
   });
 });

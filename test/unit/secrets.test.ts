@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors';
-import { loadSecrets, maskSecrets, netrcForToken, netrcValues, privateHosts } from '../../src/secrets';
+import { loadSecrets, maskSecrets, netrcForToken, netrcValues, privateHosts, redactUrl, urlSecrets } from '../../src/secrets';
 
 describe('secrets', () => {
   it('finds the hosts private module patterns name, without wildcards', () => {
@@ -44,5 +44,48 @@ describe('secrets', () => {
     await expect(loadSecrets(undefined, { GIT_AUTH_TOKEN: 'x' })).rejects.toThrow(/no GOPRIVATE, GONOPROXY or GONOSUMDB host/);
     await expect(loadSecrets('/nonexistent/netrc', {})).rejects.toThrow(/cannot read the netrc file \/nonexistent\/netrc: ENOENT/);
     await expect(loadSecrets(undefined, {})).resolves.toEqual({ netrc: '', values: [] });
+  });
+});
+
+describe('redactUrl', () => {
+  it.each([
+    ['https://user:token@github.com/x.git', 'https://github.com/x.git'],
+    ['https://token@github.com/dragonflyoss/dragonfly.git', 'https://github.com/dragonflyoss/dragonfly.git'],
+    ['HTTP://u:p@example.com:8080/a/b', 'HTTP://example.com:8080/a/b'],
+    ['https://u:p@ss@example.com/x', 'https://example.com/x'],
+    ['https://github.com/dragonflyoss/dragonfly.git', 'https://github.com/dragonflyoss/dragonfly.git'],
+    ['https://github.com/x/y@v2', 'https://github.com/x/y@v2'],
+    ['https://host?next=a@b', 'https://host?next=a@b'],
+    ['git@github.com:dragonflyoss/dragonfly.git', 'git@github.com:dragonflyoss/dragonfly.git'],
+    ['/srv/git/dragonfly', '/srv/git/dragonfly'],
+    ['../dragonfly', '../dragonfly'],
+    // Any URL in a text, as git and the CLI print them
+    ["fatal: unable to access 'https://u:t0k3n@host/x.git/': Failed to connect", "fatal: unable to access 'https://host/x.git/': Failed to connect"],
+    ['cannot clone http://a:b@h1/x and ssh://git@h2/y', 'cannot clone http://h1/x and ssh://h2/y'],
+    ['{"repo":"https://tok@h/x"}', '{"repo":"https://h/x"}'],
+  ])('%s → %s', (url, want) => {
+    expect(redactUrl(url)).toBe(want);
+  });
+});
+
+describe('urlSecrets', () => {
+  it.each([
+    ['https://user:t0ken@host/x.git', ['t0ken']],
+    ['https://user:t%40ken@host/x.git', ['t%40ken', 't@ken']],
+    ['https://ghp_abcdef@github.com/x.git', ['ghp_abcdef']],
+    ['ssh://git@host/x.git', []],
+    ['ssh://git:pw12@host/x.git', ['pw12']],
+    ['https://host/x.git', []],
+    ['/srv/git/dragonfly', []],
+    ['--repo=https://u:secret1@a/x https://u:secret2@b/y', ['secret1', 'secret2']],
+  ])('%s → %j', (text, want) => {
+    expect(urlSecrets(text)).toEqual(want);
+  });
+
+  it('feeds maskSecrets, which masks the decoded password wherever a tool prints it', () => {
+    const values = urlSecrets('https://user:t%40ken-1@host/x.git');
+    expect(maskSecrets('fatal: Authentication failed for user:t@ken-1 at https://user:t%40ken-1@host/x.git', values)).toBe(
+      'fatal: Authentication failed for user:*** at https://host/x.git',
+    );
   });
 });
