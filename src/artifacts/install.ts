@@ -3,7 +3,7 @@
  * temporary name in its target directory, flushed, then renamed over the old one.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { access, chmod, constants, copyFile, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { access, chmod, constants, copyFile, lstat, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InstallError } from '../errors';
 import { LockTimeoutError, withLock } from '../lock';
@@ -11,7 +11,7 @@ import { LockTimeoutError, withLock } from '../lock';
 /** Temporary files are .<name>.d7y-tmp-<pid>-<random>: `prune` removes those of dead processes. */
 export const TEMP_FILE = /^\..+\.d7y-tmp-(\d+)-[0-9a-f]+$/;
 
-function tempName(target: string): string {
+export function tempName(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.d7y-tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
@@ -170,9 +170,15 @@ export async function placeAllLocked(
 export async function assertWritableDir(dir: string, flag: string): Promise<void> {
   let probe = dir;
   for (;;) {
-    const info = await stat(probe).catch((err: NodeJS.ErrnoException) => {
-      // Missing, or below a file: look further up, where the reason shows.
-      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
+    const info = await stat(probe).catch(async (err: NodeJS.ErrnoException) => {
+      // Missing, or below a file: look further up, where the reason shows. A symbolic link to
+      // nothing would fail only at install time, after the whole build.
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') {
+        if (!(await lstat(probe).catch(() => undefined))?.isSymbolicLink()) return undefined;
+        throw new InstallError(`${flag} ${dir}: ${probe} is a symbolic link to nothing`, {
+          hint: `point ${flag} at a directory, or create the directory the link points to`,
+        });
+      }
       throw new InstallError(`${flag} ${dir} cannot be reached: ${err.code === 'EACCES' ? `permission denied on the way to ${probe}` : err.message}`, {
         hint: `run with permission to enter its parent directories, or pass ${flag} <a directory this user can reach>`,
       });

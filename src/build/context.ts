@@ -100,14 +100,14 @@ export interface RunOptions {
 /** A new session for one run: its id, labels, adapters and settings; no steps run yet. */
 export function newSession(
   runId: string,
-  settings: { keep: boolean; goEnv: Record<string, string>; limits: Limits },
+  settings: { keep: boolean; goEnv: Record<string, string>; limits: Limits; pingTimeoutMs?: number },
   options: RunOptions,
   signal: AbortSignal,
 ): SessionContext {
   return {
     log: options.log ?? nullLogger,
     signal,
-    engine: options.engine ?? new DockerEngine(),
+    engine: options.engine ?? new DockerEngine(undefined, { pingTimeoutMs: settings.pingTimeoutMs }),
     runLabels: runLabels(runId, currentOwner()),
     keep: settings.keep,
     goEnv: settings.goEnv,

@@ -67,7 +67,7 @@ async function checkInputs(ctx: InstallContext): Promise<void> {
   await assertWritableDir(spec.pluginsDir, '--plugins-dir');
   const targets = spec.plugins.map((p) => path.join(spec.pluginsDir, p.file));
   ctx.state.pluginsBefore = await statesOf(targets);
-  const engine = await ctx.engine.ping();
+  const engine = await ctx.engine.ping(ctx.signal);
   ctx.log.info(`Docker ${engine.serverVersion} (${engine.os}/${engine.arch}) at ${engine.address}`);
 }
 
