@@ -5,7 +5,8 @@
  * reading /dev/zero without end.
  */
 import { constants, type Stats } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { mkdir, open, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { UsageError } from './errors';
 
 /** What a non-regular file is, in words. */
@@ -71,5 +72,32 @@ export async function readRegularFile(file: string, options: ReadOptions & { opt
     throw refuse(`cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * mkdir -p that ends. Node's recursive mkdir retries without end where mkdir answers ENOENT though
+ * the parent exists (under /proc and /sys), and no signal stops it there: here each missing level
+ * is made once, and the first failure is thrown with its errno code.
+ */
+export async function makeDirectory(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let probe = path.resolve(dir); ; probe = path.dirname(probe)) {
+    const info = await stat(probe).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (info !== undefined) {
+      if (!info.isDirectory()) throw Object.assign(new Error(`${probe} is not a directory`), { code: 'ENOTDIR' });
+      break;
+    }
+    missing.unshift(probe);
+    if (path.dirname(probe) === probe) break;
+  }
+  for (const level of missing) {
+    await mkdir(level).catch((err: NodeJS.ErrnoException) => {
+      // Another run made it meanwhile.
+      if (err.code !== 'EEXIST') throw err;
+    });
   }
 }

@@ -73,7 +73,8 @@ export async function pluginContext(root: string, maxBytes: number): Promise<Plu
       if (!Buffer.from(name, 'utf8').equals(raw)) {
         // Not UTF-8: tar, Go and the ignore rules all need a name they can spell.
         if (rules.ignores(child) || rules.ignores(`${child}/`)) continue;
-        throw new UsageError(`${JSON.stringify(path.join(root, rel, raw.toString('latin1')))} in the plugin directory has a name that is not UTF-8`, {
+        const escaped = [...raw].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+        throw new UsageError(`${path.join(rel, escaped)} in the plugin directory has a name that is not UTF-8`, {
           hint: 'rename it to a UTF-8 name (e.g. with convmv), or list it in the plugin\'s .dockerignore so it is not sent',
         });
       }

@@ -3,13 +3,13 @@
  * engine, before any work. What can be known here is refused here, not after a compile.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, open, realpath, rm, stat } from 'node:fs/promises';
+import { lstat, open, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors';
 import { pluginContext, type PluginContext } from '../artifacts/context';
 import { assertWritableDir, statesOf, tempName } from '../artifacts/install';
 import { checkDirsApart, type BuildSpec, type PluginSpec } from '../config';
-import { formatBytes, readRegularFile } from '../files';
+import { formatBytes, makeDirectory, readRegularFile } from '../files';
 import type { BuildContext } from './context';
 
 const INIT_SIGNATURE = 'func DragonflyPluginInit(option map[string]string) (any, map[string]string, error)';
@@ -93,7 +93,7 @@ function checkNameLength(spec: BuildSpec): void {
   for (const plugin of spec.plugins) {
     const longest = Buffer.byteLength(path.basename(tempName(path.join(spec.pluginsDir, plugin.file))));
     if (longest > NAME_MAX) {
-      throw new UsageError(`plugin name ${plugin.name} is too long: ${plugin.file} would need a ${longest}-byte temporary name while it is installed, and a file name has at most ${NAME_MAX} bytes`, {
+      throw new UsageError(`plugin name ${plugin.name.slice(0, 16)}… (${plugin.name.length} characters) is too long: its .so would need a ${longest}-byte temporary name while it is installed, and a file name has at most ${NAME_MAX} bytes`, {
         hint: `pass a shorter --name, of at most ${plugin.name.length - (longest - NAME_MAX)} characters`,
       });
     }
@@ -104,7 +104,7 @@ function checkNameLength(spec: BuildSpec): void {
 async function checkCacheDir(spec: BuildSpec): Promise<void> {
   const probe = path.join(spec.cacheDir, `.d7y-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    await mkdir(spec.cacheDir, { recursive: true });
+    await makeDirectory(spec.cacheDir);
     await (await open(probe, 'wx')).close();
     await rm(probe);
   } catch (err) {

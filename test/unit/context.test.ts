@@ -1,11 +1,11 @@
 import net from 'node:net';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pluginContext } from '../../src/artifacts/context';
 import { UsageError } from '../../src/errors';
-import { readRegularFile } from '../../src/files';
+import { makeDirectory, readRegularFile } from '../../src/files';
 
 let dir: string;
 beforeEach(async () => {
@@ -71,7 +71,7 @@ describe('pluginContext refuses what cannot be sent', () => {
     ['a link to a device', async () => symlink('/dev/zero', path.join(dir, 'zero.go')), /zero\.go in the plugin directory is a symbolic link to the absolute path \/dev\/zero/],
     ['a relative link out of the directory', async () => symlink('../../etc/passwd', path.join(dir, 'passwd')), /passwd in the plugin directory is a symbolic link to \/etc\/passwd, outside the plugin directory/],
     ['a link to nothing', async () => symlink('missing.go', path.join(dir, 'gone.go')), /gone\.go in the plugin directory is a symbolic link to missing\.go, which does not exist/],
-    ['a name that is not UTF-8', async () => writeFile(Buffer.from(`${dir}/caf\xe9.go`, 'latin1'), 'package main\n'), /caf\u00e9\.go" in the plugin directory has a name that is not UTF-8/],
+    ['a name that is not UTF-8', async () => writeFile(Buffer.from(`${dir}/caf\xe9.go`, 'latin1'), 'package main\n'), /caf\\xe9\.go in the plugin directory has a name that is not UTF-8/],
     ['a .gitignore that is a socket', async () => listen(path.join(dir, '.gitignore')), /the ignore file .*\.gitignore is a socket, not a regular file/],
     ['a .dockerignore that is a directory', async () => mkdir(path.join(dir, '.dockerignore')), /\.dockerignore is a directory, not a regular file/],
   ])('%s', async (_label, make, message) => {
@@ -110,5 +110,22 @@ describe('readRegularFile', () => {
     expect(await readRegularFile(path.join(dir, 'small'), options)).toBe('x'.repeat(16));
     await expect(readRegularFile(path.join(dir, 'big'), options)).rejects.toThrow(/is larger than 16 bytes/);
     await expect(readRegularFile('/proc/self/status', options)).rejects.toThrow(/is larger than 16 bytes/);
+  });
+});
+
+describe('makeDirectory', () => {
+  it('makes every missing level', async () => {
+    await makeDirectory(path.join(dir, 'a/b/c'));
+    await makeDirectory(path.join(dir, 'a/b/c'));
+    expect((await stat(path.join(dir, 'a/b/c'))).isDirectory()).toBe(true);
+  });
+
+  it.each([
+    ['under /proc, where mkdir says ENOENT', '/proc/d7y-test/cache', /ENOENT|EACCES/],
+    ['below a file', 'main.go/cache', /ENOTDIR/],
+    ['at a file', 'main.go', /ENOTDIR/],
+  ])('fails at once %s', async (_label, where, code) => {
+    const err = (await makeDirectory(path.resolve(dir, where)).catch((e: unknown) => e)) as NodeJS.ErrnoException;
+    expect(err.code).toMatch(code);
   });
 });
