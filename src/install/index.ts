@@ -5,7 +5,7 @@
  * not by plugin.Open in production.
  */
 import { randomUUID } from 'node:crypto';
-import { copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { packDirectory } from '../artifacts/archive';
 import { assertWritableDir, placeAllLocked, statesOf, type FileState } from '../artifacts/install';
@@ -18,6 +18,7 @@ import { validateIn } from '../build/validate';
 import type { InstallSpec } from '../config';
 import type { BuildContainer } from '../docker/engine';
 import { UsageError } from '../errors';
+import { readRegularFile } from '../files';
 import { makeTempDir } from '../owner';
 
 interface InstallContext extends SessionContext {
@@ -44,8 +45,10 @@ async function isFile(p: string): Promise<boolean> {
 async function goImageFromManifest(host: string): Promise<string | undefined> {
   const manifest = path.join(path.dirname(path.dirname(host)), 'manifest.json');
   try {
-    return (JSON.parse(await readFile(manifest, 'utf8')) as Manifest).go.image;
+    const text = await readRegularFile(manifest, { what: 'the manifest', hint: 'pass --go-image', maxBytes: 16 * 1024 * 1024, optional: true });
+    return text === undefined ? undefined : (JSON.parse(text) as Manifest).go.image;
   } catch {
+    // Not a d7y-build manifest: the caller asks for --go-image.
     return undefined;
   }
 }
