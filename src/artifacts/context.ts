@@ -8,7 +8,7 @@
 import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import ignore from 'ignore';
-import { UsageError } from '../errors';
+import { D7yError, UsageError } from '../errors';
 import { formatBytes, kindOf, readRegularFile } from '../files';
 
 export interface PluginContext {
@@ -59,13 +59,14 @@ async function linkTarget(root: string, file: string, rel: string): Promise<'fil
   throw refuse(`is a symbolic link to ${kindOf(info)} (${real}), not a regular file`);
 }
 
-/** root must be the directory's real path. */
-export async function pluginContext(root: string, maxBytes: number): Promise<PluginContext> {
+/** root must be the directory's real path; the signal stops the walk of a large tree. */
+export async function pluginContext(root: string, maxBytes: number, signal?: AbortSignal): Promise<PluginContext> {
   const rules = ignore().add(['.git']).add(await ignoreFile(root, '.gitignore')).add(await ignoreFile(root, '.dockerignore'));
   const entries = new Set<string>(['']);
   const files = new Set<string>();
   let bytes = 0;
   const walk = async (rel: string): Promise<void> => {
+    signal?.throwIfAborted();
     const names = (await readdir(path.join(root, rel), { encoding: 'buffer' })).sort(Buffer.compare);
     for (const raw of names) {
       const name = raw.toString('utf8');
@@ -102,6 +103,14 @@ export async function pluginContext(root: string, maxBytes: number): Promise<Plu
       }
     }
   };
-  await walk('');
+  try {
+    await walk('');
+  } catch (err) {
+    if (err instanceof D7yError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    throw new UsageError(`${e.path ?? root} in the plugin directory cannot be read (${e.code ?? e.message})`, {
+      hint: 'make the plugin directory readable for this user, or list what it can\'t read in .dockerignore',
+    });
+  }
   return { dir: root, entries, files, bytes };
 }

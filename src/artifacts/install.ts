@@ -3,9 +3,10 @@
  * temporary name in its target directory, flushed, then renamed over the old one.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { access, chmod, constants, copyFile, lstat, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { access, chmod, constants, copyFile, lstat, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InstallError } from '../errors';
+import { makeDirectory } from '../files';
 import { LockTimeoutError, withLock } from '../lock';
 
 /** Temporary files are .<name>.d7y-tmp-<pid>-<random>: `prune` removes those of dead processes. */
@@ -86,7 +87,7 @@ export async function placeAll(placements: Placement[], what: string, options: P
   try {
     for (const p of placements) {
       current = p.to;
-      await mkdir(path.dirname(p.to), { recursive: true });
+      await makeDirectory(path.dirname(p.to));
       const temp = tempName(p.to);
       staged.push({ temp, to: p.to });
       if (typeof p.from === 'string') {
@@ -141,7 +142,7 @@ export async function placeAllLocked(
   options: PlaceOptions & { signal?: AbortSignal; onWait?: (dir: string) => void } = {},
 ): Promise<void> {
   const dirs = [...new Set(placements.map((p) => path.dirname(p.to)))].sort();
-  await mkdir(path.join(cacheDir, 'locks'), { recursive: true });
+  await makeDirectory(path.join(cacheDir, 'locks'));
   const holding = async (i: number): Promise<void> => {
     if (i === dirs.length) return placeAll(placements, what, options);
     const dir = dirs[i]!;

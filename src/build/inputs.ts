@@ -118,7 +118,7 @@ export async function checkInputs(ctx: BuildContext): Promise<void> {
   const { spec } = ctx;
   ctx.state.contexts = new Map();
   for (const plugin of spec.plugins) {
-    const context = await pluginContext(await realPluginDir(plugin), spec.maxContextBytes);
+    const context = await pluginContext(await realPluginDir(plugin), spec.maxContextBytes, ctx.signal);
     await checkPluginSource(plugin, context, spec.maxContextBytes);
     ctx.state.contexts.set(plugin.name, context);
   }
