@@ -147,10 +147,12 @@ function parseLimits(flags: { memory?: string; cpus?: string; timeout?: string }
   return limits;
 }
 
+export const DEFAULT_PING_TIMEOUT_MS = 15_000;
+
 /** How long the engine may take to answer its first request: D7Y_PING_TIMEOUT, else 15 s. */
 export function pingTimeoutFor(env: Env): number {
   const value = nonEmpty(env.D7Y_PING_TIMEOUT);
-  if (value === undefined) return 15_000;
+  if (value === undefined) return DEFAULT_PING_TIMEOUT_MS;
   const ms = parseDuration(value);
   if (!inRange(ms, RANGES.pingTimeout)) {
     throw new UsageError(`D7Y_PING_TIMEOUT="${value}" is not a duration ${RANGES.pingTimeout.text}`, { hint: 'set D7Y_PING_TIMEOUT to a duration like 15s, or unset it' });

@@ -8,6 +8,7 @@ import Docker from 'dockerode';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { DEFAULT_PING_TIMEOUT_MS } from '../config';
 import { DockerUnavailableError, UsageError } from '../errors';
 import { FrameDecoder, LineCollector, type StreamName } from './streams';
 
@@ -168,7 +169,7 @@ export function checkEngineEnv(env: Record<string, string | undefined>): void {
 }
 
 export interface EngineOptions {
-  /** How long ping waits for the engine to answer (default 15 s). */
+  /** How long ping waits for the engine to answer (default DEFAULT_PING_TIMEOUT_MS). */
   pingTimeoutMs?: number;
 }
 
@@ -210,7 +211,7 @@ export class DockerEngine implements Engine {
    */
   async ping(signal?: AbortSignal): Promise<EngineInfo> {
     const docker = this.docker;
-    const timeoutMs = this.options.pingTimeoutMs ?? 15_000;
+    const timeoutMs = this.options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
     const timeout = AbortSignal.timeout(timeoutMs);
     const abortSignal = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
     type Answer = Partial<Record<'Version' | 'ApiVersion' | 'Os' | 'Arch', unknown>> & Partial<Record<'NCPU' | 'MemTotal', unknown>>;

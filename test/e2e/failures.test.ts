@@ -238,7 +238,8 @@ const cases: Case[] = [
   { name: 'DOCKER_HOST that accepts and never answers', env: async () => ({ DOCKER_HOST: await silentServer(), D7Y_PING_TIMEOUT: '2s' }), args: d7yfs, exitCode: 3, message: /no Docker engine answers at http:\/\/127\.0\.0\.1:\d+: it took more than 2 s to answer/, hint: /D7Y_PING_TIMEOUT/ },
   { name: 'DOCKER_HOST that is a web server, not Docker', env: async () => ({ DOCKER_HOST: await webServer() }), args: d7yfs, exitCode: 3, message: /http:\/\/127\.0\.0\.1:\d+ answers HTTP 404, but is not a Docker engine/, hint: /DOCKER_HOST/ },
   { name: 'DOCKER_HOST with a port out of range', env: { DOCKER_HOST: 'tcp://localhost:99999' }, args: d7yfs, exitCode: 2, message: /DOCKER_HOST="tcp:\/\/localhost:99999" is not a Docker engine address/, hint: /tcp:\/\/host:2375/ },
-  { name: 'DOCKER_HOST with an unknown scheme', env: { DOCKER_HOST: 'docker.example:2375/v1.41' }, args: d7yfs, exitCode: 2, message: /DOCKER_HOST="docker\.example:2375\/v1\.41" is not a Docker engine address/, hint: /unset it/ },
+  { name: 'DOCKER_HOST with a path', env: { DOCKER_HOST: 'docker.example:2375/v1.41' }, args: d7yfs, exitCode: 2, message: /DOCKER_HOST="docker\.example:2375\/v1\.41" is not a Docker engine address/, hint: /unset it/ },
+  { name: 'DOCKER_HOST with a scheme no client speaks', env: { DOCKER_HOST: 'fd://3' }, args: d7yfs, exitCode: 2, message: /DOCKER_HOST="fd:\/\/3" is not a Docker engine address/, hint: /unix:\/\/\/var\/run\/docker\.sock/ },
   { name: 'DOCKER_CERT_PATH without certificates', env: async (dir) => (await mkdir(path.join(dir, 'certs')), { DOCKER_HOST: 'tcp://127.0.0.1:2376', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: path.join(dir, 'certs') }), args: d7yfs, exitCode: 2, message: /DOCKER_CERT_PATH=.*certs: .*ca\.pem cannot be read \(ENOENT\)/, hint: /ca\.pem, cert\.pem and key\.pem/ },
   {
     name: 'DOCKER_CERT_PATH whose key is a FIFO',
