@@ -417,6 +417,8 @@ export interface InstallSpec {
   goEnv: Record<string, string>;
   /** Where install locks live. */
   cacheDir: string;
+  /** Which variable chose cacheDir, for messages. */
+  cacheDirOrigin: string;
   /** How long the engine may take to answer (D7Y_PING_TIMEOUT). */
   pingTimeoutMs: number;
 }
@@ -441,6 +443,7 @@ export function resolveInstallSpec(files: string[], flags: InstallFlags, env: En
   if (new Set(plugins.map((p) => p.file)).size !== plugins.length) {
     throw new UsageError('the same plugin file name is given twice', { hint: 'install each plugin once' });
   }
+  const cache = cacheDirFor(env);
   return {
     host: path.resolve(cwd, host),
     plugins,
@@ -449,7 +452,8 @@ export function resolveInstallSpec(files: string[], flags: InstallFlags, env: En
     keep: flags.keep ?? false,
     goEnv: goEnvOf(env),
     limits: {},
-    cacheDir: cacheDirFor(env).dir,
+    cacheDir: cache.dir,
+    cacheDirOrigin: cache.origin,
     pingTimeoutMs: pingTimeoutFor(env),
   };
 }

@@ -101,14 +101,14 @@ function checkNameLength(spec: BuildSpec): void {
 }
 
 /** The mirror cache and the install locks live in the cache dir: it must take new files. */
-async function checkCacheDir(spec: BuildSpec): Promise<void> {
-  const probe = path.join(spec.cacheDir, `.d7y-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+export async function checkCacheDir(dir: string, origin: string): Promise<void> {
+  const probe = path.join(dir, `.d7y-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    await makeDirectory(spec.cacheDir);
+    await makeDirectory(dir);
     await (await open(probe, 'wx')).close();
     await rm(probe);
   } catch (err) {
-    throw new UsageError(`the cache directory ${spec.cacheDir} (from ${spec.cacheDirOrigin}) is not a writable directory (${(err as NodeJS.ErrnoException).code ?? String(err)})`, {
+    throw new UsageError(`the cache directory ${dir} (from ${origin}) is not a writable directory (${(err as NodeJS.ErrnoException).code ?? String(err)})`, {
       hint: 'set D7Y_CACHE_DIR to a writable directory for d7y-build\'s git mirrors and locks',
     });
   }
@@ -127,7 +127,7 @@ export async function checkInputs(ctx: BuildContext): Promise<void> {
   checkNameLength(spec);
   await assertWritableDir(spec.outDir, '--out');
   await assertWritableDir(spec.pluginsDir, '--plugins-dir');
-  await checkCacheDir(spec);
+  await checkCacheDir(spec.cacheDir, spec.cacheDirOrigin);
   const targets = spec.plugins.map((p) => path.join(spec.pluginsDir, p.file));
   ctx.state.pluginsBefore = await statesOf(targets);
 

@@ -13,6 +13,7 @@ import type { Manifest } from '../artifacts/manifest';
 import { openContainer } from '../build/container';
 import { need, newSession, type ImageFacts, type RunOptions, type SessionContext, type ToolchainFacts, type ValidationFacts } from '../build/context';
 import { ensureImages } from '../build/image';
+import { checkCacheDir } from '../build/inputs';
 import { PipelineError, RunFailure, runSteps, type Step, type StepTiming } from '../build/pipeline';
 import { validateIn } from '../build/validate';
 import type { InstallSpec } from '../config';
@@ -68,6 +69,7 @@ async function checkInputs(ctx: InstallContext): Promise<void> {
     });
   }
   await assertWritableDir(spec.pluginsDir, '--plugins-dir');
+  await checkCacheDir(spec.cacheDir, spec.cacheDirOrigin);
   const targets = spec.plugins.map((p) => path.join(spec.pluginsDir, p.file));
   ctx.state.pluginsBefore = await statesOf(targets);
   const engine = await ctx.engine.ping(ctx.signal);
