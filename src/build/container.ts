@@ -103,7 +103,7 @@ export async function uploadSources(ctx: BuildContext): Promise<void> {
   for (const plugin of ctx.spec.plugins) {
     const context = need(contexts.get(plugin.name), `the context of ${plugin.name}`);
     await container.putArchive(packDirectory(context.dir, { prefix: `plugins/${plugin.name}`, ignore: (rel) => !context.entries.has(rel) }), '/work');
-    const hasGoMod = context.entries.has('go.mod');
+    const hasGoMod = context.files.has('go.mod');
     if (hasGoMod) modulePlugins.push(plugin.name);
     ctx.log.info(`${plugin.dir} → /work/plugins/${plugin.name}${hasGoMod ? ' (own go.mod: built in a workspace with Dragonfly)' : ''}`);
   }

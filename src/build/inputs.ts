@@ -56,6 +56,9 @@ async function realPluginDir(plugin: PluginSpec): Promise<string> {
 
 /** The Go files of what is sent: package main, one of them defining DragonflyPluginInit. */
 async function checkPluginSource(plugin: PluginSpec, context: PluginContext, maxBytes: number): Promise<void> {
+  if (context.entries.has('go.mod') && !context.files.has('go.mod')) {
+    throw new UsageError(`${path.join(plugin.dir, 'go.mod')} is a directory`, { hint: 'a plugin\'s go.mod must be a file: remove or rename the directory' });
+  }
   const goFiles = [...context.files].filter((f) => !f.includes('/') && f.endsWith('.go') && !f.endsWith('_test.go')).sort();
   if (goFiles.length === 0) {
     throw new UsageError(`${plugin.dir} has no .go files to send`, {
