@@ -12,6 +12,7 @@ import {
   DEFAULT_OUT_DIR,
   DEFAULT_PLUGINS_DIR,
   DEFAULT_REPO,
+  pingTimeoutFor,
   resolveInstallSpec,
   resolveSpec,
   type BuildFlags,
@@ -166,7 +167,8 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
         const { DockerEngine } = await import('./docker/engine');
         const pluginsDir = flags.pluginsDir ?? io.env.D7Y_PLUGINS_DIR ?? DEFAULT_PLUGINS_DIR;
         const dirs = [path.resolve(io.cwd, pluginsDir), ...['bin', 'plugins', '.'].map((d) => path.resolve(io.cwd, flags.out, d))];
-        const result = await prune(new DockerEngine(), { all: flags.all ?? false, dirs });
+        const engine = new DockerEngine(undefined, { pingTimeoutMs: pingTimeoutFor(io.env) });
+        const result = await prune(engine, { all: flags.all ?? false, dirs }, io.signal);
         const lines = [
           ...result.removedContainers.map((id) => `removed container ${id.slice(0, 12)}`),
           ...result.sparedContainers.map((id) => `spared container ${id.slice(0, 12)}: its run is still going (--all removes it)`),
