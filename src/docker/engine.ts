@@ -233,7 +233,14 @@ export class DockerEngine implements Engine {
       if (status !== undefined) {
         throw new DockerUnavailableError(`${addressOf(docker)} answers HTTP ${status}, but is not a Docker engine`, { hint: DOCKER_HOST_HINT, cause: err });
       }
-      return this.unavailable(err, asErrno(err).code ?? engineMessage(err));
+      const code = asErrno(err).code ?? engineMessage(err);
+      if (/SSL|CERT|EPROTO|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) {
+        throw new DockerUnavailableError(`no Docker engine answers at ${addressOf(docker)} over TLS (${code})`, {
+          hint: 'check DOCKER_TLS_VERIFY and DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem) against the engine\'s TLS settings, and the port (2376 is TLS)',
+          cause: err,
+        });
+      }
+      return this.unavailable(err, code);
     }
     if (typeof v?.Version !== 'string' || typeof v.ApiVersion !== 'string' || typeof info?.NCPU !== 'number' || typeof info.MemTotal !== 'number') {
       throw new DockerUnavailableError(`${addressOf(docker)} answers, but not as a Docker engine`, { hint: DOCKER_HOST_HINT });
