@@ -6,6 +6,7 @@
 import path from 'node:path';
 import os from 'node:os';
 import { UsageError } from './errors';
+import { isInside } from './files';
 import { isPluginType, parsePluginFileName, pluginFileName, pluginName, PLUGIN_TYPES, type PluginType } from './plugin';
 import { BUILD_TAG, buildTimestamp, ldflagsQuotable, type ToolchainSettings } from './build/goflags';
 
@@ -253,11 +254,6 @@ function parseSourceDateEpoch(value: string | undefined): number | undefined {
     });
   }
   return seconds;
-}
-
-function isInside(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
 /**

@@ -9,6 +9,12 @@ import { mkdir, open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from './errors';
 
+/** Whether child is parent or below it (paths already resolved). */
+export function isInside(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
 /** What a non-regular file is, in words. */
 export function kindOf(info: Stats): string {
   if (info.isDirectory()) return 'a directory';

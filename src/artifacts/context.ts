@@ -9,7 +9,7 @@ import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import ignore from 'ignore';
 import { D7yError, UsageError } from '../errors';
-import { formatBytes, kindOf, readRegularFile } from '../files';
+import { formatBytes, isInside, kindOf, readRegularFile } from '../files';
 
 export interface PluginContext {
   /** The plugin directory's real path (symbolic links resolved): what is packed. */
@@ -25,11 +25,6 @@ export interface PluginContext {
 const MAX_IGNORE_FILE = 1024 * 1024;
 
 const SKIP_HINT = 'remove it, or list it in the plugin\'s .dockerignore so it is not sent';
-
-function isInside(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-}
 
 async function ignoreFile(dir: string, name: string): Promise<string> {
   const text = await readRegularFile(path.join(dir, name), {
