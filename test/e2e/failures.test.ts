@@ -14,13 +14,11 @@ import { cli, docker, examples, fixtureArgs, leftoverContainers, runCli, snapsho
 
 const run = promisify(execFile);
 
-/** Servers a case starts (a stand-in for DOCKER_HOST); closed after each test. */
-const servers: net.Server[] = [];
+/** Closes the servers a case started (stand-ins for DOCKER_HOST), after each test. */
+const stopServers: Array<() => Promise<void>> = [];
 
 afterEach(async () => {
-  for (const server of servers.splice(0)) {
-    await new Promise((resolve) => server.close(resolve));
-  }
+  for (const stop of stopServers.splice(0)) await stop();
   expect(await leftoverContainers()).toEqual([]);
 });
 
@@ -30,27 +28,28 @@ async function silentServer(): Promise<string> {
 }
 
 async function silentEngine(): Promise<{ address: string; connected: Promise<void> }> {
-  const sockets = new Set<net.Socket>();
   let onConnection!: () => void;
   const connected = new Promise<void>((resolve) => (onConnection = resolve));
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    onConnection();
-  });
-  return { address: await listen(server, () => sockets.forEach((s) => s.destroy())), connected };
+  const server = net.createServer(() => onConnection());
+  return { address: await listen(server), connected };
 }
 
 /** An HTTP server that is not Docker: 404 for everything. */
 async function webServer(): Promise<string> {
-  return listen(http.createServer((_req, res) => res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>Not Found</h1>')), () => {});
+  return listen(http.createServer((_req, res) => res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>Not Found</h1>')));
 }
 
-async function listen(server: net.Server, destroyAll: () => void): Promise<string> {
-  const close = server.close.bind(server);
-  server.close = (cb) => (destroyAll(), close(cb));
-  servers.push(server);
+async function listen(server: net.Server): Promise<string> {
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  stopServers.push(async () => {
+    sockets.forEach((s) => s.destroy());
+    await new Promise((resolve) => server.close(resolve));
+  });
   return `tcp://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
 }
 
