@@ -3,7 +3,7 @@
  * temporary name in its target directory, flushed, then renamed over the old one.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { access, chmod, constants, copyFile, lstat, open, rename, rm, stat } from 'node:fs/promises';
+import { access, chmod, constants, copyFile, lstat, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InstallError } from '../errors';
 import { makeDirectory } from '../files';
@@ -196,6 +196,17 @@ export async function assertWritableDir(dir: string, flag: string): Promise<void
         throw new InstallError(`${flag} ${dir} is not writable${probe === dir ? '' : ` (${probe} is not)`}`, {
           hint: `run with permission to write there, or pass ${flag} <a writable directory>`,
         });
+      }
+      // Where dir is still to be made, make (and remove) one directory there now: /proc and /sys
+      // pass the access check and refuse only the mkdir.
+      if (probe !== dir) {
+        const trial = path.join(probe, `.d7y-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+        await mkdir(trial).then(
+          () => rm(trial, { recursive: true }),
+          (err: NodeJS.ErrnoException) => {
+            throw new InstallError(`${flag} ${dir} can't be created in ${probe} (${err.code ?? err.message})`, { hint: hintFor(err, probe) });
+          },
+        );
       }
       return;
     }

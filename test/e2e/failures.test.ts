@@ -309,6 +309,8 @@ const cases: Case[] = [
     hint: /put the output elsewhere/,
   },
   { name: '--plugins-dir that is a symbolic link to nothing', pluginsDir: async (dir) => (await symlink(path.join(dir, 'gone'), path.join(dir, 'dangling')), path.join(dir, 'dangling')), args: d7yfs, exitCode: 9, message: /--plugins-dir .*dangling: .*dangling is a symbolic link to nothing/, hint: /create the directory the link points to/ },
+  { name: '--out under /proc', hung: true, out: async () => '/proc/d7y-build-out', args: d7yfs, exitCode: 9, message: /--out \/proc\/d7y-build-out can't be created in \/proc \(ENOENT\)/, hint: /choose another one/ },
+  { name: '--plugins-dir under /sys', pluginsDir: async () => '/sys/d7y-build/plugins', args: d7yfs, exitCode: 9, message: /--plugins-dir \/sys\/d7y-build\/plugins can't be created in \/sys/, hint: /choose another one/ },
   { name: 'plugin name too long for a file name', args: plugin('a'.repeat(240), { 'x.go': RESOURCE_PLUGIN('long', META('long')) }), exitCode: 2, message: /plugin name a{16}… \(240 characters\) is too long/, hint: /shorter --name, of at most \d+ characters/ },
   // The cache directory
   { name: 'cache directory under /proc', hung: true, env: { D7Y_CACHE_DIR: '/proc/d7y-build-cache' }, args: d7yfs, exitCode: 2, message: /the cache directory \/proc\/d7y-build-cache \(from D7Y_CACHE_DIR\) is not a writable directory/, hint: /set D7Y_CACHE_DIR/ },
