@@ -4,6 +4,7 @@
  * so a FIFO, a device or a socket is refused before a byte is read, instead of hanging the run or
  * reading /dev/zero without end.
  */
+import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { mkdir, open, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -106,4 +107,9 @@ export async function makeDirectory(dir: string): Promise<void> {
       if (err.code !== 'EEXIST') throw err;
     });
   }
+}
+
+/** A name in dir for a file or directory made only to see whether dir takes new entries, and removed at once. */
+export function probePath(dir: string): string {
+  return path.join(dir, `.d7y-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
 }

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { access, chmod, constants, copyFile, lstat, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InstallError } from '../errors';
-import { makeDirectory } from '../files';
+import { makeDirectory, probePath } from '../files';
 import { LockTimeoutError, withLock } from '../lock';
 
 /** Temporary files are .<name>.d7y-tmp-<pid>-<random>: `prune` removes those of dead processes. */
@@ -200,7 +200,7 @@ export async function assertWritableDir(dir: string, flag: string): Promise<void
       // Where dir is still to be made, make (and remove) one directory there now: /proc and /sys
       // pass the access check and refuse only the mkdir.
       if (probe !== dir) {
-        const trial = path.join(probe, `.d7y-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+        const trial = probePath(probe);
         await mkdir(trial).then(
           () => rm(trial, { recursive: true }),
           (err: NodeJS.ErrnoException) => {

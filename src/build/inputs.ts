@@ -2,14 +2,13 @@
  * check-inputs: everything about the plugin sources, the target and cache directories, and the
  * engine, before any work. What can be known here is refused here, not after a compile.
  */
-import { randomBytes } from 'node:crypto';
 import { lstat, open, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors';
 import { pluginContext, type PluginContext } from '../artifacts/context';
 import { assertWritableDir, statesOf, tempName } from '../artifacts/install';
 import { checkDirsApart, type BuildSpec, type PluginSpec } from '../config';
-import { formatBytes, makeDirectory, readRegularFile } from '../files';
+import { formatBytes, makeDirectory, probePath, readRegularFile } from '../files';
 import type { BuildContext } from './context';
 
 const INIT_SIGNATURE = 'func DragonflyPluginInit(option map[string]string) (any, map[string]string, error)';
@@ -105,7 +104,7 @@ function checkNameLength(spec: BuildSpec): void {
 
 /** The mirror cache and the install locks live in the cache dir: it must take new files. */
 export async function checkCacheDir(dir: string, origin: string): Promise<void> {
-  const probe = path.join(dir, `.d7y-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const probe = probePath(dir);
   try {
     await makeDirectory(dir);
     await (await open(probe, 'wx')).close();
