@@ -14,6 +14,7 @@ import {
   DEFAULT_OUT_DIR,
   DEFAULT_PLUGINS_DIR,
   DEFAULT_REPO,
+  pingTimeoutFor,
   resolveApiSpec,
   resolveInitSpec,
   resolveInstallSpec,
@@ -61,10 +62,10 @@ type Run = (ctx: RunContext) => Promise<Outcome>;
 
 const ENV_HELP = `
 Environment: D7Y_COMMIT, D7Y_REPO, D7Y_PLUGINS_DIR and D7Y_NETRC stand in for their flags (a flag
-wins); SOURCE_DATE_EPOCH fixes main.buildTime; DOCKER_HOST picks the engine; D7Y_CACHE_DIR moves
-the git mirror cache; GOPROXY, GOPRIVATE, GONOPROXY, GONOSUMDB, GOSUMDB and GOINSECURE reach the
-build container; GIT_AUTH_TOKEN is sent, at run time only, to the hosts GOPRIVATE, GONOPROXY and
-GONOSUMDB name.
+wins); SOURCE_DATE_EPOCH fixes main.buildTime; DOCKER_HOST picks the engine, which must answer
+within D7Y_PING_TIMEOUT (default 15s); D7Y_CACHE_DIR moves the git mirror cache; GOPROXY,
+GOPRIVATE, GONOPROXY, GONOSUMDB, GOSUMDB and GOINSECURE reach the build container; GIT_AUTH_TOKEN
+is sent, at run time only, to the hosts GOPRIVATE, GONOPROXY and GONOSUMDB name.
 
 Examples:
   d7y-build --commit v2.1.66 --plugins-dir ./plugins ./d7yfs
@@ -86,9 +87,9 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .option('--no-trimpath', 'build without -trimpath (host and plugins alike)')
     .option('--race', 'build with -race (host and plugins alike)')
     .option('--build-commit <s>', 'value stamped into main.buildCommit (default: the Dragonfly short SHA)')
-    .option('--memory <size>', 'memory limit of the build container, e.g. 2g')
-    .option('--cpus <n>', 'CPU limit of the build container, e.g. 2')
-    .option('--timeout <duration>', 'give up (and clean up) after this long, e.g. 30m')
+    .option('--memory <size>', 'memory limit of the build container, e.g. 2g (6m to the engine\'s memory)')
+    .option('--cpus <n>', 'CPU limit of the build container, e.g. 2 (0.01 to the engine\'s CPUs)')
+    .option('--timeout <duration>', 'give up (and clean up) after this long, e.g. 30m (1s to 168h)')
     .option('--max-context <size>', `the most a plugin directory may send to the build (default: ${DEFAULT_MAX_CONTEXT})`)
     .option('--netrc <file>', 'credentials for private Go modules, used at run time only [env D7Y_NETRC]; GIT_AUTH_TOKEN works too')
     .option('--json', 'print one JSON outcome on stdout; logs stay on stderr')
@@ -210,7 +211,8 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
         const { DockerEngine } = await import('./docker/engine');
         const pluginsDir = flags.pluginsDir ?? io.env.D7Y_PLUGINS_DIR ?? DEFAULT_PLUGINS_DIR;
         const dirs = [path.resolve(io.cwd, pluginsDir), ...['bin', 'plugins', '.'].map((d) => path.resolve(io.cwd, flags.out, d))];
-        const result = await prune(new DockerEngine(), { all: flags.all ?? false, dirs });
+        const engine = new DockerEngine(undefined, { pingTimeoutMs: pingTimeoutFor(io.env) });
+        const result = await prune(engine, { all: flags.all ?? false, dirs }, io.signal);
         const lines = [
           ...result.removedContainers.map((id) => `removed container ${id.slice(0, 12)}`),
           ...result.sparedContainers.map((id) => `spared container ${id.slice(0, 12)}: its run is still going (--all removes it)`),

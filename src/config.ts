@@ -6,6 +6,7 @@
 import path from 'node:path';
 import os from 'node:os';
 import { UsageError } from './errors';
+import { isInside } from './files';
 import type { PluginMeta } from './plugin-meta';
 import { isPluginType, parsePluginFileName, pluginFileName, pluginName, PLUGIN_TYPES, type PluginType } from './plugin';
 import { BUILD_TAG, buildTimestamp, ldflagsQuotable, type ToolchainSettings } from './build/goflags';
@@ -62,6 +63,8 @@ export interface BuildSpec {
   keep: boolean;
   /** Where the git mirror cache lives. */
   cacheDir: string;
+  /** Which variable chose cacheDir, for messages. */
+  cacheDirOrigin: string;
   /** The variables of this machine that reach the build container (see FORWARDED_ENV). */
   goEnv: Record<string, string>;
   limits: Limits;
@@ -69,6 +72,8 @@ export interface BuildSpec {
   maxContextBytes: number;
   /** A netrc file whose credentials the build may use (read at run time, never stored). */
   netrcFile: string | undefined;
+  /** How long the engine may take to answer (D7Y_PING_TIMEOUT). */
+  pingTimeoutMs: number;
 }
 
 export const DEFAULT_MAX_CONTEXT = '100m';
@@ -100,26 +105,61 @@ export function parseDuration(value: string): number | undefined {
   return total;
 }
 
+/**
+ * The ranges numbers must fall in. The engine takes memory as an int64 and CPUs from 0.01; Node's
+ * timers fire at once past 2^31-1 ms (24.8 days), so --timeout stops well before that.
+ */
+export const RANGES = {
+  memory: { min: 6 * 1024 ** 2, max: 1024 ** 5, text: 'between 6m and 1024t' },
+  cpus: { min: 0.01, max: 1024, text: 'between 0.01 and 1024' },
+  timeout: { min: 1000, max: 7 * 24 * 3_600_000, text: 'between 1s and 168h (7 days)' },
+  maxContext: { min: 1, max: 1024 ** 4, text: 'between 1 and 1t' },
+  pingTimeout: { min: 100, max: 3_600_000, text: 'between 100ms and 1h' },
+  sourceDateEpoch: { min: 0, max: 253_402_300_799, text: 'between 0 and 253402300799 (9999-12-31T23:59:59Z)' },
+} as const;
+
+function inRange(n: number | undefined, range: { min: number; max: number }): n is number {
+  return n !== undefined && Number.isFinite(n) && n >= range.min && n <= range.max;
+}
+
 function parseLimits(flags: { memory?: string; cpus?: string; timeout?: string }): Limits {
   const limits: Limits = {};
   if (flags.memory !== undefined) {
     const bytes = parseMemory(flags.memory);
-    if (bytes === undefined || bytes < 6 * 1024 ** 2) {
-      throw new UsageError(`--memory ${flags.memory} is not a memory size of at least 6m`, { hint: 'pass a size like --memory 2g or --memory 512m' });
+    if (!inRange(bytes, RANGES.memory)) {
+      throw new UsageError(`--memory ${flags.memory} is not a memory size ${RANGES.memory.text}`, { hint: 'pass a size like --memory 2g or --memory 512m' });
     }
     limits.memoryBytes = bytes;
   }
   if (flags.cpus !== undefined) {
-    const cpus = Number(flags.cpus);
-    if (!Number.isFinite(cpus) || cpus <= 0) throw new UsageError(`--cpus ${flags.cpus} is not a positive number`, { hint: 'pass a number of CPUs like --cpus 2 or --cpus 0.5' });
+    const cpus = /^\s*\d*\.?\d+\s*$/.test(flags.cpus) ? Number(flags.cpus) : undefined;
+    if (!inRange(cpus, RANGES.cpus)) {
+      throw new UsageError(`--cpus ${flags.cpus} is not a number of CPUs ${RANGES.cpus.text}`, { hint: 'pass a number of CPUs like --cpus 2 or --cpus 0.5' });
+    }
     limits.nanoCpus = Math.round(cpus * 1e9);
   }
   if (flags.timeout !== undefined) {
     const ms = parseDuration(flags.timeout);
-    if (ms === undefined || ms <= 0) throw new UsageError(`--timeout ${flags.timeout} is not a duration`, { hint: 'pass a duration like --timeout 30m, --timeout 90s or --timeout 1h30m' });
+    if (ms === undefined) throw new UsageError(`--timeout ${flags.timeout} is not a duration`, { hint: 'pass a duration like --timeout 30m, --timeout 90s or --timeout 1h30m' });
+    if (!inRange(ms, RANGES.timeout)) {
+      throw new UsageError(`--timeout ${flags.timeout} is not ${RANGES.timeout.text}`, { hint: 'pass a duration like --timeout 30m or --timeout 24h, or leave --timeout out for no limit' });
+    }
     limits.timeoutMs = ms;
   }
   return limits;
+}
+
+export const DEFAULT_PING_TIMEOUT_MS = 15_000;
+
+/** How long the engine may take to answer its first request: D7Y_PING_TIMEOUT, else 15 s. */
+export function pingTimeoutFor(env: Env): number {
+  const value = nonEmpty(env.D7Y_PING_TIMEOUT);
+  if (value === undefined) return DEFAULT_PING_TIMEOUT_MS;
+  const ms = parseDuration(value);
+  if (!inRange(ms, RANGES.pingTimeout)) {
+    throw new UsageError(`D7Y_PING_TIMEOUT="${value}" is not a duration ${RANGES.pingTimeout.text}`, { hint: 'set D7Y_PING_TIMEOUT to a duration like 15s, or unset it' });
+  }
+  return ms;
 }
 
 /** Variables the Go toolchain may need to reach modules; nothing else of this machine goes in. */
@@ -135,11 +175,61 @@ function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
 
-export function cacheDirFor(env: Env): string {
+/**
+ * Where the git mirrors and locks live, and which variable said so: D7Y_CACHE_DIR, else
+ * $XDG_CACHE_HOME/d7y-build, else $HOME/.cache/d7y-build. A relative XDG_CACHE_HOME is ignored, as
+ * the XDG spec says; a relative D7Y_CACHE_DIR or HOME is refused, rather than putting the cache
+ * under whatever the working directory is.
+ */
+export function cacheDirFor(env: Env): { dir: string; origin: string } {
   const explicit = nonEmpty(env.D7Y_CACHE_DIR);
-  if (explicit) return path.resolve(explicit);
+  if (explicit !== undefined) {
+    if (!path.isAbsolute(explicit)) {
+      throw new UsageError(`D7Y_CACHE_DIR="${explicit}" is not an absolute path`, { hint: 'set D7Y_CACHE_DIR to an absolute path, e.g. D7Y_CACHE_DIR=$HOME/.cache/d7y-build' });
+    }
+    return { dir: path.resolve(explicit), origin: 'D7Y_CACHE_DIR' };
+  }
   const xdg = nonEmpty(env.XDG_CACHE_HOME);
-  return path.join(xdg ?? path.join(env.HOME ?? os.homedir(), '.cache'), 'd7y-build');
+  if (xdg !== undefined && path.isAbsolute(xdg)) return { dir: path.join(xdg, 'd7y-build'), origin: 'XDG_CACHE_HOME' };
+  // Unset, HOME is the account's home directory; set, it must say where that is.
+  const home = env.HOME ?? os.homedir();
+  if (!path.isAbsolute(home)) {
+    throw new UsageError(`HOME="${home}" is not an absolute path, so there is no cache directory`, {
+      hint: 'set HOME to your home directory, or D7Y_CACHE_DIR to an absolute path for d7y-build\'s cache',
+    });
+  }
+  return { dir: path.join(home, '.cache', 'd7y-build'), origin: 'HOME' };
+}
+
+/**
+ * Docker's image reference grammar (distribution/reference): [domain[:port]/]path[:tag][@digest],
+ * path components lower case. Anything else would reach the engine as a malformed request.
+ */
+const IMAGE_REFERENCE = (() => {
+  const alnum = '[a-z0-9]+';
+  const separator = '(?:[._]|__|-+)';
+  const component = `${alnum}(?:${separator}${alnum})*`;
+  const domainComponent = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+  const host = `(?:${domainComponent}(?:\\.${domainComponent})*|\\[[a-fA-F0-9:]+\\])`;
+  const name = `(?:${host}(?::[0-9]+)?/)?${component}(?:/${component})*`;
+  const tag = '[\\w][\\w.-]{0,127}';
+  const digest = '[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}';
+  return new RegExp(`^(${name})(?::${tag})?(?:@${digest})?$`);
+})();
+
+export function isImageReference(ref: string): boolean {
+  const m = IMAGE_REFERENCE.exec(ref);
+  return m !== null && m[1]!.length <= 255;
+}
+
+function parseGoImage(value: string | undefined): string | undefined {
+  const image = nonEmpty(value);
+  if (image !== undefined && !isImageReference(image)) {
+    throw new UsageError(`--go-image "${image}" is not an image reference`, {
+      hint: 'pass an image like golang:1.23.5-bookworm or registry.example:5000/go/golang:1.23@sha256:<digest> (lower-case name)',
+    });
+  }
+  return image;
 }
 
 function parseTags(value: string | undefined): string[] {
@@ -158,17 +248,41 @@ function parseTags(value: string | undefined): string[] {
 function parseSourceDateEpoch(value: string | undefined): number | undefined {
   const v = nonEmpty(value);
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v)) {
-    throw new UsageError(`SOURCE_DATE_EPOCH="${v}" is not a number of seconds`, {
+  const seconds = /^\d+$/.test(v) ? Number(v) : undefined;
+  if (!inRange(seconds, RANGES.sourceDateEpoch)) {
+    throw new UsageError(`SOURCE_DATE_EPOCH="${v}" is not a number of seconds ${RANGES.sourceDateEpoch.text}`, {
       hint: 'set SOURCE_DATE_EPOCH to a Unix time in seconds, e.g. $(git log -1 --format=%ct), or unset it',
     });
   }
-  return Number(v);
+  return seconds;
 }
 
-function isInside(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+/**
+ * --out, --plugins-dir and the plugin directories must not hold one another: the output would be
+ * sent as plugin source, and Dragonfly takes every file in --plugins-dir for a plugin. Checked on
+ * the paths as given here, and on their real paths in check-inputs.
+ */
+export function checkDirsApart(outDir: string, pluginsDir: string, pluginDirs: string[]): void {
+  for (const dir of pluginDirs) {
+    if (isInside(outDir, dir)) {
+      throw new UsageError(`--out ${outDir} is inside the plugin directory ${dir}`, {
+        hint: 'put the output elsewhere, e.g. --out ./d7y-build-out next to the plugin, so it is not sent as plugin source',
+      });
+    }
+  }
+  const clash =
+    outDir === pluginsDir
+      ? `--out and --plugins-dir are the same directory, ${outDir}`
+      : isInside(outDir, pluginsDir)
+        ? `--out ${outDir} is inside --plugins-dir ${pluginsDir}`
+        : isInside(pluginsDir, outDir)
+          ? `--plugins-dir ${pluginsDir} is inside --out ${outDir}`
+          : undefined;
+  if (clash !== undefined) {
+    throw new UsageError(clash, {
+      hint: 'keep --out and --plugins-dir apart: --out gets bin/, plugins/ and manifest.json, and Dragonfly takes every file in --plugins-dir for a plugin',
+    });
+  }
 }
 
 function resolvePath(file: string | undefined, cwd: string): string | undefined {
@@ -246,14 +360,9 @@ export function resolveSpec(
 
   const outDir = path.resolve(cwd, nonEmpty(flags.out) ?? DEFAULT_OUT_DIR);
   const pluginsDir = path.resolve(cwd, nonEmpty(flags.pluginsDir) ?? nonEmpty(env.D7Y_PLUGINS_DIR) ?? DEFAULT_PLUGINS_DIR);
-  for (const p of plugins) {
-    if (isInside(outDir, p.dir)) {
-      throw new UsageError(`--out ${outDir} is inside the plugin directory ${p.dir}`, {
-        hint: 'put the output elsewhere, e.g. --out ./d7y-build-out next to the plugin, so it is not sent as plugin source',
-      });
-    }
-  }
+  checkDirsApart(outDir, pluginsDir, plugins.map((p) => p.dir));
 
+  const cache = cacheDirFor(env);
   const gcflags = flags.gcflags ?? '';
   if (!ldflagsQuotable(gcflags)) {
     throw new UsageError('--gcflags holds both single and double quotes', { hint: 'use one kind of quote in --gcflags' });
@@ -270,7 +379,7 @@ export function resolveSpec(
     plugins,
     pluginsDir,
     outDir,
-    goImage: nonEmpty(flags.goImage),
+    goImage: parseGoImage(flags.goImage),
     toolchain: {
       trimpath: flags.trimpath ?? true,
       tags: parseTags(flags.tags),
@@ -280,18 +389,20 @@ export function resolveSpec(
     buildCommit,
     buildTime: buildTimestamp(parseSourceDateEpoch(env.SOURCE_DATE_EPOCH), now),
     keep: flags.keep ?? false,
-    cacheDir: cacheDirFor(env),
+    cacheDir: cache.dir,
+    cacheDirOrigin: cache.origin,
     goEnv: goEnvOf(env),
     limits: parseLimits(flags),
     maxContextBytes: parseMaxContext(flags.maxContext ?? DEFAULT_MAX_CONTEXT),
     netrcFile: resolvePath(nonEmpty(flags.netrc) ?? nonEmpty(env.D7Y_NETRC), cwd),
+    pingTimeoutMs: pingTimeoutFor(env),
   };
 }
 
 function parseMaxContext(value: string): number {
   const bytes = parseMemory(value);
-  if (bytes === undefined || bytes <= 0) {
-    throw new UsageError(`--max-context ${value} is not a size`, { hint: 'pass a size like --max-context 200m' });
+  if (!inRange(bytes, RANGES.maxContext)) {
+    throw new UsageError(`--max-context ${value} is not a size ${RANGES.maxContext.text}`, { hint: 'pass a size like --max-context 200m' });
   }
   return bytes;
 }
@@ -317,6 +428,10 @@ export interface InstallSpec {
   goEnv: Record<string, string>;
   /** Where install locks live. */
   cacheDir: string;
+  /** Which variable chose cacheDir, for messages. */
+  cacheDirOrigin: string;
+  /** How long the engine may take to answer (D7Y_PING_TIMEOUT). */
+  pingTimeoutMs: number;
 }
 
 export function resolveInstallSpec(files: string[], flags: InstallFlags, env: Env, cwd: string): InstallSpec {
@@ -339,15 +454,18 @@ export function resolveInstallSpec(files: string[], flags: InstallFlags, env: En
   if (new Set(plugins.map((p) => p.file)).size !== plugins.length) {
     throw new UsageError('the same plugin file name is given twice', { hint: 'install each plugin once' });
   }
+  const cache = cacheDirFor(env);
   return {
     host: path.resolve(cwd, host),
     plugins,
     pluginsDir: path.resolve(cwd, nonEmpty(flags.pluginsDir) ?? nonEmpty(env.D7Y_PLUGINS_DIR) ?? DEFAULT_PLUGINS_DIR),
-    goImage: nonEmpty(flags.goImage),
+    goImage: parseGoImage(flags.goImage),
     keep: flags.keep ?? false,
     goEnv: goEnvOf(env),
     limits: {},
-    cacheDir: cacheDirFor(env),
+    cacheDir: cache.dir,
+    cacheDirOrigin: cache.origin,
+    pingTimeoutMs: pingTimeoutFor(env),
   };
 }
 
@@ -370,6 +488,7 @@ export interface ApiSpec {
   /** The container only reads sources: no limits, never kept. */
   limits: Limits;
   keep: false;
+  pingTimeoutMs: number | undefined;
 }
 
 export function resolveApiSpec(flags: ApiFlags, env: Env, cwd: string): ApiSpec {
@@ -377,11 +496,12 @@ export function resolveApiSpec(flags: ApiFlags, env: Env, cwd: string): ApiSpec 
     ref: refOf(flags, env),
     repo: repoOf(flags, env, cwd),
     type: typeOf(flags.type),
-    goImage: nonEmpty(flags.goImage),
-    cacheDir: cacheDirFor(env),
+    goImage: parseGoImage(flags.goImage),
+    cacheDir: cacheDirFor(env).dir,
     goEnv: goEnvOf(env),
     limits: {},
     keep: false,
+    pingTimeoutMs: pingTimeoutFor(env),
   };
 }
 

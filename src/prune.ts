@@ -25,8 +25,10 @@ export interface PruneResult {
   removedPaths: string[];
 }
 
-export async function prune(engine: Engine, options: PruneOptions): Promise<PruneResult> {
+export async function prune(engine: Engine, options: PruneOptions, signal?: AbortSignal): Promise<PruneResult> {
   const result: PruneResult = { removedContainers: [], sparedContainers: [], removedPaths: [] };
+  // An engine that never answers is given up on here, in bounded time, not in the listing.
+  await engine.ping(signal);
   for (const c of await engine.listContainers({ [LABEL.run]: '' })) {
     const owner = ownerOf(c.labels);
     if (options.all || owner === undefined || !ownerAlive(owner)) {

@@ -5,8 +5,8 @@
  * every value is masked in what d7y-build prints or writes, as are credentials in URLs
  * (https://user:token@host/…). Pure, but for loadSecrets.
  */
-import { readFile } from 'node:fs/promises';
 import { UsageError } from './errors';
+import { readRegularFile } from './files';
 
 export interface Secrets {
   /** The netrc text to put in the container; empty for none. */
@@ -16,6 +16,9 @@ export interface Secrets {
 }
 
 export const NO_SECRETS: Secrets = { netrc: '', values: [] };
+
+/** The container's tmpfs for credentials holds 64 KiB; a netrc is a few lines. */
+const MAX_NETRC = 32 * 1024;
 
 /** The hosts of module path patterns: "corp.example/*,github.com/acme" → corp.example, github.com. */
 export function privateHosts(env: Record<string, string | undefined>): string[] {
@@ -74,16 +77,14 @@ export function maskSecrets(text: string, values: string[]): string {
 }
 
 export async function loadSecrets(netrcFile: string | undefined, env: Record<string, string | undefined>): Promise<Secrets> {
-  let netrc = '';
-  if (netrcFile !== undefined) {
-    try {
-      netrc = await readFile(netrcFile, 'utf8');
-    } catch (err) {
-      throw new UsageError(`cannot read the netrc file ${netrcFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
-        hint: 'pass --netrc a readable file with "machine <host> login <user> password <token>" lines',
-      });
-    }
-  }
+  let netrc =
+    netrcFile === undefined
+      ? ''
+      : await readRegularFile(netrcFile, {
+          what: 'the netrc file',
+          hint: 'pass --netrc a readable file with "machine <host> login <user> password <token>" lines',
+          maxBytes: MAX_NETRC,
+        });
   const token = env.GIT_AUTH_TOKEN?.trim();
   if (token) {
     const hosts = privateHosts(env);

@@ -9,12 +9,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { access, chmod, constants, copyFile, link, lstat, mkdir, open, rename, rm, rmdir, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { InstallError } from '../errors';
+import { kindOf, makeDirectory, probePath } from '../files';
 import { LockTimeoutError, withLock } from '../lock';
 
 /** Temporary files are .<name>.d7y-tmp-<pid>-<random>: `prune` removes those of dead processes. */
 export const TEMP_FILE = /^\..+\.d7y-tmp-(\d+)-[0-9a-f]+$/;
 
-function tempName(target: string): string {
+export function tempName(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.d7y-tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
@@ -68,14 +69,6 @@ function hintFor(err: NodeJS.ErrnoException, dir: string): string {
     default:
       return `make ${dir} a writable directory for this user, or choose another one`;
   }
-}
-
-function kindOf(info: { isDirectory(): boolean; isSymbolicLink(): boolean; isFIFO(): boolean; isSocket(): boolean }): string {
-  if (info.isDirectory()) return 'a directory';
-  if (info.isSymbolicLink()) return 'a symbolic link';
-  if (info.isFIFO()) return 'a named pipe';
-  if (info.isSocket()) return 'a socket';
-  return 'a device';
 }
 
 export interface PlaceOptions {
@@ -197,12 +190,7 @@ export async function stagePlacements(placements: Placement[], what: string, opt
     for (const p of placements) {
       current = p.to;
       const dir = path.dirname(p.to);
-      const first = await mkdir(dir, { recursive: true });
-      if (first !== undefined) {
-        const chain = [dir];
-        while (chain[0] !== first) chain.unshift(path.dirname(chain[0]!));
-        createdDirs.push(...chain);
-      }
+      createdDirs.push(...(await makeDirectory(dir)));
       await access(dir, constants.W_OK | constants.X_OK);
       const info = await lstat(p.to).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return undefined;
@@ -279,7 +267,7 @@ export async function placeAllLocked(
   options: PlaceOptions & { signal?: AbortSignal; onWait?: (dir: string) => void } = {},
 ): Promise<void> {
   const dirs = [...new Set(placements.map((p) => path.dirname(p.to)))].sort();
-  await mkdir(path.join(cacheDir, 'locks'), { recursive: true });
+  await makeDirectory(path.join(cacheDir, 'locks'));
   const holding = async (i: number): Promise<void> => {
     if (i === dirs.length) return placeAll(placements, what, options);
     const dir = dirs[i]!;
@@ -308,9 +296,15 @@ export async function placeAllLocked(
 export async function assertWritableDir(dir: string, flag: string): Promise<void> {
   let probe = dir;
   for (;;) {
-    const info = await stat(probe).catch((err: NodeJS.ErrnoException) => {
-      // Missing, or below a file: look further up, where the reason shows.
-      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
+    const info = await stat(probe).catch(async (err: NodeJS.ErrnoException) => {
+      // Missing, or below a file: look further up, where the reason shows. A symbolic link to
+      // nothing would fail only at install time, after the whole build.
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') {
+        if (!(await lstat(probe).catch(() => undefined))?.isSymbolicLink()) return undefined;
+        throw new InstallError(`${flag} ${dir}: ${probe} is a symbolic link to nothing`, {
+          hint: `point ${flag} at a directory, or create the directory the link points to`,
+        });
+      }
       throw new InstallError(`${flag} ${dir} cannot be reached: ${err.code === 'EACCES' ? `permission denied on the way to ${probe}` : err.message}`, {
         hint: `run with permission to enter its parent directories, or pass ${flag} <a directory this user can reach>`,
       });
@@ -327,6 +321,17 @@ export async function assertWritableDir(dir: string, flag: string): Promise<void
         throw new InstallError(`${flag} ${dir} is not writable${probe === dir ? '' : ` (${probe} is not)`}`, {
           hint: `run with permission to write there, or pass ${flag} <a writable directory>`,
         });
+      }
+      // Where dir is still to be made, make (and remove) one directory there now: /proc and /sys
+      // pass the access check and refuse only the mkdir.
+      if (probe !== dir) {
+        const trial = probePath(probe);
+        await mkdir(trial).then(
+          () => rm(trial, { recursive: true }),
+          (err: NodeJS.ErrnoException) => {
+            throw new InstallError(`${flag} ${dir} can't be created in ${probe} (${err.code ?? err.message})`, { hint: hintFor(err, probe) });
+          },
+        );
       }
       return;
     }

@@ -103,7 +103,8 @@ export function checkWorkspaces(modulePlugins: string[], goVersion: string, goIm
 /** The plugins that carry their own go.mod, by name, in spec order. */
 function pluginsWithGoMod(ctx: BuildContext): string[] {
   const contexts = need(ctx.state.contexts, 'the plugin contexts');
-  return ctx.spec.plugins.filter((p) => need(contexts.get(p.name), `the context of ${p.name}`).entries.has('go.mod')).map((p) => p.name);
+  // A file: a directory named go.mod makes no module.
+  return ctx.spec.plugins.filter((p) => need(contexts.get(p.name), `the context of ${p.name}`).files.has('go.mod')).map((p) => p.name);
 }
 
 export async function startContainer(ctx: BuildContext): Promise<void> {
@@ -139,7 +140,7 @@ export async function uploadSources(ctx: BuildContext): Promise<void> {
   const modulePlugins = pluginsWithGoMod(ctx);
   for (const plugin of ctx.spec.plugins) {
     const context = need(contexts.get(plugin.name), `the context of ${plugin.name}`);
-    await container.putArchive(packDirectory(plugin.dir, { prefix: `plugins/${plugin.name}`, ignore: (rel) => !context.entries.has(rel) }), '/work');
+    await container.putArchive(packDirectory(context.dir, { prefix: `plugins/${plugin.name}`, ignore: (rel) => !context.entries.has(rel) }), '/work');
     const note = modulePlugins.includes(plugin.name) ? ' (own go.mod: built in a workspace with Dragonfly)' : '';
     ctx.log.info(`${plugin.dir} → /work/plugins/${plugin.name}${note}`);
   }

@@ -126,6 +126,8 @@ export interface SessionSettings {
   keep: boolean;
   goEnv: Record<string, string>;
   limits: Limits;
+  /** How long the engine may take to answer its first request (D7Y_PING_TIMEOUT). */
+  pingTimeoutMs?: number;
 }
 
 /** A new session for one run: its id, labels, adapters and settings; no steps run yet. */
@@ -138,7 +140,7 @@ export function newSession(
   return {
     log: options.log ?? nullLogger,
     signal,
-    engine: options.engine ?? new DockerEngine(),
+    engine: options.engine ?? new DockerEngine(undefined, { pingTimeoutMs: settings.pingTimeoutMs }),
     runLabels: runLabels(runId, currentOwner()),
     keep: settings.keep,
     goEnv: settings.goEnv,

@@ -1,13 +1,20 @@
-/** check-inputs: everything about the plugin sources and target directories, and the engine, before any work. */
-import { readdir, readFile, stat } from 'node:fs/promises';
+/**
+ * check-inputs: everything about the plugin sources, the target and cache directories, and the
+ * engine, before any work. What can be known here is refused here, not after a compile.
+ */
+import { lstat, open, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors';
-import { pluginContext } from '../artifacts/context';
-import { assertWritableDir, statesOf } from '../artifacts/install';
-import type { PluginSpec } from '../config';
+import { pluginContext, type PluginContext } from '../artifacts/context';
+import { assertWritableDir, statesOf, tempName } from '../artifacts/install';
+import { checkDirsApart, type BuildSpec, type PluginSpec } from '../config';
+import { formatBytes, makeDirectory, probePath, readRegularFile } from '../files';
 import type { BuildContext } from './context';
 
 const INIT_SIGNATURE = 'func DragonflyPluginInit(option map[string]string) (any, map[string]string, error)';
+
+/** The longest file name Linux file systems take (NAME_MAX), in bytes. */
+const NAME_MAX = 255;
 
 /** The package clause of a Go file: the first token after any comments must be `package`. */
 export function packageName(source: string): string | undefined {
@@ -28,21 +35,38 @@ export function packageName(source: string): string | undefined {
   }
 }
 
-async function checkPluginSource(plugin: PluginSpec): Promise<void> {
-  const info = await stat(plugin.dir).catch(() => undefined);
-  if (info === undefined) {
-    throw new UsageError(`plugin directory ${plugin.dir} does not exist`, { hint: 'pass the directory that holds the plugin\'s .go files' });
+/** The plugin directory's real path: a symlinked directory is sent as what it points to. */
+async function realPluginDir(plugin: PluginSpec): Promise<string> {
+  const info = await stat(plugin.dir).catch((err: NodeJS.ErrnoException) => err);
+  if (info instanceof Error) {
+    if (info.code !== 'ENOENT') {
+      throw new UsageError(`plugin directory ${plugin.dir} cannot be read (${info.code ?? info.message})`, { hint: 'pass a directory this user can read' });
+    }
+    const link = await lstat(plugin.dir).catch(() => undefined);
+    throw new UsageError(`plugin directory ${plugin.dir} does not exist${link?.isSymbolicLink() ? ' (it is a symbolic link to nothing)' : ''}`, {
+      hint: 'pass the directory that holds the plugin\'s .go files',
+    });
   }
   if (!info.isDirectory()) {
     throw new UsageError(`${plugin.dir} is not a directory`, { hint: 'pass the plugin\'s directory, not a file in it' });
   }
-  const goFiles = (await readdir(plugin.dir)).filter((f) => f.endsWith('.go') && !f.endsWith('_test.go')).sort();
+  return realpath(plugin.dir);
+}
+
+/** The Go files of what is sent: package main, one of them defining DragonflyPluginInit. */
+async function checkPluginSource(plugin: PluginSpec, context: PluginContext, maxBytes: number): Promise<void> {
+  if (context.entries.has('go.mod') && !context.files.has('go.mod')) {
+    throw new UsageError(`${path.join(plugin.dir, 'go.mod')} is a directory`, { hint: 'a plugin\'s go.mod must be a file: remove or rename the directory' });
+  }
+  const goFiles = [...context.files].filter((f) => !f.includes('/') && f.endsWith('.go') && !f.endsWith('_test.go')).sort();
   if (goFiles.length === 0) {
-    throw new UsageError(`${plugin.dir} has no .go files`, { hint: 'a plugin is a directory of package main .go files' });
+    throw new UsageError(`${plugin.dir} has no .go files to send`, {
+      hint: 'a plugin is a directory of package main .go files; check that its .gitignore and .dockerignore do not leave them out',
+    });
   }
   let exportsInit = false;
   for (const file of goFiles) {
-    const source = await readFile(path.join(plugin.dir, file), 'utf8');
+    const source = await readRegularFile(path.join(context.dir, file), { what: 'the plugin source', hint: 'make it a regular file', maxBytes });
     const pkg = packageName(source);
     if (pkg !== 'main') {
       throw new UsageError(`${path.join(plugin.dir, file)} is package ${pkg ?? '(none)'}, not main`, {
@@ -58,17 +82,69 @@ async function checkPluginSource(plugin: PluginSpec): Promise<void> {
   }
 }
 
+/** The real path of p, which need not exist yet: its nearest existing ancestor's, plus the rest. */
+async function realPathOf(p: string): Promise<string> {
+  const real = await realpath(p).catch(() => undefined);
+  if (real !== undefined) return real;
+  const parent = path.dirname(p);
+  return parent === p ? p : path.join(await realPathOf(parent), path.basename(p));
+}
+
+/** The installer writes each plugin under a longer temporary name first: that one must fit too. */
+function checkNameLength(spec: BuildSpec): void {
+  for (const plugin of spec.plugins) {
+    const longest = Buffer.byteLength(path.basename(tempName(path.join(spec.pluginsDir, plugin.file))));
+    if (longest > NAME_MAX) {
+      throw new UsageError(`plugin name ${plugin.name.slice(0, 16)}… (${plugin.name.length} characters) is too long: its .so would need a ${longest}-byte temporary name while it is installed, and a file name has at most ${NAME_MAX} bytes`, {
+        hint: `pass a shorter --name, of at most ${plugin.name.length - (longest - NAME_MAX)} characters`,
+      });
+    }
+  }
+}
+
+/** The mirror cache and the install locks live in the cache dir: it must take new files. */
+export async function checkCacheDir(dir: string, origin: string): Promise<void> {
+  const probe = probePath(dir);
+  try {
+    await makeDirectory(dir);
+    await (await open(probe, 'wx')).close();
+    await rm(probe);
+  } catch (err) {
+    throw new UsageError(`the cache directory ${dir} (from ${origin}) is not a writable directory (${(err as NodeJS.ErrnoException).code ?? String(err)})`, {
+      hint: 'set D7Y_CACHE_DIR to a writable directory for d7y-build\'s git mirrors and locks',
+    });
+  }
+}
+
 export async function checkInputs(ctx: BuildContext): Promise<void> {
   const { spec } = ctx;
   ctx.state.contexts = new Map();
   for (const plugin of spec.plugins) {
-    await checkPluginSource(plugin);
-    ctx.state.contexts.set(plugin.name, await pluginContext(plugin.dir, spec.maxContextBytes));
+    const context = await pluginContext(await realPluginDir(plugin), spec.maxContextBytes, ctx.signal);
+    await checkPluginSource(plugin, context, spec.maxContextBytes);
+    ctx.state.contexts.set(plugin.name, context);
   }
+  // Checked as given by resolveSpec; again here through symbolic links.
+  checkDirsApart(await realPathOf(spec.outDir), await realPathOf(spec.pluginsDir), [...ctx.state.contexts.values()].map((c) => c.dir));
+  checkNameLength(spec);
   await assertWritableDir(spec.outDir, '--out');
   await assertWritableDir(spec.pluginsDir, '--plugins-dir');
+  await checkCacheDir(spec.cacheDir, spec.cacheDirOrigin);
   const targets = spec.plugins.map((p) => path.join(spec.pluginsDir, p.file));
   ctx.state.pluginsBefore = await statesOf(targets);
-  ctx.state.engine = await ctx.engine.ping();
-  ctx.log.info(`Docker ${ctx.state.engine.serverVersion} (${ctx.state.engine.os}/${ctx.state.engine.arch}) at ${ctx.state.engine.address}`);
+
+  const engine = await ctx.engine.ping(ctx.signal);
+  ctx.state.engine = engine;
+  ctx.log.info(`Docker ${engine.serverVersion} (${engine.os}/${engine.arch}, ${engine.cpus} CPUs, ${formatBytes(engine.memoryBytes)}) at ${engine.address}`);
+  const { nanoCpus, memoryBytes } = spec.limits;
+  if (nanoCpus !== undefined && nanoCpus > engine.cpus * 1e9) {
+    throw new UsageError(`--cpus ${nanoCpus / 1e9} is more than the ${engine.cpus} CPUs the Docker engine at ${engine.address} has`, {
+      hint: `pass --cpus ${engine.cpus} or less, or leave --cpus out`,
+    });
+  }
+  if (memoryBytes !== undefined && memoryBytes > engine.memoryBytes) {
+    throw new UsageError(`--memory ${formatBytes(memoryBytes)} is more than the ${formatBytes(engine.memoryBytes)} the Docker engine at ${engine.address} has`, {
+      hint: 'pass a smaller --memory, or leave --memory out',
+    });
+  }
 }

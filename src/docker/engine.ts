@@ -5,8 +5,11 @@
  * its inspect, after both output halves were read; 404 on remove means already gone.
  */
 import Docker from 'dockerode';
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { DockerUnavailableError } from '../errors';
+import { DEFAULT_PING_TIMEOUT_MS } from '../config';
+import { DockerUnavailableError, UsageError } from '../errors';
 import { FrameDecoder, LineCollector, type StreamName } from './streams';
 
 export interface EngineInfo {
@@ -14,6 +17,9 @@ export interface EngineInfo {
   apiVersion: string;
   os: string;
   arch: string;
+  /** What the engine's machine has: the most a container can be given. */
+  cpus: number;
+  memoryBytes: number;
   /** Where the engine was reached, for messages. */
   address: string;
 }
@@ -72,7 +78,8 @@ export interface BuildContainer {
 }
 
 export interface Engine {
-  ping(): Promise<EngineInfo>;
+  /** The engine's version and size; fails within the ping timeout, or at once on abort. */
+  ping(signal?: AbortSignal): Promise<EngineInfo>;
   inspectImage(ref: string): Promise<ImageInfo | undefined>;
   pullImage(ref: string, onProgress?: (status: string) => void, signal?: AbortSignal): Promise<void>;
   buildImage(
@@ -121,39 +128,132 @@ function addressOf(docker: Docker): string {
   return process.env.DOCKER_HOST ?? 'the default Docker socket';
 }
 
-export class DockerEngine implements Engine {
-  private readonly docker: Docker;
+const DOCKER_HOST_HINT = 'set DOCKER_HOST to an engine address like unix:///var/run/docker.sock, tcp://host:2375 or ssh://user@host, or unset it';
 
-  /** With no options dockerode reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH. */
-  constructor(options?: Docker.DockerOptions) {
-    this.docker = new Docker(options);
+/**
+ * Checks DOCKER_HOST and DOCKER_CERT_PATH as dockerode would read them, so that a malformed address
+ * or a missing certificate is a usage error naming the variable, not a stack trace; the certificate
+ * files must be regular files (dockerode reads them with a blocking read).
+ */
+export function checkEngineEnv(env: Record<string, string | undefined>): void {
+  const host = env.DOCKER_HOST?.trim();
+  if (!host || /^(unix|npipe):\/\//.test(host)) return;
+  let url: URL | undefined;
+  try {
+    url = new URL(host.includes('//') ? host : `tcp://${host}`);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || !['tcp:', 'http:', 'https:', 'ssh:'].includes(url.protocol) || url.hostname === '' || (url.pathname !== '' && url.pathname !== '/')) {
+    throw new UsageError(`DOCKER_HOST="${host}" is not a Docker engine address`, { hint: DOCKER_HOST_HINT });
+  }
+  const certs = env.DOCKER_CERT_PATH?.trim();
+  if (certs) {
+    for (const name of ['ca.pem', 'cert.pem', 'key.pem']) {
+      const file = path.join(certs, name);
+      let why: string | undefined;
+      try {
+        const info = statSync(file);
+        if (!info.isFile()) why = 'is not a regular file';
+        else if (info.size > 1024 * 1024) why = 'is larger than 1 MiB';
+      } catch (err) {
+        why = `cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
+      }
+      if (why !== undefined) {
+        throw new UsageError(`DOCKER_CERT_PATH=${certs}: ${file} ${why}`, {
+          hint: 'point DOCKER_CERT_PATH at the directory holding the engine\'s ca.pem, cert.pem and key.pem, or unset it',
+        });
+      }
+    }
+  }
+}
+
+export interface EngineOptions {
+  /** How long ping waits for the engine to answer (default DEFAULT_PING_TIMEOUT_MS). */
+  pingTimeoutMs?: number;
+}
+
+export class DockerEngine implements Engine {
+  private client: Docker | undefined;
+
+  /** With no Docker options dockerode reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, on first use. */
+  constructor(
+    private readonly dockerOptions?: Docker.DockerOptions,
+    private readonly options: EngineOptions = {},
+  ) {}
+
+  private get docker(): Docker {
+    if (this.client === undefined) {
+      if (this.dockerOptions === undefined) checkEngineEnv(process.env);
+      this.client = new Docker(this.dockerOptions);
+    }
+    return this.client;
+  }
+
+  private unavailable(err: unknown, why: string): never {
+    throw new DockerUnavailableError(`no Docker engine answers at ${addressOf(this.docker)} (${why})`, {
+      hint: 'start Docker (e.g. `sudo systemctl start docker`), or point DOCKER_HOST at a running engine',
+      cause: err,
+    });
   }
 
   /** Turns a lost connection into DockerUnavailableError; other errors pass through. */
   private unreachable(err: unknown): never {
     const code = asErrno(err).code;
-    if (code !== undefined && CONNECTION_ERRORS.has(code)) {
-      throw new DockerUnavailableError(`no Docker engine answers at ${addressOf(this.docker)} (${code})`, {
-        hint: 'start Docker (e.g. `sudo systemctl start docker`), or point DOCKER_HOST at a running engine',
-        cause: err,
-      });
-    }
+    if (code !== undefined && CONNECTION_ERRORS.has(code)) this.unavailable(err, code);
     throw err;
   }
 
-  async ping(): Promise<EngineInfo> {
+  /**
+   * The first request of a run: anything but a Docker engine's answer in time means there is no
+   * engine there. An address that accepts connections and never answers is given up on after the
+   * ping timeout; the caller's signal ends the wait at once.
+   */
+  async ping(signal?: AbortSignal): Promise<EngineInfo> {
+    const docker = this.docker;
+    const timeoutMs = this.options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const abortSignal = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+    type Answer = Partial<Record<'Version' | 'ApiVersion' | 'Os' | 'Arch', unknown>> & Partial<Record<'NCPU' | 'MemTotal', unknown>>;
+    let v: Answer;
+    let info: Answer;
     try {
-      const v = await this.docker.version();
-      return {
-        serverVersion: v.Version,
-        apiVersion: v.ApiVersion,
-        os: v.Os,
-        arch: v.Arch,
-        address: addressOf(this.docker),
-      };
+      // The typings omit the options these methods take.
+      const request = docker as unknown as { version(o: object): Promise<Answer>; info(o: object): Promise<Answer> };
+      [v, info] = await Promise.all([request.version({ abortSignal }), request.info({ abortSignal })]);
     } catch (err) {
-      return this.unreachable(err);
+      if (signal?.aborted) throw signal.reason;
+      if (timeout.aborted) {
+        throw new DockerUnavailableError(`no Docker engine answers at ${addressOf(docker)}: it took more than ${timeoutMs / 1000} s to answer`, {
+          hint: 'check that DOCKER_HOST names a running Docker engine; D7Y_PING_TIMEOUT sets how long to wait (e.g. 60s)',
+          cause: err,
+        });
+      }
+      const status = statusOf(err);
+      if (status !== undefined) {
+        throw new DockerUnavailableError(`${addressOf(docker)} answers HTTP ${status}, but is not a Docker engine`, { hint: DOCKER_HOST_HINT, cause: err });
+      }
+      const code = asErrno(err).code ?? engineMessage(err);
+      if (/SSL|CERT|EPROTO|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) {
+        throw new DockerUnavailableError(`no Docker engine answers at ${addressOf(docker)} over TLS (${code})`, {
+          hint: 'check DOCKER_TLS_VERIFY and DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem) against the engine\'s TLS settings, and the port (2376 is TLS)',
+          cause: err,
+        });
+      }
+      return this.unavailable(err, code);
     }
+    if (typeof v?.Version !== 'string' || typeof v.ApiVersion !== 'string' || typeof info?.NCPU !== 'number' || typeof info.MemTotal !== 'number') {
+      throw new DockerUnavailableError(`${addressOf(docker)} answers, but not as a Docker engine`, { hint: DOCKER_HOST_HINT });
+    }
+    return {
+      serverVersion: v.Version,
+      apiVersion: v.ApiVersion,
+      os: String(v.Os),
+      arch: String(v.Arch),
+      cpus: info.NCPU,
+      memoryBytes: info.MemTotal,
+      address: addressOf(docker),
+    };
   }
 
   async inspectImage(ref: string): Promise<ImageInfo | undefined> {

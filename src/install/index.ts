@@ -4,7 +4,7 @@
  * against the host a fleet really runs: a plugin built for another Dragonfly commit is refused here,
  * not by plugin.Open in production.
  */
-import { copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { packDirectory } from '../artifacts/archive';
 import { assertWritableDir, placeAllLocked, statesOf, type FileState } from '../artifacts/install';
@@ -12,12 +12,14 @@ import type { Manifest } from '../artifacts/manifest';
 import { openContainer } from '../build/container';
 import { need, runSession, type ImageFacts, type RunOptions, type SessionContext, type ToolchainFacts, type ValidationFacts } from '../build/context';
 import { ensureImages } from '../build/image';
+import { checkCacheDir } from '../build/inputs';
 import type { Step, StepTiming } from '../build/pipeline';
 import { validateIn } from '../build/validate';
 import type { InstallSpec } from '../config';
 import type { BuildContainer } from '../docker/engine';
 import { UsageError } from '../errors';
 import { LOADCHECK_COMMAND } from '../validate/loader';
+import { readRegularFile } from '../files';
 import { makeTempDir } from '../owner';
 
 interface InstallContext extends SessionContext {
@@ -46,8 +48,10 @@ async function isFile(p: string): Promise<boolean> {
 async function goImageFromManifest(host: string): Promise<string | undefined> {
   const manifest = path.join(path.dirname(path.dirname(host)), 'manifest.json');
   try {
-    return (JSON.parse(await readFile(manifest, 'utf8')) as Manifest).go.image;
+    const text = await readRegularFile(manifest, { what: 'the manifest', hint: 'pass --go-image', maxBytes: 16 * 1024 * 1024, optional: true });
+    return text === undefined ? undefined : (JSON.parse(text) as Manifest).go.image;
   } catch {
+    // Not a d7y-build manifest: the caller asks for --go-image.
     return undefined;
   }
 }
@@ -67,9 +71,10 @@ async function checkInputs(ctx: InstallContext): Promise<void> {
     });
   }
   await assertWritableDir(spec.pluginsDir, '--plugins-dir');
+  await checkCacheDir(spec.cacheDir, spec.cacheDirOrigin);
   const targets = spec.plugins.map((p) => path.join(spec.pluginsDir, p.file));
   ctx.state.pluginsBefore = await statesOf(targets);
-  const engine = await ctx.engine.ping();
+  const engine = await ctx.engine.ping(ctx.signal);
   ctx.log.info(`Docker ${engine.serverVersion} (${engine.os}/${engine.arch}) at ${engine.address}`);
 }
 

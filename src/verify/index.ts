@@ -3,26 +3,17 @@
  * no container and without running them. A question the files can't answer is an
  * UnverifiableError, never a guess.
  */
-import type { Stats } from 'node:fs';
 import { lstat, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UnreadableFileError } from '../elf/elf';
 import { UnverifiableError, UsageError } from '../errors';
+import { kindOf } from '../files';
 import { NotGoBinaryError, readGoBinary, type GoBinary } from './binary';
 import { decide, type PluginVerdict } from './verdict';
 
 type Role = 'host' | 'plugin' | 'file';
 
 const pathHint = (role: Role) => `pass the path of a ${role === 'file' ? 'Go binary' : role}`;
-
-function typeOf(info: Stats): string {
-  if (info.isDirectory()) return 'a directory';
-  if (info.isFIFO()) return 'a FIFO (named pipe)';
-  if (info.isCharacterDevice()) return 'a character device';
-  if (info.isBlockDevice()) return 'a block device';
-  if (info.isSocket()) return 'a socket';
-  return 'not a regular file';
-}
 
 /** The errno code of a failed system call (ENOENT, EACCES, …), else undefined. */
 function errnoOf(err: unknown): string | undefined {
@@ -51,7 +42,7 @@ async function checkRegularFile(file: string, label: string, role: Role): Promis
     });
     link = ` (a symbolic link to ${target})`;
   }
-  if (!info.isFile()) throw new UsageError(`${label}${link} is ${typeOf(info)}, not a file`, { hint });
+  if (!info.isFile()) throw new UsageError(`${label}${link} is ${kindOf(info)}, not a file`, { hint });
 }
 
 async function load(file: string, role: Role, label = file): Promise<GoBinary> {

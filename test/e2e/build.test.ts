@@ -2,7 +2,7 @@
  * The main job, through the bundled CLI, a real engine, the fixture Dragonfly and real go builds:
  * each example plugin built, validated, installed, and then loaded and used by the host it was built with.
  */
-import { cp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { digest, examples, exists, fixtureArgs, fixtureSha, leftoverContainers, runCli, runHost, tempDir } from './helpers';
@@ -149,6 +149,22 @@ describe('d7y-build builds, validates and installs', () => {
     expect(version.stdout).toContain('Gotags:   \td7ytest');
     const manifest = JSON.parse(await readFile(path.join(out, 'manifest.json'), 'utf8'));
     expect(manifest.flags).toMatchObject({ tags: ['d7ytest'], goArgs: ['-trimpath', '-tags=d7ytest'] });
+  });
+
+  it('a plugin directory given as a symbolic link: what it points to is sent', async () => {
+    await using work = await tempDir();
+    const real = path.join(work.path, 'sources', 'd7yfs-checkout');
+    await cp(path.join(examples, 'd7yfs'), real, { recursive: true });
+    // A relative link within the directory travels as a link.
+    await writeFile(path.join(real, 'NOTES.md'), 'notes\n');
+    await symlink('NOTES.md', path.join(real, 'README.md'));
+    await mkdir(path.join(work.path, 'links'));
+    await symlink(real, path.join(work.path, 'links', 'd7yfs'));
+    const plugins = path.join(work.path, 'plugins');
+    const run = await runCli([...fixtureArgs('v2.1.0'), '--out', path.join(work.path, 'out'), '--plugins-dir', plugins, path.join(work.path, 'links', 'd7yfs')]);
+    expect(run.stderr).not.toMatch(/error:/);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toBe(`${path.join(plugins, 'd7y-resource-plugin-d7yfs.so')}\n`);
   });
 
   it('builds a known commit again from the mirror cache, with the repository gone', async () => {

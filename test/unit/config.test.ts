@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_PLUGINS_DIR, DEFAULT_REPO, parseDuration, parseMemory, resolveSpec, type BuildFlags } from '../../src/config';
+import { cacheDirFor, DEFAULT_PLUGINS_DIR, DEFAULT_REPO, isImageReference, parseDuration, parseMemory, pingTimeoutFor, resolveSpec, type BuildFlags } from '../../src/config';
 import { UsageError } from '../../src/errors';
 
 const cwd = '/home/me/work';
@@ -128,11 +128,150 @@ describe('limits', () => {
   });
 
   it.each([
-    [{ memory: 'lots' }, /--memory lots/],
-    [{ memory: '1m' }, /at least 6m/],
-    [{ cpus: '0' }, /--cpus 0 is not a positive number/],
+    [{ memory: 'lots' }, /--memory lots is not a memory size/],
+    [{ memory: '1m' }, /between 6m and 1024t/],
+    [{ memory: '9999999t' }, /--memory 9999999t is not a memory size between 6m and 1024t/],
+    [{ memory: `${'9'.repeat(400)}` }, /between 6m and 1024t/],
+    [{ cpus: '0' }, /--cpus 0 is not a number of CPUs between 0\.01 and 1024/],
+    [{ cpus: '1e-10' }, /--cpus 1e-10 is not a number of CPUs/],
+    [{ cpus: '0.001' }, /--cpus 0\.001 is not a number of CPUs/],
+    [{ cpus: '-1' }, /--cpus -1 is not/],
+    [{ cpus: 'Infinity' }, /--cpus Infinity is not/],
+    [{ cpus: '0x10' }, /--cpus 0x10 is not/],
+    [{ cpus: '100000' }, /between 0\.01 and 1024/],
     [{ timeout: 'soon' }, /--timeout soon is not a duration/],
+    [{ timeout: '600h' }, /--timeout 600h is not between 1s and 168h/],
+    [{ timeout: '169h' }, /--timeout 169h is not between 1s and 168h/],
+    [{ timeout: '0s' }, /--timeout 0s is not between 1s/],
+    [{ timeout: '10ms' }, /--timeout 10ms is not between 1s/],
+    [{ timeout: `${'9'.repeat(400)}h` }, /is not between 1s and 168h/],
+    [{ maxContext: '0' }, /--max-context 0 is not a size between 1 and 1t/],
+    [{ maxContext: '2t' }, /--max-context 2t is not a size/],
+    [{ maxContext: 'big' }, /--max-context big is not a size/],
   ])('refuses %o', (flags, message) => {
-    expect(() => spec(['x'], { commit: 'c', ...flags })).toThrow(message);
+    const err = usageError(() => spec(['x'], { commit: 'c', ...flags }));
+    expect(err.message).toMatch(message);
+    expect(err.hint).toBeTruthy();
+  });
+
+  it.each([
+    [{ memory: '6m' }, { memoryBytes: 6 * 1024 ** 2 }],
+    [{ memory: '1024t' }, { memoryBytes: 1024 ** 5 }],
+    [{ cpus: '0.01' }, { nanoCpus: 1e7 }],
+    [{ cpus: '.5' }, { nanoCpus: 5e8 }],
+    [{ cpus: '1024' }, { nanoCpus: 1024e9 }],
+    [{ timeout: '1s' }, { timeoutMs: 1000 }],
+    [{ timeout: '168h' }, { timeoutMs: 168 * 3_600_000 }],
+  ])('accepts the ends of the ranges: %o', (flags, limits) => {
+    expect(spec(['x'], { commit: 'c', ...flags }).limits).toEqual(limits);
+  });
+
+  it('takes --max-context from 1 byte to 1t', () => {
+    expect(spec(['x'], { commit: 'c', maxContext: '1' }).maxContextBytes).toBe(1);
+    expect(spec(['x'], { commit: 'c', maxContext: '1t' }).maxContextBytes).toBe(1024 ** 4);
+  });
+
+  it.each([
+    ['0', '1970-01-01T00:00:00Z'],
+    ['253402300799', '9999-12-31T23:59:59Z'],
+  ])('takes SOURCE_DATE_EPOCH=%s', (epoch, time) => {
+    expect(spec(['x'], { commit: 'c' }, { SOURCE_DATE_EPOCH: epoch }).buildTime).toBe(time);
+  });
+
+  it.each(['253402300800', '99999999999999999999', '-1', '1.5', '1e9', 'yesterday'])('refuses SOURCE_DATE_EPOCH=%s', (epoch) => {
+    const err = usageError(() => spec(['x'], { commit: 'c' }, { SOURCE_DATE_EPOCH: epoch }));
+    expect(err.message).toMatch(/not a number of seconds between 0 and 253402300799/);
+  });
+
+  it.each([
+    [undefined, 15_000],
+    ['2s', 2000],
+    ['250ms', 250],
+  ])('D7Y_PING_TIMEOUT=%s waits %d ms', (value, ms) => {
+    expect(pingTimeoutFor({ D7Y_PING_TIMEOUT: value })).toBe(ms);
+  });
+
+  it.each(['0', '10ms', '2h', 'soon'])('refuses D7Y_PING_TIMEOUT=%s', (value) => {
+    expect(usageError(() => pingTimeoutFor({ D7Y_PING_TIMEOUT: value })).message).toMatch(/D7Y_PING_TIMEOUT/);
+  });
+});
+
+describe('image references', () => {
+  it.each([
+    'golang',
+    'golang:1.23.5-bookworm',
+    'd7y-build/golang:1.23.5-bookworm',
+    'library/golang:latest',
+    'registry.example:5000/go/golang:1.23',
+    'localhost:5000/golang',
+    '[::1]:5000/golang:1.23',
+    'Registry.Example/golang',
+    'a__b/c--d/e.f_g:TAG_1.x-y',
+    `golang@sha256:${'a'.repeat(64)}`,
+    `golang:1.23@sha256:${'0123456789abcdef'.repeat(4)}`,
+  ])('accepts %s', (ref) => {
+    expect(isImageReference(ref)).toBe(true);
+  });
+
+  it.each([
+    'Bad Image!',
+    'golang:../../etc',
+    'Golang:1.23',
+    'golang:',
+    ':1.23',
+    'golang:-x',
+    `golang:${'x'.repeat(129)}`,
+    'golang/',
+    '/golang',
+    'gol--_ang',
+    'golang@sha256:abc',
+    'golang:1.23:1.24',
+    'registry.example:port/golang',
+    '-golang',
+    `${'a'.repeat(256)}`,
+    'golang\n:1.23',
+  ])('refuses %s', (ref) => {
+    expect(isImageReference(ref)).toBe(false);
+  });
+
+  it('refuses --go-image that is no reference', () => {
+    const err = usageError(() => spec(['x'], { commit: 'c', goImage: 'golang:../../etc' }));
+    expect(err.message).toMatch(/--go-image "golang:\.\.\/\.\.\/etc" is not an image reference/);
+    expect(err.hint).toMatch(/golang:1\.23\.5-bookworm/);
+  });
+});
+
+describe('cache directory', () => {
+  it.each([
+    [{ D7Y_CACHE_DIR: '/c', XDG_CACHE_HOME: '/x', HOME: '/h' }, '/c', 'D7Y_CACHE_DIR'],
+    [{ D7Y_CACHE_DIR: ' ', XDG_CACHE_HOME: '/x', HOME: '/h' }, '/x/d7y-build', 'XDG_CACHE_HOME'],
+    [{ XDG_CACHE_HOME: 'relative', HOME: '/h' }, '/h/.cache/d7y-build', 'HOME'],
+    [{ XDG_CACHE_HOME: '', HOME: '/h' }, '/h/.cache/d7y-build', 'HOME'],
+  ])('%o → %s', (env, dir, origin) => {
+    expect(cacheDirFor(env)).toEqual({ dir, origin });
+  });
+
+  it.each([
+    [{ D7Y_CACHE_DIR: 'cache' }, /D7Y_CACHE_DIR="cache" is not an absolute path/],
+    [{ HOME: '' }, /HOME="" is not an absolute path/],
+    [{ XDG_CACHE_HOME: 'rel', HOME: 'home' }, /HOME="home" is not an absolute path/],
+  ])('refuses %o', (env, message) => {
+    expect(usageError(() => cacheDirFor(env)).message).toMatch(message);
+  });
+});
+
+describe('directories apart', () => {
+  it.each([
+    [{ out: '/p', pluginsDir: '/p' }, /--out and --plugins-dir are the same directory/],
+    [{ out: '/p/out', pluginsDir: '/p' }, /--out \/p\/out is inside --plugins-dir \/p/],
+    [{ out: '/o', pluginsDir: '/o/plugins' }, /--plugins-dir \/o\/plugins is inside --out \/o/],
+  ])('refuses %o', (flags, message) => {
+    const err = usageError(() => spec(['x'], { commit: 'c', ...flags }));
+    expect(err.message).toMatch(message);
+    expect(err.hint).toMatch(/keep --out and --plugins-dir apart/);
+  });
+
+  it('takes them side by side', () => {
+    expect(spec(['x'], { commit: 'c', out: '/o', pluginsDir: '/op' }).pluginsDir).toBe('/op');
   });
 });

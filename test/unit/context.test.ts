@@ -1,9 +1,11 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pluginContext } from '../../src/artifacts/context';
 import { UsageError } from '../../src/errors';
+import { makeDirectory, readRegularFile } from '../../src/files';
 
 let dir: string;
 beforeEach(async () => {
@@ -42,5 +44,88 @@ describe('pluginContext', () => {
     expect(err).toBeInstanceOf(UsageError);
     expect((err as UsageError).message).toMatch(/holds more than 1000 bytes to send to the build \(reached at testdata\/big\/blob\.bin\)/);
     expect((err as UsageError).hint).toMatch(/\.dockerignore/);
+  });
+});
+
+const servers: net.Server[] = [];
+afterEach(() => {
+  for (const server of servers.splice(0)) server.close();
+});
+
+/** A unix socket at file: a file of a kind that can't be sent (FIFOs are in the e2e catalogue). */
+function listen(file: string): Promise<void> {
+  const server = net.createServer();
+  servers.push(server);
+  return new Promise((resolve) => server.listen(file, resolve));
+}
+
+describe('pluginContext refuses what cannot be sent', () => {
+  const refusal = async (): Promise<UsageError> => {
+    const err = await pluginContext(dir, 1024 ** 2).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    return err as UsageError;
+  };
+
+  it.each([
+    ['a socket', async () => listen(path.join(dir, 'x.go')), /x\.go in the plugin directory is a socket/],
+    ['a link to a device', async () => symlink('/dev/zero', path.join(dir, 'zero.go')), /zero\.go in the plugin directory is a symbolic link to the absolute path \/dev\/zero/],
+    ['a relative link out of the directory', async () => symlink('../../etc/passwd', path.join(dir, 'passwd')), /passwd in the plugin directory is a symbolic link to \/etc\/passwd, outside the plugin directory/],
+    ['a link to nothing', async () => symlink('missing.go', path.join(dir, 'gone.go')), /gone\.go in the plugin directory is a symbolic link to missing\.go, which does not exist/],
+    ['a name that is not UTF-8', async () => writeFile(Buffer.from(`${dir}/caf\xe9.go`, 'latin1'), 'package main\n'), /caf\\xe9\.go in the plugin directory has a name that is not UTF-8/],
+    ['a .gitignore that is a socket', async () => listen(path.join(dir, '.gitignore')), /the ignore file .*\.gitignore is a socket, not a regular file/],
+    ['a .dockerignore that is a directory', async () => mkdir(path.join(dir, '.dockerignore')), /\.dockerignore is a directory, not a regular file/],
+  ])('%s', async (_label, make, message) => {
+    await make();
+    const err = await refusal();
+    expect(err.message).toMatch(message);
+    expect(err.hint).toBeTruthy();
+  });
+
+  it('sends what .dockerignore leaves out of the refusals unread, and links inside as links', async () => {
+    await listen(path.join(dir, 'pipe'));
+    await writeFile(path.join(dir, '.dockerignore'), 'pipe\n');
+    await symlink('main.go', path.join(dir, 'alias.go'));
+    await mkdir(path.join(dir, 'sub.go'));
+    const context = await pluginContext(dir, 1024 ** 2);
+    expect(context.entries.has('pipe')).toBe(false);
+    expect(context.files.has('alias.go')).toBe(true);
+    expect(context.entries.has('sub.go')).toBe(true);
+    expect(context.files.has('sub.go')).toBe(false);
+  });
+});
+
+describe('readRegularFile', () => {
+  const options = { what: 'the file', hint: 'fix it', maxBytes: 16 };
+  it.each([
+    ['/dev/zero', /the file \/dev\/zero is a character device, not a regular file/],
+    ['/nonexistent', /does not exist/],
+    ['/', /is a directory/],
+  ])('refuses %s', async (file, message) => {
+    await expect(readRegularFile(file, options)).rejects.toThrow(message);
+  });
+
+  it('reads up to the limit, and refuses more', async () => {
+    await writeFile(path.join(dir, 'small'), 'x'.repeat(16));
+    await writeFile(path.join(dir, 'big'), 'x'.repeat(17));
+    expect(await readRegularFile(path.join(dir, 'small'), options)).toBe('x'.repeat(16));
+    await expect(readRegularFile(path.join(dir, 'big'), options)).rejects.toThrow(/is larger than 16 bytes/);
+    await expect(readRegularFile('/proc/self/status', options)).rejects.toThrow(/is larger than 16 bytes/);
+  });
+});
+
+describe('makeDirectory', () => {
+  it('makes every missing level', async () => {
+    await makeDirectory(path.join(dir, 'a/b/c'));
+    await makeDirectory(path.join(dir, 'a/b/c'));
+    expect((await stat(path.join(dir, 'a/b/c'))).isDirectory()).toBe(true);
+  });
+
+  it.each([
+    ['under /proc, where mkdir says ENOENT', '/proc/d7y-test/cache', /ENOENT|EACCES/],
+    ['below a file', 'main.go/cache', /ENOTDIR/],
+    ['at a file', 'main.go', /ENOTDIR/],
+  ])('fails at once %s', async (_label, where, code) => {
+    const err = (await makeDirectory(path.resolve(dir, where)).catch((e: unknown) => e)) as NodeJS.ErrnoException;
+    expect(err.code).toMatch(code);
   });
 });

@@ -1,0 +1,123 @@
+/**
+ * Reading the files a user points d7y-build at (plugin sources, ignore files, netrc): regular files
+ * only, up to a size. The open never blocks (O_NONBLOCK) and the type is taken from the open file,
+ * so a FIFO, a device or a socket is refused before a byte is read, instead of hanging the run or
+ * reading /dev/zero without end.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants, type Stats } from 'node:fs';
+import { mkdir, open, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { UsageError } from './errors';
+
+/** Whether child is parent or below it (paths already resolved). */
+export function isInside(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/** What a non-regular file is, in words. */
+export function kindOf(info: Stats): string {
+  if (info.isDirectory()) return 'a directory';
+  if (info.isFIFO()) return 'a FIFO (named pipe)';
+  if (info.isSocket()) return 'a socket';
+  if (info.isCharacterDevice()) return 'a character device';
+  if (info.isBlockDevice()) return 'a block device';
+  if (info.isSymbolicLink()) return 'a symbolic link';
+  return 'a regular file';
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(1)} GiB`;
+  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(0)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(0)} KiB`;
+  return `${n} bytes`;
+}
+
+export interface ReadOptions {
+  /** Names the file in the error, e.g. "the netrc file". */
+  what: string;
+  /** Says how to fix it. */
+  hint: string;
+  maxBytes: number;
+}
+
+/**
+ * The text of a regular file (symbolic links followed), or a UsageError naming the file and why it
+ * was refused: missing, unreadable, not a regular file, or larger than maxBytes. With `optional`, a
+ * missing file reads as undefined.
+ */
+export async function readRegularFile(file: string, options: ReadOptions & { optional: true }): Promise<string | undefined>;
+export async function readRegularFile(file: string, options: ReadOptions): Promise<string>;
+export async function readRegularFile(file: string, options: ReadOptions & { optional?: boolean }): Promise<string | undefined> {
+  const refuse = (why: string) => new UsageError(`${options.what} ${file} ${why}`, { hint: options.hint });
+  let handle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && options.optional) return undefined;
+    throw refuse(code === 'ENOENT' ? 'does not exist' : code === 'ENXIO' ? 'is a socket, not a regular file' : `cannot be read (${code ?? String(err)})`);
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw refuse(`is ${kindOf(info)}, not a regular file`);
+    // Files under /proc and /sys say size 0 and still hold text: the limit is on what is read.
+    const chunks: Buffer[] = [];
+    let length = 0;
+    for (;;) {
+      const chunk = Buffer.alloc(Math.min(Math.max(info.size - length, 64 * 1024), options.maxBytes + 1 - length));
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
+      length += bytesRead;
+      if (length > options.maxBytes) throw refuse(`is larger than ${formatBytes(options.maxBytes)}`);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw refuse(`cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * mkdir -p that ends. Node's recursive mkdir retries without end where mkdir answers ENOENT though
+ * the parent exists (under /proc and /sys), and no signal stops it there: here each missing level
+ * is made once, and the first failure is thrown with its errno code. Returns the directories it
+ * made, outermost first, so that a caller that fails later can remove them again.
+ */
+export async function makeDirectory(dir: string): Promise<string[]> {
+  const missing: string[] = [];
+  for (let probe = path.resolve(dir); ; probe = path.dirname(probe)) {
+    const info = await stat(probe).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (info !== undefined) {
+      if (!info.isDirectory()) throw Object.assign(new Error(`${probe} is not a directory`), { code: 'ENOTDIR' });
+      break;
+    }
+    missing.unshift(probe);
+    if (path.dirname(probe) === probe) break;
+  }
+  const made: string[] = [];
+  for (const level of missing) {
+    const created = await mkdir(level).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => {
+        // Another run made it meanwhile.
+        if (err.code !== 'EEXIST') throw err;
+        return false;
+      },
+    );
+    if (created) made.push(level);
+  }
+  return made;
+}
+
+/** A name in dir for a file or directory made only to see whether dir takes new entries, and removed at once. */
+export function probePath(dir: string): string {
+  return path.join(dir, `.d7y-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
