@@ -236,6 +236,21 @@ const cases: Case[] = [
     message: /is not Dragonfly: its go\.mod declares example\.com\/other/,
     hint: /d7y\.io\/dragonfly\/v2/,
   },
+  {
+    name: 'a scheduler plugin for a Dragonfly whose scheduler has no LoadPlugin',
+    repo: async (dir) => {
+      const repo = path.join(dir, 'noloader');
+      await run('git', ['clone', '-q', '--branch', 'v2.1.0', inject('fixtureRepo'), repo]);
+      await run('git', ['-C', repo, 'rm', '-q', 'scheduler/scheduling/evaluator/plugin.go']);
+      for (const args of [['-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'no loader'], ['tag', 'v2.0.0']]) await run('git', ['-C', repo, ...args]);
+      return repo;
+    },
+    commit: 'v2.0.0',
+    args: async () => ['--type', 'scheduler', path.join(examples, 'evaluator')],
+    exitCode: 10,
+    message: /has no LoadPlugin for scheduler plugins \(looked in scheduler\/scheduling\/evaluator\/plugin\.go, scheduler\/core\/evaluator\/plugin\.go\), so its scheduler never loads one/,
+    hint: /whose scheduler loads scheduler plugins/,
+  },
   { name: 'resource plugin for a Dragonfly without dfget (v2.4.0)', commit: 'v2.4.0', args: d7yfs, exitCode: 10, message: /has no cmd\/dfget/, hint: /v2\.4\.0/ },
   // The Go image and the engine
   { name: 'Go image that is not here and cannot be pulled', goImage: 'golang:1.99.0-bookworm', args: d7yfs, exitCode: 5, message: /golang:1\.99\.0-bookworm is not here and can't be pulled/, hint: /scripts\/go-image\.sh/ },
