@@ -14,6 +14,9 @@ import { SourceError } from '../errors';
 import { describeHolder, LockTimeoutError, withLock } from '../lock';
 import { redactUrl } from '../secrets';
 
+/** The most of one file d7y-build reads from the Dragonfly tree: go.mod and plugin.go files are kilobytes. */
+const MAX_SOURCE_FILE_BYTES = 1024 * 1024;
+
 /**
  * The user's own GIT_* settings that still reach git (CA bundles, ssh, askpass); the other GIT_*
  * variables, and editor and pager variables, are dropped: git runs non-interactively on a mirror
@@ -246,11 +249,28 @@ export class DragonflyMirror {
     });
   }
 
-  /** A file's text at sha, or undefined when the commit has no such file. */
-  async readFile(sha: string, file: string): Promise<string | undefined> {
+  /**
+   * A file's text at sha, or undefined when the commit has no such file (or something else by that
+   * name). The files d7y-build reads (go.mod, a loader's plugin.go) are small: one larger than
+   * maxBytes is refused before it is read, so a hostile repository can't fill memory.
+   */
+  async readFile(sha: string, file: string, maxBytes = MAX_SOURCE_FILE_BYTES): Promise<string | undefined> {
+    let listed: string;
     try {
-      const listed = await this.git().raw(['ls-tree', '--name-only', sha, '--', file]);
-      return listed.trim() === '' ? undefined : await this.git().raw(['show', `${sha}:${file}`]);
+      // "<mode> <type> <object> <size>\t<name>"
+      listed = await this.git().raw(['ls-tree', '-l', sha, '--', file]);
+    } catch (err) {
+      throw this.unreadable(`${file} at ${sha.slice(0, 12)}`, err);
+    }
+    const [, type, , size] = listed.split('\t')[0]!.trim().split(/\s+/);
+    if (type !== 'blob') return undefined;
+    if (Number(size) > maxBytes) {
+      throw new SourceError(`${this.repo} at ${sha.slice(0, 12)} has a ${file} of ${size} bytes, more than the ${maxBytes} d7y-build reads`, {
+        hint: `point --repo at a clone of Dragonfly: its ${file} is a few kilobytes`,
+      });
+    }
+    try {
+      return await this.git().raw(['show', `${sha}:${file}`]);
     } catch (err) {
       throw this.unreadable(`${file} at ${sha.slice(0, 12)}`, err);
     }

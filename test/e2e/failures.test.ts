@@ -237,6 +237,19 @@ const cases: Case[] = [
     hint: /d7y\.io\/dragonfly\/v2/,
   },
   {
+    name: 'repository whose go.mod is megabytes',
+    repo: async (dir) => {
+      const repo = path.join(dir, 'huge');
+      await writePlugin(repo, { 'go.mod': `module d7y.io/dragonfly/v2\n\ngo 1.23.0\n${'// padding\n'.repeat(200_000)}` });
+      for (const args of [['init', '-q', '-b', 'main'], ['add', '.'], ['-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'x'], ['tag', 'v2.1.0']]) await run('git', ['-C', repo, ...args]);
+      return repo;
+    },
+    args: d7yfs,
+    exitCode: 4,
+    message: /has a go\.mod of 2200038 bytes, more than the 1048576 d7y-build reads/,
+    hint: /a clone of Dragonfly/,
+  },
+  {
     name: 'a scheduler plugin for a Dragonfly whose scheduler has no LoadPlugin',
     repo: async (dir) => {
       const repo = path.join(dir, 'noloader');
