@@ -20,10 +20,13 @@ RUN set -eu; \
 
 COPY builder/ /usr/local/lib/d7y-build/
 # d7y-apicheck reads Go source for the check before compiling and for `init`; built with the image's
-# own Go, its cache thrown away (the cache volumes mounted later must not hold root's files).
-RUN cd /usr/local/lib/d7y-build/apicheck && \
-    GOCACHE=/tmp/apicheck-cache GOFLAGS= GOTOOLCHAIN=local CGO_ENABLED=0 go build -o /usr/local/lib/d7y-build/d7y-apicheck . && \
-    rm -rf /tmp/apicheck-cache
+# own Go, its cache thrown away (the cache volumes mounted later must not hold root's files). An
+# image without Go still builds: start-container then says the image has no working Go.
+RUN if command -v go >/dev/null 2>&1; then \
+      cd /usr/local/lib/d7y-build/apicheck && \
+      GOCACHE=/tmp/apicheck-cache GOFLAGS= GOTOOLCHAIN=local CGO_ENABLED=0 go build -o /usr/local/lib/d7y-build/d7y-apicheck . && \
+      rm -rf /tmp/apicheck-cache; \
+    fi
 
 # GOTOOLCHAIN=local: the image's Go is the one recorded, never a silently downloaded other one.
 # CGO_ENABLED=1: a host built without cgo can't load plugins at all ("plugin: not implemented").

@@ -100,6 +100,9 @@ export function pluginName(type: PluginType, dirName: string, explicit?: string,
     }
     return fixed;
   }
+  if (explicit !== undefined && !PLUGIN_NAME.test(explicit)) {
+    throw new UsageError(`--name "${explicit}" is not a valid plugin name`, { hint: 'plugin names are [a-z0-9]+: use lower-case letters and digits only' });
+  }
   if (explicit !== undefined && meta.name !== undefined && explicit !== meta.name) {
     throw new UsageError(`--name ${explicit} disagrees with the plugin's own name${declared}`, {
       hint: `Dragonfly refuses a plugin whose file name and metadata differ ("plugin name not match"): drop --name, or change "name" in DragonflyPluginInit`,

@@ -122,8 +122,10 @@ const cases: Case[] = [
     message: /does not load d7y-resource-plugin-badsig\.so: invalid plugin init function signature/,
     hint: /declare it exactly as func DragonflyPluginInit/,
   },
-  { name: 'metadata with another type', args: plugin('othertype', { 'x.go': RESOURCE_PLUGIN('othertype', META('othertype', 'scheduler')) }), exitCode: 8, message: /plugin type not match/, hint: /"type": "resource"/ },
-  { name: 'metadata with another name', args: plugin('liar', { 'x.go': RESOURCE_PLUGIN('liar', META('other')) }), exitCode: 8, message: /does not load d7y-resource-plugin-liar\.so: plugin name not match/, hint: /"name": "liar"/ },
+  // Metadata the sources do not spell out as literals (a package variable here) is only known when
+  // the host loads the plugin.
+  { name: 'metadata with another type, not a literal', args: plugin('othertype', { 'x.go': RESOURCE_PLUGIN('othertype', 'pluginMeta', `var pluginMeta = ${META('othertype', 'scheduler')}`) }), exitCode: 8, message: /plugin type not match/, hint: /"type": "resource"/ },
+  { name: 'metadata with another name, not a literal', args: plugin('liar', { 'x.go': RESOURCE_PLUGIN('liar', 'pluginMeta', `var pluginMeta = ${META('other')}`) }), exitCode: 8, message: /does not load d7y-resource-plugin-liar\.so: plugin name not match/, hint: /"name": "liar"/ },
   {
     name: 'plugin that panics while loading',
     args: plugin('panics', { 'x.go': RESOURCE_PLUGIN('panics', META('panics'), 'func init() { panic("boom at load time") }\n') }),
@@ -172,7 +174,7 @@ const cases: Case[] = [
   { name: '.go file that is a symbolic link to /dev/zero', hung: true, args: async (dir) => (await writePlugin(path.join(dir, 'zero'), { 'y.go': RESOURCE_PLUGIN('zero', META('zero')) }), await symlink('/dev/zero', path.join(dir, 'zero', 'x.go')), path.join(dir, 'zero')), exitCode: 2, message: /x\.go in the plugin directory is a symbolic link to the absolute path \/dev\/zero/, hint: /relative link/ },
   { name: '.go file that is a relative link out to /dev/zero', hung: true, args: async (dir) => (await writePlugin(path.join(dir, 'zerorel'), { 'y.go': RESOURCE_PLUGIN('zerorel', META('zerorel')) }), await symlink('../'.repeat(20) + 'dev/zero', path.join(dir, 'zerorel', 'x.go')), path.join(dir, 'zerorel')), exitCode: 2, message: /x\.go in the plugin directory is a symbolic link to \/dev\/zero, outside the plugin directory/, hint: /copy what it points to/ },
   { name: 'symbolic link out of the plugin directory', args: async (dir) => (await writePlugin(path.join(dir, 'escape'), { 'x.go': RESOURCE_PLUGIN('escape', META('escape')) }), await symlink('../../../../../../../../etc', path.join(dir, 'escape', 'etc')), path.join(dir, 'escape')), exitCode: 2, message: /etc in the plugin directory is a symbolic link to \/etc, outside the plugin directory/, hint: /\.dockerignore/ },
-  { name: '.gitignore that is a FIFO', hung: true, args: async (dir) => (await writePlugin(path.join(dir, 'gifo'), { 'x.go': RESOURCE_PLUGIN('gifo', META('gifo')) }), await mkfifo(path.join(dir, 'gifo', '.gitignore')), path.join(dir, 'gifo')), exitCode: 2, message: /the ignore file .*\.gitignore is a FIFO, not a regular file/, hint: /regular text file/ },
+  { name: '.gitignore that is a FIFO', hung: true, args: async (dir) => (await writePlugin(path.join(dir, 'gifo'), { 'x.go': RESOURCE_PLUGIN('gifo', META('gifo')) }), await mkfifo(path.join(dir, 'gifo', '.gitignore')), path.join(dir, 'gifo')), exitCode: 2, message: /the ignore file .*\.gitignore is a FIFO \(named pipe\), not a regular file/, hint: /regular text file/ },
   { name: 'directory named go.mod', args: async (dir) => (await writePlugin(path.join(dir, 'moddir'), { 'x.go': RESOURCE_PLUGIN('moddir', META('moddir')) }), await mkdir(path.join(dir, 'moddir', 'go.mod')), path.join(dir, 'moddir')), exitCode: 2, message: /moddir\/go\.mod is a directory/, hint: /must be a file/ },
   { name: 'directory named sub.go and no .go file', args: async (dir) => (await mkdir(path.join(dir, 'subgo', 'sub.go'), { recursive: true }), path.join(dir, 'subgo')), exitCode: 2, message: /subgo has no \.go files to send/, hint: /package main/ },
   {
@@ -187,7 +189,7 @@ const cases: Case[] = [
     hint: /rename it/,
   },
   { name: '.dockerignore that leaves out every .go file', args: plugin('allignored', { 'x.go': RESOURCE_PLUGIN('allignored', META('allignored')), '.dockerignore': '*.go\n' }), exitCode: 2, message: /allignored has no \.go files to send/, hint: /\.dockerignore/ },
-  { name: '--netrc that is a FIFO', hung: true, args: async (dir) => (await mkfifo(path.join(dir, 'netrc')), ['--netrc', path.join(dir, 'netrc'), path.join(examples, 'd7yfs')]), exitCode: 2, message: /the netrc file .*netrc is a FIFO, not a regular file/, hint: /--netrc/ },
+  { name: '--netrc that is a FIFO', hung: true, args: async (dir) => (await mkfifo(path.join(dir, 'netrc')), ['--netrc', path.join(dir, 'netrc'), path.join(examples, 'd7yfs')]), exitCode: 2, message: /the netrc file .*netrc is a FIFO \(named pipe\), not a regular file/, hint: /--netrc/ },
   { name: '--netrc /dev/zero', hung: true, args: async () => ['--netrc', '/dev/zero', path.join(examples, 'd7yfs')], exitCode: 2, message: /the netrc file \/dev\/zero is a character device/, hint: /--netrc/ },
   { name: '--netrc too large to be one', args: async (dir) => (await writeFile(path.join(dir, 'netrc'), 'x'.repeat(100_000)), ['--netrc', path.join(dir, 'netrc'), path.join(examples, 'd7yfs')]), exitCode: 2, message: /the netrc file .*netrc is larger than 32 KiB/, hint: /--netrc/ },
   // Numbers out of range
@@ -343,7 +345,7 @@ const cases: Case[] = [
   { name: '--plugins-dir that is a symbolic link to nothing', pluginsDir: async (dir) => (await symlink(path.join(dir, 'gone'), path.join(dir, 'dangling')), path.join(dir, 'dangling')), args: d7yfs, exitCode: 9, message: /--plugins-dir .*dangling: .*dangling is a symbolic link to nothing/, hint: /create the directory the link points to/ },
   { name: '--out under /proc', hung: true, out: async () => '/proc/d7y-build-out', args: d7yfs, exitCode: 9, message: /--out \/proc\/d7y-build-out can't be created in \/proc \(ENOENT\)/, hint: /choose another one/ },
   { name: '--plugins-dir under /sys', pluginsDir: async () => '/sys/d7y-build/plugins', args: d7yfs, exitCode: 9, message: /--plugins-dir \/sys\/d7y-build\/plugins can't be created in \/sys/, hint: /choose another one/ },
-  { name: 'plugin name too long for a file name', args: plugin('a'.repeat(240), { 'x.go': RESOURCE_PLUGIN('long', META('long')) }), exitCode: 2, message: /plugin name a{16}… \(240 characters\) is too long/, hint: /shorter --name, of at most \d+ characters/ },
+  { name: 'plugin name too long for a file name', args: plugin('a'.repeat(240), { 'x.go': RESOURCE_PLUGIN('long', 'pluginMeta', `var pluginMeta = ${META('long')}`) }), exitCode: 2, message: /plugin name a{16}… \(240 characters\) is too long/, hint: /shorter --name, of at most \d+ characters/ },
   // The cache directory
   { name: 'cache directory under /proc', hung: true, env: { D7Y_CACHE_DIR: '/proc/d7y-build-cache' }, args: d7yfs, exitCode: 2, message: /the cache directory \/proc\/d7y-build-cache \(from D7Y_CACHE_DIR\) is not a writable directory/, hint: /set D7Y_CACHE_DIR/ },
   { name: 'cache directory that is a file', env: async (dir) => (await writeFile(path.join(dir, 'cachefile'), 'x'), { D7Y_CACHE_DIR: path.join(dir, 'cachefile') }), args: d7yfs, exitCode: 2, message: /the cache directory .*cachefile \(from D7Y_CACHE_DIR\) is not a writable directory \(ENOTDIR\)/, hint: /set D7Y_CACHE_DIR/ },

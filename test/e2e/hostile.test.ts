@@ -185,7 +185,7 @@ describe('a branch that moved, built through a password-protected --repo', () =>
     await writeFile(path.join(target, PLUGIN, 'keep-me'), 'not a plugin');
     await writeFile(path.join(target, 'd7y-resource-plugin-other.so'), 'another plugin');
     const before = { out: await snapshot(out()), plugins: await snapshot(target) };
-    expect(Object.keys(before.out).sort()).toEqual(['bin/dfget', 'manifest.json', `plugins/${PLUGIN}`]);
+    expect(Object.keys(before.out).sort()).toEqual(['bin/d7y-loadcheck', 'bin/dfget', 'manifest.json', `plugins/${PLUGIN}`]);
 
     const result = await runCli(
       ['--commit', 'dev', '--repo', authUrl, '--go-image', inject('goImage'), '--out', out(), '--plugins-dir', target, '--json', D7YFS],
