@@ -45,6 +45,28 @@ export function redactUrl(text: string): string {
   return text.replace(URL_USERINFO, '$1');
 }
 
+/**
+ * What git is given for an http(s) repository URL with a password: the URL without credentials, and
+ * the environment that carries them as an Authorization header (git's GIT_CONFIG_COUNT settings), so
+ * the password is never a command-line argument that `ps` shows. Other URLs go as they are.
+ */
+export function gitRemote(repo: string): { url: string; env: Record<string, string> } {
+  let url: URL;
+  try {
+    url = new URL(repo);
+  } catch {
+    return { url: repo, env: {} };
+  }
+  if (!/^https?:$/.test(url.protocol) || url.password === '') return { url: repo, env: {} };
+  const basic = Buffer.from(`${decoded(url.username)}:${decoded(url.password)}`).toString('base64');
+  url.username = '';
+  url.password = '';
+  return {
+    url: url.toString(),
+    env: { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}` },
+  };
+}
+
 function decoded(value: string): string {
   try {
     return decodeURIComponent(value);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { SourceError } from '../errors';
 import { describeHolder, LockTimeoutError, withLock } from '../lock';
-import { redactUrl } from '../secrets';
+import { gitRemote, redactUrl } from '../secrets';
 
 /** The most of one file d7y-build reads from the Dragonfly tree: go.mod and plugin.go files are kilobytes. */
 const MAX_SOURCE_FILE_BYTES = 1024 * 1024;
@@ -23,7 +23,7 @@ const MAX_SOURCE_FILE_BYTES = 1024 * 1024;
  * d7y-build owns, which d7y-build names itself (GIT_DIR, GIT_INDEX_FILE, GIT_WORK_TREE).
  */
 const ALLOWED_GIT_ENV = ['GIT_SSL_CAINFO', 'GIT_SSL_CAPATH', 'GIT_SSH_COMMAND', 'GIT_ASKPASS'];
-const OWN_GIT_ENV = ['GIT_DIR', 'GIT_INDEX_FILE', 'GIT_WORK_TREE', 'GIT_TERMINAL_PROMPT'];
+const OWN_GIT_ENV = ['GIT_DIR', 'GIT_INDEX_FILE', 'GIT_WORK_TREE', 'GIT_TERMINAL_PROMPT', 'GIT_CONFIG_COUNT', 'GIT_CONFIG_KEY_0', 'GIT_CONFIG_VALUE_0'];
 const INTERACTIVE_ENV = new Set(['editor', 'visual', 'pager', 'prefix', 'ssh_askpass']);
 
 /** The environment for git: this process's, minus what could make it interactive, plus extra. */
@@ -42,7 +42,9 @@ function gitIn(dir: string, signal?: AbortSignal, extraEnv: Record<string, strin
     abort: signal,
     allowEnvironment: [...ALLOWED_GIT_ENV, ...OWN_GIT_ENV],
     // The user's own ssh command and askpass helper, from their environment, are theirs to use.
-    unsafe: { allowUnsafeSshCommand: true, allowUnsafeAskPass: true },
+    // GIT_CONFIG_COUNT is d7y-build's own (gitRemote's credentials header): the user's GIT_CONFIG_*
+    // never get this far (gitEnvironment drops them).
+    unsafe: { allowUnsafeSshCommand: true, allowUnsafeAskPass: true, allowUnsafeConfigEnvCount: true },
     // git's exit status decides. simple-git on its own fails a command only when it also wrote to
     // stderr, so a quiet `rev-parse --verify --quiet` of a missing tag would pass for found.
     errors: (error, result) => {
@@ -151,7 +153,8 @@ export class DragonflyMirror {
       }
       const tmp = `${this.dir}.tmp-${randomBytes(4).toString('hex')}`;
       try {
-        await gitIn(path.dirname(this.dir), this.options.signal).clone(this.repo, tmp, ['--mirror', '--quiet']);
+        const remote = gitRemote(this.repo);
+        await gitIn(path.dirname(this.dir), this.options.signal, remote.env).clone(remote.url, tmp, ['--mirror', '--quiet']);
         await gitIn(path.dirname(this.dir), this.options.signal, { GIT_DIR: tmp }).raw(['config', 'remote.origin.url', redactUrl(this.repo)]);
         await rename(tmp, this.dir);
       } catch (err) {
@@ -202,7 +205,8 @@ export class DragonflyMirror {
   private async fetch(): Promise<void> {
     await this.locked(async () => {
       const before = await this.tags();
-      await this.git().raw(['fetch', '--prune', '--quiet', '--end-of-options', this.repo, '+refs/*:refs/*']);
+      const remote = gitRemote(this.repo);
+      await this.git(remote.env).raw(['fetch', '--prune', '--quiet', '--end-of-options', remote.url, '+refs/*:refs/*']);
       await this.git().raw(['config', 'remote.origin.url', redactUrl(this.repo)]);
       for (const [tag, now] of await this.tags()) {
         const was = before.get(tag);

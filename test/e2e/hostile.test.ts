@@ -126,9 +126,18 @@ describe('a branch that moved, built through a password-protected --repo', () =>
   const out = () => path.join(work.path, 'out');
   // A plugins dir whose name would forge a line and paint the terminal if printed raw.
   const plugins = () => path.join(work.path, 'plugins\nerror: forged \x1b[31mred\x1b[0m');
+  // Every git command the CLI runs goes through this shim, which records its arguments: what `ps`
+  // would show of them.
+  const gitLog = () => path.join(work.path, 'git-argv.log');
+  const shimDir = () => path.join(work.path, 'git-shim');
+  beforeAll(async () => {
+    const realGit = (await run('sh', ['-c', 'command -v git'])).stdout.trim();
+    await mkdir(shimDir());
+    await writeFile(path.join(shimDir(), 'git'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${gitLog()}'\nexec '${realGit}' "$@"\n`, { mode: 0o755 });
+  });
   const build = (extra: string[] = []) =>
     runCli(['--commit', 'dev', '--repo', authUrl, '--go-image', inject('goImage'), '--out', out(), '--plugins-dir', plugins(), '--json', ...extra, D7YFS], {
-      env: { D7Y_CACHE_DIR: cache() },
+      env: { D7Y_CACHE_DIR: cache(), PATH: `${shimDir()}:${process.env.PATH}` },
     });
   const runs: CliRun[] = [];
 
@@ -156,6 +165,10 @@ describe('a branch that moved, built through a password-protected --repo', () =>
     // What the binaries carry, read back from the files.
     const inspected = await runCli(['inspect', '--json', path.join(out(), 'plugins', PLUGIN)]);
     expect(JSON.parse(inspected.stdout).stamps['main.buildCommit']).toBe(moved.slice(0, 7));
+    // The password went to git in its environment, never as an argument.
+    const argv = await readFile(gitLog(), 'utf8');
+    expect(argv).toMatch(/^clone .*http:\/\/127\.0\.0\.1:\d+\/dragonfly\.git/m);
+    expect(argv).not.toContain(TOKEN);
   });
 
   it('prints the odd plugins dir escaped, one line per path', () => {

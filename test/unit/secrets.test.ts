@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors';
-import { loadSecrets, maskSecrets, netrcForToken, netrcValues, privateHosts, redactUrl, urlSecrets } from '../../src/secrets';
+import { gitRemote, loadSecrets, maskSecrets, netrcForToken, netrcValues, privateHosts, redactUrl, urlSecrets } from '../../src/secrets';
 
 describe('secrets', () => {
   it('finds the hosts private module patterns name, without wildcards', () => {
@@ -88,4 +88,23 @@ describe('urlSecrets', () => {
       'fatal: Authentication failed for user:*** at https://host/x.git',
     );
   });
+});
+
+describe('gitRemote', () => {
+  it('moves an http(s) password from the URL into an Authorization header for git', () => {
+    const remote = gitRemote('https://x-access-token:s%40cret@git.example.com:8443/org/dragonfly.git');
+    expect(remote.url).toBe('https://git.example.com:8443/org/dragonfly.git');
+    expect(remote.env).toEqual({
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'http.extraHeader',
+      GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from('x-access-token:s@cret').toString('base64')}`,
+    });
+  });
+
+  it.each(['https://git.example.com/dragonfly.git', 'ssh://git@git.example.com/dragonfly.git', 'git@git.example.com:dragonfly.git', '/srv/dragonfly', 'https://user@git.example.com/x.git'])(
+    'leaves %s as it is',
+    (repo) => {
+      expect(gitRemote(repo)).toEqual({ url: repo, env: {} });
+    },
+  );
 });
