@@ -84,6 +84,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .option('--go-image <image>', 'Go image to build with (default: the official image of the Go release go.mod asks for, e.g. golang:1.20.14-bookworm)')
     .option('--tags <tags>', 'build tags, comma-separated, for host and plugins alike')
     .option('--gcflags <flags>', 'go build -gcflags, for host and plugins alike')
+    .option('--trimpath', 'build with -trimpath, the default (host and plugins alike)')
     .option('--no-trimpath', 'build without -trimpath (host and plugins alike)')
     .option('--race', 'build with -race (host and plugins alike)')
     .option('--build-commit <s>', 'value stamped into main.buildCommit (default: the Dragonfly short SHA)')
@@ -99,6 +100,8 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .addHelpText('after', ENV_HELP)
     // Options after a subcommand's name are that subcommand's: both have --plugins-dir and --json.
     .enablePositionalOptions()
+    // `d7y-build help <command>`, although the root command takes arguments of its own.
+    .helpCommand(true)
     .action((dirs: string[], flags: BuildFlags & OutputFlags) => {
       const spec = resolveSpec(dirs, flags, io.env, io.cwd, new Date(), readPluginMeta);
       setRun(async ({ log, redact }) => {
@@ -248,6 +251,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
 
   let run: Run | undefined;
   let output: OutputFlags = { json: argv.includes('--json') };
+  // No arguments at all: what the tool does and how, rather than an error about a missing one.
+  if (argv.length === 0) argv = ['--help'];
   try {
     await program(io, (r, o) => {
       run = r;
@@ -256,7 +261,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return 0; // --help, --version
-      const error = new UsageError(err.message.replace(/^error: /, ''), { hint: 'run d7y-build --help for the options' });
+      // commander puts its "(Did you mean …?)" on a line of its own: one line, like every error.
+      const message = err.message.replace(/^error: /, '').replace(/\n(?=\(Did you mean)/, ' ');
+      const error = new UsageError(message, { hint: 'run d7y-build --help for the options' });
       return report(error, io, output.json ?? false, mask);
     }
     return report(asD7yError(err), io, output.json ?? false, mask);
@@ -289,6 +296,13 @@ async function report(error: D7yError, io: CliIo, json: boolean, mask: (text: st
 /** The process entry: real streams, environment and signals. */
 export async function run(): Promise<void> {
   const controller = new AbortController();
+  // A reader that went away (`d7y-build --help | head`) is no failure of d7y-build: stop writing.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      stream.destroy();
+    });
+  }
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (interrupted) {

@@ -126,6 +126,32 @@ describe('main', () => {
     return { code, stdout: out, stderr: err };
   }
 
+  it.each([
+    ['no arguments', [], /^Usage: d7y-build \[options\] \[command\] <plugin-dir\.\.\.>/],
+    ['help and a command', ['help', 'install'], /^Usage: d7y-build install \[options\] <plugin\.so\.\.\.>/],
+    ['--help', ['--help'], /--trimpath +build with -trimpath, the default/],
+  ])('%s prints help on stdout and exits 0', async (_, argv, usage) => {
+    const run = await cli(argv);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(usage);
+    expect(run.stderr).toBe('');
+  });
+
+  it('takes --trimpath as well as --no-trimpath, the last one winning', async () => {
+    // Both parse; the run then stops at the first fact it checks, the missing plugin directory.
+    for (const flags of [['--trimpath'], ['--no-trimpath'], ['--no-trimpath', '--trimpath']]) {
+      const run = await cli([...flags, '--commit', 'v2.1.0', '--json', path.join(dir, 'missing')]);
+      expect(run.code).toBe(2);
+      expect(JSON.parse(run.stdout).error.message).toMatch(/plugin directory .*missing does not exist/);
+    }
+  });
+
+  it("puts commander's suggestion on the error's one line", async () => {
+    const run = await cli(['--trimpathx']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe("error: unknown option '--trimpathx' (Did you mean --trimpath?)\nhint: run d7y-build --help for the options\n");
+  });
+
   /** One error line, a hint, nothing raw, and the JSON document agrees. */
   function expectOneCleanError(run: { stdout: string; stderr: string }): Record<string, string> {
     expect(run.stderr.match(/^error: /gm)).toHaveLength(1);
