@@ -79,8 +79,6 @@ type report struct {
 // d7y-loadcheck <plugins dir> <type> <name>: one plugin through loader.LoadPlugin, as Dragonfly loads it.
 func main() {
 	dir, typ, name := os.Args[1], os.Args[2], os.Args[3]
-	_ = dir
-	_ = name
 	iface := reflect.TypeOf((*loader.${loader.iface})(nil)).Elem()
 	r := report{Interface: iface.PkgPath() + "." + iface.Name()}
 	if _, err := loader.LoadPlugin(${args}); err != nil {
