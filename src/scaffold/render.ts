@@ -66,15 +66,7 @@ export interface PluginApi {
 const NAME_PLACEHOLDER = '<name>';
 
 /** What the commit says of the plugin type, with d7y-apicheck's report on its loader's interface. */
-export interface ApiFacts {
-  type: PluginType;
-  ref: string;
-  repo: string;
-  commit: string;
-  commitTime: string;
-  goModGo?: string;
-  loader: Loader;
-}
+export type ApiFacts = Pick<PluginApi, 'type' | 'ref' | 'repo' | 'commit' | 'commitTime' | 'goModGo'> & { loader: Loader };
 
 export function pluginApi(facts: ApiFacts, report: IfaceReport): PluginApi {
   const { loader, ...rest } = facts;
