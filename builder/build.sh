@@ -7,7 +7,7 @@
 #   build.sh plugin <name> <file> -- ARGS build /work/plugins/<name> into /work/out/plugins/<file>
 #   build.sh host <cmd>... -- ARGS        build each cmd/<cmd> into /work/out/bin/<cmd>, in one go build
 #   build.sh place <file>...              install the plugins where Dragonfly looks for them
-#   build.sh validate <cmd> <file>...     place the plugins, then run `<cmd> plugin`
+#   build.sh validate <cmd> <file>...     place the plugins, then run `<cmd> plugin` (within $D7Y_LOAD_TIMEOUT s)
 #   build.sh loadcheck <type> <name>      load one placed plugin through Dragonfly's own loader
 #                                         (/work/out/bin/d7y-loadcheck, built like the host)
 #   build.sh oom-kills                    how many processes the memory limit has killed so far
@@ -40,6 +40,12 @@ workspace() {
 }
 
 has_go_mod() { [ -f "$PLUGINS/$1/go.mod" ]; }
+
+# Loading plugins runs their init functions: one that never returns must not hold the build for
+# ever. D7Y_LOAD_TIMEOUT (seconds) bounds it; timeout exits 124, or 137 when the kill was needed.
+bounded() {
+  exec timeout --kill-after=5 "${D7Y_LOAD_TIMEOUT:-120}" "$@"
+}
 
 # Only the given plugins, where Dragonfly looks for them.
 place() {
@@ -101,11 +107,11 @@ case "$cmd" in
     target=$1
     shift
     place "$@"
-    exec "$OUT/bin/$target" plugin
+    bounded "$OUT/bin/$target" plugin
     ;;
 
   loadcheck)
-    exec "$OUT/bin/d7y-loadcheck" "$PLUGIN_DIR" "$1" "$2"
+    bounded "$OUT/bin/d7y-loadcheck" "$PLUGIN_DIR" "$1" "$2"
     ;;
 
   oom-kills)

@@ -63,7 +63,8 @@ type Run = (ctx: RunContext) => Promise<Outcome>;
 const ENV_HELP = `
 Environment: D7Y_COMMIT, D7Y_REPO, D7Y_PLUGINS_DIR and D7Y_NETRC stand in for their flags (a flag
 wins); SOURCE_DATE_EPOCH fixes main.buildTime; DOCKER_HOST picks the engine, which must answer
-within D7Y_PING_TIMEOUT (default 15s); D7Y_CACHE_DIR moves the git mirror cache; GOPROXY,
+within D7Y_PING_TIMEOUT (default 15s); loading the plugins may take D7Y_LOAD_TIMEOUT (default
+2m); D7Y_CACHE_DIR moves the git mirror cache; GOPROXY,
 GOPRIVATE, GONOPROXY, GONOSUMDB, GOSUMDB and GOINSECURE reach the build container; GIT_AUTH_TOKEN
 is sent, at run time only, to the hosts GOPRIVATE, GONOPROXY and GONOSUMDB name.
 

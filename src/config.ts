@@ -74,6 +74,8 @@ export interface BuildSpec {
   netrcFile: string | undefined;
   /** How long the engine may take to answer (D7Y_PING_TIMEOUT). */
   pingTimeoutMs: number;
+  /** How long loading the plugins may take (D7Y_LOAD_TIMEOUT). */
+  loadTimeoutMs: number;
 }
 
 export const DEFAULT_MAX_CONTEXT = '100m';
@@ -115,6 +117,7 @@ export const RANGES = {
   timeout: { min: 1000, max: 7 * 24 * 3_600_000, text: 'between 1s and 168h (7 days)' },
   maxContext: { min: 1, max: 1024 ** 4, text: 'between 1 and 1t' },
   pingTimeout: { min: 100, max: 3_600_000, text: 'between 100ms and 1h' },
+  loadTimeout: { min: 1000, max: 3_600_000, text: 'between 1s and 1h' },
   sourceDateEpoch: { min: 0, max: 253_402_300_799, text: 'between 0 and 253402300799 (9999-12-31T23:59:59Z)' },
 } as const;
 
@@ -150,16 +153,31 @@ function parseLimits(flags: { memory?: string; cpus?: string; timeout?: string }
 }
 
 export const DEFAULT_PING_TIMEOUT_MS = 15_000;
+export const DEFAULT_LOAD_TIMEOUT_MS = 120_000;
+
+/** A duration from the environment, else its default; out of range is a UsageError naming the variable. */
+function durationFromEnv(env: Env, name: string, fallback: number, range: { min: number; max: number; text: string }, example: string): number {
+  const value = nonEmpty(env[name]);
+  if (value === undefined) return fallback;
+  const ms = parseDuration(value);
+  if (!inRange(ms, range)) {
+    throw new UsageError(`${name}="${value}" is not a duration ${range.text}`, { hint: `set ${name} to a duration like ${example}, or unset it` });
+  }
+  return ms;
+}
 
 /** How long the engine may take to answer its first request: D7Y_PING_TIMEOUT, else 15 s. */
 export function pingTimeoutFor(env: Env): number {
-  const value = nonEmpty(env.D7Y_PING_TIMEOUT);
-  if (value === undefined) return DEFAULT_PING_TIMEOUT_MS;
-  const ms = parseDuration(value);
-  if (!inRange(ms, RANGES.pingTimeout)) {
-    throw new UsageError(`D7Y_PING_TIMEOUT="${value}" is not a duration ${RANGES.pingTimeout.text}`, { hint: 'set D7Y_PING_TIMEOUT to a duration like 15s, or unset it' });
-  }
-  return ms;
+  return durationFromEnv(env, 'D7Y_PING_TIMEOUT', DEFAULT_PING_TIMEOUT_MS, RANGES.pingTimeout, '15s');
+}
+
+/**
+ * How long loading the plugins may take, in the host's `plugin` command and in the loader check:
+ * D7Y_LOAD_TIMEOUT, else 2 minutes. A plugin whose init never returns would otherwise hold the
+ * build for ever.
+ */
+export function loadTimeoutFor(env: Env): number {
+  return durationFromEnv(env, 'D7Y_LOAD_TIMEOUT', DEFAULT_LOAD_TIMEOUT_MS, RANGES.loadTimeout, '2m');
 }
 
 /** Variables the Go toolchain may need to reach modules; nothing else of this machine goes in. */
@@ -396,6 +414,7 @@ export function resolveSpec(
     maxContextBytes: parseMaxContext(flags.maxContext ?? DEFAULT_MAX_CONTEXT),
     netrcFile: resolvePath(nonEmpty(flags.netrc) ?? nonEmpty(env.D7Y_NETRC), cwd),
     pingTimeoutMs: pingTimeoutFor(env),
+    loadTimeoutMs: loadTimeoutFor(env),
   };
 }
 
@@ -432,6 +451,8 @@ export interface InstallSpec {
   cacheDirOrigin: string;
   /** How long the engine may take to answer (D7Y_PING_TIMEOUT). */
   pingTimeoutMs: number;
+  /** How long loading the plugins may take (D7Y_LOAD_TIMEOUT). */
+  loadTimeoutMs: number;
 }
 
 export function resolveInstallSpec(files: string[], flags: InstallFlags, env: Env, cwd: string): InstallSpec {
@@ -466,6 +487,7 @@ export function resolveInstallSpec(files: string[], flags: InstallFlags, env: En
     cacheDir: cache.dir,
     cacheDirOrigin: cache.origin,
     pingTimeoutMs: pingTimeoutFor(env),
+    loadTimeoutMs: loadTimeoutFor(env),
   };
 }
 

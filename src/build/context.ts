@@ -1,5 +1,5 @@
 /** What the build steps share: the spec, the adapters, and each step's findings for the next. */
-import type { BuildSpec, Limits } from '../config';
+import { DEFAULT_LOAD_TIMEOUT_MS, type BuildSpec, type Limits } from '../config';
 import { NO_SECRETS, type Secrets } from '../secrets';
 import { DockerEngine, type BuildContainer, type Engine, type EngineInfo } from '../docker/engine';
 import { runLabels } from '../docker/labels';
@@ -91,6 +91,8 @@ export interface SessionContext extends PipelineContext {
   goEnv: Record<string, string>;
   /** Memory and CPU limits of the container. */
   limits: Limits;
+  /** How long the host's `plugin` command and the loader check may take to load the plugins. */
+  loadTimeoutMs: number;
   /** Credentials for private modules: put on a tmpfs in the container, masked in all output. */
   secrets: Secrets;
 }
@@ -128,6 +130,8 @@ export interface SessionSettings {
   limits: Limits;
   /** How long the engine may take to answer its first request (D7Y_PING_TIMEOUT). */
   pingTimeoutMs?: number;
+  /** How long loading the plugins may take (D7Y_LOAD_TIMEOUT); the default when absent. */
+  loadTimeoutMs?: number;
 }
 
 /** A new session for one run: its id, labels, adapters and settings; no steps run yet. */
@@ -145,6 +149,7 @@ export function newSession(
     keep: settings.keep,
     goEnv: settings.goEnv,
     limits: settings.limits,
+    loadTimeoutMs: settings.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS,
     secrets: options.secrets ?? NO_SECRETS,
     cleanups: [],
   };

@@ -49,6 +49,25 @@ export async function validateIn(
   return { ...listed, loader: checks.loader === undefined ? undefined : loader };
 }
 
+/** builder/build.sh bounds each load by D7Y_LOAD_TIMEOUT, in whole seconds. */
+function loadEnv(ctx: SessionContext): Record<string, string> {
+  return { D7Y_LOAD_TIMEOUT: String(Math.ceil(ctx.loadTimeoutMs / 1000)) };
+}
+
+/**
+ * timeout(1) exits 124 when it stopped the command, and 137 when it had to kill it: the same as a
+ * kill from elsewhere (the memory limit), so 137 counts only once the time was up.
+ */
+function assertFinished(ctx: SessionContext, exitCode: number, started: number, what: string, output: string): void {
+  const timedOut = exitCode === 124 || (exitCode === 137 && Date.now() - started >= ctx.loadTimeoutMs);
+  if (!timedOut) return;
+  const seconds = Math.ceil(ctx.loadTimeoutMs / 1000);
+  throw new ValidationError(`${what} did not finish loading the plugins within ${seconds} s: a plugin's init functions or DragonflyPluginInit do not return`, {
+    hint: 'make init and DragonflyPluginInit return (start long work in a goroutine); D7Y_LOAD_TIMEOUT raises the limit',
+    detail: output,
+  });
+}
+
 async function mustSucceed(container: BuildContainer, args: string[]): Promise<void> {
   const result = await container.exec([BUILD_SH, ...args]);
   if (result.exitCode !== 0) throw new ValidationError(`cannot place the plugins in the container: ${result.stderr.trim()}`);
@@ -61,10 +80,13 @@ async function runPluginCommand(
   expected: ExpectedPlugin[],
   describeHost: string,
 ): Promise<Omit<ValidationFacts, 'loader'>> {
+  const started = Date.now();
   const result = await container.exec([BUILD_SH, 'validate', host, ...expected.map((p) => p.file)], {
+    env: loadEnv(ctx),
     onLine: (_stream, line) => ctx.log.output('plugin', line),
   });
   const hostOutput = [result.stdout.trim(), result.stderr.trim()].filter((t) => t !== '').join('\n');
+  assertFinished(ctx, result.exitCode, started, `\`${host} plugin\``, hostOutput);
   if (result.exitCode !== 0) {
     // A crash of the host itself: a plugin's init can take the process down with it.
     throw new ValidationError(`\`${host} plugin\` exited with ${result.exitCode} while loading the plugins`, {
@@ -89,9 +111,12 @@ async function runPluginCommand(
 
 /** One plugin through the loader; its report when it loads, else ValidationError naming what it lacks. */
 async function runLoader(ctx: SessionContext, container: BuildContainer, plugin: ExpectedPlugin, describe: string): Promise<LoaderReport> {
+  const started = Date.now();
   const result = await container.exec([BUILD_SH, 'loadcheck', plugin.type, plugin.name], {
+    env: loadEnv(ctx),
     onLine: (_stream, line) => ctx.log.output('loadcheck', line),
   });
+  assertFinished(ctx, result.exitCode, started, `${describe} on ${plugin.file}`, [result.stdout.trim(), result.stderr.trim()].filter((t) => t !== '').join('\n'));
   const report = result.exitCode === 0 ? parseLoaderReport(result.stdout) : undefined;
   if (report === undefined) {
     const output = [result.stdout.trim(), result.stderr.trim()].filter((t) => t !== '').join('\n');

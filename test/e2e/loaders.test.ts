@@ -180,6 +180,20 @@ func (e *evaluator) IsBadParent(peer *resource.Peer) bool { return true }`;
     expect(used.stdout).toBe('scheduler cluster: cluster-2\n');
   });
 
+  it('a plugin whose DragonflyPluginInit never returns: the load is stopped after D7Y_LOAD_TIMEOUT, nothing installed', async () => {
+    await using work = await tempDir();
+    const methods = `func (e *evaluator) EvaluateParents(parents []*resource.Peer, child *resource.Peer, taskPieceCount int32) []*resource.Peer { return parents }
+func (e *evaluator) IsBadNode(peer *resource.Peer) bool { return false }`;
+    const files = evaluator(methods);
+    files['evaluator.go'] = files['evaluator.go'].replace('func DragonflyPluginInit(option map[string]string) (any, map[string]string, error) {\n', '$&\tselect {}\n');
+    expect(files['evaluator.go']).toContain('\tselect {}');
+    const dir = await writePlugin(path.join(work.path, 'evaluator'), files);
+    const out = path.join(work.path, 'out');
+    const plugins = path.join(work.path, 'plugins');
+    const run = await runCli([...fixtureArgs('v2.1.0'), '--type', 'scheduler', '--out', out, '--plugins-dir', plugins, '--json', dir], { env: { D7Y_LOAD_TIMEOUT: '3s' } });
+    await expectRefused({ run, out, plugins, outcome: JSON.parse(run.stdout) }, 'validate', /^`scheduler plugin` did not finish loading the plugins within 3 s: a plugin's init functions or DragonflyPluginInit do not return$/);
+  });
+
   it('install runs the loader check a build left beside the host, and says when there is none', async () => {
     await using work = await tempDir();
     const first = await build(path.join(work.path, 'build'), 'v2.1.0', 'manager', path.join(examples, 'searcher'));

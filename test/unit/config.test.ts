@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { cacheDirFor, DEFAULT_PLUGINS_DIR, DEFAULT_REPO, isImageReference, parseDuration, parseMemory, pingTimeoutFor, resolveSpec, type BuildFlags } from '../../src/config';
+import {
+  cacheDirFor,
+  DEFAULT_PLUGINS_DIR,
+  DEFAULT_REPO,
+  isImageReference,
+  loadTimeoutFor,
+  parseDuration,
+  parseMemory,
+  pingTimeoutFor,
+  resolveSpec,
+  type BuildFlags,
+} from '../../src/config';
 import { UsageError } from '../../src/errors';
 
 const cwd = '/home/me/work';
@@ -193,6 +204,21 @@ describe('limits', () => {
 
   it.each(['0', '10ms', '2h', 'soon'])('refuses D7Y_PING_TIMEOUT=%s', (value) => {
     expect(usageError(() => pingTimeoutFor({ D7Y_PING_TIMEOUT: value })).message).toMatch(/D7Y_PING_TIMEOUT/);
+  });
+
+  it.each([
+    [undefined, 120_000],
+    ['3s', 3000],
+    ['10m', 600_000],
+  ])('D7Y_LOAD_TIMEOUT=%s bounds loading the plugins to %d ms', (value, ms) => {
+    expect(loadTimeoutFor({ D7Y_LOAD_TIMEOUT: value })).toBe(ms);
+    expect(spec(['x'], { commit: 'c' }, value === undefined ? {} : { D7Y_LOAD_TIMEOUT: value }).loadTimeoutMs).toBe(ms);
+  });
+
+  it.each(['0', '500ms', '2h', 'never'])('refuses D7Y_LOAD_TIMEOUT=%s', (value) => {
+    const err = usageError(() => loadTimeoutFor({ D7Y_LOAD_TIMEOUT: value }));
+    expect(err.message).toBe(`D7Y_LOAD_TIMEOUT="${value}" is not a duration between 1s and 1h`);
+    expect(err.hint).toMatch(/like 2m/);
   });
 });
 
