@@ -45,11 +45,21 @@ async function writeScaffold(ctx: InitContext): Promise<void> {
     dirName: path.basename(spec.dir),
     repo: spec.repo === DEFAULT_REPO ? undefined : spec.repo,
   });
-  const tmp = await mkdtemp(path.join(path.dirname(spec.dir), `.${path.basename(spec.dir)}.d7y-tmp-${process.pid}-`));
+  let tmp: string;
+  try {
+    tmp = await mkdtemp(path.join(path.dirname(spec.dir), `.${path.basename(spec.dir)}.d7y-tmp-${process.pid}-`));
+  } catch (err) {
+    // A parent that takes no new entries although access(2) says it is writable (/proc, /sys, a full disk).
+    throw new InstallError(`cannot write beside ${spec.dir}: ${(err as Error).message}`, { hint: 'pass a directory in a place this user can write files to', cause: err });
+  }
   // Gone after the rename; on any failure before it, this leaves nothing behind.
   ctx.cleanups.push(() => rm(tmp, { recursive: true, force: true }));
-  await chmod(tmp, 0o755);
-  for (const [name, content] of Object.entries(files)) await writeFile(path.join(tmp, name), content, { mode: 0o644 });
+  try {
+    await chmod(tmp, 0o755);
+    for (const [name, content] of Object.entries(files)) await writeFile(path.join(tmp, name), content, { mode: 0o644 });
+  } catch (err) {
+    throw new InstallError(`cannot write the scaffold for ${spec.dir}: ${(err as Error).message}`, { hint: 'free space, or pass a directory on another file system', cause: err });
+  }
   try {
     // Onto a missing or empty directory only: rename(2) refuses one that has gained files meanwhile.
     await rename(tmp, spec.dir);

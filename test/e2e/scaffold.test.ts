@@ -175,5 +175,11 @@ describe('init', () => {
     expect(noCommit.exitCode).toBe(2);
     expect(noCommit.stderr).toMatch(/error: no Dragonfly commit given\nhint: pass --commit/);
     expect(await readdir(work.path)).toEqual(['taken']);
+
+    // A parent that passes access(2) but takes no new entries.
+    const proc = await runCli(['init', '--type', 'manager', ...fixtureArgs('v2.1.0'), '--json', '/proc/d7y-scaffold']);
+    expect(proc.exitCode).toBe(9);
+    expect(oneDocument(proc.stdout)).toMatchObject({ ok: false, error: { code: 'install', step: 'write-scaffold' } });
+    expect(proc.stderr).toMatch(/error: cannot write beside \/proc\/d7y-scaffold: .*\nhint: /);
   });
 });
