@@ -4,7 +4,7 @@
 #   scripts/go-image.sh [--check] [GO_VERSION]     default: $D7Y_GO_VERSION or 1.23.5
 #
 # GO_VERSION is a release (1.20.14, 1.23.5, 1.21rc2) or a minor (1.20), which stands for that
-# minor's last patch release as listed in src/build/go-releases.json, the table d7y-build picks
+# minor's last patch release as listed in src/toolchain/go-releases.json, the table d7y-build picks
 # default images by. --check only checks GO_VERSION and prints the image it would build.
 #
 # Prints the image reference on stdout (d7y-build/golang:<version>-bookworm); pass it to
@@ -30,7 +30,7 @@ fi
 [ $# -le 1 ] || { echo "usage: go-image.sh [--check] [GO_VERSION]" >&2; exit 2; }
 go_version=${1:-${D7Y_GO_VERSION:-1.23.5}}
 if [[ $go_version =~ ^1\.[0-9]+$ ]]; then
-  releases="$(cd "$(dirname "$0")/.." && pwd)/src/build/go-releases.json"
+  releases="$(cd "$(dirname "$0")/.." && pwd)/src/toolchain/go-releases.json"
   minor=$go_version
   go_version=$(node -e 'const r = require(process.argv[1])[process.argv[2]]; if (r) console.log(r.latest)' "$releases" "$minor")
   if [ -z "$go_version" ]; then

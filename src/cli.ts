@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { RunFailure } from './build/pipeline';
+import { RunFailure } from './session/runner';
 import {
   DEFAULT_MAX_CONTEXT,
   DEFAULT_OUT_DIR,
@@ -107,7 +107,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
       const spec = resolveSpec(dirs, flags, io.env, io.cwd, new Date(), readPluginMeta);
       setRun(async ({ log, redact }) => {
         log.headline(`d7y-build ${VERSION}: ${spec.type} plugin${spec.plugins.length > 1 ? 's' : ''} ${spec.plugins.map((p) => p.name).join(', ')} against Dragonfly ${spec.ref}`);
-        const { build } = await import('./build');
+        const { build } = await import('./commands/build');
         const { loadSecrets } = await import('./secrets');
         const secrets = await loadSecrets(spec.netrcFile, io.env);
         redact(secrets.values);
@@ -130,7 +130,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
       const spec = resolveInstallSpec(files, flags, io.env, io.cwd);
       setRun(async ({ log }) => {
         log.headline(`d7y-build ${VERSION}: install ${spec.plugins.map((p) => p.file).join(', ')} for ${spec.host}`);
-        const { installPrebuilt } = await import('./install');
+        const { installPrebuilt } = await import('./commands/install');
         const result = await installPrebuilt(spec, { log, signal: io.signal });
         return { lines: result.installed, result };
       }, flags);
@@ -182,7 +182,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
       const spec = resolveApiSpec(flags, io.env, io.cwd);
       setRun(async ({ log }) => {
         io.stderr.write(`d7y-build ${VERSION}: the ${spec.type} plugin interface at Dragonfly ${spec.ref}\n`);
-        const { inspectApi } = await import('./scaffold/api');
+        const { inspectApi } = await import('./commands/inspect-api');
         const { formatApi } = await import('./scaffold/render');
         const result = await inspectApi(spec, { log, signal: io.signal });
         return { lines: formatApi(result), result };
@@ -196,7 +196,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
       const spec = resolveInitSpec(dir, flags, io.env, io.cwd);
       setRun(async ({ log }) => {
         io.stderr.write(`d7y-build ${VERSION}: init ${spec.type} plugin ${spec.name} in ${spec.dir} against Dragonfly ${spec.ref}\n`);
-        const { initScaffold } = await import('./scaffold/init');
+        const { initScaffold } = await import('./commands/init');
         const result = await initScaffold(spec, { log, signal: io.signal });
         return { lines: result.files, result };
       }, flags);
@@ -211,7 +211,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .option('--json', 'print the result as one JSON document')
     .action((flags: { all?: boolean; pluginsDir?: string; out: string } & OutputFlags) => {
       setRun(async () => {
-        const { prune } = await import('./prune');
+        const { prune } = await import('./commands/prune');
         const { DockerEngine } = await import('./docker/engine');
         const pluginsDir = flags.pluginsDir ?? io.env.D7Y_PLUGINS_DIR ?? DEFAULT_PLUGINS_DIR;
         const dirs = [path.resolve(io.cwd, pluginsDir), ...['bin', 'plugins', '.'].map((d) => path.resolve(io.cwd, flags.out, d))];

@@ -9,7 +9,7 @@ import { UsageError } from './errors';
 import { isInside } from './files';
 import type { PluginMeta } from './plugin-meta';
 import { isPluginType, parsePluginFileName, pluginFileName, pluginName, PLUGIN_TYPES, type PluginType } from './plugin';
-import { BUILD_TAG, buildTimestamp, ldflagsQuotable, type ToolchainSettings } from './build/goflags';
+import { BUILD_TAG, buildTimestamp, ldflagsQuotable, type ToolchainSettings } from './toolchain/goflags';
 
 export const DEFAULT_REPO = 'https://github.com/dragonflyoss/dragonfly.git';
 export const DEFAULT_PLUGINS_DIR = '/usr/local/dragonfly/plugins';

@@ -6,9 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { mkdir, open, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from './errors';
+import { currentOwner, type Owner } from './owner';
 
 /** Whether child is parent or below it (paths already resolved). */
 export function isInside(child: string, parent: string): boolean {
@@ -120,4 +122,11 @@ export async function makeDirectory(dir: string): Promise<string[]> {
 /** A name in dir for a file or directory made only to see whether dir takes new entries, and removed at once. */
 export function probePath(dir: string): string {
   return path.join(dir, `.d7y-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/** Temp dirs are named d7y-build-<pid>-<purpose>-XXXXXX, so `prune` knows whose they are. */
+export const TEMP_DIR = /^d7y-build-(\d+)-/;
+
+export function makeTempDir(purpose: string, owner: Owner = currentOwner()): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), `d7y-build-${owner.pid}-${purpose}-`));
 }

@@ -1,12 +1,12 @@
 /** d7y-build as a library: what the CLI runs, with typed options, results and errors. */
-export { build, type BuildOptions, type BuildResult, type BuiltFile } from './build';
-export { RunFailure } from './build/pipeline';
-export { installPrebuilt, type InstallResult } from './install';
+export { build, type BuildOptions, type BuildResult, type BuiltFile } from './commands/build';
+export { RunFailure } from './session/runner';
+export { installPrebuilt, type InstallResult } from './commands/install';
 export { inspectFile, verifyFiles, type InspectReport, type VerifyReport } from './verify';
-export { inspectApi, type InspectApiResult } from './scaffold/api';
-export { initScaffold, type InitResult } from './scaffold/init';
+export { inspectApi, type InspectApiResult } from './commands/inspect-api';
+export { initScaffold, type InitResult } from './commands/init';
 export type { ApiMethod, PluginApi } from './scaffold/render';
-export { prune, type PruneOptions, type PruneResult } from './prune';
+export { prune, type PruneOptions, type PruneResult } from './commands/prune';
 export { loadSecrets, type Secrets } from './secrets';
 export {
   resolveApiSpec,

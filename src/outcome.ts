@@ -4,7 +4,7 @@
  * their control characters escaped: the same text in the block and in the document.
  */
 import type { D7yError } from './errors';
-import type { RunFailure } from './build/pipeline';
+import type { RunFailure } from './session/runner';
 import { CONTROL, escapeControl, escapeLines, unicodeEscape } from './log';
 
 export const OUTCOME_SCHEMA_VERSION = 1;

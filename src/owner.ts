@@ -4,9 +4,7 @@
  * after the pid was reused.
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 
 export interface Owner {
   host: string;
@@ -56,11 +54,4 @@ export function ownerAlive(owner: Owner, host: string = os.hostname()): boolean 
   if (!pidAlive(owner.pid)) return false;
   const started = processStartMs(owner.pid);
   return started === undefined || Math.abs(started - owner.startedMs) < 2000;
-}
-
-/** Temp dirs are named d7y-build-<pid>-<purpose>-XXXXXX, so `prune` knows whose they are. */
-export const TEMP_DIR = /^d7y-build-(\d+)-/;
-
-export function makeTempDir(purpose: string, owner: Owner = currentOwner()): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), `d7y-build-${owner.pid}-${purpose}-`));
 }

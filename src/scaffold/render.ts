@@ -3,7 +3,7 @@
  * the plugin scaffold `init` writes from it: every method of the interface as declared at that
  * commit, with zero-value results. Pure: from d7y-apicheck's report to text.
  */
-import { DRAGONFLY_MODULE } from '../build/source';
+import { DRAGONFLY_MODULE } from '../session/source';
 import { InternalError } from '../errors';
 import type { Loader, LoaderParam } from '../validate/loader';
 import { fixedName, loaderMetadata, PLUGIN_NAME, pluginFileName, type PluginType } from '../plugin';

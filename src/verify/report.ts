@@ -1,6 +1,6 @@
 /** How `verify` and `inspect` reports read on a terminal. Pure. */
 import path from 'node:path';
-import type { InspectReport, VerifyReport } from './index';
+import type { InspectReport, VerifyReport } from '.';
 import { UNKNOWN_GO_VERSION } from './binary';
 import { describeReason } from './verdict';
 

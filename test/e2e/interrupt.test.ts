@@ -6,7 +6,7 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BUILD_STEPS } from '../../src/build/steps';
+import { BUILD_STEPS } from '../../src/commands/build/steps';
 import { examples, fixtureArgs, leftoverContainers, runCli, snapshot, tempDir, uncachedGcflags } from './helpers';
 
 afterEach(async () => {

@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promi
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { placeAll, placeAllLocked, statesOf } from '../../src/artifacts/install';
+import { placeAll, placeAllLocked, statesOf } from '../../src/artifacts/place';
 import { InstallError } from '../../src/errors';
 import { LockTimeoutError, withLock } from '../../src/lock';
 import { currentOwner } from '../../src/owner';

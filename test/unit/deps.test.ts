@@ -6,7 +6,7 @@ import {
   parseGoList,
   type ModuleConflict,
   type PackageOrigin,
-} from '../../src/build/deps';
+} from '../../src/commands/build/deps';
 
 /** go list output lines: "<import path>[ <module> <version>[ => <path> <version>]]". */
 const list = (...lines: string[]): Map<string, PackageOrigin> => parseGoList(lines.join('\n'));

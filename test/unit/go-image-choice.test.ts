@@ -5,9 +5,9 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkToolchain, checkWorkspaces } from '../../src/build/container';
-import { chooseGoImage, GO_RELEASES, type GoMod } from '../../src/build/gomod';
-import { missingGoImageHint } from '../../src/build/image';
+import { checkToolchain, checkWorkspaces } from '../../src/commands/build/container';
+import { chooseGoImage, GO_RELEASES, type GoMod } from '../../src/toolchain/gomod';
+import { missingGoImageHint } from '../../src/session/image';
 import { GoImageError } from '../../src/errors';
 
 const script = path.resolve(__dirname, '../../scripts/go-image.sh');

@@ -9,7 +9,7 @@ import {
   pluginLdflags,
   sharedGoArgs,
   type ToolchainSettings,
-} from '../../src/build/goflags';
+} from '../../src/toolchain/goflags';
 
 const plain: ToolchainSettings = { trimpath: false, tags: [], gcflags: '', race: false };
 

@@ -8,7 +8,7 @@ import {
   parseGoVersion,
   parseGoVersionOutput,
   type GoMod,
-} from '../../src/build/gomod';
+} from '../../src/toolchain/gomod';
 
 const DRAGONFLY_GO_MOD = `// The Dragonfly module.
 module d7y.io/dragonfly/v2 // the module path

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { assertWritableDir, placeAll, stagePlacements } from '../../src/artifacts/install';
+import { assertWritableDir, placeAll, stagePlacements } from '../../src/artifacts/place';
 import { InstallError } from '../../src/errors';
 
 let tmp: string;

@@ -3,10 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compilerOutput } from '../../src/build/compile';
-import { builderImageTag, packageRoot, type ContextFile } from '../../src/build/image';
-import { RunFailure } from '../../src/build/pipeline';
-import { packageName } from '../../src/build/inputs';
+import { compilerOutput } from '../../src/commands/build/compile';
+import { builderImageTag, packageRoot, type ContextFile } from '../../src/session/image';
+import { RunFailure } from '../../src/session/runner';
+import { packageName } from '../../src/commands/build/inputs';
 import {
   asD7yError,
   CompileError,
@@ -74,8 +74,8 @@ describe('packageRoot', () => {
     await rm(outside, { recursive: true, force: true });
   });
 
-  it('finds the directory holding Dockerfile.builder from src/build', () => {
-    expect(packageRoot(path.join(REPO_ROOT, 'src', 'build'))).toBe(REPO_ROOT);
+  it('finds the directory holding Dockerfile.builder from src/session', () => {
+    expect(packageRoot(path.join(REPO_ROOT, 'src', 'session'))).toBe(REPO_ROOT);
   });
 
   it('finds it from the directory itself', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PipelineError, runSteps, type PipelineContext, type Step } from '../../src/build/pipeline';
+import { PipelineError, runSteps, type PipelineContext, type Step } from '../../src/session/runner';
 import { CompileError, D7yError, InternalError, InterruptedError } from '../../src/errors';
 import { nullLogger, type Logger } from '../../src/log';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { InspectReport, VerifyReport } from '../../src/verify/index';
+import type { InspectReport, VerifyReport } from '../../src/verify';
 import { formatInspect, formatVerify, VERIFY_WILL_NOT_LOAD } from '../../src/verify/report';
 import type { Reason } from '../../src/verify/verdict';
 

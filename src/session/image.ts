@@ -13,8 +13,8 @@ import type { Readable } from 'node:stream';
 import { engineMessage } from '../docker/engine';
 import { toolLabels } from '../docker/labels';
 import { D7yError, GoImageError, InternalError } from '../errors';
-import { need, type ImageFacts, type SessionContext, type SourceContext } from './context';
-import { chooseGoImage, offlineGoImage, type GoImageChoice } from './gomod';
+import { need, type ImageFacts, type SessionContext, type SourceContext } from './session';
+import { chooseGoImage, offlineGoImage, type GoImageChoice } from '../toolchain/gomod';
 
 const DOCKERFILE = 'Dockerfile.builder';
 const BUILDER_DIR = 'builder';

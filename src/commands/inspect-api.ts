@@ -6,18 +6,18 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { packDirectory } from '../artifacts/archive';
-import { APICHECK } from '../build/api';
-import { openContainer } from '../build/container';
-import { buildTimestamp } from '../build/goflags';
-import { need, runSession, type ImageFacts, type RunOptions, type SessionContext, type SourceFacts } from '../build/context';
-import { prepareImage } from '../build/image';
-import type { Step, StepTiming } from '../build/pipeline';
-import { resolveSource } from '../build/source';
+import { APICHECK } from './build/api';
+import { openContainer } from '../session/container';
+import { buildTimestamp } from '../toolchain/goflags';
+import { need, runSession, type ImageFacts, type RunOptions, type SessionContext, type SourceFacts } from '../session/session';
+import { prepareImage } from '../session/image';
+import type { Step, StepTiming } from '../session/runner';
+import { resolveSource } from '../session/source';
 import type { ApiSpec } from '../config';
 import type { BuildContainer } from '../docker/engine';
 import { UnsupportedHostError } from '../errors';
-import { makeTempDir } from '../owner';
-import { parseIfaceReport, pluginApi, type PluginApi } from './render';
+import { makeTempDir } from '../files';
+import { parseIfaceReport, pluginApi, type PluginApi } from '../scaffold/render';
 
 export interface ApiContext extends SessionContext {
   spec: ApiSpec;

@@ -2,12 +2,13 @@
  * check-dependencies, compile-plugins, compile-host: builder/build.sh runs the go commands; the
  * arguments come from goflags.ts, the same toolchain settings for every artifact.
  */
-import type { ExecResult } from '../docker/engine';
-import { CompileError, DependencyConflictError, OutOfMemoryError } from '../errors';
-import { BUILD_SH, need, type BuildContext } from './context';
+import type { ExecResult } from '../../docker/engine';
+import { CompileError, DependencyConflictError, OutOfMemoryError } from '../../errors';
+import { BUILD_SH, need } from '../../session/session';
+import type { BuildContext } from './state';
 import { conflictFix, describeConflict, findConflicts, GO_LIST_FORMAT, parseGoList } from './deps';
-import { hostLdflags, pluginLdflags, sharedGoArgs } from './goflags';
-import { LOADCHECK_COMMAND } from '../validate/loader';
+import { hostLdflags, pluginLdflags, sharedGoArgs } from '../../toolchain/goflags';
+import { LOADCHECK_COMMAND } from '../../validate/loader';
 
 /** What of go's output explains a failure: errors, not download chatter. */
 export function compilerOutput(result: ExecResult, maxLines = 40): string {

@@ -2,14 +2,15 @@
  * check-inputs: everything about the plugin sources, the target and cache directories, and the
  * engine, before any work. What can be known here is refused here, not after a compile.
  */
-import { lstat, open, realpath, rm, stat } from 'node:fs/promises';
+import { lstat, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { UsageError } from '../errors';
-import { pluginContext, type PluginContext } from '../artifacts/context';
-import { assertWritableDir, statesOf, tempName } from '../artifacts/install';
-import { checkDirsApart, type BuildSpec, type PluginSpec } from '../config';
-import { formatBytes, makeDirectory, probePath, readRegularFile } from '../files';
-import type { BuildContext } from './context';
+import { UsageError } from '../../errors';
+import { readPluginSources, type PluginSources } from '../../artifacts/plugin-sources';
+import { assertWritableDir, statesOf, tempName } from '../../artifacts/place';
+import { checkDirsApart, type BuildSpec, type PluginSpec } from '../../config';
+import { formatBytes, readRegularFile } from '../../files';
+import { checkCacheDir } from '../../session/cache';
+import type { BuildContext } from './state';
 
 const INIT_SIGNATURE = 'func DragonflyPluginInit(option map[string]string) (any, map[string]string, error)';
 
@@ -54,7 +55,7 @@ async function realPluginDir(plugin: PluginSpec): Promise<string> {
 }
 
 /** The Go files of what is sent: package main, one of them defining DragonflyPluginInit. */
-async function checkPluginSource(plugin: PluginSpec, context: PluginContext, maxBytes: number): Promise<void> {
+async function checkPluginSource(plugin: PluginSpec, context: PluginSources, maxBytes: number): Promise<void> {
   if (context.entries.has('go.mod') && !context.files.has('go.mod')) {
     throw new UsageError(`${path.join(plugin.dir, 'go.mod')} is a directory`, { hint: 'a plugin\'s go.mod must be a file: remove or rename the directory' });
   }
@@ -103,29 +104,16 @@ function checkNameLength(spec: BuildSpec): void {
 }
 
 /** The mirror cache and the install locks live in the cache dir: it must take new files. */
-export async function checkCacheDir(dir: string, origin: string): Promise<void> {
-  const probe = probePath(dir);
-  try {
-    await makeDirectory(dir);
-    await (await open(probe, 'wx')).close();
-    await rm(probe);
-  } catch (err) {
-    throw new UsageError(`the cache directory ${dir} (from ${origin}) is not a writable directory (${(err as NodeJS.ErrnoException).code ?? String(err)})`, {
-      hint: 'set D7Y_CACHE_DIR to a writable directory for d7y-build\'s git mirrors and locks',
-    });
-  }
-}
-
 export async function checkInputs(ctx: BuildContext): Promise<void> {
   const { spec } = ctx;
-  ctx.state.contexts = new Map();
+  ctx.state.pluginSources = new Map();
   for (const plugin of spec.plugins) {
-    const context = await pluginContext(await realPluginDir(plugin), spec.maxContextBytes, ctx.signal);
+    const context = await readPluginSources(await realPluginDir(plugin), spec.maxContextBytes, ctx.signal);
     await checkPluginSource(plugin, context, spec.maxContextBytes);
-    ctx.state.contexts.set(plugin.name, context);
+    ctx.state.pluginSources.set(plugin.name, context);
   }
   // Checked as given by resolveSpec; again here through symbolic links.
-  checkDirsApart(await realPathOf(spec.outDir), await realPathOf(spec.pluginsDir), [...ctx.state.contexts.values()].map((c) => c.dir));
+  checkDirsApart(await realPathOf(spec.outDir), await realPathOf(spec.pluginsDir), [...ctx.state.pluginSources.values()].map((c) => c.dir));
   checkNameLength(spec);
   await assertWritableDir(spec.outDir, '--out');
   await assertWritableDir(spec.pluginsDir, '--plugins-dir');

@@ -9,7 +9,7 @@ import type { BuildContainer } from '../docker/engine';
 import { describeMethods, implementHint, loaderProblems, parseLoaderReport, summarize, type LoaderReport } from '../validate/loader';
 import { checkListing, parsePluginOutput, type ExpectedPlugin, type LoadedPlugin } from '../validate/plugin-output';
 import { hintFor } from '../validate/diagnose';
-import { BUILD_SH, need, type BuildContext, type SessionContext, type ValidationFacts } from './context';
+import { BUILD_SH, type SessionContext, type ValidationFacts } from './session';
 
 export interface ValidationChecks {
   /** Run `<host> plugin`: false for commits without the command (v2.0.0). */
@@ -136,14 +136,4 @@ async function runLoader(ctx: SessionContext, container: BuildContainer, plugin:
     });
   }
   return report;
-}
-
-export async function validatePlugins(ctx: BuildContext): Promise<void> {
-  const container = need(ctx.state.container, 'the container');
-  const source = need(ctx.state.source, 'the source');
-  const expected = ctx.spec.plugins.map((p) => ({ type: ctx.spec.type, name: p.name, file: p.file }));
-  ctx.state.validation = await validateIn(ctx, container, source.host, expected, `${source.host} built from ${source.shortSha}`, {
-    pluginCommand: source.pluginCommand,
-    loader: { describe: `${source.loader.importPath}.LoadPlugin at ${ctx.spec.ref} (${source.shortSha})` },
-  });
 }

@@ -5,17 +5,18 @@
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { extractExpected, UnexpectedEntryError, type ExtractedFile } from '../artifacts/archive';
-import { placeAllLocked } from '../artifacts/install';
-import { serializeManifest, type Manifest } from '../artifacts/manifest';
-import { D7yError, InternalError } from '../errors';
-import { makeTempDir } from '../owner';
-import { maskSecrets, redactUrl } from '../secrets';
-import { verifyFiles } from '../verify';
-import { VERSION } from '../version';
-import { need, type BuildContext } from './context';
-import { sharedGoArgs } from './goflags';
-import { LOADCHECK_COMMAND } from '../validate/loader';
+import { extractExpected, UnexpectedEntryError, type ExtractedFile } from '../../artifacts/archive';
+import { placeAllLocked } from '../../artifacts/place';
+import { serializeManifest, type Manifest } from '../../artifacts/manifest';
+import { D7yError, InternalError } from '../../errors';
+import { makeTempDir } from '../../files';
+import { maskSecrets, redactUrl } from '../../secrets';
+import { verifyFiles } from '../../verify';
+import { VERSION } from '../../version';
+import { need } from '../../session/session';
+import type { BuildContext } from './state';
+import { sharedGoArgs } from '../../toolchain/goflags';
+import { LOADCHECK_COMMAND } from '../../validate/loader';
 
 export async function collectArtifacts(ctx: BuildContext): Promise<void> {
   const container = need(ctx.state.container, 'the container');

@@ -5,13 +5,13 @@
  */
 import { chmod, lstat, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { assertWritableDir } from '../artifacts/install';
-import { need, runSession, type RunOptions } from '../build/context';
-import type { Step, StepTiming } from '../build/pipeline';
+import { assertWritableDir } from '../artifacts/place';
+import { need, runSession, type RunOptions } from '../session/session';
+import type { Step, StepTiming } from '../session/runner';
 import { DEFAULT_REPO, type InitSpec } from '../config';
 import { InstallError, UsageError } from '../errors';
-import { API_STEPS, type ApiContext } from './api';
-import { scaffoldFiles, type PluginApi } from './render';
+import { API_STEPS, type ApiContext } from './inspect-api';
+import { scaffoldFiles, type PluginApi } from '../scaffold/render';
 
 interface InitContext extends ApiContext {
   spec: InitSpec;

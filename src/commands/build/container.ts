@@ -1,74 +1,19 @@
 /**
- * start-container and upload-sources: one labelled container from the builder image, with Go's
- * caches on named volumes, then the Dragonfly tree and each plugin's source streamed in as tar.
- * Nothing of this machine is mounted, so remote and rootless engines work the same.
+ * start-container and upload-sources: the session's container with the Go this Dragonfly needs, then
+ * the Dragonfly tree and each plugin's source streamed in as tar. Nothing of this machine is mounted,
+ * so remote and rootless engines work the same.
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { packDirectory } from '../artifacts/archive';
-import type { BuildContainer } from '../docker/engine';
-import { toolLabels } from '../docker/labels';
-import { GoImageError, InternalError } from '../errors';
-import { makeTempDir } from '../owner';
-import { need, type BuildContext, type ImageFacts, type SessionContext, type ToolchainFacts } from './context';
-import { LOADCHECK_COMMAND, loaderProgram } from '../validate/loader';
-import { goCommandEnv, goFeatures } from './goflags';
-import { chooseGoImage, compareGoVersions, offlineGoImage, parseGoVersionOutput, type GoMod } from './gomod';
-
-/** A tmpfs for run-time credentials; ~/.netrc in the builder image points into it. */
-const SECRETS_DIR = '/run/d7y-secrets';
-
-/** Go's caches survive the container on these volumes: the second build compiles only what changed. */
-export const CACHE_VOLUMES = [
-  { name: 'd7y-build-go-mod', target: '/home/d7y/go/pkg/mod', role: 'go-mod-cache' },
-  { name: 'd7y-build-go-build', target: '/home/d7y/.cache/go-build', role: 'go-build-cache' },
-] as const;
-
-/**
- * One labelled container from the builder image, removed by the pipeline's cleanup unless --keep,
- * and the Go it really has.
- */
-export async function openContainer(ctx: SessionContext, image: ImageFacts): Promise<{ container: BuildContainer; toolchain: ToolchainFacts }> {
-  for (const v of CACHE_VOLUMES) await ctx.engine.ensureVolume(v.name, toolLabels(v.role));
-  const container = await ctx.engine.createContainer({
-    image: image.builderImageId,
-    labels: ctx.runLabels,
-    volumes: CACHE_VOLUMES.map((v) => ({ name: v.name, target: v.target })),
-    env: ctx.goEnv,
-    workdir: '/work',
-    memoryBytes: ctx.limits.memoryBytes,
-    nanoCpus: ctx.limits.nanoCpus,
-    tmpfs: { [SECRETS_DIR]: 'rw,noexec,nosuid,size=64k,mode=0700,uid=10001,gid=10001' },
-  });
-  const short = container.id.slice(0, 12);
-  // An abort (signal, --timeout) removes the container at once: whatever runs in it stops, and the
-  // step waiting for it fails, so the pipeline's cleanup runs without waiting for a compiler.
-  const onAbort = () => void container.remove().catch(() => {});
-  ctx.signal.addEventListener('abort', onAbort, { once: true });
-  ctx.cleanups.push(async () => ctx.signal.removeEventListener('abort', onAbort));
-  if (ctx.keep) {
-    ctx.log.info(`container ${short} is kept (--keep): remove it with docker rm -f ${short}`);
-  } else {
-    ctx.cleanups.push(() => container.remove());
-  }
-
-  if (ctx.secrets.netrc !== '') {
-    // Through the exec's stdin onto the tmpfs: never in an image layer, an environment or a log.
-    const written = await container.exec(['sh', '-c', `umask 077 && cat > ${SECRETS_DIR}/netrc`], { stdin: ctx.secrets.netrc });
-    if (written.exitCode !== 0) throw new InternalError(`cannot put the netrc credentials into the container: ${written.stderr.trim()}`);
-    ctx.log.info('netrc credentials are on the container\'s tmpfs for this build only');
-  }
-
-  const probe = await container.exec(['go', 'version']);
-  const go = parseGoVersionOutput(probe.stdout);
-  if (probe.exitCode !== 0 || go === undefined) {
-    throw new GoImageError(`${image.goImage} has no working Go: \`go version\` said ${JSON.stringify((probe.stdout + probe.stderr).trim())}`, {
-      hint: 'pass a golang image with --go-image',
-    });
-  }
-  ctx.log.info(`${go.version} ${go.platform} in container ${short}`);
-  return { container, toolchain: { goVersion: go.version, platform: go.platform, env: goCommandEnv(go.version) } };
-}
+import { packDirectory } from '../../artifacts/archive';
+import { GoImageError } from '../../errors';
+import { makeTempDir } from '../../files';
+import { openContainer } from '../../session/container';
+import { need } from '../../session/session';
+import { goFeatures } from '../../toolchain/goflags';
+import { chooseGoImage, compareGoVersions, offlineGoImage, type GoMod } from '../../toolchain/gomod';
+import { LOADCHECK_COMMAND, loaderProgram } from '../../validate/loader';
+import type { BuildContext } from './state';
 
 /** The fix for an image whose Go is too old: the image d7y-build picks by go.mod, or its offline stand-in. */
 function newerGoHint(goMod: GoMod, atLeast: string): string {
@@ -102,9 +47,9 @@ export function checkWorkspaces(modulePlugins: string[], goVersion: string, goIm
 
 /** The plugins that carry their own go.mod, by name, in spec order. */
 function pluginsWithGoMod(ctx: BuildContext): string[] {
-  const contexts = need(ctx.state.contexts, 'the plugin contexts');
+  const sources = need(ctx.state.pluginSources, 'the plugin sources');
   // A file: a directory named go.mod makes no module.
-  return ctx.spec.plugins.filter((p) => need(contexts.get(p.name), `the context of ${p.name}`).files.has('go.mod')).map((p) => p.name);
+  return ctx.spec.plugins.filter((p) => need(sources.get(p.name), `the sources of ${p.name}`).files.has('go.mod')).map((p) => p.name);
 }
 
 export async function startContainer(ctx: BuildContext): Promise<void> {
@@ -136,10 +81,10 @@ export async function uploadSources(ctx: BuildContext): Promise<void> {
   await container.putArchive(packDirectory(tree, { prefix: 'dragonfly' }), '/work');
   ctx.log.info(`Dragonfly ${source.shortSha} → /work/dragonfly`);
 
-  const contexts = need(ctx.state.contexts, 'the plugin contexts');
+  const sources = need(ctx.state.pluginSources, 'the plugin sources');
   const modulePlugins = pluginsWithGoMod(ctx);
   for (const plugin of ctx.spec.plugins) {
-    const context = need(contexts.get(plugin.name), `the context of ${plugin.name}`);
+    const context = need(sources.get(plugin.name), `the sources of ${plugin.name}`);
     await container.putArchive(packDirectory(context.dir, { prefix: `plugins/${plugin.name}`, ignore: (rel) => !context.entries.has(rel) }), '/work');
     const note = modulePlugins.includes(plugin.name) ? ' (own go.mod: built in a workspace with Dragonfly)' : '';
     ctx.log.info(`${plugin.dir} → /work/plugins/${plugin.name}${note}`);

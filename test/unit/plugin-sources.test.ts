@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { pluginContext } from '../../src/artifacts/context';
+import { readPluginSources } from '../../src/artifacts/plugin-sources';
 import { UsageError } from '../../src/errors';
 import { makeDirectory, readRegularFile } from '../../src/files';
 
@@ -24,23 +24,23 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('pluginContext', () => {
+describe('readPluginSources', () => {
   it('leaves out .git and what .gitignore and .dockerignore ignore', async () => {
     await writeFile(path.join(dir, '.gitignore'), '*.log\n');
     await writeFile(path.join(dir, '.dockerignore'), 'testdata/\nsecret.env\n');
-    const context = await pluginContext(dir, 1024 ** 2);
+    const context = await readPluginSources(dir, 1024 ** 2);
     expect([...context.entries].sort()).toEqual(['', '.dockerignore', '.gitignore', 'internal', 'internal/x.go', 'main.go']);
   });
 
   it('counts the bytes it would send', async () => {
-    const context = await pluginContext(dir, 1024 ** 2);
+    const context = await readPluginSources(dir, 1024 ** 2);
     expect(context.entries.has('testdata/big/blob.bin')).toBe(true);
     expect(context.entries.has('.git/HEAD')).toBe(false);
     expect(context.bytes).toBe(13 + 17 + 8 + 4096 + 4);
   });
 
   it('refuses a context over the limit, naming the fix', async () => {
-    const err = await pluginContext(dir, 1000).catch((e: unknown) => e);
+    const err = await readPluginSources(dir, 1000).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UsageError);
     expect((err as UsageError).message).toMatch(/holds more than 1000 bytes to send to the build \(reached at testdata\/big\/blob\.bin\)/);
     expect((err as UsageError).hint).toMatch(/\.dockerignore/);
@@ -59,9 +59,9 @@ function listen(file: string): Promise<void> {
   return new Promise((resolve) => server.listen(file, resolve));
 }
 
-describe('pluginContext refuses what cannot be sent', () => {
+describe('readPluginSources refuses what cannot be sent', () => {
   const refusal = async (): Promise<UsageError> => {
-    const err = await pluginContext(dir, 1024 ** 2).catch((e: unknown) => e);
+    const err = await readPluginSources(dir, 1024 ** 2).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UsageError);
     return err as UsageError;
   };
@@ -86,7 +86,7 @@ describe('pluginContext refuses what cannot be sent', () => {
     await writeFile(path.join(dir, '.dockerignore'), 'pipe\n');
     await symlink('main.go', path.join(dir, 'alias.go'));
     await mkdir(path.join(dir, 'sub.go'));
-    const context = await pluginContext(dir, 1024 ** 2);
+    const context = await readPluginSources(dir, 1024 ** 2);
     expect(context.entries.has('pipe')).toBe(false);
     expect(context.files.has('alias.go')).toBe(true);
     expect(context.entries.has('sub.go')).toBe(true);

@@ -1,19 +1,19 @@
-/** What the build steps share: the spec, the adapters, and each step's findings for the next. */
+/**
+ * The session every command that works in a build container runs in: the adapters, the run's labels
+ * and limits, the facts all of them establish (source, image, toolchain, validation), and runSession,
+ * which runs a command's steps over it.
+ */
 import { DEFAULT_LOAD_TIMEOUT_MS, type BuildSpec, type Limits } from '../config';
 import { NO_SECRETS, type Secrets } from '../secrets';
-import { DockerEngine, type BuildContainer, type Engine, type EngineInfo } from '../docker/engine';
+import { DockerEngine, type Engine } from '../docker/engine';
 import { runLabels } from '../docker/labels';
 import { nullLogger, type Logger } from '../log';
 import { currentOwner } from '../owner';
-import type { ExtractedFile } from '../artifacts/archive';
-import type { PluginContext } from '../artifacts/context';
-import type { FileState } from '../artifacts/install';
 import type { DragonflyMirror, ResolvedCommit } from '../git/source';
 import type { Loader } from '../validate/loader';
 import type { LoadedPlugin } from '../validate/plugin-output';
-import type { VerifyReport } from '../verify';
-import type { GoMod } from './gomod';
-import { PipelineError, RunFailure, runSteps, type PipelineContext, type Step, type StepTiming } from './pipeline';
+import type { GoMod } from '../toolchain/gomod';
+import { PipelineError, RunFailure, runSteps, type PipelineContext, type Step, type StepTiming } from './runner';
 import { randomUUID } from 'node:crypto';
 import { InternalError } from '../errors';
 
@@ -59,27 +59,6 @@ export interface ValidationFacts {
   loader?: Array<{ file: string; interface: string; ok: boolean }>;
 }
 
-export interface BuildState {
-  engine?: EngineInfo;
-  /** Per plugin name: what of its directory goes to the container. */
-  contexts?: Map<string, PluginContext>;
-  source?: SourceFacts;
-  image?: ImageFacts;
-  container?: BuildContainer;
-  toolchain?: ToolchainFacts;
-  /** Plugins (by name) that carry their own go.mod. */
-  modulePlugins?: string[];
-  validation?: ValidationFacts;
-  /** The static verdict of `verify` on the artifacts (an error message when it could not tell). */
-  verification?: VerifyReport | { error: string };
-  /** Artifacts as extracted from the container into a staging directory: the host, its loader check, and the plugins in spec order. */
-  staged?: { host: ExtractedFile; loadcheck: ExtractedFile; plugins: ExtractedFile[] };
-  /** The plugins directory's target files as they were before the build: installs must find them so. */
-  pluginsBefore?: Map<string, FileState>;
-  /** Paths written, in --out and --plugins-dir. */
-  outputs?: { host: string; loadcheck: string; plugins: string[]; manifest: string; installed: string[] };
-}
-
 /** What any pipeline that runs a build container needs, whatever it does in it. */
 export interface SessionContext extends PipelineContext {
   engine: Engine;
@@ -103,12 +82,7 @@ export type SourceSpec = Pick<BuildSpec, 'ref' | 'repo' | 'type' | 'cacheDir' | 
 /** A session that resolves a Dragonfly commit and prepares the images for it. */
 export interface SourceContext extends SessionContext {
   spec: SourceSpec;
-  state: Pick<BuildState, 'source' | 'image'>;
-}
-
-export interface BuildContext extends SessionContext {
-  spec: BuildSpec;
-  state: BuildState;
+  state: { source?: SourceFacts; image?: ImageFacts };
 }
 
 /** builder/build.sh, where Dockerfile.builder puts it: every go command in the container runs through it. */

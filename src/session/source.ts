@@ -3,8 +3,8 @@ import { SourceError, UnsupportedHostError } from '../errors';
 import { DragonflyMirror } from '../git/source';
 import { hostFor, loaderRule, type PluginType } from '../plugin';
 import { parseLoaderParams, type Loader } from '../validate/loader';
-import type { SourceContext } from './context';
-import { parseGoMod } from './gomod';
+import type { SourceContext } from './session';
+import { parseGoMod } from '../toolchain/gomod';
 
 export const DRAGONFLY_MODULE = 'd7y.io/dragonfly/v2';
 

@@ -2,14 +2,15 @@
  * The library entry: build(spec) runs the pipeline and returns what was built, or throws a
  * RunFailure that carries the typed error and the step timings.
  */
-import type { BuildSpec } from '../config';
-import { TimeoutError } from '../errors';
-import { formatDuration } from '../log';
-import type { VerifyReport } from '../verify';
-import { need, runSession, type BuildContext, type RunOptions, type ValidationFacts } from './context';
-import type { StepTiming } from './pipeline';
+import type { BuildSpec } from '../../config';
+import { TimeoutError } from '../../errors';
+import { formatDuration } from '../../log';
+import type { VerifyReport } from '../../verify';
+import { need, runSession, type RunOptions, type ValidationFacts } from '../../session/session';
+import type { BuildContext } from './state';
+import type { StepTiming } from '../../session/runner';
 import { BUILD_STEPS } from './steps';
-import { sharedGoArgs } from './goflags';
+import { sharedGoArgs } from '../../toolchain/goflags';
 
 export type BuildOptions = RunOptions;
 

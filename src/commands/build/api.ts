@@ -4,9 +4,10 @@
  * A wrong method set fails here in seconds, with the message the loader check would give after the
  * build; what the syntax can't tell is left to that check.
  */
-import { ValidationError } from '../errors';
-import { describeMethods, implementHint, type MethodProblems } from '../validate/loader';
-import { need, type BuildContext } from './context';
+import { ValidationError } from '../../errors';
+import { describeMethods, implementHint, type MethodProblems } from '../../validate/loader';
+import { need } from '../../session/session';
+import type { BuildContext } from './state';
 
 /** Where Dockerfile.builder puts the compiled builder/apicheck. */
 export const APICHECK = '/usr/local/lib/d7y-build/d7y-apicheck';

@@ -7,20 +7,20 @@
 import { copyFile, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { packDirectory } from '../artifacts/archive';
-import { assertWritableDir, placeAllLocked, statesOf, type FileState } from '../artifacts/install';
+import { assertWritableDir, placeAllLocked, statesOf, type FileState } from '../artifacts/place';
 import type { Manifest } from '../artifacts/manifest';
-import { openContainer } from '../build/container';
-import { need, runSession, type ImageFacts, type RunOptions, type SessionContext, type ToolchainFacts, type ValidationFacts } from '../build/context';
-import { ensureImages } from '../build/image';
-import { checkCacheDir } from '../build/inputs';
-import type { Step, StepTiming } from '../build/pipeline';
-import { validateIn } from '../build/validate';
+import { openContainer } from '../session/container';
+import { need, runSession, type ImageFacts, type RunOptions, type SessionContext, type ToolchainFacts, type ValidationFacts } from '../session/session';
+import { ensureImages } from '../session/image';
+import { checkCacheDir } from '../session/cache';
+import type { Step, StepTiming } from '../session/runner';
+import { validateIn } from '../session/validate';
 import type { InstallSpec } from '../config';
 import type { BuildContainer } from '../docker/engine';
 import { UsageError } from '../errors';
 import { LOADCHECK_COMMAND } from '../validate/loader';
 import { readRegularFile } from '../files';
-import { makeTempDir } from '../owner';
+import { makeTempDir } from '../files';
 
 interface InstallContext extends SessionContext {
   spec: InstallSpec;

@@ -11,7 +11,7 @@ import ignore from 'ignore';
 import { D7yError, UsageError } from '../errors';
 import { formatBytes, isInside, kindOf, readRegularFile } from '../files';
 
-export interface PluginContext {
+export interface PluginSources {
   /** The plugin directory's real path (symbolic links resolved): what is packed. */
   dir: string;
   /** Relative paths ("/"-separated) of the files and directories to send; "" is the root. */
@@ -55,7 +55,7 @@ async function linkTarget(root: string, file: string, rel: string): Promise<'fil
 }
 
 /** root must be the directory's real path; the signal stops the walk of a large tree. */
-export async function pluginContext(root: string, maxBytes: number, signal?: AbortSignal): Promise<PluginContext> {
+export async function readPluginSources(root: string, maxBytes: number, signal?: AbortSignal): Promise<PluginSources> {
   const rules = ignore().add(['.git']).add(await ignoreFile(root, '.gitignore')).add(await ignoreFile(root, '.dockerignore'));
   const entries = new Set<string>(['']);
   const files = new Set<string>();

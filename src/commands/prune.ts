@@ -7,10 +7,11 @@
 import { readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Engine } from './docker/engine';
-import { LABEL, ownerOf } from './docker/labels';
-import { ownerAlive, pidAlive, TEMP_DIR } from './owner';
-import { TEMP_FILE } from './artifacts/install';
+import type { Engine } from '../docker/engine';
+import { LABEL, ownerOf } from '../docker/labels';
+import { TEMP_DIR } from '../files';
+import { ownerAlive, pidAlive } from '../owner';
+import { TEMP_FILE } from '../artifacts/place';
 
 export interface PruneOptions {
   /** Also remove containers whose owner is alive or on another host. */

@@ -6,11 +6,11 @@ import { checkApi } from './api';
 import { collectArtifacts, install, verifyArtifacts } from './artifacts';
 import { compileHost, compilePlugins, checkDependencies } from './compile';
 import { startContainer, uploadSources } from './container';
-import type { BuildContext } from './context';
-import { prepareImage } from './image';
+import type { BuildContext } from './state';
+import { prepareImage } from '../../session/image';
 import { checkInputs } from './inputs';
-import type { Step } from './pipeline';
-import { resolveSource } from './source';
+import type { Step } from '../../session/runner';
+import { resolveSource } from '../../session/source';
 import { validatePlugins } from './validate';
 
 export const BUILD_STEPS: ReadonlyArray<Step<BuildContext>> = [

@@ -1,0 +1,35 @@
+/** What the build's steps find out, each for the next, over the session they share. */
+import type { ExtractedFile } from '../../artifacts/archive';
+import type { FileState } from '../../artifacts/place';
+import type { PluginSources } from '../../artifacts/plugin-sources';
+import type { BuildSpec } from '../../config';
+import type { BuildContainer, EngineInfo } from '../../docker/engine';
+import type { ImageFacts, SessionContext, SourceFacts, ToolchainFacts, ValidationFacts } from '../../session/session';
+import type { VerifyReport } from '../../verify';
+
+export interface BuildState {
+  engine?: EngineInfo;
+  /** Per plugin name: what of its directory goes to the container. */
+  pluginSources?: Map<string, PluginSources>;
+  source?: SourceFacts;
+  image?: ImageFacts;
+  container?: BuildContainer;
+  toolchain?: ToolchainFacts;
+  /** Plugins (by name) that carry their own go.mod. */
+  modulePlugins?: string[];
+  validation?: ValidationFacts;
+  /** The static verdict of `verify` on the artifacts (an error message when it could not tell). */
+  verification?: VerifyReport | { error: string };
+  /** Artifacts as extracted from the container into a staging directory: the host, its loader check, and the plugins in spec order. */
+  staged?: { host: ExtractedFile; loadcheck: ExtractedFile; plugins: ExtractedFile[] };
+  /** The plugins directory's target files as they were before the build: installs must find them so. */
+  pluginsBefore?: Map<string, FileState>;
+  /** Paths written, in --out and --plugins-dir. */
+  outputs?: { host: string; loadcheck: string; plugins: string[]; manifest: string; installed: string[] };
+}
+
+export interface BuildContext extends SessionContext {
+  spec: BuildSpec;
+  state: BuildState;
+}
+

@@ -1,0 +1,26 @@
+/**
+ * Where a session's caches live: the git mirrors and locks in a directory on this machine
+ * (D7Y_CACHE_DIR), and Go's module and build caches on named volumes of the engine.
+ */
+import { open, rm } from 'node:fs/promises';
+import { UsageError } from '../errors';
+import { makeDirectory, probePath } from '../files';
+
+/** Go's caches survive the container on these volumes: the second build compiles only what changed. */
+export const CACHE_VOLUMES = [
+  { name: 'd7y-build-go-mod', target: '/home/d7y/go/pkg/mod', role: 'go-mod-cache' },
+  { name: 'd7y-build-go-build', target: '/home/d7y/.cache/go-build', role: 'go-build-cache' },
+] as const;
+
+export async function checkCacheDir(dir: string, origin: string): Promise<void> {
+  const probe = probePath(dir);
+  try {
+    await makeDirectory(dir);
+    await (await open(probe, 'wx')).close();
+    await rm(probe);
+  } catch (err) {
+    throw new UsageError(`the cache directory ${dir} (from ${origin}) is not a writable directory (${(err as NodeJS.ErrnoException).code ?? String(err)})`, {
+      hint: 'set D7Y_CACHE_DIR to a writable directory for d7y-build\'s git mirrors and locks',
+    });
+  }
+}

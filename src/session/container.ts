@@ -1,0 +1,60 @@
+/**
+ * The container a session works in: one labelled container from the builder image, Go's caches on
+ * named volumes, credentials on a tmpfs, and the Go it really has.
+ */
+import type { BuildContainer } from '../docker/engine';
+import { toolLabels } from '../docker/labels';
+import { GoImageError, InternalError } from '../errors';
+import { CACHE_VOLUMES } from './cache';
+import { type ImageFacts, type SessionContext, type ToolchainFacts } from './session';
+import { goCommandEnv } from '../toolchain/goflags';
+import { parseGoVersionOutput } from '../toolchain/gomod';
+
+/** A tmpfs for run-time credentials; ~/.netrc in the builder image points into it. */
+const SECRETS_DIR = '/run/d7y-secrets';
+
+/**
+ * One labelled container from the builder image, removed by the pipeline's cleanup unless --keep,
+ * and the Go it really has.
+ */
+export async function openContainer(ctx: SessionContext, image: ImageFacts): Promise<{ container: BuildContainer; toolchain: ToolchainFacts }> {
+  for (const v of CACHE_VOLUMES) await ctx.engine.ensureVolume(v.name, toolLabels(v.role));
+  const container = await ctx.engine.createContainer({
+    image: image.builderImageId,
+    labels: ctx.runLabels,
+    volumes: CACHE_VOLUMES.map((v) => ({ name: v.name, target: v.target })),
+    env: ctx.goEnv,
+    workdir: '/work',
+    memoryBytes: ctx.limits.memoryBytes,
+    nanoCpus: ctx.limits.nanoCpus,
+    tmpfs: { [SECRETS_DIR]: 'rw,noexec,nosuid,size=64k,mode=0700,uid=10001,gid=10001' },
+  });
+  const short = container.id.slice(0, 12);
+  // An abort (signal, --timeout) removes the container at once: whatever runs in it stops, and the
+  // step waiting for it fails, so the pipeline's cleanup runs without waiting for a compiler.
+  const onAbort = () => void container.remove().catch(() => {});
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  ctx.cleanups.push(async () => ctx.signal.removeEventListener('abort', onAbort));
+  if (ctx.keep) {
+    ctx.log.info(`container ${short} is kept (--keep): remove it with docker rm -f ${short}`);
+  } else {
+    ctx.cleanups.push(() => container.remove());
+  }
+
+  if (ctx.secrets.netrc !== '') {
+    // Through the exec's stdin onto the tmpfs: never in an image layer, an environment or a log.
+    const written = await container.exec(['sh', '-c', `umask 077 && cat > ${SECRETS_DIR}/netrc`], { stdin: ctx.secrets.netrc });
+    if (written.exitCode !== 0) throw new InternalError(`cannot put the netrc credentials into the container: ${written.stderr.trim()}`);
+    ctx.log.info('netrc credentials are on the container\'s tmpfs for this build only');
+  }
+
+  const probe = await container.exec(['go', 'version']);
+  const go = parseGoVersionOutput(probe.stdout);
+  if (probe.exitCode !== 0 || go === undefined) {
+    throw new GoImageError(`${image.goImage} has no working Go: \`go version\` said ${JSON.stringify((probe.stdout + probe.stderr).trim())}`, {
+      hint: 'pass a golang image with --go-image',
+    });
+  }
+  ctx.log.info(`${go.version} ${go.platform} in container ${short}`);
+  return { container, toolchain: { goVersion: go.version, platform: go.platform, env: goCommandEnv(go.version) } };
+}
