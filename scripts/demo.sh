@@ -11,9 +11,9 @@ cd "$root"
 
 engine_was_up=true
 docker info >/dev/null 2>&1 || engine_was_up=false
-bash scripts/engine.sh start
+bash test/env/engine.sh start
 cleanup() {
-  [ "$engine_was_up" = true ] || bash scripts/engine.sh stop
+  [ "$engine_was_up" = true ] || bash test/env/engine.sh stop
 }
 trap cleanup EXIT
 
@@ -21,7 +21,7 @@ work=${D7Y_DEMO_DIR:-$(mktemp -d /tmp/d7y-demo.XXXXXX)}
 mkdir -p "$work"
 go_image=$(bash scripts/go-image.sh 1.23.5)
 rm -rf "$work/dragonfly"
-bash scripts/fixture-dragonfly.sh "$work/dragonfly" 2>/dev/null
+bash test/env/fixture-dragonfly.sh "$work/dragonfly" 2>/dev/null
 node scripts/bundle.mjs
 
 echo

@@ -19,7 +19,7 @@
 # and older): the host and its plugins are built in the same image, so they link the same libc.
 # The image trusts the CA bundle this machine trusts (/etc/ssl/certs/ca-certificates.crt, or
 # $D7Y_CA_BUNDLE), so that containers reach the Go module proxy through the same TLS gateway as
-# the machine itself.
+# the machine itself. Steps 2 and 3 are scripts/go-image.Dockerfile.
 set -euo pipefail
 
 check_only=false
@@ -29,8 +29,9 @@ if [ "${1:-}" = "--check" ]; then
 fi
 [ $# -le 1 ] || { echo "usage: go-image.sh [--check] [GO_VERSION]" >&2; exit 2; }
 go_version=${1:-${D7Y_GO_VERSION:-1.23.5}}
+here=$(cd "$(dirname "$0")" && pwd)
 if [[ $go_version =~ ^1\.[0-9]+$ ]]; then
-  releases="$(cd "$(dirname "$0")/.." && pwd)/src/toolchain/go-releases.json"
+  releases="$(dirname "$here")/src/toolchain/go-releases.json"
   minor=$go_version
   go_version=$(node -e 'const r = require(process.argv[1])[process.argv[2]]; if (r) console.log(r.latest)' "$releases" "$minor")
   if [ -z "$go_version" ]; then
@@ -50,7 +51,7 @@ if $check_only; then
 fi
 
 if ! docker info >/dev/null 2>&1; then
-  echo "go-image: no Docker engine answers; start one (scripts/engine.sh start) and run this again" >&2
+  echo "go-image: no Docker engine answers; start one (test/env/engine.sh start) and run this again" >&2
   exit 1
 fi
 if docker image inspect "$tag" >/dev/null 2>&1; then
@@ -88,36 +89,7 @@ say "building $tag"
 context=$(mktemp -d /tmp/d7y-go-image.XXXXXX)
 trap 'rm -rf "$context"' EXIT
 cp "${D7Y_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}" "$context/ca-certificates.crt"
-cat >"$context/Dockerfile" <<'DOCKERFILE'
-FROM d7y-build/debian:bookworm
-ARG MIRROR
-ARG GO_VERSION
-RUN echo "deb $MIRROR bookworm-backports main" >/etc/apt/sources.list.d/backports.list \
- && apt-get update -qq \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      gcc libc6-dev git ca-certificates make \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      -t bookworm-backports golang-1.23-go \
- && rm -rf /var/lib/apt/lists/*
-COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
-# Debian's Go fetches the exact official release through the module proxy, then steps aside.
-# Module zips carry no file modes: the executables get theirs back, as `go` does when it switches
-# toolchains.
-RUN export GOPATH=/tmp/bootstrap GOFLAGS=-modcacherw \
- && /usr/lib/go-1.23/bin/go mod download \
-      "golang.org/toolchain@v0.0.1-go${GO_VERSION}.linux-$(dpkg --print-architecture)" \
- && cp -a /tmp/bootstrap/pkg/mod/golang.org/toolchain@v0.0.1-go${GO_VERSION}.linux-$(dpkg --print-architecture) /usr/local/go \
- && chmod -R a+rX /usr/local/go \
- && chmod a+x /usr/local/go/bin/* /usr/local/go/pkg/tool/*/* \
- && rm -rf /tmp/bootstrap \
- && DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq golang-1.23-go golang-1.23-src \
- && apt-get autoremove -y -qq \
- && /usr/local/go/bin/go version
-ENV GOLANG_VERSION=${GO_VERSION} GOTOOLCHAIN=local GOPATH=/go \
-    PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-WORKDIR /go
-DOCKERFILE
-docker build --force-rm -t "$tag" --build-arg "MIRROR=$mirror" --build-arg "GO_VERSION=$go_version" "$context" >"$context/build.log" 2>&1 || {
+docker build --force-rm -f "$here/go-image.Dockerfile" -t "$tag" --build-arg "MIRROR=$mirror" --build-arg "GO_VERSION=$go_version" "$context" >"$context/build.log" 2>&1 || {
   tail -n 30 "$context/build.log" >&2
   exit 1
 }

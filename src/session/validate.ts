@@ -14,7 +14,7 @@ import { BUILD_SH, type SessionContext, type ValidationFacts } from './session';
 export interface ValidationChecks {
   /** Run `<host> plugin`: false for commits without the command (v2.0.0). */
   pluginCommand: boolean;
-  /** Run /work/out/bin/d7y-loadcheck, and what to call its loader in messages (e.g. "Dragonfly 4720677's LoadPlugin"); undefined when there is none. */
+  /** Run /work/out/bin/d7y-loadcheck, and what to call its loader in messages (e.g. "Dragonfly a9b2adb's LoadPlugin"); undefined when there is none. */
   loader?: { describe: string };
 }
 

@@ -18,8 +18,9 @@ export const GO125_VERSION = '1.25.5';
 /** The Go 1.20 line (fixture tag v2.0.9), whose plugins carry no build information. */
 export const GO120_VERSION = '1.20.14';
 
+/** Runs a script by its path from the repository root, e.g. test/env/engine.sh. */
 function sh(script: string, args: string[] = []): string {
-  return execFileSync('bash', [path.join(root, 'scripts', script), ...args], {
+  return execFileSync('bash', [path.join(root, script), ...args], {
     cwd: root,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -35,15 +36,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
       return false;
     }
   })();
-  sh('engine.sh', ['start']);
-  const goImage = sh('go-image.sh', [GO_VERSION]);
-  const otherGoImage = sh('go-image.sh', [OTHER_GO_VERSION]);
-  const go125Image = sh('go-image.sh', [GO125_VERSION]);
-  const go120Image = sh('go-image.sh', [GO120_VERSION]);
+  sh('test/env/engine.sh', ['start']);
+  const goImage = sh('scripts/go-image.sh', [GO_VERSION]);
+  const otherGoImage = sh('scripts/go-image.sh', [OTHER_GO_VERSION]);
+  const go125Image = sh('scripts/go-image.sh', [GO125_VERSION]);
+  const go120Image = sh('scripts/go-image.sh', [GO120_VERSION]);
 
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'd7y-e2e-'));
   const fixtureRepo = path.join(scratch, 'dragonfly');
-  sh('fixture-dragonfly.sh', [fixtureRepo]);
+  sh('test/env/fixture-dragonfly.sh', [fixtureRepo]);
   execFileSync('node', [path.join(root, 'scripts/bundle.mjs')], { cwd: root, stdio: 'inherit' });
 
   project.provide('goImage', goImage);
@@ -55,7 +56,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   return async () => {
     rmSync(scratch, { recursive: true, force: true });
-    if (!engineWasUp) sh('engine.sh', ['stop']);
+    if (!engineWasUp) sh('test/env/engine.sh', ['stop']);
   };
 }
 

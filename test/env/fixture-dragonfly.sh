@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Generate the fixture Dragonfly repository that the tests and the demo build against.
 #
-#   scripts/fixture-dragonfly.sh <dest>
+#   test/env/fixture-dragonfly.sh <dest>
 #
 # <dest> becomes a git repository on branch main with three tagged commits, made from
 # test/fixtures/dragonfly and the patches beside it:
@@ -19,7 +19,7 @@
 set -euo pipefail
 
 dest=${1:?usage: $0 <dest>}
-fixtures=$(cd "$(dirname "$0")/../test/fixtures" && pwd)
+fixtures=$(cd "$(dirname "$0")/../fixtures" && pwd)
 
 if [ -e "$dest" ] && [ -n "$(ls -A "$dest" 2>/dev/null)" ]; then
   echo "fixture-dragonfly: $dest exists and is not empty" >&2

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Make sure a Docker engine answers, installing and starting Debian's docker.io when none does.
 #
-#   scripts/engine.sh start   start dockerd unless an engine already answers
-#   scripts/engine.sh stop    stop dockerd, but only if `start` started it
-#   scripts/engine.sh status  say whether an engine answers and who owns it
+#   test/env/engine.sh start   start dockerd unless an engine already answers
+#   test/env/engine.sh stop    stop dockerd, but only if `start` started it
+#   test/env/engine.sh status  say whether an engine answers and who owns it
 #
 # d7y-build itself never installs or starts anything; this script is for the tests, the demo and CI
 # on a machine with no engine. It stops only what it started: the pid it recorded.
@@ -38,11 +38,17 @@ start() {
   say "starting dockerd (log: $log_file)"
   # setsid: dockerd must outlive the shell that started it (npm, vitest, CI step). dockerd writes
   # its own pid to $pid_file: that file is what marks the engine as ours.
-  if [ "$(id -u)" -eq 0 ]; then
-    setsid dockerd --pidfile "$pid_file" >"$log_file" 2>&1 </dev/null &
-  else
-    sudo setsid dockerd --pidfile "$pid_file" >"$log_file" 2>&1 </dev/null &
-  fi
+  # Descriptors beyond stdio close first: a lock the caller holds (flock) or a pipe it reads to the
+  # end must not live on in dockerd, or the caller's lock is never released and its reader never ends.
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] && [ "$fd" -ne 255 ] && eval "exec $fd>&-"
+    done 2>/dev/null
+    exec "${sudo[@]}" setsid dockerd --pidfile "$pid_file" >"$log_file" 2>&1 </dev/null
+  ) &
   local launcher=$!
   for _ in $(seq 1 60); do
     if answers && [ -s "$pid_file" ]; then
@@ -83,7 +89,7 @@ stop() {
 
 status() {
   if answers; then
-    if [ -f "$pid_file" ]; then echo "running (started by scripts/engine.sh, pid $(cat "$pid_file"))"; else echo "running (not ours)"; fi
+    if [ -f "$pid_file" ]; then echo "running (started by test/env/engine.sh, pid $(cat "$pid_file"))"; else echo "running (not ours)"; fi
   else
     echo "not running"
     return 1

@@ -2,9 +2,9 @@
 // (`d7y-build install`: the host's own `plugin` command in a container), interleaved in one run.
 // Reports wall-time medians and their ratio, and verify's peak RSS.
 //
-//   node scripts/bench-verify.mjs --host <binary> --plugin <plugin.so> [--runs 15] [--go-image <image>]
+//   node bench/verify.mjs --host <binary> --plugin <plugin.so> [--runs 15] [--go-image <image>]
 //
-// Needs the bundle (npm run build); the dynamic side needs a Docker engine (scripts/engine.sh start).
+// Needs the bundle (npm run build); the dynamic side needs a Docker engine (test/env/engine.sh start).
 // Peak RSS comes from GNU time (/usr/bin/time) when it is installed.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -21,7 +21,7 @@ const { values } = parseArgs({
   },
 });
 if (!values.host || !values.plugin) {
-  console.error('usage: node scripts/bench-verify.mjs --host <binary> --plugin <plugin.so> [--runs 15] [--go-image <image>]');
+  console.error('usage: node bench/verify.mjs --host <binary> --plugin <plugin.so> [--runs 15] [--go-image <image>]');
   process.exit(2);
 }
 const cli = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../dist/d7y-build.cjs');
