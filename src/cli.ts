@@ -212,7 +212,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .action((flags: { all?: boolean; pluginsDir?: string; out: string } & OutputFlags) => {
       setRun(async () => {
         const { prune } = await import('./commands/prune');
-        const { DockerEngine } = await import('./docker/engine');
+        const { DockerEngine } = await import('./docker/dockerode');
         const pluginsDir = flags.pluginsDir ?? io.env.D7Y_PLUGINS_DIR ?? DEFAULT_PLUGINS_DIR;
         const dirs = [path.resolve(io.cwd, pluginsDir), ...['bin', 'plugins', '.'].map((d) => path.resolve(io.cwd, flags.out, d))];
         const engine = new DockerEngine(undefined, { pingTimeoutMs: pingTimeoutFor(io.env) });

@@ -5,7 +5,8 @@
  */
 import { DEFAULT_LOAD_TIMEOUT_MS, type BuildSpec, type Limits } from '../config';
 import { NO_SECRETS, type Secrets } from '../secrets';
-import { DockerEngine, type Engine } from '../docker/engine';
+import { DockerEngine } from '../docker/dockerode';
+import type { Engine } from '../docker/engine';
 import { runLabels } from '../docker/labels';
 import { nullLogger, type Logger } from '../log';
 import { currentOwner } from '../owner';
