@@ -216,9 +216,9 @@ export class DockerEngine implements Engine {
     });
   }
 
-  pullImage(ref: string, onProgress?: (status: string) => void, signal?: AbortSignal): Promise<void> {
+  pullImage(ref: string, { platform, onProgress, signal }: { platform: string; onProgress?: (status: string) => void; signal?: AbortSignal }): Promise<void> {
     return this.call(async () => {
-      const stream = await this.docker.pull(ref, { abortSignal: signal });
+      const stream = await this.docker.pull(ref, { abortSignal: signal, platform });
       await this.follow(stream, (event) => {
         if (typeof event.status === 'string') onProgress?.(`${event.id ? `${String(event.id)}: ` : ''}${event.status}`);
       });
@@ -260,6 +260,8 @@ export class DockerEngine implements Engine {
   createContainer(spec: ContainerSpec): Promise<BuildContainer> {
     return this.call(async () => {
       const container = await this.docker.createContainer({
+        // dockerode sends each option as a query parameter too: the engine reads `platform` from there.
+        platform: spec.platform,
         Image: spec.image,
         Cmd: ['sleep', 'infinity'],
         Labels: spec.labels,

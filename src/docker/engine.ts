@@ -52,6 +52,8 @@ export interface ContainerSpec {
   volumes: Array<{ name: string; target: string }>;
   env: Record<string, string>;
   workdir: string;
+  /** The os/arch of the image to run, e.g. linux/amd64: the engine refuses an image of another. */
+  platform: string;
   /** Memory limit in bytes (swap included: none beyond it) and CPUs in 1e-9 units. */
   memoryBytes?: number;
   nanoCpus?: number;
@@ -74,7 +76,8 @@ export interface Engine {
   /** The engine's version and size; fails within the ping timeout, or at once on abort. */
   ping(signal?: AbortSignal): Promise<EngineInfo>;
   inspectImage(ref: string): Promise<ImageInfo | undefined>;
-  pullImage(ref: string, onProgress?: (status: string) => void, signal?: AbortSignal): Promise<void>;
+  /** Pulls ref's image for the platform (os/arch, e.g. linux/amd64). */
+  pullImage(ref: string, options: { platform: string; onProgress?: (status: string) => void; signal?: AbortSignal }): Promise<void>;
   buildImage(
     context: Readable,
     options: { tag: string; dockerfile: string; buildArgs: Record<string, string>; labels: Record<string, string> },

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { packDirectory } from '../../src/artifacts/archive';
 import { FakeEngine, readTar } from './fake-engine';
 
-const spec = { image: 'img', labels: { 'io.d7y-build.run': 'r1' }, volumes: [], env: {}, workdir: '/work' };
+const spec = { image: 'img', labels: { 'io.d7y-build.run': 'r1' }, volumes: [], env: {}, workdir: '/work', platform: 'linux/amd64' };
 
 describe('FakeEngine', () => {
   it('answers an exec by the latest script whose argv prefix matches, and records it', async () => {

@@ -35,7 +35,7 @@ export class FakeEngine implements Engine {
   readonly registry = new Map<string, ImageInfo>();
   /** Volumes by name, with their labels. */
   readonly volumes = new Map<string, Record<string, string>>();
-  readonly pulls: string[] = [];
+  readonly pulls: Array<{ ref: string; platform: string }> = [];
   readonly builds: Array<{ tag: string; buildArgs: Record<string, string>; labels: Record<string, string> }> = [];
   readonly containers: Array<{ id: string; spec: ContainerSpec }> = [];
   readonly execs: ExecCall[] = [];
@@ -65,8 +65,8 @@ export class FakeEngine implements Engine {
     return this.images.get(ref);
   }
 
-  async pullImage(ref: string): Promise<void> {
-    this.pulls.push(ref);
+  async pullImage(ref: string, options: { platform: string }): Promise<void> {
+    this.pulls.push({ ref, platform: options.platform });
     const found = this.registry.get(ref);
     if (found === undefined) throw new Error(`pull access denied for ${ref}`);
     this.images.set(ref, found);

@@ -73,6 +73,7 @@ describe('install', () => {
     expect(await readFile(path.join(world.plugins, PLUGIN.file), 'utf8')).toBe('plugin binary');
     expect(await readFile(path.join(world.out, 'bin', 'dfget'), 'utf8')).toBe('host binary');
     const manifest = JSON.parse(await readFile(path.join(world.out, 'manifest.json'), 'utf8'));
+    expect(manifest.platform).toBe('linux/amd64');
     expect(manifest.dragonfly).toMatchObject({ ref: 'v2.1.0', commit: world.sha['v2.1.0'] });
     expect(manifest.go).toMatchObject({ version: 'go1.23.5', image: 'golang:1.23.5-bookworm', imageId: 'sha256:go' });
     expect(manifest.artifacts.map((a: { path: string; sha256: string }) => [a.path, a.sha256])).toEqual([

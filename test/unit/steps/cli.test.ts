@@ -45,7 +45,7 @@ describe('d7y-build <plugin-dir>', () => {
     const lines = stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(1);
     const outcome = JSON.parse(lines[0]!);
-    expect(outcome).toMatchObject({ ok: true, commit: world.sha['v2.1.0'], ref: 'v2.1.0', goVersion: 'go1.23.5', installed: [path.join(world.plugins, PLUGIN.file)] });
+    expect(outcome).toMatchObject({ ok: true, commit: world.sha['v2.1.0'], ref: 'v2.1.0', goVersion: 'go1.23.5', platform: 'linux/amd64', installed: [path.join(world.plugins, PLUGIN.file)] });
     expect(outcome.steps.map((s: { name: string }) => s.name)).toContain('install');
     expect(await readFile(path.join(world.plugins, PLUGIN.file), 'utf8')).toBe('plugin binary');
     expect(engine.removed).toEqual([engine.containers[0]!.id]);
@@ -95,6 +95,7 @@ describe('d7y-build install', () => {
         files: { 'out/bin/dfget': 'host binary', 'out/bin/d7y-loadcheck': 'loadcheck binary', [`out/plugins/${PLUGIN.file}`]: 'prebuilt plugin' },
       },
     ]);
+    expect(engine.containers[0]!.spec.platform).toBe('linux/amd64');
     expect(engine.execsOf([BUILD_SH, 'validate'])[0]!.cmd).toEqual([BUILD_SH, 'validate', 'dfget', PLUGIN.file]);
     expect(engine.execsOf([BUILD_SH, 'loadcheck'])[0]!.cmd).toEqual([BUILD_SH, 'loadcheck', 'resource', 'myfs']);
   });

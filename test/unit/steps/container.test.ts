@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildContext } from '../../../src/commands/build/state';
 import { GoImageError } from '../../../src/errors';
 import { CACHE_VOLUMES } from '../../../src/session/cache';
-import { buildingEngine, cleanUp, contextOf, makeWorld, PLUGIN_MAIN, runBefore, runStep, specOf, type World } from './harness';
+import { buildingEngine, cleanUp, contextOf, GO_IMAGE, makeWorld, PLUGIN_MAIN, runBefore, runStep, specOf, type World } from './harness';
 
 let world: World;
 beforeAll(async () => {
@@ -19,6 +19,46 @@ let ctx: BuildContext | undefined;
 afterEach(async () => {
   if (ctx !== undefined) await cleanUp(ctx);
   ctx = undefined;
+});
+
+describe('prepare-image', () => {
+  it('pulls a Go image the engine lacks for the platform, then builds the builder image on it', async () => {
+    const engine = buildingEngine();
+    engine.images.delete(GO_IMAGE);
+    engine.registry.set(GO_IMAGE, { id: 'sha256:pulled', env: {}, labels: {}, arch: 'amd64' });
+    ctx = contextOf(engine, specOf(world));
+    await runBefore(ctx, 'prepare-image');
+    await runStep(ctx, 'prepare-image');
+    expect(engine.pulls).toEqual([{ ref: GO_IMAGE, platform: 'linux/amd64' }]);
+    expect(engine.builds).toHaveLength(1);
+    expect(engine.builds[0]!.buildArgs).toEqual({ GO_IMAGE: 'sha256:pulled' });
+    expect(ctx.state.image).toMatchObject({ goImage: GO_IMAGE, goImageId: 'sha256:pulled', builderImage: engine.builds[0]!.tag });
+  });
+
+  it('neither pulls nor builds what the engine has', async () => {
+    const engine = buildingEngine();
+    ctx = contextOf(engine, specOf(world));
+    await runBefore(ctx, 'prepare-image');
+    await runStep(ctx, 'prepare-image');
+    const builderImage = ctx.state.image!.builderImage;
+    const again = contextOf(engine, specOf(world));
+    await runBefore(again, 'prepare-image');
+    await runStep(again, 'prepare-image');
+    expect(again.state.image!.builderImage).toBe(builderImage);
+    expect(engine.pulls).toEqual([]);
+    expect(engine.builds).toHaveLength(1);
+  });
+
+  it('says how to get a Go image that can be neither found nor pulled', async () => {
+    const engine = buildingEngine();
+    engine.images.delete(GO_IMAGE);
+    ctx = contextOf(engine, specOf(world));
+    await runBefore(ctx, 'prepare-image');
+    const err = await runStep(ctx, 'prepare-image').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GoImageError);
+    expect((err as GoImageError).message).toBe(`the Go image ${GO_IMAGE} is not here and can't be pulled (--go-image): pull access denied for ${GO_IMAGE}`);
+    expect(engine.pulls).toEqual([{ ref: GO_IMAGE, platform: 'linux/amd64' }]);
+  });
 });
 
 describe('start-container', () => {
@@ -40,6 +80,7 @@ describe('start-container', () => {
     for (const v of CACHE_VOLUMES) expect(engine.volumes.get(v.name)).toMatchObject({ 'io.d7y-build.role': v.role });
     expect(spec.env).toEqual({ GOPROXY: 'https://proxy.example' });
     expect(spec.workdir).toBe('/work');
+    expect(spec.platform).toBe('linux/amd64');
     expect(spec.memoryBytes).toBe(1024 ** 3);
     expect(spec.nanoCpus).toBe(1.5e9);
     expect(Object.keys(spec.tmpfs ?? {})).toEqual(['/run/d7y-secrets']);
