@@ -24,6 +24,7 @@ import {
   type InitFlags,
   type InstallFlags,
 } from './config';
+import type { Engine } from './docker/engine';
 import { asD7yError, InterruptedError, UsageError, type D7yError } from './errors';
 import { createLogger, escapeControl, type Logger } from './log';
 import { failureOutcome, formatError, jsonLine, successOutcome } from './outcome';
@@ -43,6 +44,8 @@ export interface CliIo {
   env: Record<string, string | undefined>;
   cwd: string;
   signal: AbortSignal;
+  /** The engine the commands use; absent, one from DOCKER_HOST and friends, loaded when a command needs it. */
+  engine?: Engine;
 }
 
 /** What a command hands back to main: the human stdout lines, the --json result, the exit code. */
@@ -111,7 +114,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
         const { loadSecrets } = await import('./secrets');
         const secrets = await loadSecrets(spec.netrcFile, io.env);
         redact(secrets.values);
-        const result = await build(spec, { log, signal: io.signal, secrets });
+        const result = await build(spec, { log, signal: io.signal, secrets, engine: io.engine });
         return { lines: result.installed, result, container: result.container };
       }, flags);
     });
@@ -131,7 +134,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
       setRun(async ({ log }) => {
         log.headline(`d7y-build ${VERSION}: install ${spec.plugins.map((p) => p.file).join(', ')} for ${spec.host}`);
         const { installPrebuilt } = await import('./commands/install');
-        const result = await installPrebuilt(spec, { log, signal: io.signal });
+        const result = await installPrebuilt(spec, { log, signal: io.signal, engine: io.engine });
         return { lines: result.installed, result };
       }, flags);
     });
@@ -184,7 +187,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
         io.stderr.write(`d7y-build ${VERSION}: the ${spec.type} plugin interface at Dragonfly ${spec.ref}\n`);
         const { inspectApi } = await import('./commands/inspect-api');
         const { formatApi } = await import('./scaffold/render');
-        const result = await inspectApi(spec, { log, signal: io.signal });
+        const result = await inspectApi(spec, { log, signal: io.signal, engine: io.engine });
         return { lines: formatApi(result), result };
       }, flags);
     });
@@ -197,7 +200,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
       setRun(async ({ log }) => {
         io.stderr.write(`d7y-build ${VERSION}: init ${spec.type} plugin ${spec.name} in ${spec.dir} against Dragonfly ${spec.ref}\n`);
         const { initScaffold } = await import('./commands/init');
-        const result = await initScaffold(spec, { log, signal: io.signal });
+        const result = await initScaffold(spec, { log, signal: io.signal, engine: io.engine });
         return { lines: result.files, result };
       }, flags);
     });
@@ -212,10 +215,9 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .action((flags: { all?: boolean; pluginsDir?: string; out: string } & OutputFlags) => {
       setRun(async () => {
         const { prune } = await import('./commands/prune');
-        const { DockerEngine } = await import('./docker/engine');
         const pluginsDir = flags.pluginsDir ?? io.env.D7Y_PLUGINS_DIR ?? DEFAULT_PLUGINS_DIR;
         const dirs = [path.resolve(io.cwd, pluginsDir), ...['bin', 'plugins', '.'].map((d) => path.resolve(io.cwd, flags.out, d))];
-        const engine = new DockerEngine(undefined, { pingTimeoutMs: pingTimeoutFor(io.env) });
+        const engine = io.engine ?? new (await import('./docker/dockerode')).DockerEngine(undefined, { pingTimeoutMs: pingTimeoutFor(io.env) });
         const result = await prune(engine, { all: flags.all ?? false, dirs }, io.signal);
         const lines = [
           ...result.removedContainers.map((id) => `removed container ${id.slice(0, 12)}`),

@@ -14,6 +14,11 @@ import { BUILD_TAG, buildTimestamp, ldflagsQuotable, type ToolchainSettings } fr
 export const DEFAULT_REPO = 'https://github.com/dragonflyoss/dragonfly.git';
 export const DEFAULT_PLUGINS_DIR = '/usr/local/dragonfly/plugins';
 export const DEFAULT_OUT_DIR = 'd7y-build-out';
+/**
+ * The os/arch of the images pulled and the containers created: Dragonfly's hosts and their plugins
+ * are built for this platform, whatever the engine's machine is.
+ */
+export const DEFAULT_PLATFORM = 'linux/amd64';
 
 /** The flags as commander hands them over. */
 export interface BuildFlags {
@@ -76,6 +81,8 @@ export interface BuildSpec {
   pingTimeoutMs: number;
   /** How long loading the plugins may take (D7Y_LOAD_TIMEOUT). */
   loadTimeoutMs: number;
+  /** The os/arch the images are pulled and the container created for. */
+  platform: string;
 }
 
 export const DEFAULT_MAX_CONTEXT = '100m';
@@ -415,6 +422,7 @@ export function resolveSpec(
     netrcFile: resolvePath(nonEmpty(flags.netrc) ?? nonEmpty(env.D7Y_NETRC), cwd),
     pingTimeoutMs: pingTimeoutFor(env),
     loadTimeoutMs: loadTimeoutFor(env),
+    platform: DEFAULT_PLATFORM,
   };
 }
 
@@ -453,6 +461,8 @@ export interface InstallSpec {
   pingTimeoutMs: number;
   /** How long loading the plugins may take (D7Y_LOAD_TIMEOUT). */
   loadTimeoutMs: number;
+  /** The os/arch the images are pulled and the container created for. */
+  platform: string;
 }
 
 export function resolveInstallSpec(files: string[], flags: InstallFlags, env: Env, cwd: string): InstallSpec {
@@ -488,6 +498,7 @@ export function resolveInstallSpec(files: string[], flags: InstallFlags, env: En
     cacheDirOrigin: cache.origin,
     pingTimeoutMs: pingTimeoutFor(env),
     loadTimeoutMs: loadTimeoutFor(env),
+    platform: DEFAULT_PLATFORM,
   };
 }
 
@@ -511,6 +522,8 @@ export interface ApiSpec {
   limits: Limits;
   keep: false;
   pingTimeoutMs: number | undefined;
+  /** The os/arch the images are pulled and the container created for. */
+  platform: string;
 }
 
 export function resolveApiSpec(flags: ApiFlags, env: Env, cwd: string): ApiSpec {
@@ -524,6 +537,7 @@ export function resolveApiSpec(flags: ApiFlags, env: Env, cwd: string): ApiSpec 
     limits: {},
     keep: false,
     pingTimeoutMs: pingTimeoutFor(env),
+    platform: DEFAULT_PLATFORM,
   };
 }
 

@@ -18,6 +18,8 @@ export interface ManifestArtifact {
 export interface Manifest {
   schemaVersion: 1;
   tool: { name: 'd7y-build'; version: string };
+  /** The os/arch the images were pulled and the container created for. */
+  platform: string;
   dragonfly: { repo: string; ref: string; commit: string; shortCommit: string; goModGo?: string; goModToolchain?: string };
   /** imageReason: why that image, "--go-image" or the go.mod line it was chosen by (see chooseGoImage). */
   go: { version: string; platform: string; image: string; imageReason: string; imageId: string };

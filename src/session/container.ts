@@ -25,6 +25,7 @@ export async function openContainer(ctx: SessionContext, image: ImageFacts): Pro
     volumes: CACHE_VOLUMES.map((v) => ({ name: v.name, target: v.target })),
     env: ctx.goEnv,
     workdir: '/work',
+    platform: ctx.platform,
     memoryBytes: ctx.limits.memoryBytes,
     nanoCpus: ctx.limits.nanoCpus,
     tmpfs: { [SECRETS_DIR]: 'rw,noexec,nosuid,size=64k,mode=0700,uid=10001,gid=10001' },

@@ -68,7 +68,7 @@ async function ensureGoImage(ctx: SessionContext, choice: GoImageChoice): Promis
 
   ctx.log.info(`pulling ${goImage}`);
   try {
-    await ctx.engine.pullImage(goImage, (status) => ctx.log.output('pull', status), ctx.signal);
+    await ctx.engine.pullImage(goImage, { platform: ctx.platform, onProgress: (status) => ctx.log.output('pull', status), signal: ctx.signal });
   } catch (err) {
     if (err instanceof D7yError) throw err;
     throw new GoImageError(`the Go image ${goImage} is not here and can't be pulled (${choice.reason}): ${engineMessage(err)}`, {

@@ -5,7 +5,8 @@
  */
 import { DEFAULT_LOAD_TIMEOUT_MS, type BuildSpec, type Limits } from '../config';
 import { NO_SECRETS, type Secrets } from '../secrets';
-import { DockerEngine, type Engine } from '../docker/engine';
+import { DockerEngine } from '../docker/dockerode';
+import type { Engine } from '../docker/engine';
 import { runLabels } from '../docker/labels';
 import { nullLogger, type Logger } from '../log';
 import { currentOwner } from '../owner';
@@ -74,6 +75,8 @@ export interface SessionContext extends PipelineContext {
   loadTimeoutMs: number;
   /** Credentials for private modules: put on a tmpfs in the container, masked in all output. */
   secrets: Secrets;
+  /** The os/arch the images are pulled and the container created for. */
+  platform: string;
 }
 
 /** What resolve-source and prepare-image read of a spec: the build's, or that of a command that only reads the API. */
@@ -106,6 +109,7 @@ export interface SessionSettings {
   pingTimeoutMs?: number;
   /** How long loading the plugins may take (D7Y_LOAD_TIMEOUT); the default when absent. */
   loadTimeoutMs?: number;
+  platform: string;
 }
 
 /** A new session for one run: its id, labels, adapters and settings; no steps run yet. */
@@ -125,6 +129,7 @@ export function newSession(
     limits: settings.limits,
     loadTimeoutMs: settings.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS,
     secrets: options.secrets ?? NO_SECRETS,
+    platform: settings.platform,
     cleanups: [],
   };
 }

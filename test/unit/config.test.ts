@@ -43,6 +43,7 @@ describe('resolveSpec', () => {
       buildTime: '2026-01-02T03:04:05Z',
       keep: false,
       goEnv: {},
+      platform: 'linux/amd64',
     });
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkEngineEnv } from '../../src/docker/engine';
+import { checkEngineEnv } from '../../src/docker/dockerode';
 import { UsageError } from '../../src/errors';
 
 describe('checkEngineEnv', () => {

@@ -74,6 +74,7 @@ function manifestOf(ctx: BuildContext): Manifest {
   return {
     schemaVersion: 1,
     tool: { name: 'd7y-build', version: VERSION },
+    platform: spec.platform,
     dragonfly: {
       repo: redactUrl(spec.repo),
       ref: spec.ref,

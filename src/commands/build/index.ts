@@ -26,6 +26,8 @@ export interface BuildResult {
   commit: string;
   ref: string;
   goVersion: string;
+  /** The os/arch the images were pulled and the container created for. */
+  platform: string;
   goImage: string;
   /** Why that Go image: "--go-image", or the go.mod line it was chosen by. */
   goImageReason: string;
@@ -87,6 +89,7 @@ export async function build(spec: BuildSpec, options: BuildOptions = {}): Promis
     commit: source.commit.sha,
     ref: spec.ref,
     goVersion: need(state.toolchain, 'the toolchain').goVersion,
+    platform: spec.platform,
     goImage: need(state.image, 'the image').goImage,
     goImageReason: need(state.image, 'the image').goImageReason,
     builderImage: need(state.image, 'the image').builderImage,

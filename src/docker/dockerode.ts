@@ -1,0 +1,365 @@
+/**
+ * The Engine over dockerode: the only code that talks to the Docker engine. Engine quirks stay here:
+ * a failed image build or pull still answers HTTP 200, so every progress event is checked for an
+ * error; an exec's result is taken from its inspect, after both output halves were read; 404 on
+ * remove means already gone. Every request goes through one place that turns a lost connection
+ * into DockerUnavailableError.
+ */
+import Docker from 'dockerode';
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { DEFAULT_PING_TIMEOUT_MS } from '../config';
+import { DockerUnavailableError, UsageError } from '../errors';
+import { engineMessage, type BuildContainer, type ContainerSpec, type ContainerSummary, type Engine, type EngineInfo, type ExecOptions, type ExecResult, type ImageInfo } from './engine';
+import { FrameDecoder, LineCollector } from './streams';
+
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND']);
+
+interface ErrnoLike {
+  code?: string;
+  statusCode?: number;
+}
+
+function asErrno(err: unknown): ErrnoLike {
+  return typeof err === 'object' && err !== null ? (err as ErrnoLike) : {};
+}
+
+function statusOf(err: unknown): number | undefined {
+  return asErrno(err).statusCode;
+}
+
+/** The request's answer, or undefined when the engine answered one of these statuses (404: no such object). */
+async function unless<T>(request: Promise<T>, ...statuses: number[]): Promise<T | undefined> {
+  try {
+    return await request;
+  } catch (err) {
+    const status = statusOf(err);
+    if (status !== undefined && statuses.includes(status)) return undefined;
+    throw err;
+  }
+}
+
+/** Runs engine requests; a lost connection becomes DockerUnavailableError, other errors pass through. */
+type Call = <T>(request: () => Promise<T>) => Promise<T>;
+
+/** Where dockerode connects, the way the docker CLI would say it. */
+function addressOf(docker: Docker): string {
+  const modem = docker.modem as unknown as { socketPath?: unknown; host?: string; port?: number | string; protocol?: string };
+  if (typeof modem.socketPath === 'string') return `unix://${modem.socketPath}`;
+  if (modem.host) return `${modem.protocol ?? 'http'}://${modem.host}${modem.port ? `:${modem.port}` : ''}`;
+  // dockerode picks the socket lazily (the user's rootless socket, else the system one)
+  return process.env.DOCKER_HOST ?? 'the default Docker socket';
+}
+
+const DOCKER_HOST_HINT = 'set DOCKER_HOST to an engine address like unix:///var/run/docker.sock, tcp://host:2375 or ssh://user@host, or unset it';
+
+/**
+ * Checks DOCKER_HOST and DOCKER_CERT_PATH as dockerode would read them, so that a malformed address
+ * or a missing certificate is a usage error naming the variable, not a stack trace; the certificate
+ * files must be regular files (dockerode reads them with a blocking read).
+ */
+export function checkEngineEnv(env: Record<string, string | undefined>): void {
+  const host = env.DOCKER_HOST?.trim();
+  if (!host || /^(unix|npipe):\/\//.test(host)) return;
+  let url: URL | undefined;
+  try {
+    url = new URL(host.includes('//') ? host : `tcp://${host}`);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || !['tcp:', 'http:', 'https:', 'ssh:'].includes(url.protocol) || url.hostname === '' || (url.pathname !== '' && url.pathname !== '/')) {
+    throw new UsageError(`DOCKER_HOST="${host}" is not a Docker engine address`, { hint: DOCKER_HOST_HINT });
+  }
+  const certs = env.DOCKER_CERT_PATH?.trim();
+  if (certs) {
+    for (const name of ['ca.pem', 'cert.pem', 'key.pem']) {
+      const file = path.join(certs, name);
+      let why: string | undefined;
+      try {
+        const info = statSync(file);
+        if (!info.isFile()) why = 'is not a regular file';
+        else if (info.size > 1024 * 1024) why = 'is larger than 1 MiB';
+      } catch (err) {
+        why = `cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
+      }
+      if (why !== undefined) {
+        throw new UsageError(`DOCKER_CERT_PATH=${certs}: ${file} ${why}`, {
+          hint: 'point DOCKER_CERT_PATH at the directory holding the engine\'s ca.pem, cert.pem and key.pem, or unset it',
+        });
+      }
+    }
+  }
+}
+
+export interface EngineOptions {
+  /** How long ping waits for the engine to answer (default DEFAULT_PING_TIMEOUT_MS). */
+  pingTimeoutMs?: number;
+}
+
+export class DockerEngine implements Engine {
+  private client: Docker | undefined;
+
+  /** With no Docker options dockerode reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, on first use. */
+  constructor(
+    private readonly dockerOptions?: Docker.DockerOptions,
+    private readonly options: EngineOptions = {},
+  ) {}
+
+  private get docker(): Docker {
+    if (this.client === undefined) {
+      if (this.dockerOptions === undefined) checkEngineEnv(process.env);
+      this.client = new Docker(this.dockerOptions);
+    }
+    return this.client;
+  }
+
+  private unavailable(err: unknown, why: string): never {
+    throw new DockerUnavailableError(`no Docker engine answers at ${addressOf(this.docker)} (${why})`, {
+      hint: 'start Docker (e.g. `sudo systemctl start docker`), or point DOCKER_HOST at a running engine',
+      cause: err,
+    });
+  }
+
+  /** The one place a request's failure is looked at: a lost connection means no engine, the rest passes through. */
+  private readonly call: Call = async (request) => {
+    try {
+      return await request();
+    } catch (err) {
+      const code = asErrno(err).code;
+      if (code !== undefined && CONNECTION_ERRORS.has(code)) this.unavailable(err, code);
+      throw err;
+    }
+  };
+
+  /**
+   * The first request of a run: anything but a Docker engine's answer in time means there is no
+   * engine there. An address that accepts connections and never answers is given up on after the
+   * ping timeout; the caller's signal ends the wait at once.
+   */
+  async ping(signal?: AbortSignal): Promise<EngineInfo> {
+    const docker = this.docker;
+    const timeoutMs = this.options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const abortSignal = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+    type Answer = Partial<Record<'Version' | 'ApiVersion' | 'Os' | 'Arch', unknown>> & Partial<Record<'NCPU' | 'MemTotal', unknown>>;
+    let v: Answer;
+    let info: Answer;
+    try {
+      // The typings omit the options these methods take.
+      const request = docker as unknown as { version(o: object): Promise<Answer>; info(o: object): Promise<Answer> };
+      [v, info] = await Promise.all([request.version({ abortSignal }), request.info({ abortSignal })]);
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      if (timeout.aborted) {
+        throw new DockerUnavailableError(`no Docker engine answers at ${addressOf(docker)}: it took more than ${timeoutMs / 1000} s to answer`, {
+          hint: 'check that DOCKER_HOST names a running Docker engine; D7Y_PING_TIMEOUT sets how long to wait (e.g. 60s)',
+          cause: err,
+        });
+      }
+      const status = statusOf(err);
+      if (status !== undefined) {
+        throw new DockerUnavailableError(`${addressOf(docker)} answers HTTP ${status}, but is not a Docker engine`, { hint: DOCKER_HOST_HINT, cause: err });
+      }
+      const code = asErrno(err).code ?? engineMessage(err);
+      if (/SSL|CERT|EPROTO|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) {
+        throw new DockerUnavailableError(`no Docker engine answers at ${addressOf(docker)} over TLS (${code})`, {
+          hint: 'check DOCKER_TLS_VERIFY and DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem) against the engine\'s TLS settings, and the port (2376 is TLS)',
+          cause: err,
+        });
+      }
+      return this.unavailable(err, code);
+    }
+    if (typeof v?.Version !== 'string' || typeof v.ApiVersion !== 'string' || typeof info?.NCPU !== 'number' || typeof info.MemTotal !== 'number') {
+      throw new DockerUnavailableError(`${addressOf(docker)} answers, but not as a Docker engine`, { hint: DOCKER_HOST_HINT });
+    }
+    return {
+      serverVersion: v.Version,
+      apiVersion: v.ApiVersion,
+      os: String(v.Os),
+      arch: String(v.Arch),
+      cpus: info.NCPU,
+      memoryBytes: info.MemTotal,
+      address: addressOf(docker),
+    };
+  }
+
+  inspectImage(ref: string): Promise<ImageInfo | undefined> {
+    return this.call(async () => {
+      const info = await unless(this.docker.getImage(ref).inspect(), 404);
+      if (info === undefined) return undefined;
+      const env = Object.fromEntries(
+        (info.Config?.Env ?? []).map((kv) => {
+          const i = kv.indexOf('=');
+          return [kv.slice(0, i), kv.slice(i + 1)];
+        }),
+      );
+      return { id: info.Id, env, labels: info.Config?.Labels ?? {}, arch: info.Architecture };
+    });
+  }
+
+  /** Follows a progress stream to its end; rejects on the first event that carries an error. */
+  private follow(stream: NodeJS.ReadableStream, onEvent: (event: Record<string, unknown>) => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let failure: Error | undefined;
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null) => (err ? reject(err) : failure ? reject(failure) : resolve()),
+        (event: Record<string, unknown>) => {
+          const detail = event.errorDetail as { message?: string } | undefined;
+          if (failure === undefined && (event.error !== undefined || detail !== undefined)) {
+            failure = new Error(String(detail?.message ?? event.error));
+          }
+          onEvent(event);
+        },
+      );
+    });
+  }
+
+  pullImage(ref: string, { platform, onProgress, signal }: { platform: string; onProgress?: (status: string) => void; signal?: AbortSignal }): Promise<void> {
+    return this.call(async () => {
+      const stream = await this.docker.pull(ref, { abortSignal: signal, platform });
+      await this.follow(stream, (event) => {
+        if (typeof event.status === 'string') onProgress?.(`${event.id ? `${String(event.id)}: ` : ''}${event.status}`);
+      });
+    });
+  }
+
+  buildImage(
+    context: Readable,
+    options: { tag: string; dockerfile: string; buildArgs: Record<string, string>; labels: Record<string, string> },
+    onOutput?: (line: string) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return this.call(async () => {
+      const stream = await this.docker.buildImage(context, {
+        abortSignal: signal,
+        t: options.tag,
+        dockerfile: options.dockerfile,
+        buildargs: options.buildArgs,
+        labels: options.labels,
+        rm: true,
+        forcerm: true,
+      });
+      await this.follow(stream, (event) => {
+        if (typeof event.stream === 'string') {
+          for (const line of event.stream.split('\n')) if (line.trim() !== '') onOutput?.(line);
+        }
+      });
+    });
+  }
+
+  ensureVolume(name: string, labels: Record<string, string>): Promise<void> {
+    return this.call(async () => {
+      if ((await unless(this.docker.getVolume(name).inspect(), 404)) !== undefined) return;
+      // Creating an existing volume is a no-op, so two builds racing here both succeed.
+      await this.docker.createVolume({ Name: name, Labels: labels });
+    });
+  }
+
+  createContainer(spec: ContainerSpec): Promise<BuildContainer> {
+    return this.call(async () => {
+      const container = await this.docker.createContainer({
+        // dockerode sends each option as a query parameter too: the engine reads `platform` from there.
+        platform: spec.platform,
+        Image: spec.image,
+        Cmd: ['sleep', 'infinity'],
+        Labels: spec.labels,
+        Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+        WorkingDir: spec.workdir,
+        HostConfig: {
+          Init: true,
+          Mounts: spec.volumes.map((v) => ({ Type: 'volume' as const, Source: v.name, Target: v.target })),
+          ...(spec.memoryBytes !== undefined ? { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes } : {}),
+          ...(spec.nanoCpus !== undefined ? { NanoCpus: spec.nanoCpus } : {}),
+          ...(spec.tmpfs !== undefined ? { Tmpfs: spec.tmpfs } : {}),
+        },
+      });
+      const handle = new DockerBuildContainer(container, this.call);
+      try {
+        await container.start();
+      } catch (err) {
+        await handle.remove();
+        throw err;
+      }
+      return handle;
+    });
+  }
+
+  listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    return this.call(async () => {
+      const found = await this.docker.listContainers({
+        all: true,
+        filters: { label: Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`)) },
+      });
+      return found.map((c) => ({ id: c.Id, labels: c.Labels ?? {}, state: c.State }));
+    });
+  }
+
+  removeContainer(id: string): Promise<void> {
+    return this.call(() => removeQuietly(this.docker.getContainer(id)));
+  }
+}
+
+/** Force-removes a container with its anonymous volumes; 404 (gone) and 409 (being removed) are fine. */
+async function removeQuietly(container: Docker.Container): Promise<void> {
+  await unless(container.remove({ force: true, v: true }), 404, 409);
+}
+
+class DockerBuildContainer implements BuildContainer {
+  readonly id: string;
+
+  constructor(
+    private readonly container: Docker.Container,
+    private readonly call: Call,
+  ) {
+    this.id = container.id;
+  }
+
+  exec(cmd: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    return this.call(async () => {
+      const exec = await this.container.exec({
+        Cmd: cmd,
+        Env: Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`),
+        WorkingDir: options.workdir,
+        AttachStdin: options.stdin !== undefined,
+        AttachStdout: true,
+        AttachStderr: true,
+      });
+      const stream = await exec.start({ hijack: true, stdin: options.stdin !== undefined });
+      if (options.stdin !== undefined) stream.end(options.stdin);
+      const decoder = new FrameDecoder();
+      const out = new LineCollector((line) => options.onLine?.('stdout', line));
+      const err = new LineCollector((line) => options.onLine?.('stderr', line));
+      await new Promise<void>((resolve, reject) => {
+        stream.on('data', (chunk: Buffer) => {
+          for (const frame of decoder.push(chunk)) (frame.stream === 'stderr' ? err : out).write(frame.data.toString('utf8'));
+        });
+        stream.on('end', resolve);
+        stream.on('close', resolve);
+        stream.on('error', reject);
+      });
+      // The stream can end a moment before the engine records the exit code.
+      let info = await exec.inspect();
+      for (let i = 0; info.Running && i < 50; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        info = await exec.inspect();
+      }
+      return { exitCode: info.ExitCode ?? -1, stdout: out.end(), stderr: err.end() };
+    });
+  }
+
+  putArchive(tar: Readable, dir: string): Promise<void> {
+    return this.call(async () => {
+      await this.container.putArchive(tar, { path: dir });
+    });
+  }
+
+  getArchive(path: string): Promise<Readable> {
+    return this.call(async () => (await this.container.getArchive({ path })) as unknown as Readable);
+  }
+
+  remove(): Promise<void> {
+    return this.call(() => removeQuietly(this.container));
+  }
+}

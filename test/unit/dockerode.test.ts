@@ -1,0 +1,97 @@
+/**
+ * DockerEngine on the wire, against a small HTTP server on a unix socket that answers as the engine
+ * would: what it asks for (the platform of pulls and containers), and what a lost connection becomes.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DockerEngine } from '../../src/docker/dockerode';
+import { DockerUnavailableError } from '../../src/errors';
+
+let dir: string;
+let server: http.Server;
+let socketPath: string;
+/** Method and URL of each request, in order. */
+let requests: string[];
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'd7y-dockerode-'));
+  socketPath = path.join(dir, 'docker.sock');
+  requests = [];
+  server = http.createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    req.resume();
+    const url = new URL(req.url ?? '/', 'http://engine');
+    if (url.pathname === '/images/create') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end('{"status":"Pulling from library/golang","id":"1.23.5-bookworm"}\n{"status":"Downloaded newer image"}\n');
+    } else if (url.pathname === '/containers/create') {
+      res.writeHead(201, { 'Content-Type': 'application/json' });
+      res.end('{"Id":"c0ffee","Warnings":[]}');
+    } else if (url.pathname === '/containers/c0ffee/start') {
+      res.writeHead(204);
+      res.end();
+    } else {
+      res.writeHead(404, { 'Content-Type': 'application/json' });
+      res.end('{"message":"not found"}');
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+});
+
+afterEach(async () => {
+  await new Promise((resolve) => server.close(resolve));
+  await rm(dir, { recursive: true, force: true });
+});
+
+const query = (request: string) => new URL(request.split(' ')[1]!, 'http://engine').searchParams;
+
+describe('DockerEngine', () => {
+  it('pulls an image for the platform, and reports its progress', async () => {
+    const progress: string[] = [];
+    await new DockerEngine({ socketPath }).pullImage('golang:1.23.5-bookworm', { platform: 'linux/amd64', onProgress: (s) => progress.push(s) });
+    expect(requests).toHaveLength(1);
+    expect(requests[0]).toMatch(/^POST \/images\/create\?/);
+    expect(Object.fromEntries(query(requests[0]!))).toMatchObject({ fromImage: 'golang', tag: '1.23.5-bookworm', platform: 'linux/amd64' });
+    expect(progress).toEqual(['1.23.5-bookworm: Pulling from library/golang', 'Downloaded newer image']);
+  });
+
+  it('creates a container for the platform, then starts it', async () => {
+    const container = await new DockerEngine({ socketPath }).createContainer({
+      image: 'sha256:builder',
+      labels: { 'io.d7y-build': 'true' },
+      volumes: [],
+      env: {},
+      workdir: '/work',
+      platform: 'linux/amd64',
+    });
+    expect(container.id).toBe('c0ffee');
+    expect(requests.map((r) => r.split('?')[0])).toEqual(['POST /containers/create', 'POST /containers/c0ffee/start']);
+    expect(query(requests[0]!).get('platform')).toBe('linux/amd64');
+  });
+
+  it('turns a lost connection into DockerUnavailableError, for every request', async () => {
+    const engine = new DockerEngine({ socketPath: path.join(dir, 'nothing.sock') });
+    for (const request of [
+      () => engine.inspectImage('golang:1.23.5-bookworm'),
+      () => engine.pullImage('golang:1.23.5-bookworm', { platform: 'linux/amd64' }),
+      () => engine.buildImage(Readable.from([]), { tag: 't', dockerfile: 'Dockerfile', buildArgs: {}, labels: {} }),
+      () => engine.ensureVolume('v', {}),
+      () => engine.listContainers({}),
+      () => engine.removeContainer('c0ffee'),
+    ]) {
+      const err = await request().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DockerUnavailableError);
+      expect((err as DockerUnavailableError).message).toBe(`no Docker engine answers at unix://${path.join(dir, 'nothing.sock')} (ENOENT)`);
+    }
+  });
+
+  it('takes 404 for an absent image and an already removed container', async () => {
+    const engine = new DockerEngine({ socketPath });
+    expect(await engine.inspectImage('golang:absent')).toBeUndefined();
+    await expect(engine.removeContainer('gone')).resolves.toBeUndefined();
+  });
+});

@@ -1,0 +1,159 @@
+/**
+ * An Engine in memory, for unit tests of the steps that drive one: it records what it was asked
+ * (containers with their spec, execs, archives put, removals, pulls, builds) and answers from what
+ * the test set up (images, a registry to pull from, exec results by argv, archives to hand out).
+ */
+import { Readable } from 'node:stream';
+import tarStream from 'tar-stream';
+import type { BuildContainer, ContainerSpec, ContainerSummary, Engine, EngineInfo, ExecOptions, ExecResult, ImageInfo } from '../../src/docker/engine';
+
+export interface ExecCall {
+  container: string;
+  cmd: string[];
+  env?: Record<string, string>;
+  stdin?: string;
+}
+
+/** A scripted answer: fixed, or computed from the call. */
+type ExecAnswer = Partial<ExecResult> | ((call: ExecCall) => Partial<ExecResult>);
+
+/** File name → content: what an archive holds. */
+export type FileMap = Record<string, string | Buffer>;
+
+export interface PutArchiveCall {
+  container: string;
+  dir: string;
+  /** Regular files by entry name, as text. */
+  files: Record<string, string>;
+}
+
+export class FakeEngine implements Engine {
+  info: EngineInfo = { serverVersion: '27.0.0', apiVersion: '1.46', os: 'linux', arch: 'x86_64', cpus: 4, memoryBytes: 8 * 1024 ** 3, address: 'unix:///fake.sock' };
+  /** Images the engine has, by reference. */
+  readonly images = new Map<string, ImageInfo>();
+  /** Images a pull finds, by reference; a pull of anything else fails. */
+  readonly registry = new Map<string, ImageInfo>();
+  /** Volumes by name, with their labels. */
+  readonly volumes = new Map<string, Record<string, string>>();
+  readonly pulls: Array<{ ref: string; platform: string }> = [];
+  readonly builds: Array<{ tag: string; buildArgs: Record<string, string>; labels: Record<string, string> }> = [];
+  readonly containers: Array<{ id: string; spec: ContainerSpec }> = [];
+  readonly execs: ExecCall[] = [];
+  readonly puts: PutArchiveCall[] = [];
+  /** Ids of removed containers, in order. */
+  readonly removed: string[] = [];
+  /** What getArchive(path) returns: entries named from path's base name, e.g. out/bin/dfget for /work/out. */
+  readonly archives = new Map<string, FileMap>();
+  private readonly scripts: Array<{ prefix: string[]; answer: ExecAnswer }> = [];
+
+  /** Answers execs whose argv starts with prefix; a later script wins over an earlier one. Unscripted execs exit 0, silent. */
+  onExec(prefix: string[], answer: ExecAnswer): this {
+    this.scripts.unshift({ prefix, answer });
+    return this;
+  }
+
+  /** The execs whose argv starts with prefix. */
+  execsOf(prefix: string[]): ExecCall[] {
+    return this.execs.filter((e) => startsWith(e.cmd, prefix));
+  }
+
+  async ping(): Promise<EngineInfo> {
+    return this.info;
+  }
+
+  async inspectImage(ref: string): Promise<ImageInfo | undefined> {
+    return this.images.get(ref);
+  }
+
+  async pullImage(ref: string, options: { platform: string }): Promise<void> {
+    this.pulls.push({ ref, platform: options.platform });
+    const found = this.registry.get(ref);
+    if (found === undefined) throw new Error(`pull access denied for ${ref}`);
+    this.images.set(ref, found);
+  }
+
+  async buildImage(context: Readable, options: { tag: string; buildArgs: Record<string, string>; labels: Record<string, string> }): Promise<void> {
+    context.resume();
+    this.builds.push({ tag: options.tag, buildArgs: options.buildArgs, labels: options.labels });
+    this.images.set(options.tag, { id: `sha256:built-${this.builds.length}`, env: {}, labels: options.labels, arch: 'amd64' });
+  }
+
+  async ensureVolume(name: string, labels: Record<string, string>): Promise<void> {
+    if (!this.volumes.has(name)) this.volumes.set(name, labels);
+  }
+
+  async createContainer(spec: ContainerSpec): Promise<BuildContainer> {
+    const id = `fake${String(this.containers.length + 1).padStart(60, '0')}`;
+    this.containers.push({ id, spec });
+    return new FakeContainer(id, this);
+  }
+
+  async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    return this.containers
+      .filter((c) => !this.removed.includes(c.id))
+      .filter((c) => Object.entries(labels).every(([k, v]) => k in c.spec.labels && (v === '' || c.spec.labels[k] === v)))
+      .map((c) => ({ id: c.id, labels: c.spec.labels, state: 'running' }));
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    if (!this.removed.includes(id)) this.removed.push(id);
+  }
+
+  /** What the container answers to cmd: the latest script whose prefix matches. */
+  answer(call: ExecCall): ExecResult {
+    this.execs.push(call);
+    const script = this.scripts.find((s) => startsWith(call.cmd, s.prefix));
+    const answer = typeof script?.answer === 'function' ? script.answer(call) : script?.answer;
+    return { exitCode: 0, stdout: '', stderr: '', ...answer };
+  }
+}
+
+function startsWith(cmd: string[], prefix: string[]): boolean {
+  return prefix.every((part, i) => cmd[i] === part);
+}
+
+class FakeContainer implements BuildContainer {
+  constructor(
+    readonly id: string,
+    private readonly engine: FakeEngine,
+  ) {}
+
+  async exec(cmd: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    return this.engine.answer({ container: this.id, cmd, env: options.env, stdin: options.stdin });
+  }
+
+  async putArchive(tar: Readable, dir: string): Promise<void> {
+    this.engine.puts.push({ container: this.id, dir, files: await readTar(tar) });
+  }
+
+  async getArchive(path: string): Promise<Readable> {
+    const files = this.engine.archives.get(path);
+    if (files === undefined) throw new Error(`no such file or directory: ${path}`);
+    return tarOf(files);
+  }
+
+  async remove(): Promise<void> {
+    await this.engine.removeContainer(this.id);
+  }
+}
+
+/** The regular files of a tar stream, by entry name, as text. */
+export async function readTar(tar: Readable): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  const extract = tarStream.extract();
+  tar.pipe(extract);
+  for await (const entry of extract) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of entry) chunks.push(chunk as Buffer);
+    if (entry.header.type === 'file') files[entry.header.name] = Buffer.concat(chunks).toString('utf8');
+  }
+  return files;
+}
+
+/** A tar stream of these files, executable, in the given order. */
+export function tarOf(files: FileMap): Readable {
+  const pack = tarStream.pack();
+  for (const [name, content] of Object.entries(files)) pack.entry({ name, mode: 0o755 }, content);
+  pack.finalize();
+  return Readable.from(pack);
+}

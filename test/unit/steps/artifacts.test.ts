@@ -1,0 +1,117 @@
+/** collect-artifacts and install over the fake engine: files out of the container's tar, hashed, then placed all or none. */
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { BuildContext } from '../../../src/commands/build/state';
+import { InstallError, InternalError } from '../../../src/errors';
+import { buildingEngine, cleanUp, contextOf, makeWorld, OUT_FILES, PLUGIN, runBefore, runStep, specOf, type World } from './harness';
+
+let world: World;
+beforeAll(async () => {
+  world = await makeWorld();
+});
+afterAll(async () => {
+  await rm(world.root, { recursive: true, force: true });
+});
+
+let ctx: BuildContext | undefined;
+afterEach(async () => {
+  if (ctx !== undefined) await cleanUp(ctx);
+  ctx = undefined;
+  await rm(world.out, { recursive: true, force: true });
+  await rm(world.plugins, { recursive: true, force: true });
+});
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+describe('collect-artifacts', () => {
+  it('extracts host, loader check and plugins from the container, each with its sha256 and size', async () => {
+    const engine = buildingEngine();
+    ctx = contextOf(engine, specOf(world));
+    await runBefore(ctx, 'collect-artifacts');
+    await runStep(ctx, 'collect-artifacts');
+    const staged = ctx.state.staged!;
+    expect(staged.host).toMatchObject({ name: 'out/bin/dfget', sha256: sha256('host binary'), size: 11 });
+    expect(staged.loadcheck).toMatchObject({ name: 'out/bin/d7y-loadcheck', sha256: sha256('loadcheck binary') });
+    expect(staged.plugins.map((f) => f.name)).toEqual([`out/plugins/${PLUGIN.file}`]);
+    expect(await readFile(staged.plugins[0]!.path, 'utf8')).toBe('plugin binary');
+    // The staging directory goes with the cleanups.
+    await cleanUp(ctx);
+    await expect(readFile(staged.host.path)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('refuses an archive holding a file the build did not produce', async () => {
+    const engine = buildingEngine();
+    engine.archives.set('/work/out', { ...OUT_FILES, 'out/bin/extra': 'x' });
+    ctx = contextOf(engine, specOf(world));
+    await runBefore(ctx, 'collect-artifacts');
+    const err = await runStep(ctx, 'collect-artifacts').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InternalError);
+    expect((err as InternalError).message).toBe('the build container returned a bad archive: refusing archive entry "out/bin/extra": the build was not expected to produce it');
+  });
+
+  it('refuses an archive that lacks a plugin', async () => {
+    const engine = buildingEngine();
+    engine.archives.set('/work/out', { 'out/bin/dfget': 'h', 'out/bin/d7y-loadcheck': 'l' });
+    ctx = contextOf(engine, specOf(world));
+    await runBefore(ctx, 'collect-artifacts');
+    const err = await runStep(ctx, 'collect-artifacts').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InternalError);
+    expect((err as InternalError).message).toBe(`the build container did not return out/plugins/${PLUGIN.file}`);
+  });
+});
+
+describe('install', () => {
+  it('writes --out with its manifest and installs the plugin into --plugins-dir', async () => {
+    const engine = buildingEngine();
+    ctx = contextOf(engine, specOf(world));
+    await runBefore(ctx, 'install');
+    await runStep(ctx, 'install');
+
+    expect(await readdir(world.plugins)).toEqual([PLUGIN.file]);
+    expect(await readFile(path.join(world.plugins, PLUGIN.file), 'utf8')).toBe('plugin binary');
+    expect(await readFile(path.join(world.out, 'bin', 'dfget'), 'utf8')).toBe('host binary');
+    const manifest = JSON.parse(await readFile(path.join(world.out, 'manifest.json'), 'utf8'));
+    expect(manifest.platform).toBe('linux/amd64');
+    expect(manifest.dragonfly).toMatchObject({ ref: 'v2.1.0', commit: world.sha['v2.1.0'] });
+    expect(manifest.go).toMatchObject({ version: 'go1.23.5', image: 'golang:1.23.5-bookworm', imageId: 'sha256:go' });
+    expect(manifest.artifacts.map((a: { path: string; sha256: string }) => [a.path, a.sha256])).toEqual([
+      ['bin/dfget', sha256('host binary')],
+      ['bin/d7y-loadcheck', sha256('loadcheck binary')],
+      [`plugins/${PLUGIN.file}`, sha256('plugin binary')],
+    ]);
+    expect(manifest.validation).toMatchObject({ command: 'dfget plugin', plugins: [{ name: 'myfs', location: PLUGIN.file }] });
+    expect(ctx.state.outputs!.installed).toEqual([path.join(world.plugins, PLUGIN.file)]);
+  });
+
+  it('changes neither directory when one file cannot be placed', async () => {
+    const engine = buildingEngine();
+    await mkdir(world.plugins, { recursive: true });
+    await writeFile(path.join(world.plugins, PLUGIN.file), 'the plugin before');
+    ctx = contextOf(engine, specOf(world));
+    await runBefore(ctx, 'install');
+    // Where bin/ must go there is now a file: bin/dfget cannot be written.
+    await mkdir(world.out, { recursive: true });
+    await writeFile(path.join(world.out, 'bin'), 'in the way');
+
+    const err = await runStep(ctx, 'install').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InstallError);
+    expect(await readdir(world.plugins)).toEqual([PLUGIN.file]);
+    expect(await readFile(path.join(world.plugins, PLUGIN.file), 'utf8')).toBe('the plugin before');
+    expect((await readdir(world.out)).sort()).toEqual(['bin']);
+  });
+
+  it('refuses to replace a plugin another build installed meanwhile', async () => {
+    const engine = buildingEngine();
+    ctx = contextOf(engine, specOf(world));
+    await runBefore(ctx, 'install');
+    await mkdir(world.plugins, { recursive: true });
+    await writeFile(path.join(world.plugins, PLUGIN.file), 'installed by another build');
+
+    const err = await runStep(ctx, 'install').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InstallError);
+    expect(await readFile(path.join(world.plugins, PLUGIN.file), 'utf8')).toBe('installed by another build');
+    expect(await readdir(world.out).catch(() => [])).toEqual([]);
+  });
+});

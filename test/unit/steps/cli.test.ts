@@ -1,0 +1,119 @@
+/** The CLI over the fake engine: argv in, exit code, stdout and stderr out, for build and install. */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../../src/cli';
+import { DockerUnavailableError } from '../../../src/errors';
+import { BUILD_SH } from '../../../src/session/session';
+import type { FakeEngine } from '../fake-engine';
+import { buildArgs, buildingEngine, envOf, GO_IMAGE, makeWorld, PLUGIN, type World } from './harness';
+
+let world: World;
+beforeAll(async () => {
+  world = await makeWorld();
+});
+afterAll(async () => {
+  await rm(world.root, { recursive: true, force: true });
+});
+afterEach(async () => {
+  await rm(world.out, { recursive: true, force: true });
+  await rm(world.plugins, { recursive: true, force: true });
+});
+
+class Sink extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
+    this.text += chunk.toString();
+    done();
+  }
+}
+
+async function cli(argv: string[], engine: FakeEngine): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new Sink();
+  const stderr = new Sink();
+  const code = await main(argv, { stdout, stderr, env: envOf(world), cwd: world.root, signal: new AbortController().signal, engine });
+  return { code, stdout: stdout.text, stderr: stderr.text };
+}
+
+describe('d7y-build <plugin-dir>', () => {
+  it('builds, installs, and prints one JSON outcome with --json', async () => {
+    const engine = buildingEngine();
+    const { code, stdout, stderr } = await cli([...buildArgs(world), '--json'], engine);
+    expect(stderr).not.toMatch(/^error:/m);
+    expect(code).toBe(0);
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    const outcome = JSON.parse(lines[0]!);
+    expect(outcome).toMatchObject({ ok: true, commit: world.sha['v2.1.0'], ref: 'v2.1.0', goVersion: 'go1.23.5', platform: 'linux/amd64', installed: [path.join(world.plugins, PLUGIN.file)] });
+    expect(outcome.steps.map((s: { name: string }) => s.name)).toContain('install');
+    expect(await readFile(path.join(world.plugins, PLUGIN.file), 'utf8')).toBe('plugin binary');
+    expect(engine.removed).toEqual([engine.containers[0]!.id]);
+  });
+
+  it('exits 6 with one error block naming the step when the plugin does not compile', async () => {
+    const engine = buildingEngine().onExec([BUILD_SH, 'plugin'], { exitCode: 1, stderr: './main.go:3:1: syntax error\n' });
+    const { code, stdout, stderr } = await cli(buildArgs(world), engine);
+    expect(code).toBe(6);
+    expect(stdout).toBe('');
+    expect(stderr).toContain(`error: plugin myfs does not compile against Dragonfly v2.1.0 (${world.sha['v2.1.0'].slice(0, 7)}) [compile-plugins]\n  ./main.go:3:1: syntax error\nhint: `);
+    expect(engine.execsOf([BUILD_SH, 'host'])).toEqual([]);
+    expect(engine.removed).toEqual([engine.containers[0]!.id]);
+    await expect(readFile(path.join(world.plugins, PLUGIN.file))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('exits 3 when no engine answers, and --json says so', async () => {
+    const engine = buildingEngine();
+    engine.ping = async () => {
+      throw new DockerUnavailableError('no Docker engine answers at unix:///fake.sock (ECONNREFUSED)');
+    };
+    const { code, stdout } = await cli([...buildArgs(world), '--json'], engine);
+    expect(code).toBe(3);
+    expect(JSON.parse(stdout)).toMatchObject({ ok: false, error: { code: 'docker-unavailable', step: 'check-inputs' } });
+    expect(engine.containers).toEqual([]);
+  });
+});
+
+describe('d7y-build install', () => {
+  it('uploads the host, its loader check and the plugins, and installs what the host loads', async () => {
+    const bin = path.join(world.root, 'prebuilt', 'bin');
+    await mkdir(bin, { recursive: true });
+    await writeFile(path.join(bin, 'dfget'), 'host binary');
+    await writeFile(path.join(bin, 'd7y-loadcheck'), 'loadcheck binary');
+    const so = path.join(world.root, 'prebuilt', PLUGIN.file);
+    await writeFile(so, 'prebuilt plugin');
+    const engine = buildingEngine();
+
+    const { code, stdout } = await cli(['install', '--host', path.join(bin, 'dfget'), '--go-image', GO_IMAGE, '--plugins-dir', world.plugins, so], engine);
+    expect(code).toBe(0);
+    expect(stdout).toBe(`${path.join(world.plugins, PLUGIN.file)}\n`);
+    expect(await readFile(path.join(world.plugins, PLUGIN.file), 'utf8')).toBe('prebuilt plugin');
+    expect(engine.puts).toEqual([
+      {
+        container: engine.containers[0]!.id,
+        dir: '/work',
+        files: { 'out/bin/dfget': 'host binary', 'out/bin/d7y-loadcheck': 'loadcheck binary', [`out/plugins/${PLUGIN.file}`]: 'prebuilt plugin' },
+      },
+    ]);
+    expect(engine.containers[0]!.spec.platform).toBe('linux/amd64');
+    expect(engine.execsOf([BUILD_SH, 'validate'])[0]!.cmd).toEqual([BUILD_SH, 'validate', 'dfget', PLUGIN.file]);
+    expect(engine.execsOf([BUILD_SH, 'loadcheck'])[0]!.cmd).toEqual([BUILD_SH, 'loadcheck', 'resource', 'myfs']);
+  });
+
+  it('installs nothing when the host does not load the plugin', async () => {
+    const bin = path.join(world.root, 'prebuilt2', 'bin');
+    await mkdir(bin, { recursive: true });
+    await writeFile(path.join(bin, 'dfget'), 'host binary');
+    const so = path.join(world.root, 'prebuilt2', PLUGIN.file);
+    await writeFile(so, 'prebuilt plugin');
+    const engine = buildingEngine().onExec([BUILD_SH, 'validate'], {
+      stderr: `not valid plugin binary format ${PLUGIN.file}: "plugin.Open: plugin was built with a different version of package d7y.io/dragonfly/v2/pkg/source"\n`,
+    });
+
+    const { code, stdout, stderr } = await cli(['install', '--host', path.join(bin, 'dfget'), '--go-image', GO_IMAGE, '--plugins-dir', world.plugins, so], engine);
+    expect(code).toBe(8);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(/^error: .* does not load d7y-resource-plugin-myfs\.so: plugin\.Open: plugin was built with a different version of package d7y\.io\/dragonfly\/v2\/pkg\/source \[validate\]$/m);
+    await expect(readFile(path.join(world.plugins, PLUGIN.file))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});

@@ -1,0 +1,93 @@
+/** compile-plugins and compile-host over the fake engine: what build.sh is asked, and the typed errors of a failure. */
+import { rm } from 'node:fs/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { BuildContext } from '../../../src/commands/build/state';
+import type { BuildFlags } from '../../../src/config';
+import { CompileError, OutOfMemoryError } from '../../../src/errors';
+import { BUILD_SH } from '../../../src/session/session';
+import type { FakeEngine } from '../fake-engine';
+import { BUILD_TIME, buildingEngine, cleanUp, contextOf, makeWorld, PLUGIN, runBefore, runStep, specOf, type World } from './harness';
+
+let world: World;
+let short: string;
+beforeAll(async () => {
+  world = await makeWorld();
+  short = world.sha['v2.1.0'].slice(0, 7);
+});
+afterAll(async () => {
+  await rm(world.root, { recursive: true, force: true });
+});
+
+let ctx: BuildContext | undefined;
+afterEach(async () => {
+  if (ctx !== undefined) await cleanUp(ctx);
+  ctx = undefined;
+});
+
+async function compile(engine: FakeEngine, step: 'compile-plugins' | 'compile-host', flags: BuildFlags = {}): Promise<unknown> {
+  ctx = contextOf(engine, specOf(world, flags));
+  await runBefore(ctx, step);
+  return runStep(ctx, step).catch((e: unknown) => e);
+}
+
+describe('compile-plugins', () => {
+  it('builds each plugin through build.sh with the shared flags, its stamps and the Go environment', async () => {
+    const engine = buildingEngine();
+    expect(await compile(engine, 'compile-plugins', { tags: 'netgo,d7y', gcflags: 'all=-N -l' })).toBeUndefined();
+    const calls = engine.execsOf([BUILD_SH, 'plugin']);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.cmd).toEqual([
+      BUILD_SH, 'plugin', PLUGIN.name, PLUGIN.file, '--',
+      '-trimpath', '-tags=netgo,d7y', '-gcflags=all=-N -l',
+      `-ldflags=-X main.buildCommit=${short} -X main.buildTime=${BUILD_TIME}`,
+    ]);
+    expect(calls[0]!.env).toEqual({ GOFLAGS: '-buildvcs=false' });
+  });
+
+  it('stamps --build-commit and leaves -trimpath out with --no-trimpath', async () => {
+    const engine = buildingEngine();
+    await compile(engine, 'compile-plugins', { trimpath: false, buildCommit: 'rel 1' });
+    expect(engine.execsOf([BUILD_SH, 'plugin'])[0]!.cmd.slice(5)).toEqual([`-ldflags=-X "main.buildCommit=rel 1" -X main.buildTime=${BUILD_TIME}`]);
+  });
+
+  it('turns a failing compile into a CompileError with the compiler output, without download chatter', async () => {
+    const engine = buildingEngine().onExec([BUILD_SH, 'plugin'], { exitCode: 1, stderr: 'go: downloading example.com/x v1.0.0\n./main.go:3:1: syntax error\n' });
+    const err = await compile(engine, 'compile-plugins');
+    expect(err).toBeInstanceOf(CompileError);
+    expect((err as CompileError).exitCode).toBe(6);
+    expect((err as CompileError).message).toBe(`plugin myfs does not compile against Dragonfly v2.1.0 (${short})`);
+    expect((err as CompileError).detail).toBe('./main.go:3:1: syntax error');
+  });
+
+  it('says when the kernel killed the compiler under --memory', async () => {
+    const engine = buildingEngine()
+      .onExec([BUILD_SH, 'plugin'], { exitCode: 137 })
+      .onExec([BUILD_SH, 'oom-kills'], { stdout: '1\n' });
+    const err = await compile(engine, 'compile-plugins', { memory: '512m' });
+    expect(err).toBeInstanceOf(OutOfMemoryError);
+    expect((err as OutOfMemoryError).message).toBe('the build container ran out of memory (--memory 512m): the kernel killed go while building myfs');
+  });
+});
+
+describe('compile-host', () => {
+  it('builds the host and the loader check in one go build, with the version stamps', async () => {
+    const engine = buildingEngine();
+    expect(await compile(engine, 'compile-host')).toBeUndefined();
+    const calls = engine.execsOf([BUILD_SH, 'host']);
+    expect(calls).toHaveLength(1);
+    const v = 'd7y.io/dragonfly/v2/version';
+    expect(calls[0]!.cmd).toEqual([
+      BUILD_SH, 'host', 'dfget', 'd7y-loadcheck', '--', '-trimpath',
+      `-ldflags=-X ${v}.GitCommit=${short} -X ${v}.BuildTime=${BUILD_TIME} -X ${v}.Gotags=none -X "${v}.GoVersion=go1.23.5 linux/amd64" -X ${v}.Gogcflags=none`,
+    ]);
+    expect(calls[0]!.env).toEqual({ GOFLAGS: '-buildvcs=false' });
+  });
+
+  it('turns a failing host compile into a CompileError', async () => {
+    const engine = buildingEngine().onExec([BUILD_SH, 'host'], { exitCode: 2, stdout: 'cmd/dfget/main.go:1: undefined: x\n' });
+    const err = await compile(engine, 'compile-host');
+    expect(err).toBeInstanceOf(CompileError);
+    expect((err as CompileError).message).toBe(`Dragonfly's dfget at ${short} does not compile with these settings`);
+    expect((err as CompileError).detail).toBe('cmd/dfget/main.go:1: undefined: x');
+  });
+});

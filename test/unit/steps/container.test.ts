@@ -1,0 +1,179 @@
+/** start-container and upload-sources over the fake engine: what the container is made with, and what is sent into it. */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { BuildContext } from '../../../src/commands/build/state';
+import { GoImageError } from '../../../src/errors';
+import { CACHE_VOLUMES } from '../../../src/session/cache';
+import { buildingEngine, cleanUp, contextOf, GO_IMAGE, makeWorld, PLUGIN_MAIN, runBefore, runStep, specOf, type World } from './harness';
+
+let world: World;
+beforeAll(async () => {
+  world = await makeWorld();
+});
+afterAll(async () => {
+  await rm(world.root, { recursive: true, force: true });
+});
+
+let ctx: BuildContext | undefined;
+afterEach(async () => {
+  if (ctx !== undefined) await cleanUp(ctx);
+  ctx = undefined;
+});
+
+describe('prepare-image', () => {
+  it('pulls a Go image the engine lacks for the platform, then builds the builder image on it', async () => {
+    const engine = buildingEngine();
+    engine.images.delete(GO_IMAGE);
+    engine.registry.set(GO_IMAGE, { id: 'sha256:pulled', env: {}, labels: {}, arch: 'amd64' });
+    ctx = contextOf(engine, specOf(world));
+    await runBefore(ctx, 'prepare-image');
+    await runStep(ctx, 'prepare-image');
+    expect(engine.pulls).toEqual([{ ref: GO_IMAGE, platform: 'linux/amd64' }]);
+    expect(engine.builds).toHaveLength(1);
+    expect(engine.builds[0]!.buildArgs).toEqual({ GO_IMAGE: 'sha256:pulled' });
+    expect(ctx.state.image).toMatchObject({ goImage: GO_IMAGE, goImageId: 'sha256:pulled', builderImage: engine.builds[0]!.tag });
+  });
+
+  it('neither pulls nor builds what the engine has', async () => {
+    const engine = buildingEngine();
+    ctx = contextOf(engine, specOf(world));
+    await runBefore(ctx, 'prepare-image');
+    await runStep(ctx, 'prepare-image');
+    const builderImage = ctx.state.image!.builderImage;
+    const again = contextOf(engine, specOf(world));
+    await runBefore(again, 'prepare-image');
+    await runStep(again, 'prepare-image');
+    expect(again.state.image!.builderImage).toBe(builderImage);
+    expect(engine.pulls).toEqual([]);
+    expect(engine.builds).toHaveLength(1);
+  });
+
+  it('says how to get a Go image that can be neither found nor pulled', async () => {
+    const engine = buildingEngine();
+    engine.images.delete(GO_IMAGE);
+    ctx = contextOf(engine, specOf(world));
+    await runBefore(ctx, 'prepare-image');
+    const err = await runStep(ctx, 'prepare-image').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GoImageError);
+    expect((err as GoImageError).message).toBe(`the Go image ${GO_IMAGE} is not here and can't be pulled (--go-image): pull access denied for ${GO_IMAGE}`);
+    expect(engine.pulls).toEqual([{ ref: GO_IMAGE, platform: 'linux/amd64' }]);
+  });
+});
+
+describe('start-container', () => {
+  it('creates one labelled container from the builder image, with the cache volumes, limits, env and secrets tmpfs', async () => {
+    const engine = buildingEngine();
+    ctx = contextOf(engine, specOf(world, { memory: '1g', cpus: '1.5' }, { GOPROXY: 'https://proxy.example' }));
+    await runBefore(ctx, 'start-container');
+    await runStep(ctx, 'start-container');
+
+    expect(engine.containers).toHaveLength(1);
+    const { id, spec } = engine.containers[0]!;
+    expect(spec.image).toBe(engine.images.get(ctx.state.image!.builderImage)!.id);
+    expect(spec.labels).toEqual(ctx.runLabels);
+    expect(spec.labels).toMatchObject({ 'io.d7y-build': 'true', 'io.d7y-build.run': 'run-1', 'io.d7y-build.pid': String(process.pid) });
+    expect(spec.volumes).toEqual([
+      { name: 'd7y-build-go-mod', target: '/home/d7y/go/pkg/mod' },
+      { name: 'd7y-build-go-build', target: '/home/d7y/.cache/go-build' },
+    ]);
+    for (const v of CACHE_VOLUMES) expect(engine.volumes.get(v.name)).toMatchObject({ 'io.d7y-build.role': v.role });
+    expect(spec.env).toEqual({ GOPROXY: 'https://proxy.example' });
+    expect(spec.workdir).toBe('/work');
+    expect(spec.platform).toBe('linux/amd64');
+    expect(spec.memoryBytes).toBe(1024 ** 3);
+    expect(spec.nanoCpus).toBe(1.5e9);
+    expect(Object.keys(spec.tmpfs ?? {})).toEqual(['/run/d7y-secrets']);
+
+    // The Go it has, from the container, and the go commands' environment for that Go.
+    expect(engine.execs.map((e) => e.cmd)).toEqual([['go', 'version']]);
+    expect(ctx.state.toolchain).toEqual({ goVersion: 'go1.23.5', platform: 'linux/amd64', env: { GOFLAGS: '-buildvcs=false' } });
+    expect(ctx.state.container!.id).toBe(id);
+
+    // The container goes with the cleanups.
+    expect(engine.removed).toEqual([]);
+    await cleanUp(ctx);
+    expect(engine.removed).toEqual([id]);
+  });
+
+  it('leaves the container with --keep', async () => {
+    const engine = buildingEngine();
+    ctx = contextOf(engine, specOf(world, { keep: true }));
+    await runBefore(ctx, 'start-container');
+    await runStep(ctx, 'start-container');
+    await cleanUp(ctx);
+    expect(engine.containers).toHaveLength(1);
+    expect(engine.removed).toEqual([]);
+  });
+
+  it('writes netrc credentials through stdin onto the tmpfs, never into the environment', async () => {
+    const engine = buildingEngine();
+    const netrc = 'machine corp.example login u password s3cret\n';
+    ctx = contextOf(engine, specOf(world), { netrc, values: ['s3cret'] });
+    await runBefore(ctx, 'start-container');
+    await runStep(ctx, 'start-container');
+    const [write, probe] = engine.execs;
+    expect(write).toMatchObject({ cmd: ['sh', '-c', 'umask 077 && cat > /run/d7y-secrets/netrc'], stdin: netrc });
+    expect(probe!.cmd).toEqual(['go', 'version']);
+    expect(JSON.stringify(engine.containers[0]!.spec)).not.toContain('s3cret');
+  });
+
+  it('refuses an image whose Go is older than go.mod asks for, and still removes the container', async () => {
+    const engine = buildingEngine('go1.20.14');
+    ctx = contextOf(engine, specOf(world));
+    await runBefore(ctx, 'start-container');
+    const err = await runStep(ctx, 'start-container').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GoImageError);
+    expect((err as GoImageError).exitCode).toBe(5);
+    expect((err as GoImageError).message).toMatch(/^Dragonfly at [0-9a-f]{7} needs Go 1\.21 or newer, but golang:1\.23\.5-bookworm has go1\.20\.14$/);
+    await cleanUp(ctx);
+    expect(engine.removed).toEqual([engine.containers[0]!.id]);
+  });
+
+  it('refuses an image without a working go command', async () => {
+    const engine = buildingEngine().onExec(['go', 'version'], { exitCode: 127, stderr: 'sh: go: not found' });
+    ctx = contextOf(engine, specOf(world));
+    await runBefore(ctx, 'start-container');
+    const err = await runStep(ctx, 'start-container').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GoImageError);
+    expect((err as GoImageError).message).toBe('golang:1.23.5-bookworm has no working Go: `go version` said "sh: go: not found"');
+  });
+});
+
+describe('upload-sources', () => {
+  it('sends the Dragonfly tree with the loader check program, then each plugin as its ignore files leave it', async () => {
+    const engine = buildingEngine();
+    ctx = contextOf(engine, specOf(world));
+    await runBefore(ctx, 'upload-sources');
+    await runStep(ctx, 'upload-sources');
+
+    expect(engine.puts.map((p) => p.dir)).toEqual(['/work', '/work']);
+    const [tree, plugin] = engine.puts;
+    expect(Object.keys(tree!.files).sort()).toEqual([
+      'dragonfly/cmd/d7y-loadcheck/main.go',
+      'dragonfly/cmd/dependency/plugin_cmd.go',
+      'dragonfly/cmd/dfget/main.go',
+      'dragonfly/cmd/scheduler/main.go',
+      'dragonfly/go.mod',
+      'dragonfly/pkg/source/plugin.go',
+    ]);
+    expect(tree!.files['dragonfly/cmd/d7y-loadcheck/main.go']).toContain('loader "d7y.io/dragonfly/v2/pkg/source"');
+    expect(tree!.files['dragonfly/cmd/d7y-loadcheck/main.go']).toContain('loader.LoadPlugin(dir, name)');
+    expect(plugin!.files).toEqual({ 'plugins/myfs/.gitignore': 'notes.txt\n', 'plugins/myfs/main.go': PLUGIN_MAIN });
+    expect(ctx.state.modulePlugins).toEqual([]);
+  });
+
+  it('names a plugin with its own go.mod as one built in a workspace', async () => {
+    const dir = path.join(world.root, 'modfs');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'main.go'), PLUGIN_MAIN.replaceAll('myfs', 'modfs'));
+    await writeFile(path.join(dir, 'go.mod'), 'module example.com/modfs\n\ngo 1.21\n');
+    const engine = buildingEngine();
+    const spec = specOf(world);
+    ctx = contextOf(engine, { ...spec, plugins: [{ dir, name: 'modfs', file: 'd7y-resource-plugin-modfs.so' }] });
+    await runBefore(ctx, 'upload-sources');
+    await runStep(ctx, 'upload-sources');
+    expect(Object.keys(engine.puts[1]!.files).sort()).toEqual(['plugins/modfs/go.mod', 'plugins/modfs/main.go']);
+    expect(ctx.state.modulePlugins).toEqual(['modfs']);
+  });
+});
