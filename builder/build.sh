@@ -4,22 +4,29 @@
 #
 #   build.sh deps host <cmd>              go list -deps of cmd/<cmd>, from Dragonfly's own go.mod
 #   build.sh deps plugin <name>           go list -deps of a plugin that has its own go.mod
-#   build.sh plugin <name> <file> -- ARGS build /work/plugins/<name> into /work/out/plugins/<file>
-#   build.sh host <cmd>... -- ARGS        build each cmd/<cmd> into /work/out/bin/<cmd>, in one go build
+#   build.sh plugin <name> <file> -- ARGS build $D7Y_PLUGIN_SOURCES/<name> into $D7Y_OUT_PLUGINS/<file>
+#   build.sh host <cmd>... -- ARGS        build each cmd/<cmd> into $D7Y_OUT_BIN/<cmd>, in one go build
 #   build.sh place <file>...              install the plugins where Dragonfly looks for them
 #   build.sh validate <cmd> <file>...     place the plugins, then run `<cmd> plugin` (within $D7Y_LOAD_TIMEOUT s)
 #   build.sh loadcheck <type> <name>      load one placed plugin through Dragonfly's own loader
-#                                         (/work/out/bin/d7y-loadcheck, built like the host)
+#                                         ($D7Y_LOADCHECK, built like the host)
 #   build.sh oom-kills                    how many processes the memory limit has killed so far
 #
-# Layout: /work/dragonfly is the pinned tree; /work/plugins/<name> each plugin's source;
-# /work/ws/<name>/go.work the workspace of a plugin with its own go.mod; /work/out what is built.
+# The layout comes from the container's environment, set by d7y-build (src/session/layout.ts):
+# $D7Y_DRAGONFLY is the pinned tree; $D7Y_PLUGIN_SOURCES/<name> each plugin's source;
+# $D7Y_WORKSPACES/<name>/go.work the workspace of a plugin with its own go.mod; $D7Y_OUT_BIN and
+# $D7Y_OUT_PLUGINS what is built; $D7Y_DRAGONFLY_PLUGIN_DIR where Dragonfly looks for plugins.
 set -euo pipefail
 
-DRAGONFLY=/work/dragonfly
-PLUGINS=/work/plugins
-OUT=/work/out
-PLUGIN_DIR=/usr/local/dragonfly/plugins
+missing="is not set: build.sh runs in a d7y-build container, whose environment carries the layout"
+: "${D7Y_DRAGONFLY:?$missing}"
+: "${D7Y_PLUGIN_SOURCES:?$missing}"
+: "${D7Y_WORKSPACES:?$missing}"
+: "${D7Y_OUT_BIN:?$missing}"
+: "${D7Y_OUT_PLUGINS:?$missing}"
+: "${D7Y_LOADCHECK:?$missing}"
+: "${D7Y_DRAGONFLY_PLUGIN_DIR:?$missing}"
+
 HOST_MODULE=d7y.io/dragonfly/v2
 
 die() { echo "build.sh: $*" >&2; exit 2; }
@@ -30,16 +37,16 @@ die() { echo "build.sh: $*" >&2; exit 2; }
 # Dragonfly are dropped from this copy: the workspace module stands in for them. `go work` came with
 # Go 1.18; d7y-build refuses such plugins on older Go before anything runs here.
 workspace() {
-  local name=$1 ws=/work/ws/$1
+  local name=$1 ws=$D7Y_WORKSPACES/$1
   if [ ! -f "$ws/go.work" ]; then
     mkdir -p "$ws"
-    (cd "$PLUGINS/$name" && go mod edit -droprequire="$HOST_MODULE" -dropreplace="$HOST_MODULE")
-    (cd "$ws" && go work init "$DRAGONFLY" "$PLUGINS/$name")
+    (cd "$D7Y_PLUGIN_SOURCES/$name" && go mod edit -droprequire="$HOST_MODULE" -dropreplace="$HOST_MODULE")
+    (cd "$ws" && go work init "$D7Y_DRAGONFLY" "$D7Y_PLUGIN_SOURCES/$name")
   fi
   echo "$ws/go.work"
 }
 
-has_go_mod() { [ -f "$PLUGINS/$1/go.mod" ]; }
+has_go_mod() { [ -f "$D7Y_PLUGIN_SOURCES/$1/go.mod" ]; }
 
 # Loading plugins runs their init functions: one that never returns must not hold the build for
 # ever. D7Y_LOAD_TIMEOUT (seconds) bounds it; timeout exits 124, or 137 when the kill was needed.
@@ -49,8 +56,8 @@ bounded() {
 
 # Only the given plugins, where Dragonfly looks for them.
 place() {
-  rm -rf "${PLUGIN_DIR:?}"/*
-  for file in "$@"; do cp "$OUT/plugins/$file" "$PLUGIN_DIR/$file"; done
+  rm -rf "${D7Y_DRAGONFLY_PLUGIN_DIR:?}"/*
+  for file in "$@"; do cp "$D7Y_OUT_PLUGINS/$file" "$D7Y_DRAGONFLY_PLUGIN_DIR/$file"; done
 }
 
 cmd=${1:-}
@@ -59,11 +66,11 @@ case "$cmd" in
   deps)
     format=$1 what=$2 target=$3
     case "$what" in
-      host) cd "$DRAGONFLY" && GOWORK=off go list -deps -f "$format" "./cmd/$target" ;;
+      host) cd "$D7Y_DRAGONFLY" && GOWORK=off go list -deps -f "$format" "./cmd/$target" ;;
       plugin)
         has_go_mod "$target" || die "plugin $target has no go.mod"
         gowork=$(workspace "$target")
-        cd "$PLUGINS/$target" && GOWORK=$gowork go list -deps -f "$format" .
+        cd "$D7Y_PLUGIN_SOURCES/$target" && GOWORK=$gowork go list -deps -f "$format" .
         ;;
       *) die "deps host|plugin" ;;
     esac
@@ -74,19 +81,19 @@ case "$cmd" in
     shift 2
     [ "${1:-}" = "--" ] || die "expected -- before the go build arguments"
     shift
-    mkdir -p "$OUT/plugins"
+    mkdir -p "$D7Y_OUT_PLUGINS"
     if has_go_mod "$name"; then
       gowork=$(workspace "$name")
-      cd "$PLUGINS/$name" && GOWORK=$gowork go build -buildmode=plugin "$@" -o "$OUT/plugins/$file" .
+      cd "$D7Y_PLUGIN_SOURCES/$name" && GOWORK=$gowork go build -buildmode=plugin "$@" -o "$D7Y_OUT_PLUGINS/$file" .
     else
       # Upstream's style: the plugin's files compiled inside the Dragonfly module.
       shopt -s nullglob
       files=()
-      for f in "$PLUGINS/$name"/*.go; do
+      for f in "$D7Y_PLUGIN_SOURCES/$name"/*.go; do
         case "$f" in *_test.go) ;; *) files+=("$f") ;; esac
       done
       [ ${#files[@]} -gt 0 ] || die "no .go files in plugin $name"
-      cd "$DRAGONFLY" && GOWORK=off go build -buildmode=plugin "$@" -o "$OUT/plugins/$file" "${files[@]}"
+      cd "$D7Y_DRAGONFLY" && GOWORK=off go build -buildmode=plugin "$@" -o "$D7Y_OUT_PLUGINS/$file" "${files[@]}"
     fi
     ;;
 
@@ -95,8 +102,8 @@ case "$cmd" in
     while [ $# -gt 0 ] && [ "$1" != "--" ]; do targets+=("./cmd/$1"); shift; done
     [ "${1:-}" = "--" ] || die "expected -- before the go build arguments"
     shift
-    mkdir -p "$OUT/bin"
-    cd "$DRAGONFLY" && GOWORK=off go build "$@" -o "$OUT/bin/" "${targets[@]}"
+    mkdir -p "$D7Y_OUT_BIN"
+    cd "$D7Y_DRAGONFLY" && GOWORK=off go build "$@" -o "$D7Y_OUT_BIN/" "${targets[@]}"
     ;;
 
   place)
@@ -107,11 +114,11 @@ case "$cmd" in
     target=$1
     shift
     place "$@"
-    bounded "$OUT/bin/$target" plugin
+    bounded "$D7Y_OUT_BIN/$target" plugin
     ;;
 
   loadcheck)
-    bounded "$OUT/bin/d7y-loadcheck" "$PLUGIN_DIR" "$1" "$2"
+    bounded "$D7Y_LOADCHECK" "$D7Y_DRAGONFLY_PLUGIN_DIR" "$1" "$2"
     ;;
 
   oom-kills)

@@ -9,10 +9,12 @@ import { UsageError } from './errors';
 import { isInside } from './files';
 import type { PluginMeta } from './plugin-meta';
 import { isPluginType, parsePluginFileName, pluginFileName, pluginName, PLUGIN_TYPES, type PluginType } from './plugin';
+import { DRAGONFLY_DIRS } from './session/layout';
 import { BUILD_TAG, buildTimestamp, ldflagsQuotable, type ToolchainSettings } from './toolchain/goflags';
 
 export const DEFAULT_REPO = 'https://github.com/dragonflyoss/dragonfly.git';
-export const DEFAULT_PLUGINS_DIR = '/usr/local/dragonfly/plugins';
+/** Where Dragonfly looks for plugins by default, on this machine as in the container. */
+export const DEFAULT_PLUGINS_DIR = DRAGONFLY_DIRS.plugins;
 export const DEFAULT_OUT_DIR = 'd7y-build-out';
 /**
  * The os/arch of the images pulled and the containers created: Dragonfly's hosts and their plugins

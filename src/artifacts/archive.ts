@@ -11,9 +11,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tarFs from 'tar-fs';
 import tarStream from 'tar-stream';
-
-/** The uid and gid the build runs as inside the container (see Dockerfile.builder). */
-export const BUILDER_UID = 10001;
+import { CONTAINER } from '../session/layout';
 
 export interface PackOptions {
   /** Path prefix of every entry, e.g. "dragonfly" to unpack as <target>/dragonfly/... */
@@ -28,8 +26,8 @@ export function packDirectory(dir: string, options: PackOptions): Readable {
     ignore: (name) => options.ignore?.(path.relative(dir, name).split(path.sep).join('/')) ?? false,
     map: (header) => {
       header.name = path.posix.join(options.prefix, header.name);
-      header.uid = BUILDER_UID;
-      header.gid = BUILDER_UID;
+      header.uid = CONTAINER.user.uid;
+      header.gid = CONTAINER.user.gid;
       return header;
     },
   });

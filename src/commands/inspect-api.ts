@@ -6,8 +6,8 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { packDirectory } from '../artifacts/archive';
-import { APICHECK } from './build/api';
 import { openContainer } from '../session/container';
+import { CONTAINER, inside } from '../session/layout';
 import { buildTimestamp } from '../toolchain/goflags';
 import { need, runSession, type ImageFacts, type RunOptions, type SessionContext, type SourceFacts } from '../session/session';
 import { prepareImage } from '../session/image';
@@ -41,10 +41,10 @@ async function readInterface(ctx: ApiContext): Promise<void> {
   const scratch = await makeTempDir('api');
   ctx.cleanups.push(() => rm(scratch, { recursive: true, force: true }));
   await source.mirror.exportTree(source.commit.sha, scratch);
-  const dir = `dragonfly/${loader.dir}`;
-  await container.putArchive(packDirectory(path.join(scratch, loader.dir), { prefix: dir }), '/work');
+  const dir = path.posix.join(CONTAINER.dragonfly, loader.dir);
+  await container.putArchive(packDirectory(path.join(scratch, loader.dir), { prefix: inside(CONTAINER.work, dir) }), CONTAINER.work);
 
-  const result = await container.exec([APICHECK, 'iface', `/work/${dir}`, loader.iface]);
+  const result = await container.exec([CONTAINER.tools.apicheck, 'iface', dir, loader.iface]);
   const report = result.exitCode === 0 ? parseIfaceReport(result.stdout) : undefined;
   if (report === undefined) {
     throw new UnsupportedHostError(`cannot read ${loader.importPath}.${loader.iface} at ${ctx.spec.ref} (${source.shortSha}): ${(result.stderr || result.stdout).trim()}`, {

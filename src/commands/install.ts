@@ -10,6 +10,7 @@ import { packDirectory } from '../artifacts/archive';
 import { assertWritableDir, placeAllLocked, statesOf, type FileState } from '../artifacts/place';
 import type { Manifest } from '../artifacts/manifest';
 import { openContainer } from '../session/container';
+import { CONTAINER, inside } from '../session/layout';
 import { need, runSession, type ImageFacts, type RunOptions, type SessionContext, type ToolchainFacts, type ValidationFacts } from '../session/session';
 import { ensureImages } from '../session/image';
 import { checkCacheDir } from '../session/cache';
@@ -89,20 +90,22 @@ async function startContainer(ctx: InstallContext): Promise<void> {
   ctx.state.toolchain = toolchain;
 }
 
-/** The host and the plugins into /work/out, laid out as a build leaves them. */
+/** The host and the plugins into CONTAINER.out, laid out as a build leaves them. */
 async function uploadArtifacts(ctx: InstallContext): Promise<void> {
   const container = need(ctx.state.container, 'the container');
   const scratch = await makeTempDir('install');
   ctx.cleanups.push(() => rm(scratch, { recursive: true, force: true }));
-  await mkdir(path.join(scratch, 'bin'));
-  await mkdir(path.join(scratch, 'plugins'));
-  await copyFile(ctx.spec.host, path.join(scratch, 'bin', path.basename(ctx.spec.host)));
-  for (const p of ctx.spec.plugins) await copyFile(p.path, path.join(scratch, 'plugins', p.file));
+  // scratch stands for CONTAINER.out: each file where the build would have left it.
+  const at = (p: string): string => path.join(scratch, inside(CONTAINER.out, p));
+  await mkdir(at(CONTAINER.outBin), { recursive: true });
+  await mkdir(at(CONTAINER.outPlugins), { recursive: true });
+  await copyFile(ctx.spec.host, at(path.posix.join(CONTAINER.outBin, path.basename(ctx.spec.host))));
+  for (const p of ctx.spec.plugins) await copyFile(p.path, at(path.posix.join(CONTAINER.outPlugins, p.file)));
   // The loader check a build leaves beside its host (<out>/bin/d7y-loadcheck), built with the host's flags.
   const loadcheck = path.join(path.dirname(ctx.spec.host), LOADCHECK_COMMAND);
   ctx.state.loadcheck = await isFile(loadcheck);
-  if (ctx.state.loadcheck) await copyFile(loadcheck, path.join(scratch, 'bin', LOADCHECK_COMMAND));
-  await container.putArchive(packDirectory(scratch, { prefix: 'out' }), '/work');
+  if (ctx.state.loadcheck) await copyFile(loadcheck, at(CONTAINER.loadcheck));
+  await container.putArchive(packDirectory(scratch, { prefix: inside(CONTAINER.work, CONTAINER.out) }), CONTAINER.work);
 }
 
 async function validate(ctx: InstallContext): Promise<void> {

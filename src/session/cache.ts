@@ -5,11 +5,12 @@
 import { open, rm } from 'node:fs/promises';
 import { UsageError } from '../errors';
 import { makeDirectory, probePath } from '../files';
+import { CONTAINER } from './layout';
 
 /** Go's caches survive the container on these volumes: the second build compiles only what changed. */
 export const CACHE_VOLUMES = [
-  { name: 'd7y-build-go-mod', target: '/home/d7y/go/pkg/mod', role: 'go-mod-cache' },
-  { name: 'd7y-build-go-build', target: '/home/d7y/.cache/go-build', role: 'go-build-cache' },
+  { name: 'd7y-build-go-mod', target: CONTAINER.go.modCache, role: 'go-mod-cache' },
+  { name: 'd7y-build-go-build', target: CONTAINER.go.buildCache, role: 'go-build-cache' },
 ] as const;
 
 export async function checkCacheDir(dir: string, origin: string): Promise<void> {

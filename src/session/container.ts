@@ -6,12 +6,10 @@ import type { BuildContainer } from '../docker/engine';
 import { toolLabels } from '../docker/labels';
 import { GoImageError, InternalError } from '../errors';
 import { CACHE_VOLUMES } from './cache';
+import { CONTAINER, layoutEnv } from './layout';
 import { type ImageFacts, type SessionContext, type ToolchainFacts } from './session';
 import { goCommandEnv } from '../toolchain/goflags';
 import { parseGoVersionOutput } from '../toolchain/gomod';
-
-/** A tmpfs for run-time credentials; ~/.netrc in the builder image points into it. */
-const SECRETS_DIR = '/run/d7y-secrets';
 
 /**
  * One labelled container from the builder image, removed by the pipeline's cleanup unless --keep,
@@ -23,12 +21,13 @@ export async function openContainer(ctx: SessionContext, image: ImageFacts): Pro
     image: image.builderImageId,
     labels: ctx.runLabels,
     volumes: CACHE_VOLUMES.map((v) => ({ name: v.name, target: v.target })),
-    env: ctx.goEnv,
-    workdir: '/work',
+    // The layout last: builder/build.sh reads it, and nothing forwarded from this machine may move it.
+    env: { ...ctx.goEnv, ...layoutEnv() },
+    workdir: CONTAINER.work,
     platform: ctx.platform,
     memoryBytes: ctx.limits.memoryBytes,
     nanoCpus: ctx.limits.nanoCpus,
-    tmpfs: { [SECRETS_DIR]: 'rw,noexec,nosuid,size=64k,mode=0700,uid=10001,gid=10001' },
+    tmpfs: { [CONTAINER.secrets.dir]: `rw,noexec,nosuid,size=64k,mode=0700,uid=${CONTAINER.user.uid},gid=${CONTAINER.user.gid}` },
   });
   const short = container.id.slice(0, 12);
   // An abort (signal, --timeout) removes the container at once: whatever runs in it stops, and the
@@ -43,8 +42,9 @@ export async function openContainer(ctx: SessionContext, image: ImageFacts): Pro
   }
 
   if (ctx.secrets.netrc !== '') {
-    // Through the exec's stdin onto the tmpfs: never in an image layer, an environment or a log.
-    const written = await container.exec(['sh', '-c', `umask 077 && cat > ${SECRETS_DIR}/netrc`], { stdin: ctx.secrets.netrc });
+    // Through the exec's stdin onto the tmpfs (~/.netrc in the builder image points there): never
+    // in an image layer, an environment or a log.
+    const written = await container.exec(['sh', '-c', 'umask 077 && cat > "$1"', 'sh', CONTAINER.secrets.netrc], { stdin: ctx.secrets.netrc });
     if (written.exitCode !== 0) throw new InternalError(`cannot put the netrc credentials into the container: ${written.stderr.trim()}`);
     ctx.log.info('netrc credentials are on the container\'s tmpfs for this build only');
   }

@@ -1,7 +1,8 @@
 /**
  * prepare-image: the Go image (present, or pulled) and, on top of it, the builder image: the Go
- * image plus Dockerfile.builder and builder/. The builder image is tagged by a hash of those files
- * and the Go image's id, so it is built once per Go image and d7y-build version of the builder.
+ * image plus Dockerfile.builder and builder/, built with the container layout as build args. The
+ * builder image is tagged by a hash of those files and build args (the Go image's id among them), so
+ * it is built once per Go image, d7y-build version of the builder and container layout.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -13,6 +14,7 @@ import type { Readable } from 'node:stream';
 import { engineMessage } from '../docker/engine';
 import { toolLabels } from '../docker/labels';
 import { D7yError, GoImageError, InternalError } from '../errors';
+import { builderBuildArgs } from './layout';
 import { need, type ImageFacts, type SessionContext, type SourceContext } from './session';
 import { chooseGoImage, offlineGoImage, type GoImageChoice } from '../toolchain/gomod';
 
@@ -41,13 +43,15 @@ export async function builderContextFiles(root: string): Promise<ContextFile[]> 
   return Promise.all(names.map(async (name) => ({ name, content: await readFile(path.join(root, name)) })));
 }
 
-/** d7y-build/builder:<hash of the context files and the Go image id>. Pure. */
-export function builderImageTag(files: ContextFile[], goImageId: string): string {
+/** d7y-build/builder:<hash of the context files and the build args (see builderBuildArgs)>. Pure. */
+export function builderImageTag(files: ContextFile[], buildArgs: Record<string, string>): string {
   const hash = createHash('sha256');
   for (const f of [...files].sort((a, b) => a.name.localeCompare(b.name))) {
     hash.update(`${f.name}\0${f.content.length}\0`).update(f.content);
   }
-  hash.update(`base\0${goImageId}`);
+  for (const [name, value] of Object.entries(buildArgs).sort(([a], [b]) => a.localeCompare(b))) {
+    hash.update(`arg\0${name}\0${value.length}\0${value}`);
+  }
   return `${BUILDER_REPOSITORY}:${hash.digest('hex').slice(0, 16)}`;
 }
 
@@ -87,7 +91,8 @@ export async function ensureImages(ctx: SessionContext, choice: GoImageChoice): 
   const goImageId = await ensureGoImage(ctx, choice);
   const root = packageRoot();
   const files = await builderContextFiles(root);
-  const builderImage = builderImageTag(files, goImageId);
+  const buildArgs = builderBuildArgs(goImageId);
+  const builderImage = builderImageTag(files, buildArgs);
   const present = await ctx.engine.inspectImage(builderImage);
   if (present !== undefined) {
     ctx.log.info(`using ${builderImage} (${goImage})`);
@@ -103,7 +108,7 @@ export async function ensureImages(ctx: SessionContext, choice: GoImageChoice): 
       {
         tag: builderImage,
         dockerfile: DOCKERFILE,
-        buildArgs: { GO_IMAGE: goImageId },
+        buildArgs,
         labels: { ...toolLabels('builder'), 'io.d7y-build.go-image': goImage },
       },
       (line) => {

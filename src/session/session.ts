@@ -88,9 +88,6 @@ export interface SourceContext extends SessionContext {
   state: { source?: SourceFacts; image?: ImageFacts };
 }
 
-/** builder/build.sh, where Dockerfile.builder puts it: every go command in the container runs through it. */
-export const BUILD_SH = '/usr/local/lib/d7y-build/build.sh';
-
 /** What a caller of the library may pass to a run. */
 export interface RunOptions {
   log?: Logger;

@@ -9,18 +9,19 @@ import type { BuildContainer } from '../docker/engine';
 import { describeMethods, implementHint, loaderProblems, parseLoaderReport, summarize, type LoaderReport } from '../validate/loader';
 import { checkListing, parsePluginOutput, type ExpectedPlugin, type LoadedPlugin } from '../validate/plugin-output';
 import { hintFor } from '../validate/diagnose';
-import { BUILD_SH, type SessionContext, type ValidationFacts } from './session';
+import { CONTAINER } from './layout';
+import type { SessionContext, ValidationFacts } from './session';
 
 export interface ValidationChecks {
   /** Run `<host> plugin`: false for commits without the command (v2.0.0). */
   pluginCommand: boolean;
-  /** Run /work/out/bin/d7y-loadcheck, and what to call its loader in messages (e.g. "Dragonfly a9b2adb's LoadPlugin"); undefined when there is none. */
+  /** Run the loader check (CONTAINER.loadcheck), and what to call its loader in messages (e.g. "Dragonfly a9b2adb's LoadPlugin"); undefined when there is none. */
   loader?: { describe: string };
 }
 
 /**
- * Installs `expected` (already in /work/out/plugins) where Dragonfly looks for plugins, runs the
- * checks against the host /work/out/bin/<host> and returns what loaded, or throws ValidationError.
+ * Installs `expected` (already in CONTAINER.outPlugins) where Dragonfly looks for plugins, runs the
+ * checks against the host <CONTAINER.outBin>/<host> and returns what loaded, or throws ValidationError.
  */
 export async function validateIn(
   ctx: SessionContext,
@@ -69,7 +70,7 @@ function assertFinished(ctx: SessionContext, exitCode: number, started: number, 
 }
 
 async function mustSucceed(container: BuildContainer, args: string[]): Promise<void> {
-  const result = await container.exec([BUILD_SH, ...args]);
+  const result = await container.exec([CONTAINER.tools.buildSh, ...args]);
   if (result.exitCode !== 0) throw new ValidationError(`cannot place the plugins in the container: ${result.stderr.trim()}`);
 }
 
@@ -81,7 +82,7 @@ async function runPluginCommand(
   describeHost: string,
 ): Promise<Omit<ValidationFacts, 'loader'>> {
   const started = Date.now();
-  const result = await container.exec([BUILD_SH, 'validate', host, ...expected.map((p) => p.file)], {
+  const result = await container.exec([CONTAINER.tools.buildSh, 'validate', host, ...expected.map((p) => p.file)], {
     env: loadEnv(ctx),
     onLine: (_stream, line) => ctx.log.output('plugin', line),
   });
@@ -112,7 +113,7 @@ async function runPluginCommand(
 /** One plugin through the loader; its report when it loads, else ValidationError naming what it lacks. */
 async function runLoader(ctx: SessionContext, container: BuildContainer, plugin: ExpectedPlugin, describe: string): Promise<LoaderReport> {
   const started = Date.now();
-  const result = await container.exec([BUILD_SH, 'loadcheck', plugin.type, plugin.name], {
+  const result = await container.exec([CONTAINER.tools.buildSh, 'loadcheck', plugin.type, plugin.name], {
     env: loadEnv(ctx),
     onLine: (_stream, line) => ctx.log.output('loadcheck', line),
   });

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BUILDER_UID, extractExpected, packDirectory, UnexpectedEntryError } from '../../src/artifacts/archive';
+import { extractExpected, packDirectory, UnexpectedEntryError } from '../../src/artifacts/archive';
+import { CONTAINER } from '../../src/session/layout';
 
 interface Entry {
   name: string;
@@ -239,8 +240,8 @@ describe('packDirectory', () => {
     expect(names.every((n) => n === 'dragonfly' || n.startsWith('dragonfly/'))).toBe(true);
     expect(names.some((n) => n.includes('.git') || n.endsWith('.tmp'))).toBe(false);
     for (const h of headers) {
-      expect(h.uid, h.name).toBe(BUILDER_UID);
-      expect(h.gid, h.name).toBe(BUILDER_UID);
+      expect(h.uid, h.name).toBe(CONTAINER.user.uid);
+      expect(h.gid, h.name).toBe(CONTAINER.user.gid);
     }
     expect(contents.get('dragonfly/pkg/sub/b.go')).toBe('package sub\n');
     // ignore sees paths relative to the directory, "/"-separated

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compilerOutput } from '../../src/commands/build/compile';
 import { builderImageTag, packageRoot, type ContextFile } from '../../src/session/image';
+import { builderBuildArgs } from '../../src/session/layout';
 import { RunFailure } from '../../src/session/runner';
 import { packageName } from '../../src/commands/build/inputs';
 import {
@@ -31,33 +32,38 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 describe('builderImageTag', () => {
   const file = (name: string, content: string): ContextFile => ({ name, content: Buffer.from(content) });
   const files = [file('Dockerfile.builder', 'FROM ${GO_IMAGE}\n'), file('builder/build.sh', '#!/bin/bash\n')];
-  const goImageId = 'sha256:0123456789abcdef';
-  const tag = builderImageTag(files, goImageId);
+  const buildArgs = builderBuildArgs('sha256:0123456789abcdef');
+  const tag = builderImageTag(files, buildArgs);
 
   it('has the form d7y-build/builder:<16 hex digits>', () => {
     expect(tag).toMatch(/^d7y-build\/builder:[0-9a-f]{16}$/);
   });
 
   it('is the same for the same input, in any file order', () => {
-    expect(builderImageTag(files, goImageId)).toBe(tag);
-    expect(builderImageTag([...files].reverse(), goImageId)).toBe(tag);
+    expect(builderImageTag(files, buildArgs)).toBe(tag);
+    expect(builderImageTag([...files].reverse(), buildArgs)).toBe(tag);
+    expect(builderImageTag(files, Object.fromEntries(Object.entries(buildArgs).reverse()))).toBe(tag);
   });
 
   it('does not reorder the caller\'s array', () => {
     const reversed = [...files].reverse();
-    builderImageTag(reversed, goImageId);
+    builderImageTag(reversed, buildArgs);
     expect(reversed.map((f) => f.name)).toEqual(['builder/build.sh', 'Dockerfile.builder']);
   });
 
-  it.each<[string, ContextFile[], string]>([
-    ['a file content changes', [files[0]!, file('builder/build.sh', '#!/bin/bash\nset -e\n')], goImageId],
-    ['a file is renamed', [files[0]!, file('builder/run.sh', '#!/bin/bash\n')], goImageId],
-    ['a file is added', [...files, file('builder/extra', '')], goImageId],
-    ['a file is removed', [files[0]!], goImageId],
-    ['the base image id changes', files, 'sha256:fedcba9876543210'],
-    ['content moves between files', [file('Dockerfile.builder', 'FROM ${GO_IMAGE}\n#'), file('builder/build.sh', '!/bin/bash\n')], goImageId],
-  ])('changes when %s', (_label, changedFiles, imageId) => {
-    const changed = builderImageTag(changedFiles, imageId);
+  it.each<[string, ContextFile[], Record<string, string>]>([
+    ['a file content changes', [files[0]!, file('builder/build.sh', '#!/bin/bash\nset -e\n')], buildArgs],
+    ['a file is renamed', [files[0]!, file('builder/run.sh', '#!/bin/bash\n')], buildArgs],
+    ['a file is added', [...files, file('builder/extra', '')], buildArgs],
+    ['a file is removed', [files[0]!], buildArgs],
+    ['the base image id changes', files, builderBuildArgs('sha256:fedcba9876543210')],
+    ['content moves between files', [file('Dockerfile.builder', 'FROM ${GO_IMAGE}\n#'), file('builder/build.sh', '!/bin/bash\n')], buildArgs],
+    ['a layout path changes', files, { ...buildArgs, D7Y_OUT: '/work/output' }],
+    ['the build uid changes', files, { ...buildArgs, D7Y_UID: '10002' }],
+    ['a build arg is added', files, { ...buildArgs, D7Y_EXTRA: '' }],
+    ['a value moves between build args', files, { ...buildArgs, D7Y_USER: `${buildArgs.D7Y_USER}x`, D7Y_UID: buildArgs.D7Y_UID!.slice(1) }],
+  ])('changes when %s', (_label, changedFiles, args) => {
+    const changed = builderImageTag(changedFiles, args);
     expect(changed).toMatch(/^d7y-build\/builder:[0-9a-f]{16}$/);
     expect(changed).not.toBe(tag);
   });

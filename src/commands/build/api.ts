@@ -4,13 +4,12 @@
  * A wrong method set fails here in seconds, with the message the loader check would give after the
  * build; what the syntax can't tell is left to that check.
  */
+import path from 'node:path';
 import { ValidationError } from '../../errors';
 import { describeMethods, implementHint, type MethodProblems } from '../../validate/loader';
+import { CONTAINER } from '../../session/layout';
 import { need } from '../../session/session';
 import type { BuildContext } from './state';
-
-/** Where Dockerfile.builder puts the compiled builder/apicheck. */
-export const APICHECK = '/usr/local/lib/d7y-build/d7y-apicheck';
 
 /** What `d7y-apicheck plugin` prints. */
 export interface ApiReport {
@@ -30,7 +29,14 @@ export async function checkApi(ctx: BuildContext): Promise<void> {
   const { loader } = source;
   const iface = `${loader.importPath}.${loader.iface}`;
   for (const plugin of ctx.spec.plugins) {
-    const result = await container.exec([APICHECK, 'plugin', `/work/dragonfly/${loader.dir}`, loader.iface, loader.importPath, `/work/plugins/${plugin.name}`]);
+    const result = await container.exec([
+      CONTAINER.tools.apicheck,
+      'plugin',
+      path.posix.join(CONTAINER.dragonfly, loader.dir),
+      loader.iface,
+      loader.importPath,
+      path.posix.join(CONTAINER.pluginSources, plugin.name),
+    ]);
     let report: ApiReport | undefined;
     try {
       report = result.exitCode === 0 ? (JSON.parse(result.stdout) as ApiReport) : undefined;

@@ -13,6 +13,7 @@ import { makeTempDir } from '../../files';
 import { maskSecrets, redactUrl } from '../../secrets';
 import { verifyFiles } from '../../verify';
 import { VERSION } from '../../version';
+import { CONTAINER, inside } from '../../session/layout';
 import { need } from '../../session/session';
 import type { BuildContext } from './state';
 import { sharedGoArgs } from '../../toolchain/goflags';
@@ -24,13 +25,15 @@ export async function collectArtifacts(ctx: BuildContext): Promise<void> {
   const staging = await makeTempDir('out');
   ctx.cleanups.push(() => rm(staging, { recursive: true, force: true }));
 
-  const hostEntry = `out/bin/${source.host}`;
-  const loadcheckEntry = `out/bin/${LOADCHECK_COMMAND}`;
-  const pluginEntries = ctx.spec.plugins.map((p) => `out/plugins/${p.file}`);
+  // getArchive names the entries from the directory's own name on.
+  const entry = (p: string): string => inside(path.posix.dirname(CONTAINER.out), p);
+  const hostEntry = entry(path.posix.join(CONTAINER.outBin, source.host));
+  const loadcheckEntry = entry(CONTAINER.loadcheck);
+  const pluginEntries = ctx.spec.plugins.map((p) => entry(path.posix.join(CONTAINER.outPlugins, p.file)));
   const expected = new Set([hostEntry, loadcheckEntry, ...pluginEntries]);
   let files: ExtractedFile[];
   try {
-    files = await extractExpected(await container.getArchive('/work/out'), staging, (name) => expected.has(name));
+    files = await extractExpected(await container.getArchive(CONTAINER.out), staging, (name) => expected.has(name));
   } catch (err) {
     if (err instanceof UnexpectedEntryError) throw new InternalError(`the build container returned a bad archive: ${err.message}`, { cause: err });
     throw err;

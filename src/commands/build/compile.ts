@@ -4,7 +4,8 @@
  */
 import type { ExecResult } from '../../docker/engine';
 import { CompileError, DependencyConflictError, OutOfMemoryError } from '../../errors';
-import { BUILD_SH, need } from '../../session/session';
+import { CONTAINER } from '../../session/layout';
+import { need } from '../../session/session';
 import type { BuildContext } from './state';
 import { conflictFix, describeConflict, findConflicts, GO_LIST_FORMAT, parseGoList } from './deps';
 import { hostLdflags, pluginLdflags, sharedGoArgs } from '../../toolchain/goflags';
@@ -22,7 +23,7 @@ export function compilerOutput(result: ExecResult, maxLines = 40): string {
 async function run(ctx: BuildContext, label: string, args: string[]): Promise<ExecResult> {
   const container = need(ctx.state.container, 'the container');
   const { env } = need(ctx.state.toolchain, 'the toolchain');
-  const result = await container.exec([BUILD_SH, ...args], { env, onLine: (_stream, line) => ctx.log.output(label, line) });
+  const result = await container.exec([CONTAINER.tools.buildSh, ...args], { env, onLine: (_stream, line) => ctx.log.output(label, line) });
   if (result.exitCode !== 0 && ctx.spec.limits.memoryBytes !== undefined) await assertNotOutOfMemory(ctx, label);
   return result;
 }
@@ -30,7 +31,7 @@ async function run(ctx: BuildContext, label: string, args: string[]): Promise<Ex
 /** A failure under --memory may be the kernel killing the compiler: the container's cgroup says. */
 async function assertNotOutOfMemory(ctx: BuildContext, label: string): Promise<void> {
   const container = need(ctx.state.container, 'the container');
-  const count = await container.exec([BUILD_SH, 'oom-kills']);
+  const count = await container.exec([CONTAINER.tools.buildSh, 'oom-kills']);
   if (Number(count.stdout.trim()) > 0) {
     const mib = Math.round(ctx.spec.limits.memoryBytes! / 1024 ** 2);
     throw new OutOfMemoryError(`the build container ran out of memory (--memory ${mib}m): the kernel killed go while building ${label}`, {

@@ -9,6 +9,7 @@ import { packDirectory } from '../../artifacts/archive';
 import { GoImageError } from '../../errors';
 import { makeTempDir } from '../../files';
 import { openContainer } from '../../session/container';
+import { CONTAINER, inside } from '../../session/layout';
 import { need } from '../../session/session';
 import { goFeatures } from '../../toolchain/goflags';
 import { chooseGoImage, compareGoVersions, offlineGoImage, type GoMod } from '../../toolchain/gomod';
@@ -78,16 +79,17 @@ export async function uploadSources(ctx: BuildContext): Promise<void> {
   // The loader check's program, built beside the host as cmd/d7y-loadcheck.
   await mkdir(path.join(tree, 'cmd', LOADCHECK_COMMAND), { recursive: true });
   await writeFile(path.join(tree, 'cmd', LOADCHECK_COMMAND, 'main.go'), loaderProgram(source.loader));
-  await container.putArchive(packDirectory(tree, { prefix: 'dragonfly' }), '/work');
-  ctx.log.info(`Dragonfly ${source.shortSha} → /work/dragonfly`);
+  await container.putArchive(packDirectory(tree, { prefix: inside(CONTAINER.work, CONTAINER.dragonfly) }), CONTAINER.work);
+  ctx.log.info(`Dragonfly ${source.shortSha} → ${CONTAINER.dragonfly}`);
 
   const sources = need(ctx.state.pluginSources, 'the plugin sources');
   const modulePlugins = pluginsWithGoMod(ctx);
   for (const plugin of ctx.spec.plugins) {
     const context = need(sources.get(plugin.name), `the sources of ${plugin.name}`);
-    await container.putArchive(packDirectory(context.dir, { prefix: `plugins/${plugin.name}`, ignore: (rel) => !context.entries.has(rel) }), '/work');
+    const dest = path.posix.join(CONTAINER.pluginSources, plugin.name);
+    await container.putArchive(packDirectory(context.dir, { prefix: inside(CONTAINER.work, dest), ignore: (rel) => !context.entries.has(rel) }), CONTAINER.work);
     const note = modulePlugins.includes(plugin.name) ? ' (own go.mod: built in a workspace with Dragonfly)' : '';
-    ctx.log.info(`${plugin.dir} → /work/plugins/${plugin.name}${note}`);
+    ctx.log.info(`${plugin.dir} → ${dest}${note}`);
   }
   ctx.state.modulePlugins = modulePlugins;
 }

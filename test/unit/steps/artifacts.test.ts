@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildContext } from '../../../src/commands/build/state';
 import { InstallError, InternalError } from '../../../src/errors';
 import { buildingEngine, cleanUp, contextOf, makeWorld, OUT_FILES, PLUGIN, runBefore, runStep, specOf, type World } from './harness';
+import { CONTAINER } from '../../../src/session/layout';
 
 let world: World;
 beforeAll(async () => {
@@ -43,7 +44,7 @@ describe('collect-artifacts', () => {
 
   it('refuses an archive holding a file the build did not produce', async () => {
     const engine = buildingEngine();
-    engine.archives.set('/work/out', { ...OUT_FILES, 'out/bin/extra': 'x' });
+    engine.archives.set(CONTAINER.out, { ...OUT_FILES, 'out/bin/extra': 'x' });
     ctx = contextOf(engine, specOf(world));
     await runBefore(ctx, 'collect-artifacts');
     const err = await runStep(ctx, 'collect-artifacts').catch((e: unknown) => e);
@@ -53,7 +54,7 @@ describe('collect-artifacts', () => {
 
   it('refuses an archive that lacks a plugin', async () => {
     const engine = buildingEngine();
-    engine.archives.set('/work/out', { 'out/bin/dfget': 'h', 'out/bin/d7y-loadcheck': 'l' });
+    engine.archives.set(CONTAINER.out, { 'out/bin/dfget': 'h', 'out/bin/d7y-loadcheck': 'l' });
     ctx = contextOf(engine, specOf(world));
     await runBefore(ctx, 'collect-artifacts');
     const err = await runStep(ctx, 'collect-artifacts').catch((e: unknown) => e);

@@ -5,7 +5,8 @@ import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli';
 import { DockerUnavailableError } from '../../../src/errors';
-import { BUILD_SH } from '../../../src/session/session';
+import { CONTAINER } from '../../../src/session/layout';
+const BUILD_SH = CONTAINER.tools.buildSh;
 import type { FakeEngine } from '../fake-engine';
 import { buildArgs, buildingEngine, envOf, GO_IMAGE, makeWorld, PLUGIN, type World } from './harness';
 

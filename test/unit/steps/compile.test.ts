@@ -4,7 +4,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildContext } from '../../../src/commands/build/state';
 import type { BuildFlags } from '../../../src/config';
 import { CompileError, OutOfMemoryError } from '../../../src/errors';
-import { BUILD_SH } from '../../../src/session/session';
+import { CONTAINER } from '../../../src/session/layout';
+const BUILD_SH = CONTAINER.tools.buildSh;
 import type { FakeEngine } from '../fake-engine';
 import { BUILD_TIME, buildingEngine, cleanUp, contextOf, makeWorld, PLUGIN, runBefore, runStep, specOf, type World } from './harness';
 

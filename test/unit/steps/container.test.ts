@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildContext } from '../../../src/commands/build/state';
 import { GoImageError } from '../../../src/errors';
 import { CACHE_VOLUMES } from '../../../src/session/cache';
+import { CONTAINER } from '../../../src/session/layout';
 import { buildingEngine, cleanUp, contextOf, GO_IMAGE, makeWorld, PLUGIN_MAIN, runBefore, runStep, specOf, type World } from './harness';
 
 let world: World;
@@ -79,7 +80,7 @@ describe('start-container', () => {
     ]);
     for (const v of CACHE_VOLUMES) expect(engine.volumes.get(v.name)).toMatchObject({ 'io.d7y-build.role': v.role });
     expect(spec.env).toEqual({ GOPROXY: 'https://proxy.example' });
-    expect(spec.workdir).toBe('/work');
+    expect(spec.workdir).toBe(CONTAINER.work);
     expect(spec.platform).toBe('linux/amd64');
     expect(spec.memoryBytes).toBe(1024 ** 3);
     expect(spec.nanoCpus).toBe(1.5e9);
@@ -147,7 +148,7 @@ describe('upload-sources', () => {
     await runBefore(ctx, 'upload-sources');
     await runStep(ctx, 'upload-sources');
 
-    expect(engine.puts.map((p) => p.dir)).toEqual(['/work', '/work']);
+    expect(engine.puts.map((p) => p.dir)).toEqual([CONTAINER.work, CONTAINER.work]);
     const [tree, plugin] = engine.puts;
     expect(Object.keys(tree!.files).sort()).toEqual([
       'dragonfly/cmd/d7y-loadcheck/main.go',

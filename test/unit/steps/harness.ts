@@ -7,14 +7,17 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { APICHECK } from '../../../src/commands/build/api';
+import { CONTAINER } from '../../../src/session/layout';
 import type { BuildContext } from '../../../src/commands/build/state';
 import { BUILD_STEPS } from '../../../src/commands/build/steps';
 import { resolveSpec, type BuildFlags, type BuildSpec } from '../../../src/config';
 import { readPluginMeta } from '../../../src/plugin-meta';
 import type { Secrets } from '../../../src/secrets';
-import { BUILD_SH, newSession } from '../../../src/session/session';
+import { newSession } from '../../../src/session/session';
 import { FakeEngine } from '../fake-engine';
+
+const BUILD_SH = CONTAINER.tools.buildSh;
+const APICHECK = CONTAINER.tools.apicheck;
 
 export const GO_IMAGE = 'golang:1.23.5-bookworm';
 /** SOURCE_DATE_EPOCH of every spec here, and the build time it stamps. */
@@ -155,6 +158,6 @@ export function buildingEngine(goVersion = 'go1.23.5'): FakeEngine {
     .onExec([BUILD_SH, 'validate'], { stdout: LOADED_LINE, stderr: '' })
     .onExec([BUILD_SH, 'loadcheck'], { stdout: '{"ok":true,"interface":"d7y.io/dragonfly/v2/pkg/source.ResourceClient"}\n' });
   engine.images.set(GO_IMAGE, { id: 'sha256:go', env: {}, labels: {}, arch: 'amd64' });
-  engine.archives.set('/work/out', OUT_FILES);
+  engine.archives.set(CONTAINER.out, OUT_FILES);
   return engine;
 }
