@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildContext } from '../../../src/commands/build/state';
 import { GoImageError } from '../../../src/errors';
 import { CACHE_VOLUMES } from '../../../src/session/cache';
-import { CONTAINER } from '../../../src/session/layout';
+import { builderBuildArgs, CONTAINER, layoutEnv } from '../../../src/session/layout';
 import { buildingEngine, cleanUp, contextOf, GO_IMAGE, makeWorld, PLUGIN_MAIN, runBefore, runStep, specOf, type World } from './harness';
 
 let world: World;
@@ -32,7 +32,8 @@ describe('prepare-image', () => {
     await runStep(ctx, 'prepare-image');
     expect(engine.pulls).toEqual([{ ref: GO_IMAGE, platform: 'linux/amd64' }]);
     expect(engine.builds).toHaveLength(1);
-    expect(engine.builds[0]!.buildArgs).toEqual({ GO_IMAGE: 'sha256:pulled' });
+    expect(engine.builds[0]!.buildArgs).toEqual(builderBuildArgs('sha256:pulled'));
+    expect(engine.builds[0]!.buildArgs).toMatchObject({ GO_IMAGE: 'sha256:pulled' });
     expect(ctx.state.image).toMatchObject({ goImage: GO_IMAGE, goImageId: 'sha256:pulled', builderImage: engine.builds[0]!.tag });
   });
 
@@ -79,7 +80,7 @@ describe('start-container', () => {
       { name: 'd7y-build-go-build', target: '/home/d7y/.cache/go-build' },
     ]);
     for (const v of CACHE_VOLUMES) expect(engine.volumes.get(v.name)).toMatchObject({ 'io.d7y-build.role': v.role });
-    expect(spec.env).toEqual({ GOPROXY: 'https://proxy.example' });
+    expect(spec.env).toEqual({ GOPROXY: 'https://proxy.example', ...layoutEnv() });
     expect(spec.workdir).toBe(CONTAINER.work);
     expect(spec.platform).toBe('linux/amd64');
     expect(spec.memoryBytes).toBe(1024 ** 3);
@@ -114,7 +115,7 @@ describe('start-container', () => {
     await runBefore(ctx, 'start-container');
     await runStep(ctx, 'start-container');
     const [write, probe] = engine.execs;
-    expect(write).toMatchObject({ cmd: ['sh', '-c', 'umask 077 && cat > /run/d7y-secrets/netrc'], stdin: netrc });
+    expect(write).toMatchObject({ cmd: ['sh', '-c', 'umask 077 && cat > "$1"', 'sh', CONTAINER.secrets.netrc], stdin: netrc });
     expect(probe!.cmd).toEqual(['go', 'version']);
     expect(JSON.stringify(engine.containers[0]!.spec)).not.toContain('s3cret');
   });
