@@ -27,7 +27,7 @@ import {
 import { asD7yError, InterruptedError, UsageError, type D7yError } from './errors';
 import { createLogger, escapeControl, type Logger } from './log';
 import { failureOutcome, formatError, jsonLine, successOutcome } from './outcome';
-import { PLUGIN_TYPES } from './plugin';
+import { FIXED_NAMES, HOST_LIST, hostFor, PLUGIN_FILE_PATTERN, PLUGIN_NAME_CHARS, pluginFileName, PLUGIN_TYPES } from './plugin';
 import { readPluginMeta } from './plugin-meta';
 import { maskSecrets, urlSecrets } from './secrets';
 import { VERSION } from './version';
@@ -60,6 +60,7 @@ interface RunContext {
 }
 type Run = (ctx: RunContext) => Promise<Outcome>;
 
+const EXAMPLE_OUT = `./${DEFAULT_OUT_DIR}`;
 const ENV_HELP = `
 Environment: D7Y_COMMIT, D7Y_REPO, D7Y_PLUGINS_DIR and D7Y_NETRC stand in for their flags (a flag
 wins); SOURCE_DATE_EPOCH fixes main.buildTime; DOCKER_HOST picks the engine, which must answer
@@ -70,7 +71,7 @@ is sent, at run time only, to the hosts GOPRIVATE, GONOPROXY and GONOSUMDB name.
 
 Examples:
   d7y-build --commit v2.1.66 --plugins-dir ./plugins ./d7yfs
-  d7y-build install --host ./d7y-build-out/bin/dfget ./d7y-build-out/plugins/d7y-resource-plugin-d7yfs.so`;
+  d7y-build install --host ${EXAMPLE_OUT}/bin/${hostFor('resource')} ${EXAMPLE_OUT}/plugins/${pluginFileName('resource', 'd7yfs')}`;
 
 function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Command {
   const root = new Command('d7y-build')
@@ -79,7 +80,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .option('--commit <ref>', 'Dragonfly branch, tag or SHA to build against [env D7Y_COMMIT]')
     .option('--repo <url|path>', `Dragonfly git repository [env D7Y_REPO] (default: ${DEFAULT_REPO})`)
     .addOption(new Option('--type <type>', 'plugin type').choices([...PLUGIN_TYPES]).default('resource'))
-    .option('--name <name>', 'plugin name, [a-z0-9]+ (default: the "name" DragonflyPluginInit returns, else the directory name; evaluator/searcher for scheduler/manager)')
+    .option('--name <name>', `plugin name, ${PLUGIN_NAME_CHARS} (default: the "name" DragonflyPluginInit returns, else the directory name; ${FIXED_NAMES})`)
     .option('--plugins-dir <dir>', `where plugins are installed [env D7Y_PLUGINS_DIR] (default: ${DEFAULT_PLUGINS_DIR})`)
     .option('--out <dir>', 'where the host, plugins and manifest.json are written', DEFAULT_OUT_DIR)
     .option('--go-image <image>', 'Go image to build with (default: the official image of the Go release go.mod asks for, e.g. golang:1.20.14-bookworm)')
@@ -119,8 +120,8 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
   root
     .command('install')
     .description('install prebuilt plugins into the plugins directory, after proving that --host loads them')
-    .argument('<plugin.so...>', 'plugin files, named d7y-<type>-plugin-<name>.so')
-    .option('--host <binary>', 'the dfget, scheduler or manager the plugins must load into')
+    .argument('<plugin.so...>', `plugin files, named ${PLUGIN_FILE_PATTERN}`)
+    .option('--host <binary>', `the ${HOST_LIST} the plugins must load into`)
     .option('--plugins-dir <dir>', `where plugins are installed [env D7Y_PLUGINS_DIR] (default: ${DEFAULT_PLUGINS_DIR})`)
     .option('--go-image <image>', 'image to run the host in (default: the Go image in manifest.json beside the host\'s bin/)')
     .option('--json', 'print one JSON outcome on stdout; logs stay on stderr')
@@ -140,7 +141,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .command('verify')
     .description('say, from the files alone, whether the plugins will load into --host, and why not (exit 0: they load, 11: they will not, 12: cannot tell)')
     .argument('<plugin.so...>', 'plugin files, considered in the order Dragonfly loads them (by file name)')
-    .requiredOption('--host <binary>', 'the dfget, scheduler or manager binary')
+    .requiredOption('--host <binary>', `the ${HOST_LIST} binary`)
     .option('--json', 'print the report as one JSON document')
     .action((files: string[], flags: { host: string } & OutputFlags) => {
       setRun(async () => {
@@ -191,7 +192,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
 
   apiCommand('init', 'write a plugin scaffold into a new or empty <dir> that implements the interface of --type as it is at --commit')
     .argument('<dir>', 'the directory to create (new or empty)')
-    .option('--name <name>', 'plugin name, [a-z0-9]+ (default: evaluator/searcher for scheduler/manager, else the directory name)')
+    .option('--name <name>', `plugin name, ${PLUGIN_NAME_CHARS} (default: ${FIXED_NAMES}, else the directory name)`)
     .action((dir: string, flags: InitFlags & OutputFlags) => {
       const spec = resolveInitSpec(dir, flags, io.env, io.cwd);
       setRun(async ({ log }) => {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import { UsageError } from './errors';
 import { isInside } from './files';
 import type { PluginMeta } from './plugin-meta';
-import { isPluginType, parsePluginFileName, pluginFileName, pluginName, PLUGIN_TYPES, type PluginType } from './plugin';
+import { fixedName, isPluginType, parsePluginFileName, PLUGIN_FILE_PATTERN, pluginFileName, pluginName, PLUGIN_TYPES, type PluginType } from './plugin';
 import { BUILD_TAG, buildTimestamp, ldflagsQuotable, type ToolchainSettings } from './toolchain/goflags';
 
 export const DEFAULT_REPO = 'https://github.com/dragonflyoss/dragonfly.git';
@@ -368,7 +368,7 @@ export function resolveSpec(
     const other = seen.get(p.name);
     if (other !== undefined) {
       const hint =
-        type === 'resource'
+        fixedName(type) === undefined
           ? 'give each plugin directory its own name'
           : `a ${type} host loads exactly one plugin: build one directory per call`;
       throw new UsageError(`${other} and ${p.dir} would both be ${p.file}`, { hint });
@@ -467,7 +467,7 @@ export function resolveInstallSpec(files: string[], flags: InstallFlags, env: En
     const parsed = parsePluginFileName(path.basename(abs));
     if (parsed === undefined) {
       throw new UsageError(`${path.basename(abs)} is not a plugin file name Dragonfly loads`, {
-        hint: 'plugin files are named d7y-<resource|scheduler|manager>-plugin-<[a-z0-9]+>.so',
+        hint: `plugin files are named ${PLUGIN_FILE_PATTERN}`,
       });
     }
     return { path: abs, ...parsed, file: path.basename(abs) };
