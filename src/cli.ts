@@ -13,8 +13,11 @@ import {
   DEFAULT_MAX_CONTEXT,
   DEFAULT_OUT_DIR,
   DEFAULT_PLUGINS_DIR,
+  DEFAULT_PLUGIN_TYPE,
   DEFAULT_REPO,
+  outDirFor,
   pingTimeoutFor,
+  pluginsDirFor,
   resolveApiSpec,
   resolveInitSpec,
   resolveInstallSpec,
@@ -79,7 +82,7 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .argument('<plugin-dir...>', 'plugin source directories (package main, exporting DragonflyPluginInit)')
     .option('--commit <ref>', 'Dragonfly branch, tag or SHA to build against [env D7Y_COMMIT]')
     .option('--repo <url|path>', `Dragonfly git repository [env D7Y_REPO] (default: ${DEFAULT_REPO})`)
-    .addOption(new Option('--type <type>', 'plugin type').choices([...PLUGIN_TYPES]).default('resource'))
+    .addOption(new Option('--type <type>', 'plugin type').choices([...PLUGIN_TYPES]).default(DEFAULT_PLUGIN_TYPE))
     .option('--name <name>', `plugin name, ${PLUGIN_NAME_CHARS} (default: the "name" DragonflyPluginInit returns, else the directory name; ${FIXED_NAMES})`)
     .option('--plugins-dir <dir>', `where plugins are installed [env D7Y_PLUGINS_DIR] (default: ${DEFAULT_PLUGINS_DIR})`)
     .option('--out <dir>', 'where the host, plugins and manifest.json are written', DEFAULT_OUT_DIR)
@@ -210,12 +213,12 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .option('--plugins-dir <dir>', `also sweep this directory for half-written installs [env D7Y_PLUGINS_DIR] (default: ${DEFAULT_PLUGINS_DIR})`)
     .option('--out <dir>', 'also sweep this output directory for half-written files', DEFAULT_OUT_DIR)
     .option('--json', 'print the result as one JSON document')
-    .action((flags: { all?: boolean; pluginsDir?: string; out: string } & OutputFlags) => {
+    .action((flags: { all?: boolean; pluginsDir?: string; out?: string } & OutputFlags) => {
       setRun(async () => {
         const { prune } = await import('./commands/prune');
         const { DockerEngine } = await import('./docker/engine');
-        const pluginsDir = flags.pluginsDir ?? io.env.D7Y_PLUGINS_DIR ?? DEFAULT_PLUGINS_DIR;
-        const dirs = [path.resolve(io.cwd, pluginsDir), ...['bin', 'plugins', '.'].map((d) => path.resolve(io.cwd, flags.out, d))];
+        const out = outDirFor(flags, io.cwd);
+        const dirs = [pluginsDirFor(flags, io.env, io.cwd), ...['bin', 'plugins', '.'].map((d) => path.join(out, d))];
         const engine = new DockerEngine(undefined, { pingTimeoutMs: pingTimeoutFor(io.env) });
         const result = await prune(engine, { all: flags.all ?? false, dirs }, io.signal);
         const lines = [

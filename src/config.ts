@@ -14,6 +14,7 @@ import { BUILD_TAG, buildTimestamp, ldflagsQuotable, type ToolchainSettings } fr
 export const DEFAULT_REPO = 'https://github.com/dragonflyoss/dragonfly.git';
 export const DEFAULT_PLUGINS_DIR = '/usr/local/dragonfly/plugins';
 export const DEFAULT_OUT_DIR = 'd7y-build-out';
+export const DEFAULT_PLUGIN_TYPE: PluginType = 'resource';
 
 /** The flags as commander hands them over. */
 export interface BuildFlags {
@@ -56,7 +57,7 @@ export interface BuildSpec {
   /** undefined: golang:<version>-bookworm, the version read from go.mod at the commit. */
   goImage: string | undefined;
   toolchain: ToolchainSettings;
-  /** undefined: the Dragonfly short SHA. */
+  /** undefined: the Dragonfly short SHA (see buildCommitFor). */
   buildCommit: string | undefined;
   /** RFC 3339 UTC. */
   buildTime: string;
@@ -337,6 +338,21 @@ function repoOf(flags: { repo?: string }, env: Env, cwd: string): string {
   return resolveRepo(nonEmpty(flags.repo) ?? nonEmpty(env.D7Y_REPO) ?? DEFAULT_REPO, cwd);
 }
 
+/** Where plugins are installed: `--plugins-dir`, else D7Y_PLUGINS_DIR, else the directory Dragonfly's hosts search. */
+export function pluginsDirFor(flags: { pluginsDir?: string }, env: Env, cwd: string): string {
+  return path.resolve(cwd, nonEmpty(flags.pluginsDir) ?? nonEmpty(env.D7Y_PLUGINS_DIR) ?? DEFAULT_PLUGINS_DIR);
+}
+
+/** Where the host, the plugins and manifest.json are written: `--out`, else DEFAULT_OUT_DIR. */
+export function outDirFor(flags: { out?: string }, cwd: string): string {
+  return path.resolve(cwd, nonEmpty(flags.out) ?? DEFAULT_OUT_DIR);
+}
+
+/** What main.buildCommit is stamped with: `--build-commit`, else the short SHA of the Dragonfly commit. */
+export function buildCommitFor(spec: Pick<BuildSpec, 'buildCommit'>, shortSha: string): string {
+  return spec.buildCommit ?? shortSha;
+}
+
 export function resolveSpec(
   dirs: string[],
   flags: BuildFlags,
@@ -347,7 +363,7 @@ export function resolveSpec(
   readMeta: (dir: string) => PluginMeta = () => ({}),
 ): BuildSpec {
   const ref = refOf(flags, env);
-  const type = typeOf(flags.type ?? 'resource');
+  const type = typeOf(flags.type ?? DEFAULT_PLUGIN_TYPE);
 
   if (dirs.length === 0) {
     throw new UsageError('no plugin directory given', { hint: 'pass the plugin source directory: d7y-build --commit <ref> ./myplugin' });
@@ -376,8 +392,8 @@ export function resolveSpec(
     seen.set(p.name, p.dir);
   }
 
-  const outDir = path.resolve(cwd, nonEmpty(flags.out) ?? DEFAULT_OUT_DIR);
-  const pluginsDir = path.resolve(cwd, nonEmpty(flags.pluginsDir) ?? nonEmpty(env.D7Y_PLUGINS_DIR) ?? DEFAULT_PLUGINS_DIR);
+  const outDir = outDirFor(flags, cwd);
+  const pluginsDir = pluginsDirFor(flags, env, cwd);
   checkDirsApart(outDir, pluginsDir, plugins.map((p) => p.dir));
 
   const cache = cacheDirFor(env);
@@ -479,7 +495,7 @@ export function resolveInstallSpec(files: string[], flags: InstallFlags, env: En
   return {
     host: path.resolve(cwd, host),
     plugins,
-    pluginsDir: path.resolve(cwd, nonEmpty(flags.pluginsDir) ?? nonEmpty(env.D7Y_PLUGINS_DIR) ?? DEFAULT_PLUGINS_DIR),
+    pluginsDir: pluginsDirFor(flags, env, cwd),
     goImage: parseGoImage(flags.goImage),
     keep: flags.keep ?? false,
     goEnv: goEnvOf(env),
@@ -543,3 +559,4 @@ export function resolveInitSpec(dir: string, flags: InitFlags, env: Env, cwd: st
   const abs = path.resolve(cwd, dir);
   return { ...api, dir: abs, name: pluginName(api.type, path.basename(abs), nonEmpty(flags.name)) };
 }
+
