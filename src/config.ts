@@ -560,3 +560,44 @@ export function resolveInitSpec(dir: string, flags: InitFlags, env: Env, cwd: st
   return { ...api, dir: abs, name: pluginName(api.type, path.basename(abs), nonEmpty(flags.name)) };
 }
 
+/** `d7y-build verify`: the host and the plugin files, as absolute paths. */
+export interface VerifySpec {
+  host: string;
+  plugins: string[];
+}
+
+export function resolveVerifySpec(files: string[], flags: { host: string }, cwd: string): VerifySpec {
+  return { host: path.resolve(cwd, flags.host), plugins: files.map((f) => path.resolve(cwd, f)) };
+}
+
+/** `d7y-build inspect`: one Go binary, as an absolute path. */
+export interface InspectSpec {
+  file: string;
+}
+
+export function resolveInspectSpec(file: string, cwd: string): InspectSpec {
+  return { file: path.resolve(cwd, file) };
+}
+
+/** `d7y-build prune`: whether live runs' containers go too, and the directories swept for half-written files. */
+export interface PruneFlags {
+  all?: boolean;
+  pluginsDir?: string;
+  out?: string;
+}
+
+export interface PruneSpec {
+  all: boolean;
+  /** --plugins-dir, and --out with its bin/ and plugins/. */
+  dirs: string[];
+  pingTimeoutMs: number;
+}
+
+export function resolvePruneSpec(flags: PruneFlags, env: Env, cwd: string): PruneSpec {
+  const out = outDirFor(flags, cwd);
+  return {
+    all: flags.all ?? false,
+    dirs: [pluginsDirFor(flags, env, cwd), ...['bin', 'plugins', '.'].map((d) => path.join(out, d))],
+    pingTimeoutMs: pingTimeoutFor(env),
+  };
+}
