@@ -10,8 +10,10 @@
 import { Command, CommanderError } from 'commander';
 import { RunFailure } from './session/runner';
 import {
+  DEFAULT_LOAD_TIMEOUT,
   DEFAULT_MAX_CONTEXT,
   DEFAULT_OUT_DIR,
+  DEFAULT_PING_TIMEOUT,
   DEFAULT_PLUGIN_TYPE,
   resolveApiSpec,
   resolveInitSpec,
@@ -84,8 +86,8 @@ const EXAMPLE_OUT = `./${DEFAULT_OUT_DIR}`;
 const ENV_HELP = `
 Environment: D7Y_COMMIT, D7Y_REPO, D7Y_PLUGINS_DIR and D7Y_NETRC stand in for their flags (a flag
 wins); SOURCE_DATE_EPOCH fixes main.buildTime; DOCKER_HOST picks the engine, which must answer
-within D7Y_PING_TIMEOUT (default 15s); loading the plugins may take D7Y_LOAD_TIMEOUT (default
-2m); D7Y_CACHE_DIR moves the git mirror cache; GOPROXY,
+within D7Y_PING_TIMEOUT (default ${DEFAULT_PING_TIMEOUT}); loading the plugins may take D7Y_LOAD_TIMEOUT (default
+${DEFAULT_LOAD_TIMEOUT}); D7Y_CACHE_DIR moves the git mirror cache; GOPROXY,
 GOPRIVATE, GONOPROXY, GONOSUMDB, GOSUMDB and GOINSECURE reach the build container; GIT_AUTH_TOKEN
 is sent, at run time only, to the hosts GOPRIVATE, GONOPROXY and GONOSUMDB name.
 

@@ -8,7 +8,7 @@ import os from 'node:os';
 import { UsageError } from './errors';
 import { isInside } from './files';
 import type { PluginMeta } from './plugin-meta';
-import { fixedName, isPluginType, parsePluginFileName, PLUGIN_FILE_PATTERN, pluginFileName, pluginName, PLUGIN_TYPES, type PluginType } from './plugin';
+import { fixedName, HOST_LIST, isPluginType, parsePluginFileName, PLUGIN_FILE_PATTERN, pluginFileName, pluginName, PLUGIN_TYPES, type PluginType } from './plugin';
 import { BUILD_TAG, buildTimestamp, ldflagsQuotable, type ToolchainSettings } from './toolchain/goflags';
 
 export const DEFAULT_REPO = 'https://github.com/dragonflyoss/dragonfly.git';
@@ -153,8 +153,11 @@ function parseLimits(flags: { memory?: string; cpus?: string; timeout?: string }
   return limits;
 }
 
-export const DEFAULT_PING_TIMEOUT_MS = 15_000;
-export const DEFAULT_LOAD_TIMEOUT_MS = 120_000;
+/** The defaults of D7Y_PING_TIMEOUT and D7Y_LOAD_TIMEOUT, as written and in milliseconds. */
+export const DEFAULT_PING_TIMEOUT = '15s';
+export const DEFAULT_LOAD_TIMEOUT = '2m';
+export const DEFAULT_PING_TIMEOUT_MS = parseDuration(DEFAULT_PING_TIMEOUT)!;
+export const DEFAULT_LOAD_TIMEOUT_MS = parseDuration(DEFAULT_LOAD_TIMEOUT)!;
 
 /** A duration from the environment, else its default; out of range is a UsageError naming the variable. */
 function durationFromEnv(env: Env, name: string, fallback: number, range: { min: number; max: number; text: string }, example: string): number {
@@ -167,18 +170,18 @@ function durationFromEnv(env: Env, name: string, fallback: number, range: { min:
   return ms;
 }
 
-/** How long the engine may take to answer its first request: D7Y_PING_TIMEOUT, else 15 s. */
+/** How long the engine may take to answer its first request: D7Y_PING_TIMEOUT, else DEFAULT_PING_TIMEOUT. */
 export function pingTimeoutFor(env: Env): number {
-  return durationFromEnv(env, 'D7Y_PING_TIMEOUT', DEFAULT_PING_TIMEOUT_MS, RANGES.pingTimeout, '15s');
+  return durationFromEnv(env, 'D7Y_PING_TIMEOUT', DEFAULT_PING_TIMEOUT_MS, RANGES.pingTimeout, DEFAULT_PING_TIMEOUT);
 }
 
 /**
  * How long loading the plugins may take, in the host's `plugin` command and in the loader check:
- * D7Y_LOAD_TIMEOUT, else 2 minutes. A plugin whose init never returns would otherwise hold the
+ * D7Y_LOAD_TIMEOUT, else DEFAULT_LOAD_TIMEOUT. A plugin whose init never returns would otherwise hold the
  * build for ever.
  */
 export function loadTimeoutFor(env: Env): number {
-  return durationFromEnv(env, 'D7Y_LOAD_TIMEOUT', DEFAULT_LOAD_TIMEOUT_MS, RANGES.loadTimeout, '2m');
+  return durationFromEnv(env, 'D7Y_LOAD_TIMEOUT', DEFAULT_LOAD_TIMEOUT_MS, RANGES.loadTimeout, DEFAULT_LOAD_TIMEOUT);
 }
 
 /** Variables the Go toolchain may need to reach modules; nothing else of this machine goes in. */
@@ -475,7 +478,7 @@ export function resolveInstallSpec(files: string[], flags: InstallFlags, env: En
   const host = nonEmpty(flags.host);
   if (host === undefined) {
     throw new UsageError('no host binary given', {
-      hint: 'pass --host <path to the dfget, scheduler or manager the plugins must load into>',
+      hint: `pass --host <path to the ${HOST_LIST} the plugins must load into>`,
     });
   }
   const plugins = files.map((file) => {
