@@ -1,34 +1,46 @@
 /**
- * The command line: commander wiring only. Flags become a spec (config.ts), the pipeline runs, and
+ * The command line: commander wiring only. Arguments and environment become an Invocation, the
+ * command and its spec (parseCommandLine, through config.ts), the command runs, and
  * this file alone writes the result to stdout and the one error message to stderr, and picks the
  * exit code. Everything it writes, logs included, leaves through one mask (secret values, URL
  * credentials) and with its control characters escaped. SIGINT and SIGTERM abort the run; its
  * cleanup runs before the process exits.
  * Each command's code is imported when the command runs: `verify` never loads Docker's client.
  */
-import path from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { RunFailure } from './session/runner';
 import {
+  DEFAULT_LOAD_TIMEOUT,
   DEFAULT_MAX_CONTEXT,
   DEFAULT_OUT_DIR,
-  DEFAULT_PLUGINS_DIR,
-  DEFAULT_REPO,
-  pingTimeoutFor,
+  DEFAULT_PING_TIMEOUT,
+  DEFAULT_PLUGIN_TYPE,
   resolveApiSpec,
   resolveInitSpec,
+  resolveInspectSpec,
   resolveInstallSpec,
+  resolvePruneSpec,
   resolveSpec,
+  resolveVerifySpec,
   type ApiFlags,
+  type ApiSpec,
   type BuildFlags,
+  type BuildSpec,
   type InitFlags,
+  type InitSpec,
+  type InspectSpec,
   type InstallFlags,
+  type InstallSpec,
+  type PruneFlags,
+  type PruneSpec,
+  type VerifySpec,
 } from './config';
+import { option } from './cli-options';
 import type { Engine } from './docker/engine';
 import { asD7yError, InterruptedError, UsageError, type D7yError } from './errors';
 import { createLogger, escapeControl, type Logger } from './log';
 import { failureOutcome, formatError, jsonLine, successOutcome } from './outcome';
-import { PLUGIN_TYPES } from './plugin';
+import { hostFor, PLUGIN_FILE_PATTERN, pluginFileName } from './plugin';
 import { readPluginMeta } from './plugin-meta';
 import { maskSecrets, urlSecrets } from './secrets';
 import { VERSION } from './version';
@@ -48,6 +60,17 @@ export interface CliIo {
   engine?: Engine;
 }
 
+/** What the command line asks for: a command, its spec (flags and environment through config.ts) and the output flags. */
+export type Invocation = { output: OutputFlags } & (
+  | { command: 'build'; spec: BuildSpec }
+  | { command: 'install'; spec: InstallSpec }
+  | { command: 'verify'; spec: VerifySpec }
+  | { command: 'inspect'; spec: InspectSpec }
+  | { command: 'inspect-api'; spec: ApiSpec }
+  | { command: 'init'; spec: InitSpec }
+  | { command: 'prune'; spec: PruneSpec }
+);
+
 /** What a command hands back to main: the human stdout lines, the --json result, the exit code. */
 interface Outcome {
   lines: string[];
@@ -61,31 +84,34 @@ interface RunContext {
   log: Logger;
   redact(values: string[]): void;
 }
-type Run = (ctx: RunContext) => Promise<Outcome>;
 
+const EXAMPLE_OUT = `./${DEFAULT_OUT_DIR}`;
 const ENV_HELP = `
 Environment: D7Y_COMMIT, D7Y_REPO, D7Y_PLUGINS_DIR and D7Y_NETRC stand in for their flags (a flag
 wins); SOURCE_DATE_EPOCH fixes main.buildTime; DOCKER_HOST picks the engine, which must answer
-within D7Y_PING_TIMEOUT (default 15s); loading the plugins may take D7Y_LOAD_TIMEOUT (default
-2m); D7Y_CACHE_DIR moves the git mirror cache; GOPROXY,
+within D7Y_PING_TIMEOUT (default ${DEFAULT_PING_TIMEOUT}); loading the plugins may take D7Y_LOAD_TIMEOUT (default
+${DEFAULT_LOAD_TIMEOUT}); D7Y_CACHE_DIR moves the git mirror cache; GOPROXY,
 GOPRIVATE, GONOPROXY, GONOSUMDB, GOSUMDB and GOINSECURE reach the build container; GIT_AUTH_TOKEN
 is sent, at run time only, to the hosts GOPRIVATE, GONOPROXY and GONOSUMDB name.
 
 Examples:
   d7y-build --commit v2.1.66 --plugins-dir ./plugins ./d7yfs
-  d7y-build install --host ./d7y-build-out/bin/dfget ./d7y-build-out/plugins/d7y-resource-plugin-d7yfs.so`;
+  d7y-build install --host ${EXAMPLE_OUT}/bin/${hostFor('resource')} ${EXAMPLE_OUT}/plugins/${pluginFileName('resource', 'd7yfs')}`;
 
-function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Command {
+type ParseIo = Pick<CliIo, 'stdout' | 'stderr' | 'env' | 'cwd'>;
+
+/** The commands, their options and arguments; each action resolves its spec and hands the invocation to found. */
+function program(io: ParseIo, found: (invocation: Invocation) => void): Command {
   const root = new Command('d7y-build')
     .description('Build Dragonfly plugins together with the Dragonfly host at one commit, in one container, and prove they load.')
     .argument('<plugin-dir...>', 'plugin source directories (package main, exporting DragonflyPluginInit)')
-    .option('--commit <ref>', 'Dragonfly branch, tag or SHA to build against [env D7Y_COMMIT]')
-    .option('--repo <url|path>', `Dragonfly git repository [env D7Y_REPO] (default: ${DEFAULT_REPO})`)
-    .addOption(new Option('--type <type>', 'plugin type').choices([...PLUGIN_TYPES]).default('resource'))
-    .option('--name <name>', 'plugin name, [a-z0-9]+ (default: the "name" DragonflyPluginInit returns, else the directory name; evaluator/searcher for scheduler/manager)')
-    .option('--plugins-dir <dir>', `where plugins are installed [env D7Y_PLUGINS_DIR] (default: ${DEFAULT_PLUGINS_DIR})`)
-    .option('--out <dir>', 'where the host, plugins and manifest.json are written', DEFAULT_OUT_DIR)
-    .option('--go-image <image>', 'Go image to build with (default: the official image of the Go release go.mod asks for, e.g. golang:1.20.14-bookworm)')
+    .addOption(option.commit())
+    .addOption(option.repo())
+    .addOption(option.type().default(DEFAULT_PLUGIN_TYPE))
+    .addOption(option.name())
+    .addOption(option.pluginsDir())
+    .addOption(option.out())
+    .addOption(option.goImage())
     .option('--tags <tags>', 'build tags, comma-separated, for host and plugins alike')
     .option('--gcflags <flags>', 'go build -gcflags, for host and plugins alike')
     .option('--trimpath', 'build with -trimpath, the default (host and plugins alike)')
@@ -97,9 +123,9 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     .option('--timeout <duration>', 'give up (and clean up) after this long, e.g. 30m (1s to 168h)')
     .option('--max-context <size>', `the most a plugin directory may send to the build (default: ${DEFAULT_MAX_CONTEXT})`)
     .option('--netrc <file>', 'credentials for private Go modules, used at run time only [env D7Y_NETRC]; GIT_AUTH_TOKEN works too')
-    .option('--json', 'print one JSON outcome on stdout; logs stay on stderr')
-    .option('--keep', 'keep the build container for debugging and print its id')
-    .option('--verbose', "show the build container's output")
+    .addOption(option.json())
+    .addOption(option.keep())
+    .addOption(option.verbose())
     .version(VERSION, '-V, --version')
     .addHelpText('after', ENV_HELP)
     // Options after a subcommand's name are that subcommand's: both have --plugins-dir and --json.
@@ -107,65 +133,40 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     // `d7y-build help <command>`, although the root command takes arguments of its own.
     .helpCommand(true)
     .action((dirs: string[], flags: BuildFlags & OutputFlags) => {
-      const spec = resolveSpec(dirs, flags, io.env, io.cwd, new Date(), readPluginMeta);
-      setRun(async ({ log, redact }) => {
-        log.headline(`d7y-build ${VERSION}: ${spec.type} plugin${spec.plugins.length > 1 ? 's' : ''} ${spec.plugins.map((p) => p.name).join(', ')} against Dragonfly ${spec.ref}`);
-        const { build } = await import('./commands/build');
-        const { loadSecrets } = await import('./secrets');
-        const secrets = await loadSecrets(spec.netrcFile, io.env);
-        redact(secrets.values);
-        const result = await build(spec, { log, signal: io.signal, secrets, engine: io.engine });
-        return { lines: result.installed, result, container: result.container };
-      }, flags);
+      found({ command: 'build', spec: resolveSpec(dirs, flags, io.env, io.cwd, new Date(), readPluginMeta), output: flags });
     });
 
   root
     .command('install')
     .description('install prebuilt plugins into the plugins directory, after proving that --host loads them')
-    .argument('<plugin.so...>', 'plugin files, named d7y-<type>-plugin-<name>.so')
-    .option('--host <binary>', 'the dfget, scheduler or manager the plugins must load into')
-    .option('--plugins-dir <dir>', `where plugins are installed [env D7Y_PLUGINS_DIR] (default: ${DEFAULT_PLUGINS_DIR})`)
-    .option('--go-image <image>', 'image to run the host in (default: the Go image in manifest.json beside the host\'s bin/)')
-    .option('--json', 'print one JSON outcome on stdout; logs stay on stderr')
-    .option('--keep', 'keep the container for debugging and print its id')
-    .option('--verbose', "show the container's output")
+    .argument('<plugin.so...>', `plugin files, named ${PLUGIN_FILE_PATTERN}`)
+    .addOption(option.host())
+    .addOption(option.pluginsDir())
+    .addOption(option.goImage())
+    .addOption(option.json())
+    .addOption(option.keep())
+    .addOption(option.verbose())
     .action((files: string[], flags: InstallFlags & OutputFlags) => {
-      const spec = resolveInstallSpec(files, flags, io.env, io.cwd);
-      setRun(async ({ log }) => {
-        log.headline(`d7y-build ${VERSION}: install ${spec.plugins.map((p) => p.file).join(', ')} for ${spec.host}`);
-        const { installPrebuilt } = await import('./commands/install');
-        const result = await installPrebuilt(spec, { log, signal: io.signal, engine: io.engine });
-        return { lines: result.installed, result };
-      }, flags);
+      found({ command: 'install', spec: resolveInstallSpec(files, flags, io.env, io.cwd), output: flags });
     });
 
   root
     .command('verify')
     .description('say, from the files alone, whether the plugins will load into --host, and why not (exit 0: they load, 11: they will not, 12: cannot tell)')
     .argument('<plugin.so...>', 'plugin files, considered in the order Dragonfly loads them (by file name)')
-    .requiredOption('--host <binary>', 'the dfget, scheduler or manager binary')
-    .option('--json', 'print the report as one JSON document')
+    .addOption(option.host().makeOptionMandatory())
+    .addOption(option.json())
     .action((files: string[], flags: { host: string } & OutputFlags) => {
-      setRun(async () => {
-        const { verifyFiles } = await import('./verify');
-        const { formatVerify, VERIFY_WILL_NOT_LOAD } = await import('./verify/report');
-        const report = await verifyFiles(path.resolve(io.cwd, flags.host), files.map((f) => path.resolve(io.cwd, f)));
-        return { lines: formatVerify(report), result: report, exitCode: report.loads ? 0 : VERIFY_WILL_NOT_LOAD };
-      }, flags);
+      found({ command: 'verify', spec: resolveVerifySpec(files, flags, io.cwd), output: flags });
     });
 
   root
     .command('inspect')
     .description('print what a Go binary records: Go version, modules, build settings, stamps, package hashes')
     .argument('<file>', 'a host binary or a plugin .so')
-    .option('--json', 'print the report as one JSON document')
+    .addOption(option.json())
     .action((file: string, flags: OutputFlags) => {
-      setRun(async () => {
-        const { inspectFile } = await import('./verify');
-        const { formatInspect } = await import('./verify/report');
-        const report = await inspectFile(path.resolve(io.cwd, file));
-        return { lines: formatInspect(report), result: report };
-      }, flags);
+      found({ command: 'inspect', spec: resolveInspectSpec(file, io.cwd), output: flags });
     });
 
   /** inspect-api and init: the plugin type, the commit and where to read it, and the output flags. */
@@ -173,59 +174,34 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     root
       .command(name)
       .description(description)
-      .addOption(new Option('--type <type>', 'plugin type').choices([...PLUGIN_TYPES]).makeOptionMandatory())
-      .option('--commit <ref>', 'Dragonfly branch, tag or SHA [env D7Y_COMMIT]')
-      .option('--repo <url|path>', `Dragonfly git repository [env D7Y_REPO] (default: ${DEFAULT_REPO})`)
-      .option('--go-image <image>', 'Go image of the container that reads the sources (default: as for builds)')
-      .option('--json', 'print the result as one JSON document')
-      .option('--verbose', "show the container's output");
+      .addOption(option.type().makeOptionMandatory())
+      .addOption(option.commit())
+      .addOption(option.repo())
+      .addOption(option.goImage())
+      .addOption(option.json())
+      .addOption(option.verbose());
 
   apiCommand('inspect-api', 'print the interface a plugin of --type must implement at --commit: loader, interface, methods with their doc comments, metadata')
     .action((flags: ApiFlags & OutputFlags) => {
-      const spec = resolveApiSpec(flags, io.env, io.cwd);
-      setRun(async ({ log }) => {
-        io.stderr.write(`d7y-build ${VERSION}: the ${spec.type} plugin interface at Dragonfly ${spec.ref}\n`);
-        const { inspectApi } = await import('./commands/inspect-api');
-        const { formatApi } = await import('./scaffold/render');
-        const result = await inspectApi(spec, { log, signal: io.signal, engine: io.engine });
-        return { lines: formatApi(result), result };
-      }, flags);
+      found({ command: 'inspect-api', spec: resolveApiSpec(flags, io.env, io.cwd), output: flags });
     });
 
   apiCommand('init', 'write a plugin scaffold into a new or empty <dir> that implements the interface of --type as it is at --commit')
     .argument('<dir>', 'the directory to create (new or empty)')
-    .option('--name <name>', 'plugin name, [a-z0-9]+ (default: evaluator/searcher for scheduler/manager, else the directory name)')
+    .addOption(option.name())
     .action((dir: string, flags: InitFlags & OutputFlags) => {
-      const spec = resolveInitSpec(dir, flags, io.env, io.cwd);
-      setRun(async ({ log }) => {
-        io.stderr.write(`d7y-build ${VERSION}: init ${spec.type} plugin ${spec.name} in ${spec.dir} against Dragonfly ${spec.ref}\n`);
-        const { initScaffold } = await import('./commands/init');
-        const result = await initScaffold(spec, { log, signal: io.signal, engine: io.engine });
-        return { lines: result.files, result };
-      }, flags);
+      found({ command: 'init', spec: resolveInitSpec(dir, flags, io.env, io.cwd), output: flags });
     });
 
   root
     .command('prune')
-    .description('remove containers and temp files that killed runs left behind; running builds are spared')
+    .description('remove containers and temp files that killed runs left behind, and half-written files in --plugins-dir and --out; running builds are spared')
     .option('--all', "also remove containers of runs that still run, or that other hosts' runs own")
-    .option('--plugins-dir <dir>', `also sweep this directory for half-written installs [env D7Y_PLUGINS_DIR] (default: ${DEFAULT_PLUGINS_DIR})`)
-    .option('--out <dir>', 'also sweep this output directory for half-written files', DEFAULT_OUT_DIR)
-    .option('--json', 'print the result as one JSON document')
-    .action((flags: { all?: boolean; pluginsDir?: string; out: string } & OutputFlags) => {
-      setRun(async () => {
-        const { prune } = await import('./commands/prune');
-        const pluginsDir = flags.pluginsDir ?? io.env.D7Y_PLUGINS_DIR ?? DEFAULT_PLUGINS_DIR;
-        const dirs = [path.resolve(io.cwd, pluginsDir), ...['bin', 'plugins', '.'].map((d) => path.resolve(io.cwd, flags.out, d))];
-        const engine = io.engine ?? new (await import('./docker/dockerode')).DockerEngine(undefined, { pingTimeoutMs: pingTimeoutFor(io.env) });
-        const result = await prune(engine, { all: flags.all ?? false, dirs }, io.signal);
-        const lines = [
-          ...result.removedContainers.map((id) => `removed container ${id.slice(0, 12)}`),
-          ...result.sparedContainers.map((id) => `spared container ${id.slice(0, 12)}: its run is still going (--all removes it)`),
-          ...result.removedPaths.map((p) => `removed ${p}`),
-        ];
-        return { lines: lines.length > 0 ? lines : ['nothing to prune'], result };
-      }, flags);
+    .addOption(option.pluginsDir())
+    .addOption(option.out())
+    .addOption(option.json())
+    .action((flags: PruneFlags & OutputFlags) => {
+      found({ command: 'prune', spec: resolvePruneSpec(flags, io.env, io.cwd), output: flags });
     });
 
   for (const cmd of [root, ...root.commands]) {
@@ -236,6 +212,80 @@ function program(io: CliIo, setRun: (run: Run, output: OutputFlags) => void): Co
     });
   }
   return root;
+}
+
+/**
+ * The command line to what it asks for, through commander and config.ts; undefined when commander
+ * answered by itself. Throws CommanderError for what commander refuses or answers (help, version:
+ * exit code 0), UsageError for what config.ts refuses.
+ */
+export function parseCommandLine(argv: string[], io: ParseIo): Invocation | undefined {
+  let invocation: Invocation | undefined;
+  program(io, (i) => (invocation = i)).parse(argv, { from: 'user' });
+  return invocation;
+}
+
+/** Runs what the command line asked for. Each command's code is imported here, when it runs. */
+async function runInvocation(invocation: Invocation, io: CliIo, { log, redact }: RunContext): Promise<Outcome> {
+  switch (invocation.command) {
+    case 'build': {
+      const { spec } = invocation;
+      log.headline(`d7y-build ${VERSION}: ${spec.type} plugin${spec.plugins.length > 1 ? 's' : ''} ${spec.plugins.map((p) => p.name).join(', ')} against Dragonfly ${spec.ref}`);
+      const { build } = await import('./commands/build');
+      const { loadSecrets } = await import('./secrets');
+      const secrets = await loadSecrets(spec.netrcFile, io.env);
+      redact(secrets.values);
+      const result = await build(spec, { log, signal: io.signal, secrets, engine: io.engine });
+      return { lines: result.installed, result, container: result.container };
+    }
+    case 'install': {
+      const { spec } = invocation;
+      log.headline(`d7y-build ${VERSION}: install ${spec.plugins.map((p) => p.file).join(', ')} for ${spec.host}`);
+      const { installPrebuilt } = await import('./commands/install');
+      const result = await installPrebuilt(spec, { log, signal: io.signal, engine: io.engine });
+      return { lines: result.installed, result };
+    }
+    case 'verify': {
+      const { spec } = invocation;
+      const { verifyFiles } = await import('./verify');
+      const { formatVerify, VERIFY_WILL_NOT_LOAD } = await import('./verify/report');
+      const report = await verifyFiles(spec.host, spec.plugins);
+      return { lines: formatVerify(report), result: report, exitCode: report.loads ? 0 : VERIFY_WILL_NOT_LOAD };
+    }
+    case 'inspect': {
+      const { inspectFile } = await import('./verify');
+      const { formatInspect } = await import('./verify/report');
+      const report = await inspectFile(invocation.spec.file);
+      return { lines: formatInspect(report), result: report };
+    }
+    case 'inspect-api': {
+      const { spec } = invocation;
+      io.stderr.write(`d7y-build ${VERSION}: the ${spec.type} plugin interface at Dragonfly ${spec.ref}\n`);
+      const { inspectApi } = await import('./commands/inspect-api');
+      const { formatApi } = await import('./scaffold/render');
+      const result = await inspectApi(spec, { log, signal: io.signal, engine: io.engine });
+      return { lines: formatApi(result), result };
+    }
+    case 'init': {
+      const { spec } = invocation;
+      io.stderr.write(`d7y-build ${VERSION}: init ${spec.type} plugin ${spec.name} in ${spec.dir} against Dragonfly ${spec.ref}\n`);
+      const { initScaffold } = await import('./commands/init');
+      const result = await initScaffold(spec, { log, signal: io.signal, engine: io.engine });
+      return { lines: result.files, result };
+    }
+    case 'prune': {
+      const { spec } = invocation;
+      const { prune } = await import('./commands/prune');
+      const engine = io.engine ?? new (await import('./docker/dockerode')).DockerEngine(undefined, { pingTimeoutMs: spec.pingTimeoutMs });
+      const result = await prune(engine, { all: spec.all, dirs: spec.dirs }, io.signal);
+      const lines = [
+        ...result.removedContainers.map((id) => `removed container ${id.slice(0, 12)}`),
+        ...result.sparedContainers.map((id) => `spared container ${id.slice(0, 12)}: its run is still going (--all removes it)`),
+        ...result.removedPaths.map((p) => `removed ${p}`),
+      ];
+      return { lines: lines.length > 0 ? lines : ['nothing to prune'], result };
+    }
+  }
 }
 
 function writeOut(stream: NodeJS.WritableStream, text: string): Promise<void> {
@@ -252,31 +302,30 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   if (token) secrets.push(token);
   const mask = (text: string) => maskSecrets(text, secrets);
 
-  let run: Run | undefined;
-  let output: OutputFlags = { json: argv.includes('--json') };
+  // Until the command line is parsed, --json anywhere in it asks for the error as a JSON document.
+  const jsonAsked = argv.includes('--json');
+  let invocation: Invocation | undefined;
   // No arguments at all: what the tool does and how, rather than an error about a missing one.
   if (argv.length === 0) argv = ['--help'];
   try {
-    await program(io, (r, o) => {
-      run = r;
-      output = o;
-    }).parseAsync(argv, { from: 'user' });
+    invocation = parseCommandLine(argv, io);
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return 0; // --help, --version
       // commander puts its "(Did you mean …?)" on a line of its own: one line, like every error.
       const message = err.message.replace(/^error: /, '').replace(/\n(?=\(Did you mean)/, ' ');
       const error = new UsageError(message, { hint: 'run d7y-build --help for the options' });
-      return report(error, io, output.json ?? false, mask);
+      return report(error, io, jsonAsked, mask);
     }
-    return report(asD7yError(err), io, output.json ?? false, mask);
+    return report(asD7yError(err), io, jsonAsked, mask);
   }
-  if (run === undefined) return 0;
+  if (invocation === undefined) return 0;
 
-  const log = createLogger({ verbose: output.verbose ?? false, stream: io.stderr, env: io.env, mask });
+  const { json, verbose } = invocation.output;
+  const log = createLogger({ verbose: verbose ?? false, stream: io.stderr, env: io.env, mask });
   try {
-    const outcome = await run({ log, redact: (values) => secrets.push(...values) });
-    if (output.json) {
+    const outcome = await runInvocation(invocation, io, { log, redact: (values) => secrets.push(...values) });
+    if (json) {
       await writeOut(io.stdout, jsonLine(successOutcome(outcome.result), mask));
     } else {
       await writeOut(io.stdout, outcome.lines.map((l) => `${escapeControl(mask(l))}\n`).join(''));
@@ -285,7 +334,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     return outcome.exitCode ?? 0;
   } catch (err) {
     const failure = err instanceof RunFailure ? err : undefined;
-    return report(failure?.error ?? asD7yError(err), io, output.json ?? false, mask, failure);
+    return report(failure?.error ?? asD7yError(err), io, json ?? false, mask, failure);
   }
 }
 

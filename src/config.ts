@@ -8,7 +8,7 @@ import os from 'node:os';
 import { UsageError } from './errors';
 import { isInside } from './files';
 import type { PluginMeta } from './plugin-meta';
-import { isPluginType, parsePluginFileName, pluginFileName, pluginName, PLUGIN_TYPES, type PluginType } from './plugin';
+import { fixedName, HOST_LIST, isPluginType, parsePluginFileName, PLUGIN_FILE_PATTERN, pluginFileName, pluginName, PLUGIN_TYPES, type PluginType } from './plugin';
 import { DRAGONFLY_DIRS } from './session/layout';
 import { BUILD_TAG, buildTimestamp, ldflagsQuotable, type ToolchainSettings } from './toolchain/goflags';
 
@@ -21,6 +21,7 @@ export const DEFAULT_OUT_DIR = 'd7y-build-out';
  * are built for this platform, whatever the engine's machine is.
  */
 export const DEFAULT_PLATFORM = 'linux/amd64';
+export const DEFAULT_PLUGIN_TYPE: PluginType = 'resource';
 
 /** The flags as commander hands them over. */
 export interface BuildFlags {
@@ -63,7 +64,7 @@ export interface BuildSpec {
   /** undefined: golang:<version>-bookworm, the version read from go.mod at the commit. */
   goImage: string | undefined;
   toolchain: ToolchainSettings;
-  /** undefined: the Dragonfly short SHA. */
+  /** undefined: the Dragonfly short SHA (see buildCommitFor). */
   buildCommit: string | undefined;
   /** RFC 3339 UTC. */
   buildTime: string;
@@ -161,8 +162,11 @@ function parseLimits(flags: { memory?: string; cpus?: string; timeout?: string }
   return limits;
 }
 
-export const DEFAULT_PING_TIMEOUT_MS = 15_000;
-export const DEFAULT_LOAD_TIMEOUT_MS = 120_000;
+/** The defaults of D7Y_PING_TIMEOUT and D7Y_LOAD_TIMEOUT, as written and in milliseconds. */
+export const DEFAULT_PING_TIMEOUT = '15s';
+export const DEFAULT_LOAD_TIMEOUT = '2m';
+export const DEFAULT_PING_TIMEOUT_MS = parseDuration(DEFAULT_PING_TIMEOUT)!;
+export const DEFAULT_LOAD_TIMEOUT_MS = parseDuration(DEFAULT_LOAD_TIMEOUT)!;
 
 /** A duration from the environment, else its default; out of range is a UsageError naming the variable. */
 function durationFromEnv(env: Env, name: string, fallback: number, range: { min: number; max: number; text: string }, example: string): number {
@@ -175,18 +179,18 @@ function durationFromEnv(env: Env, name: string, fallback: number, range: { min:
   return ms;
 }
 
-/** How long the engine may take to answer its first request: D7Y_PING_TIMEOUT, else 15 s. */
+/** How long the engine may take to answer its first request: D7Y_PING_TIMEOUT, else DEFAULT_PING_TIMEOUT. */
 export function pingTimeoutFor(env: Env): number {
-  return durationFromEnv(env, 'D7Y_PING_TIMEOUT', DEFAULT_PING_TIMEOUT_MS, RANGES.pingTimeout, '15s');
+  return durationFromEnv(env, 'D7Y_PING_TIMEOUT', DEFAULT_PING_TIMEOUT_MS, RANGES.pingTimeout, DEFAULT_PING_TIMEOUT);
 }
 
 /**
  * How long loading the plugins may take, in the host's `plugin` command and in the loader check:
- * D7Y_LOAD_TIMEOUT, else 2 minutes. A plugin whose init never returns would otherwise hold the
+ * D7Y_LOAD_TIMEOUT, else DEFAULT_LOAD_TIMEOUT. A plugin whose init never returns would otherwise hold the
  * build for ever.
  */
 export function loadTimeoutFor(env: Env): number {
-  return durationFromEnv(env, 'D7Y_LOAD_TIMEOUT', DEFAULT_LOAD_TIMEOUT_MS, RANGES.loadTimeout, '2m');
+  return durationFromEnv(env, 'D7Y_LOAD_TIMEOUT', DEFAULT_LOAD_TIMEOUT_MS, RANGES.loadTimeout, DEFAULT_LOAD_TIMEOUT);
 }
 
 /** Variables the Go toolchain may need to reach modules; nothing else of this machine goes in. */
@@ -346,6 +350,21 @@ function repoOf(flags: { repo?: string }, env: Env, cwd: string): string {
   return resolveRepo(nonEmpty(flags.repo) ?? nonEmpty(env.D7Y_REPO) ?? DEFAULT_REPO, cwd);
 }
 
+/** Where plugins are installed: `--plugins-dir`, else D7Y_PLUGINS_DIR, else the directory Dragonfly's hosts search. */
+export function pluginsDirFor(flags: { pluginsDir?: string }, env: Env, cwd: string): string {
+  return path.resolve(cwd, nonEmpty(flags.pluginsDir) ?? nonEmpty(env.D7Y_PLUGINS_DIR) ?? DEFAULT_PLUGINS_DIR);
+}
+
+/** Where the host, the plugins and manifest.json are written: `--out`, else DEFAULT_OUT_DIR. */
+export function outDirFor(flags: { out?: string }, cwd: string): string {
+  return path.resolve(cwd, nonEmpty(flags.out) ?? DEFAULT_OUT_DIR);
+}
+
+/** What main.buildCommit is stamped with: `--build-commit`, else the short SHA of the Dragonfly commit. */
+export function buildCommitFor(spec: Pick<BuildSpec, 'buildCommit'>, shortSha: string): string {
+  return spec.buildCommit ?? shortSha;
+}
+
 export function resolveSpec(
   dirs: string[],
   flags: BuildFlags,
@@ -356,7 +375,7 @@ export function resolveSpec(
   readMeta: (dir: string) => PluginMeta = () => ({}),
 ): BuildSpec {
   const ref = refOf(flags, env);
-  const type = typeOf(flags.type ?? 'resource');
+  const type = typeOf(flags.type ?? DEFAULT_PLUGIN_TYPE);
 
   if (dirs.length === 0) {
     throw new UsageError('no plugin directory given', { hint: 'pass the plugin source directory: d7y-build --commit <ref> ./myplugin' });
@@ -377,7 +396,7 @@ export function resolveSpec(
     const other = seen.get(p.name);
     if (other !== undefined) {
       const hint =
-        type === 'resource'
+        fixedName(type) === undefined
           ? 'give each plugin directory its own name'
           : `a ${type} host loads exactly one plugin: build one directory per call`;
       throw new UsageError(`${other} and ${p.dir} would both be ${p.file}`, { hint });
@@ -385,8 +404,8 @@ export function resolveSpec(
     seen.set(p.name, p.dir);
   }
 
-  const outDir = path.resolve(cwd, nonEmpty(flags.out) ?? DEFAULT_OUT_DIR);
-  const pluginsDir = path.resolve(cwd, nonEmpty(flags.pluginsDir) ?? nonEmpty(env.D7Y_PLUGINS_DIR) ?? DEFAULT_PLUGINS_DIR);
+  const outDir = outDirFor(flags, cwd);
+  const pluginsDir = pluginsDirFor(flags, env, cwd);
   checkDirsApart(outDir, pluginsDir, plugins.map((p) => p.dir));
 
   const cache = cacheDirFor(env);
@@ -471,7 +490,7 @@ export function resolveInstallSpec(files: string[], flags: InstallFlags, env: En
   const host = nonEmpty(flags.host);
   if (host === undefined) {
     throw new UsageError('no host binary given', {
-      hint: 'pass --host <path to the dfget, scheduler or manager the plugins must load into>',
+      hint: `pass --host <path to the ${HOST_LIST} the plugins must load into>`,
     });
   }
   const plugins = files.map((file) => {
@@ -479,7 +498,7 @@ export function resolveInstallSpec(files: string[], flags: InstallFlags, env: En
     const parsed = parsePluginFileName(path.basename(abs));
     if (parsed === undefined) {
       throw new UsageError(`${path.basename(abs)} is not a plugin file name Dragonfly loads`, {
-        hint: 'plugin files are named d7y-<resource|scheduler|manager>-plugin-<[a-z0-9]+>.so',
+        hint: `plugin files are named ${PLUGIN_FILE_PATTERN}`,
       });
     }
     return { path: abs, ...parsed, file: path.basename(abs) };
@@ -491,7 +510,7 @@ export function resolveInstallSpec(files: string[], flags: InstallFlags, env: En
   return {
     host: path.resolve(cwd, host),
     plugins,
-    pluginsDir: path.resolve(cwd, nonEmpty(flags.pluginsDir) ?? nonEmpty(env.D7Y_PLUGINS_DIR) ?? DEFAULT_PLUGINS_DIR),
+    pluginsDir: pluginsDirFor(flags, env, cwd),
     goImage: parseGoImage(flags.goImage),
     keep: flags.keep ?? false,
     goEnv: goEnvOf(env),
@@ -558,4 +577,46 @@ export function resolveInitSpec(dir: string, flags: InitFlags, env: Env, cwd: st
   const api = resolveApiSpec(flags, env, cwd);
   const abs = path.resolve(cwd, dir);
   return { ...api, dir: abs, name: pluginName(api.type, path.basename(abs), nonEmpty(flags.name)) };
+}
+
+/** `d7y-build verify`: the host and the plugin files, as absolute paths. */
+export interface VerifySpec {
+  host: string;
+  plugins: string[];
+}
+
+export function resolveVerifySpec(files: string[], flags: { host: string }, cwd: string): VerifySpec {
+  return { host: path.resolve(cwd, flags.host), plugins: files.map((f) => path.resolve(cwd, f)) };
+}
+
+/** `d7y-build inspect`: one Go binary, as an absolute path. */
+export interface InspectSpec {
+  file: string;
+}
+
+export function resolveInspectSpec(file: string, cwd: string): InspectSpec {
+  return { file: path.resolve(cwd, file) };
+}
+
+/** `d7y-build prune`: whether live runs' containers go too, and the directories swept for half-written files. */
+export interface PruneFlags {
+  all?: boolean;
+  pluginsDir?: string;
+  out?: string;
+}
+
+export interface PruneSpec {
+  all: boolean;
+  /** --plugins-dir, and --out with its bin/ and plugins/. */
+  dirs: string[];
+  pingTimeoutMs: number;
+}
+
+export function resolvePruneSpec(flags: PruneFlags, env: Env, cwd: string): PruneSpec {
+  const out = outDirFor(flags, cwd);
+  return {
+    all: flags.all ?? false,
+    dirs: [pluginsDirFor(flags, env, cwd), ...['bin', 'plugins', '.'].map((d) => path.join(out, d))],
+    pingTimeoutMs: pingTimeoutFor(env),
+  };
 }

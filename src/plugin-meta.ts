@@ -7,14 +7,12 @@
  */
 import { closeSync, constants, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { NAME_KEYS, type NameKey } from './plugin';
 
-export interface PluginMeta {
-  type?: string;
-  name?: string;
-  scheme?: string;
-}
+/** type, name, and the keys a loader compares with the name (scheme). */
+export type PluginMeta = { type?: string; name?: string } & { [K in NameKey]?: string };
 
-const KEYS = ['type', 'name', 'scheme'] as const;
+const KEYS = ['type', 'name', ...NAME_KEYS] as const;
 
 /**
  * Comments and raw strings blanked out (same length), and interpreted strings too unless

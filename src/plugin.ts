@@ -1,37 +1,41 @@
 /**
  * Dragonfly's plugin contract, as upstream's internal/dfplugin and the hosts define it: plugin
- * types, the host binary that loads each, the names each type allows and the file name.
+ * types, the host binary that loads each, the names each type allows and the file name. TYPES is
+ * the one table of per-type facts: everything else that depends on the type derives from it.
  */
+import path from 'node:path';
 import { UsageError } from './errors';
 import type { PluginMeta } from './plugin-meta';
-
-export const PLUGIN_TYPES = ['resource', 'scheduler', 'manager'] as const;
-export type PluginType = (typeof PLUGIN_TYPES)[number];
-
-/** The name part of `d7y-<type>-plugin-<name>.so`, as upstream's PluginFormatExpr matches it. */
-export const PLUGIN_NAME = /^[a-z0-9]+$/;
 
 /** The function Dragonfly loads a plugin type with, which asserts the type's interface. */
 export interface LoaderRule {
   /** The loader's package directories, in the layouts of successive releases: `<dir>/plugin.go` defines LoadPlugin. */
-  dirs: string[];
+  dirs: readonly string[];
   /** The interface, in that package, that the plugin's value must implement. */
   iface: string;
   /** Metadata keys, besides type and name, whose value the loader compares with the plugin's name. */
-  nameKeys: string[];
+  nameKeys: readonly string[];
+  /** What the loader's error says when a name key differs from the name (source.LoadPlugin: "support schema not match"). */
+  nameKeyError?: RegExp;
 }
 
 interface TypeRule {
   /** The Dragonfly command that loads this type, built from `cmd/<host>`. */
-  host: 'dfget' | 'scheduler' | 'manager';
+  host: string;
   /** The only name the host loads, when it allows just one. */
   fixedName?: string;
   loader: LoaderRule;
+  /** The release whose tree no longer has cmd/<host>, and the last release before it. */
+  hostGone?: { release: string; lastWith: string };
 }
 
-const RULES: Record<PluginType, TypeRule> = {
+const TYPES = {
   // source.LoadPlugin refuses a plugin whose metadata "scheme" is not its name.
-  resource: { host: 'dfget', loader: { dirs: ['pkg/source'], iface: 'ResourceClient', nameKeys: ['scheme'] } },
+  resource: {
+    host: 'dfget',
+    loader: { dirs: ['pkg/source'], iface: 'ResourceClient', nameKeys: ['scheme'], nameKeyError: /schem/ },
+    hostGone: { release: 'v2.4.0', lastWith: 'v2.3.4' },
+  },
   scheduler: {
     host: 'scheduler',
     fixedName: 'evaluator',
@@ -39,37 +43,113 @@ const RULES: Record<PluginType, TypeRule> = {
     loader: { dirs: ['scheduler/scheduling/evaluator', 'scheduler/core/evaluator'], iface: 'Evaluator', nameKeys: [] },
   },
   manager: { host: 'manager', fixedName: 'searcher', loader: { dirs: ['manager/searcher'], iface: 'Searcher', nameKeys: [] } },
-};
+} as const satisfies Record<string, TypeRule>;
 
-export function isPluginType(value: string): value is PluginType {
-  return (PLUGIN_TYPES as readonly string[]).includes(value);
+export type PluginType = keyof typeof TYPES;
+/** The plugin types, in the table's order. */
+export const PLUGIN_TYPES = Object.keys(TYPES) as readonly PluginType[];
+/** A Dragonfly command that loads plugins. */
+export type HostName = (typeof TYPES)[PluginType]['host'];
+/** The metadata keys some type's loader compares with the plugin's name ("scheme"). */
+export type NameKey = (typeof TYPES)[PluginType]['loader']['nameKeys'][number];
+export const NAME_KEYS = [...new Set(PLUGIN_TYPES.flatMap((t): readonly NameKey[] => TYPES[t].loader.nameKeys))];
+
+/** The name part of `d7y-<type>-plugin-<name>.so`, as upstream's PluginFormatExpr matches it. */
+export const PLUGIN_NAME_CHARS = '[a-z0-9]+';
+export const PLUGIN_NAME = new RegExp(`^${PLUGIN_NAME_CHARS}$`);
+
+/** "a, b or c" */
+function orList(items: readonly string[]): string {
+  return items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} or ${items.at(-1)}`;
 }
 
-export function hostFor(type: PluginType): TypeRule['host'] {
-  return RULES[type].host;
+/** The hosts, for messages: "dfget, scheduler or manager". */
+export const HOST_LIST = orList(PLUGIN_TYPES.map(hostFor));
+
+/** The types that allow one name only, for messages: "evaluator/searcher for scheduler/manager". */
+export const FIXED_NAMES = (() => {
+  const fixed = PLUGIN_TYPES.filter((t) => fixedName(t) !== undefined);
+  return `${fixed.map((t) => fixedName(t)).join('/')} for ${fixed.join('/')}`;
+})();
+
+/** A type's row, as the general shape (TYPES itself keeps its literal types). */
+function rule(type: PluginType): TypeRule {
+  return TYPES[type];
+}
+
+export function isPluginType(value: string): value is PluginType {
+  return Object.hasOwn(TYPES, value);
+}
+
+export function hostFor(type: PluginType): HostName {
+  return TYPES[type].host;
 }
 
 export function loaderRule(type: PluginType): LoaderRule {
-  return RULES[type].loader;
+  return TYPES[type].loader;
 }
 
 /** The only name the host loads for this type, when it allows just one. */
 export function fixedName(type: PluginType): string | undefined {
-  return RULES[type].fixedName;
+  return rule(type).fixedName;
+}
+
+/** The loader function by its package's name, as Go code calls it: source.LoadPlugin. */
+export function loaderFunction(type: PluginType): string {
+  return `${path.posix.basename(TYPES[type].loader.dirs[0])}.LoadPlugin`;
 }
 
 /** The metadata DragonflyPluginInit must return for the loader to accept the plugin: type, name, and the name keys. */
 export function loaderMetadata(type: PluginType, name: string): Record<string, string> {
-  return { type, name, ...Object.fromEntries(RULES[type].loader.nameKeys.map((key) => [key, name])) };
+  return { type, name, ...Object.fromEntries(TYPES[type].loader.nameKeys.map((key) => [key, name])) };
 }
 
-export function pluginFileName(type: PluginType, name: string): string {
+/** The fix for a loader error about a name key ("; a resource plugin's metadata "scheme" must equal its name, …"); '' for other errors. */
+export function nameKeyHint(type: PluginType, name: string, loaderError: string): string {
+  const { nameKeys, nameKeyError } = rule(type).loader;
+  if (nameKeyError === undefined || !nameKeyError.test(loaderError)) return '';
+  return nameKeys.map((key) => `; a ${type} plugin's metadata "${key}" must equal its name, "${name}"`).join('');
+}
+
+/** What becomes of a plugin its loader refuses: a named plugin adds something the host then lacks, a fixed one replaces a default the host keeps. */
+export function refusalEffect(type: PluginType): string {
+  const { host, fixedName, loader } = rule(type);
+  return fixedName === undefined ? `${host} does not know the ${loader.nameKeys.join(' or ')}` : `Dragonfly silently falls back to its default ${fixedName}`;
+}
+
+/** The hint for a commit without cmd/<host>: an earlier release, or another type, when the host left the tree; undefined when it never did. */
+export function hostGoneHint(type: PluginType): string | undefined {
+  const { host, hostGone } = rule(type);
+  if (hostGone === undefined) return undefined;
+  const others = PLUGIN_TYPES.filter((t) => rule(t).hostGone === undefined);
+  return `${host} left the Go tree in ${hostGone.release}: build ${type} plugins against an earlier commit (e.g. --commit ${hostGone.lastWith}), or build a ${orList(others)} plugin`;
+}
+
+/** Upstream's PluginFormat: `d7y-<type>-plugin-<name>.so`. */
+function fileName(type: string, name: string): string {
   return `d7y-${type}-plugin-${name}.so`;
 }
 
+export function pluginFileName(type: PluginType, name: string): string {
+  return fileName(type, name);
+}
+
+/** The file name as a format for Go's fmt.Sprintf, type and name as %s. */
+export const PLUGIN_FILE_FORMAT = fileName('%s', '%s');
+
+/** The file names Dragonfly loads, for messages: d7y-<resource|scheduler|manager>-plugin-<[a-z0-9]+>.so */
+export const PLUGIN_FILE_PATTERN = fileName(`<${PLUGIN_TYPES.join('|')}>`, `<${PLUGIN_NAME_CHARS}>`);
+
+const PLUGIN_FILE = new RegExp(
+  `^${fileName('TYPE', 'NAME')
+    .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    .replace('TYPE', `(${PLUGIN_TYPES.join('|')})`)
+    .replace('NAME', `(${PLUGIN_NAME_CHARS})`)}$`,
+);
+
 /** The type and name in a plugin file name, or undefined when Dragonfly would not load the file. */
 export function parsePluginFileName(file: string): { type: PluginType; name: string } | undefined {
-  const m = /^d7y-(resource|scheduler|manager)-plugin-([a-z0-9]+)\.so$/.exec(file);
+  const m = PLUGIN_FILE.exec(file);
   return m ? { type: m[1] as PluginType, name: m[2]! } : undefined;
 }
 
@@ -88,20 +168,17 @@ export function pluginName(type: PluginType, dirName: string, explicit?: string,
   const fixed = fixedName(type);
   const declared = meta.name === undefined ? '' : ` (DragonflyPluginInit says "name": "${meta.name}")`;
   if (fixed !== undefined) {
+    const only = `Dragonfly's ${hostFor(type)} loads only ${pluginFileName(type, fixed)}`;
     if (explicit !== undefined && explicit !== fixed) {
-      throw new UsageError(`a ${type} plugin must be named "${fixed}", not "${explicit}"`, {
-        hint: `Dragonfly's ${hostFor(type)} loads only d7y-${type}-plugin-${fixed}.so: drop --name or pass --name ${fixed}`,
-      });
+      throw new UsageError(`a ${type} plugin must be named "${fixed}", not "${explicit}"`, { hint: `${only}: drop --name or pass --name ${fixed}` });
     }
     if (meta.name !== undefined && meta.name !== fixed) {
-      throw new UsageError(`a ${type} plugin must be named "${fixed}"${declared}`, {
-        hint: `Dragonfly's ${hostFor(type)} loads only d7y-${type}-plugin-${fixed}.so: return "name": "${fixed}" from DragonflyPluginInit`,
-      });
+      throw new UsageError(`a ${type} plugin must be named "${fixed}"${declared}`, { hint: `${only}: return "name": "${fixed}" from DragonflyPluginInit` });
     }
     return fixed;
   }
   if (explicit !== undefined && !PLUGIN_NAME.test(explicit)) {
-    throw new UsageError(`--name "${explicit}" is not a valid plugin name`, { hint: 'plugin names are [a-z0-9]+: use lower-case letters and digits only' });
+    throw new UsageError(`--name "${explicit}" is not a valid plugin name`, { hint: `plugin names are ${PLUGIN_NAME_CHARS}: use lower-case letters and digits only` });
   }
   if (explicit !== undefined && meta.name !== undefined && explicit !== meta.name) {
     throw new UsageError(`--name ${explicit} disagrees with the plugin's own name${declared}`, {
@@ -117,12 +194,15 @@ export function pluginName(type: PluginType, dirName: string, explicit?: string,
           ? 'return "name": "<name>" from DragonflyPluginInit, or rename the directory'
           : 'pass --name, e.g. --name myfs, or return "name" from DragonflyPluginInit'
         : `use lower-case letters and digits only`;
-    throw new UsageError(`${origin} is not a valid plugin name`, { hint: `plugin names are [a-z0-9]+: ${fix}` });
+    throw new UsageError(`${origin} is not a valid plugin name`, { hint: `plugin names are ${PLUGIN_NAME_CHARS}: ${fix}` });
   }
-  if (type === 'resource' && meta.scheme !== undefined && meta.scheme !== name) {
-    throw new UsageError(`resource plugin ${name} declares "scheme": "${meta.scheme}" in DragonflyPluginInit`, {
-      hint: `Dragonfly's source.LoadPlugin loads a resource plugin only when its scheme equals its name: return "scheme": "${name}"${meta.name === undefined ? `, or name the plugin ${meta.scheme}` : ''}`,
-    });
+  for (const key of TYPES[type].loader.nameKeys) {
+    const value = meta[key];
+    if (value !== undefined && value !== name) {
+      throw new UsageError(`${type} plugin ${name} declares "${key}": "${value}" in DragonflyPluginInit`, {
+        hint: `Dragonfly's ${loaderFunction(type)} loads a ${type} plugin only when its ${key} equals its name: return "${key}": "${name}"${meta.name === undefined ? `, or name the plugin ${value}` : ''}`,
+      });
+    }
   }
   return name;
 }

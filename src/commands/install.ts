@@ -19,6 +19,7 @@ import { validateIn } from '../session/validate';
 import type { InstallSpec } from '../config';
 import type { BuildContainer } from '../docker/engine';
 import { UsageError } from '../errors';
+import { HOST_LIST } from '../plugin';
 import { LOADCHECK_COMMAND } from '../validate/loader';
 import { readRegularFile } from '../files';
 import { makeTempDir } from '../files';
@@ -60,7 +61,7 @@ async function goImageFromManifest(host: string): Promise<string | undefined> {
 async function checkInputs(ctx: InstallContext): Promise<void> {
   const { spec } = ctx;
   if (!(await isFile(spec.host))) {
-    throw new UsageError(`host binary ${spec.host} does not exist`, { hint: 'pass --host <the dfget, scheduler or manager binary>' });
+    throw new UsageError(`host binary ${spec.host} does not exist`, { hint: `pass --host <the ${HOST_LIST} binary>` });
   }
   for (const plugin of spec.plugins) {
     if (!(await isFile(plugin.path))) throw new UsageError(`plugin ${plugin.path} does not exist`, { hint: 'pass the .so files to install' });

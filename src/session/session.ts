@@ -14,6 +14,7 @@ import type { DragonflyMirror, ResolvedCommit } from '../git/source';
 import type { Loader } from '../validate/loader';
 import type { LoadedPlugin } from '../validate/plugin-output';
 import type { GoMod } from '../toolchain/gomod';
+import type { HostName } from '../plugin';
 import { PipelineError, RunFailure, runSteps, type PipelineContext, type Step, type StepTiming } from './runner';
 import { randomUUID } from 'node:crypto';
 import { InternalError } from '../errors';
@@ -24,7 +25,7 @@ export interface SourceFacts {
   shortSha: string;
   goMod: GoMod;
   /** The Dragonfly command that loads this plugin type. */
-  host: 'dfget' | 'scheduler' | 'manager';
+  host: HostName;
   /** The function the host loads this plugin type with, at this commit. */
   loader: Loader;
   /** Whether the commit's commands have the `plugin` subcommand (v2.0.0 has none). */

@@ -1,7 +1,7 @@
 /** resolve-source: the ref to a full SHA through the mirror cache, and what go.mod says at it. */
 import { SourceError, UnsupportedHostError } from '../errors';
 import { DragonflyMirror } from '../git/source';
-import { hostFor, loaderRule, type PluginType } from '../plugin';
+import { hostFor, hostGoneHint, loaderRule, type PluginType } from '../plugin';
 import { parseLoaderParams, type Loader } from '../validate/loader';
 import type { SourceContext } from './session';
 import { parseGoMod } from '../toolchain/gomod';
@@ -34,11 +34,9 @@ export async function resolveSource(ctx: SourceContext): Promise<void> {
 
   const host = hostFor(spec.type);
   if (!(await mirror.hasDirectory(commit.sha, `cmd/${host}`))) {
-    const hint =
-      spec.type === 'resource'
-        ? 'dfget left the Go tree in v2.4.0: build resource plugins against an earlier commit (e.g. --commit v2.3.4), or build a scheduler or manager plugin'
-        : `pick a Dragonfly commit that has cmd/${host}`;
-    throw new UnsupportedHostError(`Dragonfly at ${spec.ref} (${shortSha}) has no cmd/${host}, so it can't load ${spec.type} plugins`, { hint });
+    throw new UnsupportedHostError(`Dragonfly at ${spec.ref} (${shortSha}) has no cmd/${host}, so it can't load ${spec.type} plugins`, {
+      hint: hostGoneHint(spec.type) ?? `pick a Dragonfly commit that has cmd/${host}`,
+    });
   }
 
   const loader = await findLoader(mirror, commit.sha, spec.type);

@@ -7,10 +7,14 @@
 import { ValidationError } from '../errors';
 import type { BuildContainer } from '../docker/engine';
 import { describeMethods, implementHint, loaderProblems, parseLoaderReport, summarize, type LoaderReport } from '../validate/loader';
-import { checkListing, parsePluginOutput, type ExpectedPlugin, type LoadedPlugin } from '../validate/plugin-output';
+import { checkListing, parsePluginOutput, type ExpectedPlugin as ListedPlugin, type LoadedPlugin } from '../validate/plugin-output';
 import { hintFor } from '../validate/diagnose';
+import { nameKeyHint, type PluginType } from '../plugin';
 import { CONTAINER } from './layout';
 import type { SessionContext, ValidationFacts } from './session';
+
+/** A plugin the host must load: its file, name and type. */
+type ExpectedPlugin = ListedPlugin & { type: PluginType };
 
 export interface ValidationChecks {
   /** Run `<host> plugin`: false for commits without the command (v2.0.0). */
@@ -131,8 +135,8 @@ async function runLoader(ctx: SessionContext, container: BuildContainer, plugin:
     throw new ValidationError(`${describe} refuses ${plugin.file}: ${summarize(report)}`, {
       hint:
         methods.length > 0
-          ? implementHint(report.interface, plugin.type, plugin.name)
-          : hintFor(report.error ?? '', plugin) + (report.error !== undefined && /schem/.test(report.error) ? `; a resource plugin's metadata "scheme" must equal its name, "${plugin.name}"` : ''),
+          ? implementHint(report.interface, plugin.type)
+          : hintFor(report.error ?? '', plugin) + nameKeyHint(plugin.type, plugin.name, report.error ?? ''),
       detail: [`loader error: ${report.error ?? ''}`, ...methods].join('\n'),
     });
   }

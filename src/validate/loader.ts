@@ -7,6 +7,8 @@
  * loader and, when it refuses, compares the plugin's value with the interface by reflection. Pure:
  * the program's source and the reading of its report.
  */
+import { PLUGIN_FILE_FORMAT, refusalEffect, type PluginType } from '../plugin';
+
 /** What a commit's LoadPlugin takes: its parameters, in order (v2.0.1: none or the scheme only). */
 export type LoaderParam = 'dir' | 'name';
 
@@ -83,7 +85,7 @@ func main() {
 	r := report{Interface: iface.PkgPath() + "." + iface.Name()}
 	if _, err := loader.LoadPlugin(${args}); err != nil {
 		r.Error = err.Error()
-		diagnose(&r, iface, filepath.Join(dir, fmt.Sprintf("d7y-%s-plugin-%s.so", typ, name)))
+		diagnose(&r, iface, filepath.Join(dir, fmt.Sprintf(${JSON.stringify(PLUGIN_FILE_FORMAT)}, typ, name)))
 	} else {
 		r.OK = true
 	}
@@ -196,7 +198,6 @@ export function summarize(report: LoaderReport): string {
 }
 
 /** The hint for a plugin whose value lacks methods of its type's interface. */
-export function implementHint(iface: string, type: string, name: string): string {
-  const fallback = type === 'resource' ? 'dfget does not know the scheme' : `Dragonfly silently falls back to its default ${name}`;
-  return `implement ${iface} as it is at this commit (\`d7y-build inspect-api --type ${type} --commit <ref>\` prints it); otherwise ${fallback}`;
+export function implementHint(iface: string, type: PluginType): string {
+  return `implement ${iface} as it is at this commit (\`d7y-build inspect-api --type ${type} --commit <ref>\` prints it); otherwise ${refusalEffect(type)}`;
 }

@@ -3,6 +3,7 @@
  * whatever happens, so its lines are the only evidence of whether a plugin loaded. Pure.
  */
 import { unquoteGo } from '../gostring';
+import { PLUGIN_TYPES } from '../plugin';
 
 export interface LoadedPlugin {
   type: string;
@@ -31,7 +32,7 @@ export interface PluginListing {
 }
 
 // v2.0.9 on: "<type> plugin: <name>, location: <file>, attribute: {...}"; v2.0.1: "<type> plugin <name>, ...".
-const LOADED = /^(resource|scheduler|manager) plugin:? (\S+), location: (\S+), attribute: (.*)$/;
+const LOADED = new RegExp(`^(${PLUGIN_TYPES.join('|')}) plugin:? (\\S+), location: (\\S+), attribute: (.*)$`);
 const IN_TREE = /^source plugin: (\S+), location: in-tree$/;
 const BAD_BINARY = /^not valid plugin binary format (\S+): (.*)$/;
 const BAD_NAME = /^not valid plugin name: (.*)$/;

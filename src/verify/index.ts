@@ -8,6 +8,7 @@ import path from 'node:path';
 import { UnreadableFileError } from '../elf/elf';
 import { UnverifiableError, UsageError } from '../errors';
 import { kindOf } from '../files';
+import { HOST_LIST } from '../plugin';
 import { NotGoBinaryError, readGoBinary, type GoBinary } from './binary';
 import { decide, type PluginVerdict } from './verdict';
 
@@ -55,7 +56,7 @@ async function load(file: string, role: Role, label = file): Promise<GoBinary> {
       });
     }
     if (role === 'host' && binary.kind !== 'executable') {
-      throw new UnverifiableError(`${label} is a Go plugin, not a host executable`, { hint: '--host takes the dfget, scheduler or manager binary' });
+      throw new UnverifiableError(`${label} is a Go plugin, not a host executable`, { hint: `--host takes the ${HOST_LIST} binary` });
     }
     return { ...binary, path: label };
   } catch (err) {

@@ -89,7 +89,7 @@ function manifestOf(ctx: BuildContext): Manifest {
     go: { version: toolchain.goVersion, platform: toolchain.platform, image: image.goImage, imageReason: image.goImageReason, imageId: image.goImageId },
     builderImage: { tag: image.builderImage, id: image.builderImageId },
     flags: { cgoEnabled: true, ...spec.toolchain, goArgs: sharedGoArgs(spec.toolchain) },
-    buildCommit: spec.buildCommit ?? source.shortSha,
+    buildCommit: need(state.buildCommit, 'the stamped build commit'),
     buildTime: spec.buildTime,
     artifacts: [
       { kind: 'host', name: source.host, path: `bin/${source.host}`, sha256: staged.host.sha256, size: staged.host.size },

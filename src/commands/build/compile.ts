@@ -7,6 +7,7 @@ import { CompileError, DependencyConflictError, OutOfMemoryError } from '../../e
 import { CONTAINER } from '../../session/layout';
 import { need } from '../../session/session';
 import type { BuildContext } from './state';
+import { buildCommitFor } from '../../config';
 import { conflictFix, describeConflict, findConflicts, GO_LIST_FORMAT, parseGoList } from './deps';
 import { hostLdflags, pluginLdflags, sharedGoArgs } from '../../toolchain/goflags';
 import { LOADCHECK_COMMAND } from '../../validate/loader';
@@ -76,7 +77,8 @@ export async function checkDependencies(ctx: BuildContext): Promise<void | 'skip
 
 export async function compilePlugins(ctx: BuildContext): Promise<void> {
   const source = need(ctx.state.source, 'the source');
-  const buildCommit = ctx.spec.buildCommit ?? source.shortSha;
+  const buildCommit = buildCommitFor(ctx.spec, source.shortSha);
+  ctx.state.buildCommit = buildCommit;
   const args = [...sharedGoArgs(ctx.spec.toolchain), `-ldflags=${pluginLdflags(buildCommit, ctx.spec.buildTime)}`];
   for (const plugin of ctx.spec.plugins) {
     const result = await run(ctx, plugin.name, ['plugin', plugin.name, plugin.file, '--', ...args]);

@@ -94,7 +94,7 @@ export async function build(spec: BuildSpec, options: BuildOptions = {}): Promis
     goImageReason: need(state.image, 'the image').goImageReason,
     builderImage: need(state.image, 'the image').builderImage,
     flags: { cgoEnabled: true, goArgs: sharedGoArgs(spec.toolchain), ...spec.toolchain },
-    buildCommit: spec.buildCommit ?? source.shortSha,
+    buildCommit: need(state.buildCommit, 'the stamped build commit'),
     buildTime: spec.buildTime,
     artifacts: [
       { kind: 'host', path: outputs.host, sha256: staged.host.sha256, size: staged.host.size },

@@ -15,6 +15,8 @@ export interface BuildState {
   image?: ImageFacts;
   container?: BuildContainer;
   toolchain?: ToolchainFacts;
+  /** What compile-plugins stamped into main.buildCommit. */
+  buildCommit?: string;
   /** Plugins (by name) that carry their own go.mod. */
   modulePlugins?: string[];
   validation?: ValidationFacts;
