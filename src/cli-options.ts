@@ -27,4 +27,5 @@ export const option = {
   json: () => new Option('--json', 'print one JSON document on stdout; logs stay on stderr'),
   keep: () => new Option('--keep', 'keep the container for debugging and print its id'),
   verbose: () => new Option('--verbose', "show the container's output"),
+  quiet: () => new Option('--quiet', 'print only warnings, errors and the final paths').conflicts('verbose'),
 } satisfies Record<string, () => Option>;

@@ -7,7 +7,9 @@
  * cleanup runs before the process exits.
  * Each command's code is imported when the command runs: `verify` never loads Docker's client.
  */
-import { Command, CommanderError } from 'commander';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Argument, Command, CommanderError, type Option } from 'commander';
 import { RunFailure } from './session/runner';
 import {
   DEFAULT_LOAD_TIMEOUT,
@@ -36,6 +38,7 @@ import {
   type VerifySpec,
 } from './config';
 import { option } from './cli-options';
+import { completionScript, SHELLS, type CommandShape, type Shell } from './completion';
 import type { Engine } from './docker/engine';
 import { asD7yError, InterruptedError, UsageError, type D7yError } from './errors';
 import { createLogger, escapeControl, type Logger } from './log';
@@ -48,6 +51,7 @@ import { VERSION } from './version';
 interface OutputFlags {
   json?: boolean;
   verbose?: boolean;
+  quiet?: boolean;
 }
 
 export interface CliIo {
@@ -69,6 +73,7 @@ export type Invocation = { output: OutputFlags } & (
   | { command: 'inspect-api'; spec: ApiSpec }
   | { command: 'init'; spec: InitSpec }
   | { command: 'prune'; spec: PruneSpec }
+  | { command: 'completion'; spec: { shell: Shell; tree: CommandShape } }
 );
 
 /** What a command hands back to main: the human stdout lines, the --json result, the exit code. */
@@ -78,6 +83,8 @@ interface Outcome {
   /** Non-zero for a verdict that is not a failure of d7y-build (verify: will not load). */
   exitCode?: number;
   container?: string;
+  /** Lines written as they are (a completion script), not escaped. */
+  raw?: boolean;
 }
 /** What a command's run gets: the logger, and a way to have secret values masked in all output. */
 interface RunContext {
@@ -126,6 +133,7 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
     .addOption(option.json())
     .addOption(option.keep())
     .addOption(option.verbose())
+    .addOption(option.quiet())
     .version(VERSION, '-V, --version')
     .addHelpText('after', ENV_HELP)
     // Options after a subcommand's name are that subcommand's: both have --plugins-dir and --json.
@@ -146,6 +154,7 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
     .addOption(option.json())
     .addOption(option.keep())
     .addOption(option.verbose())
+    .addOption(option.quiet())
     .action((files: string[], flags: InstallFlags & OutputFlags) => {
       found({ command: 'install', spec: resolveInstallSpec(files, flags, io.env, io.cwd), output: flags });
     });
@@ -179,7 +188,8 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
       .addOption(option.repo())
       .addOption(option.goImage())
       .addOption(option.json())
-      .addOption(option.verbose());
+      .addOption(option.verbose())
+      .addOption(option.quiet());
 
   apiCommand('inspect-api', 'print the interface a plugin of --type must implement at --commit: loader, interface, methods with their doc comments, metadata')
     .action((flags: ApiFlags & OutputFlags) => {
@@ -204,6 +214,14 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
       found({ command: 'prune', spec: resolvePruneSpec(flags, io.env, io.cwd), output: flags });
     });
 
+  root
+    .command('completion')
+    .description('print the shell completion script for bash, zsh or fish, e.g. source <(d7y-build completion bash)')
+    .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
+    .action((shell: Shell) => {
+      found({ command: 'completion', spec: { shell, tree: shapeOf(root) }, output: {} });
+    });
+
   for (const cmd of [root, ...root.commands]) {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => io.stdout.write(s),
@@ -214,12 +232,63 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
   return root;
 }
 
+/** Option values that name files or directories: completed as paths. */
+const PATH_VALUE = /<(dir|file|binary|url\|path)>/;
+
+/** What completion needs of a command: its flags, values and subcommands, from the declarations. */
+function shapeOf(cmd: Command): CommandShape {
+  const optionShape = (o: Option) => ({
+    flags: [o.short, o.long].filter((f): f is string => f !== undefined),
+    takesValue: o.required || o.optional,
+    choices: o.argChoices,
+    path: PATH_VALUE.test(o.flags),
+    description: o.description,
+  });
+  return {
+    name: cmd.name(),
+    description: cmd.description(),
+    options: [...cmd.options.map(optionShape), { flags: ['-h', '--help'], takesValue: false, path: false, description: 'display help for command' }],
+    pathArguments: cmd.registeredArguments.some((a) => a.argChoices === undefined),
+    argumentChoices: cmd.registeredArguments.flatMap((a) => a.argChoices ?? []),
+    commands: cmd.commands.filter((c) => c.name() !== 'completion' || cmd.parent === null).map(shapeOf),
+  };
+}
+
+/** The commands' names, for suggestions when the first argument is neither a command nor a path. */
+const COMMAND_NAMES = ['install', 'verify', 'inspect', 'inspect-api', 'init', 'prune', 'completion', 'help'];
+
+/** Levenshtein distance, small strings only. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next.push(Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/**
+ * `d7y-build instal x.so` would otherwise read "instal" as a plugin directory: a first word that is
+ * no path on this machine but close to a command's name is a mistyped command.
+ */
+function checkMistypedCommand(argv: string[], cwd: string): void {
+  const first = argv[0];
+  if (first === undefined || first.startsWith('-') || COMMAND_NAMES.includes(first) || first.length > 20) return;
+  const close = COMMAND_NAMES.filter((name) => distance(first, name) <= Math.min(2, name.length - 1)).sort((a, b) => distance(first, a) - distance(first, b));
+  if (close.length === 0 || existsSync(path.resolve(cwd, first))) return;
+  throw new UsageError(`unknown command "${first}", and no plugin directory of that name exists`, {
+    hint: `did you mean d7y-build ${close[0]}? (d7y-build --help lists the commands)`,
+  });
+}
+
 /**
  * The command line to what it asks for, through commander and config.ts; undefined when commander
  * answered by itself. Throws CommanderError for what commander refuses or answers (help, version:
  * exit code 0), UsageError for what config.ts refuses.
  */
 export function parseCommandLine(argv: string[], io: ParseIo): Invocation | undefined {
+  checkMistypedCommand(argv, io.cwd);
   let invocation: Invocation | undefined;
   program(io, (i) => (invocation = i)).parse(argv, { from: 'user' });
   return invocation;
@@ -260,7 +329,7 @@ async function runInvocation(invocation: Invocation, io: CliIo, { log, redact }:
     }
     case 'inspect-api': {
       const { spec } = invocation;
-      io.stderr.write(`d7y-build ${VERSION}: the ${spec.type} plugin interface at Dragonfly ${spec.ref}\n`);
+      log.headline(`d7y-build ${VERSION}: the ${spec.type} plugin interface at Dragonfly ${spec.ref}`);
       const { inspectApi } = await import('./commands/inspect-api');
       const { formatApi } = await import('./scaffold/render');
       const result = await inspectApi(spec, { log, signal: io.signal, engine: io.engine });
@@ -268,10 +337,13 @@ async function runInvocation(invocation: Invocation, io: CliIo, { log, redact }:
     }
     case 'init': {
       const { spec } = invocation;
-      io.stderr.write(`d7y-build ${VERSION}: init ${spec.type} plugin ${spec.name} in ${spec.dir} against Dragonfly ${spec.ref}\n`);
+      log.headline(`d7y-build ${VERSION}: init ${spec.type} plugin ${spec.name} in ${spec.dir} against Dragonfly ${spec.ref}`);
       const { initScaffold } = await import('./commands/init');
       const result = await initScaffold(spec, { log, signal: io.signal, engine: io.engine });
       return { lines: result.files, result };
+    }
+    case 'completion': {
+      return { lines: [completionScript(invocation.spec.shell, invocation.spec.tree)], result: { shell: invocation.spec.shell }, raw: true };
     }
     case 'prune': {
       const { spec } = invocation;
@@ -307,6 +379,11 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   let invocation: Invocation | undefined;
   // No arguments at all: what the tool does and how, rather than an error about a missing one.
   if (argv.length === 0) argv = ['--help'];
+  if (jsonAsked && (argv.includes('--version') || argv.includes('-V'))) {
+    const { versions } = await import('./versions');
+    await writeOut(io.stdout, jsonLine(await versions(io.env, io.engine), mask));
+    return 0;
+  }
   try {
     invocation = parseCommandLine(argv, io);
   } catch (err) {
@@ -321,14 +398,14 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
   if (invocation === undefined) return 0;
 
-  const { json, verbose } = invocation.output;
-  const log = createLogger({ verbose: verbose ?? false, stream: io.stderr, env: io.env, mask });
+  const { json, verbose, quiet } = invocation.output;
+  const log = createLogger({ verbose: verbose ?? false, quiet: quiet ?? false, stream: io.stderr, env: io.env, mask });
   try {
     const outcome = await runInvocation(invocation, io, { log, redact: (values) => secrets.push(...values) });
     if (json) {
       await writeOut(io.stdout, jsonLine(successOutcome(outcome.result), mask));
     } else {
-      await writeOut(io.stdout, outcome.lines.map((l) => `${escapeControl(mask(l))}\n`).join(''));
+      await writeOut(io.stdout, outcome.lines.map((l) => `${outcome.raw ? l : escapeControl(mask(l))}\n`).join(''));
       if (outcome.container) log.headline(`kept container ${outcome.container}`);
     }
     return outcome.exitCode ?? 0;

@@ -1,6 +1,6 @@
 /**
  * Human-readable progress on stderr; stdout belongs to the result. `verbose` adds what the build
- * container prints. Colour only on a TTY, and never with NO_COLOR. Every message is masked and has
+ * container prints; --quiet keeps only warnings. Colour as colourWanted says. Every message is masked and has
  * its control characters escaped here, before colour is added: each message is one line on the
  * terminal, whatever file names, refs or container output it quotes.
  */
@@ -19,6 +19,8 @@ export interface Logger {
 
 export interface LoggerOptions {
   verbose: boolean;
+  /** --quiet: warnings only; the result and errors are written elsewhere. */
+  quiet?: boolean;
   /** Applied to every line before it is written: masks secrets. */
   mask?: (text: string) => string;
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
@@ -52,26 +54,38 @@ export function formatDuration(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(1)}s`;
 }
 
-export function createLogger({ verbose, stream = process.stderr, env = process.env, mask = (t) => t }: LoggerOptions): Logger {
-  const colour = stream.isTTY === true && env.NO_COLOR === undefined;
+/**
+ * Whether to paint: never with a non-empty NO_COLOR (no-color.org), always with a non-empty
+ * FORCE_COLOR other than "0" (even into a pipe, as CI logs that render colour want), else on a TTY.
+ */
+export function colourWanted(stream: { isTTY?: boolean }, env: Record<string, string | undefined>): boolean {
+  if ((env.NO_COLOR ?? '') !== '') return false;
+  const force = env.FORCE_COLOR ?? '';
+  if (force !== '') return force !== '0';
+  return stream.isTTY === true;
+}
+
+export function createLogger({ verbose, quiet = false, stream = process.stderr, env = process.env, mask = (t) => t }: LoggerOptions): Logger {
+  const colour = colourWanted(stream, env);
   const paint = (code: string, text: string): string => (colour ? `\x1b[${code}m${text}\x1b[0m` : text);
   const clean = (text: string): string => escapeControl(mask(text));
   const write = (line: string): void => {
     stream.write(`${line}\n`);
   };
+  const progress = quiet ? () => {} : write;
   const counter = (index: number, total: number): string => paint('2', `[${index}/${total}]`);
   return {
-    headline: (message) => write(clean(message)),
-    info: (message) => write(`      ${clean(message)}`),
+    headline: (message) => progress(clean(message)),
+    info: (message) => progress(`      ${clean(message)}`),
     warn: (message) => write(`${paint('33', 'warning:')} ${clean(message)}`),
     output: (source, line) => {
       if (verbose) write(paint('2', `      ${clean(`${source}| ${line}`)}`));
     },
-    stepStart: (index, total, name) => write(`${counter(index, total)} ${name}`),
+    stepStart: (index, total, name) => progress(`${counter(index, total)} ${name}`),
     stepDone: (index, total, name, ms) =>
-      write(`${counter(index, total)} ${name} ${paint('32', 'done')} in ${formatDuration(ms)}`),
+      progress(`${counter(index, total)} ${name} ${paint('32', 'done')} in ${formatDuration(ms)}`),
     stepFailed: (index, total, name, ms) =>
-      write(`${counter(index, total)} ${name} ${paint('31', 'failed')} after ${formatDuration(ms)}`),
+      progress(`${counter(index, total)} ${name} ${paint('31', 'failed')} after ${formatDuration(ms)}`),
   };
 }
 

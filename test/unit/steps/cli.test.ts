@@ -6,9 +6,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli';
 import { DockerUnavailableError } from '../../../src/errors';
 import { CONTAINER } from '../../../src/session/layout';
-const BUILD_SH = CONTAINER.tools.buildSh;
 import type { FakeEngine } from '../fake-engine';
 import { buildArgs, buildingEngine, envOf, GO_IMAGE, makeWorld, PLUGIN, type World } from './harness';
+
+const BUILD_SH = CONTAINER.tools.buildSh;
 
 let world: World;
 beforeAll(async () => {

@@ -5,9 +5,10 @@ import type { BuildContext } from '../../../src/commands/build/state';
 import type { BuildFlags } from '../../../src/config';
 import { CompileError, OutOfMemoryError } from '../../../src/errors';
 import { CONTAINER } from '../../../src/session/layout';
-const BUILD_SH = CONTAINER.tools.buildSh;
 import type { FakeEngine } from '../fake-engine';
 import { BUILD_TIME, buildingEngine, cleanUp, contextOf, makeWorld, PLUGIN, runBefore, runStep, specOf, type World } from './harness';
+
+const BUILD_SH = CONTAINER.tools.buildSh;
 
 let world: World;
 let short: string;
