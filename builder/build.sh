@@ -11,11 +11,19 @@
 #   build.sh loadcheck <type> <name>      load one placed plugin through Dragonfly's own loader
 #                                         ($D7Y_LOADCHECK, built like the host)
 #   build.sh oom-kills                    how many processes the memory limit has killed so far
+#   build.sh host-cache get <key> <cmd>...
+#                                         copy the cached $D7Y_OUT_BIN/<cmd>... of <key> into place once
+#                                         they match the entry's SHA256SUMS; exit 10: no entry, 11: the
+#                                         entry was corrupt (it is removed, the reason on stderr)
+#   build.sh host-cache put <key> <cmd>...
+#                                         store $D7Y_OUT_BIN/<cmd>... under <key>; prints stored, or
+#                                         present when an entry for <key> is already there
 #
 # The layout comes from the container's environment, set by d7y-build (src/session/layout.ts):
 # $D7Y_DRAGONFLY is the pinned tree; $D7Y_PLUGIN_SOURCES/<name> each plugin's source;
 # $D7Y_WORKSPACES/<name>/go.work the workspace of a plugin with its own go.mod; $D7Y_OUT_BIN and
-# $D7Y_OUT_PLUGINS what is built; $D7Y_DRAGONFLY_PLUGIN_DIR where Dragonfly looks for plugins.
+# $D7Y_OUT_PLUGINS what is built; $D7Y_DRAGONFLY_PLUGIN_DIR where Dragonfly looks for plugins;
+# $D7Y_HOST_CACHE the host cache volume.
 set -euo pipefail
 
 missing="is not set: build.sh runs in a d7y-build container, whose environment carries the layout"
@@ -26,6 +34,7 @@ missing="is not set: build.sh runs in a d7y-build container, whose environment c
 : "${D7Y_OUT_PLUGINS:?$missing}"
 : "${D7Y_LOADCHECK:?$missing}"
 : "${D7Y_DRAGONFLY_PLUGIN_DIR:?$missing}"
+: "${D7Y_HOST_CACHE:?$missing}"
 
 HOST_MODULE=d7y.io/dragonfly/v2
 
@@ -58,6 +67,79 @@ bounded() {
 place() {
   rm -rf "${D7Y_DRAGONFLY_PLUGIN_DIR:?}"/*
   for file in "$@"; do cp "$D7Y_OUT_PLUGINS/$file" "$D7Y_DRAGONFLY_PLUGIN_DIR/$file"; done
+}
+
+# The host cache: one directory per key (a hash of everything that makes the host's bytes, computed
+# by d7y-build), holding bin/<cmd>... and SHA256SUMS. Entries are written under a temporary name in
+# the volume and renamed into place, so a reader finds a whole entry or none; of two builds storing
+# one key, the second finds the first's entry and discards its own copy.
+HOST_CACHE_MISS=10
+HOST_CACHE_CORRUPT=11
+
+# "<sha256>  bin/<cmd>" for each cmd, of the files <dir>/<cmd>: the lines of an entry's SHA256SUMS.
+host_sums() {
+  local dir=$1 c
+  shift
+  for c in "$@"; do printf '%s  bin/%s\n' "$(sha256sum < "$dir/$c" | cut -d' ' -f1)" "$c"; done
+}
+
+# Copies the entry's files into <staging> and says what is wrong with them, if anything: what is
+# used is what was checked, whatever happens to the entry meanwhile.
+host_cache_check() {
+  local entry=$1 staging=$2 c
+  shift 2
+  [ -f "$entry/SHA256SUMS" ] || { echo "SHA256SUMS is missing"; return 1; }
+  for c in "$@"; do
+    cp "$entry/bin/$c" "$staging/$c" 2>/dev/null || { echo "bin/$c is missing or unreadable"; return 1; }
+  done
+  [ "$(host_sums "$staging" "$@")" = "$(cat "$entry/SHA256SUMS")" ] && return 0
+  for c in "$@"; do
+    grep -qxF "$(host_sums "$staging" "$c")" "$entry/SHA256SUMS" || { echo "bin/$c does not match SHA256SUMS"; return 1; }
+  done
+  echo "SHA256SUMS lists other files"
+  return 1
+}
+
+host_cache() {
+  local op=${1:-} key=${2:-} entry staging tmp problem c
+  shift 2 || die "host-cache get|put <key> <cmd>..."
+  [[ $key =~ ^[0-9a-f]{64}$ ]] || die "host-cache: '$key' is not a cache key"
+  [ $# -gt 0 ] || die "host-cache: no command given"
+  entry=$D7Y_HOST_CACHE/$key
+  case "$op" in
+    get)
+      [ -d "$entry" ] || exit "$HOST_CACHE_MISS"
+      staging=$(mktemp -d)
+      if ! problem=$(host_cache_check "$entry" "$staging" "$@"); then
+        rm -rf "$staging"
+        # Out of the way first (a rename), then removed: no build reads half of it.
+        tmp=$D7Y_HOST_CACHE/.corrupt-$key-$$
+        mv -T "$entry" "$tmp" 2>/dev/null && rm -rf "$tmp"
+        echo "$problem" >&2
+        exit "$HOST_CACHE_CORRUPT"
+      fi
+      mkdir -p "$D7Y_OUT_BIN"
+      for c in "$@"; do mv "$staging/$c" "$D7Y_OUT_BIN/$c"; done
+      rm -rf "$staging"
+      ;;
+    put)
+      if [ -d "$entry" ]; then echo present; return; fi
+      # What a build killed while storing left behind: a day is far longer than any copy takes.
+      find "$D7Y_HOST_CACHE" -mindepth 1 -maxdepth 1 -name '.tmp-*' -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
+      tmp=$(mktemp -d "$D7Y_HOST_CACHE/.tmp-$key-XXXXXX")
+      mkdir "$tmp/bin"
+      # The sums of the files this build uses; copies that differ from them fail the check on get.
+      host_sums "$D7Y_OUT_BIN" "$@" > "$tmp/SHA256SUMS"
+      for c in "$@"; do cp "$D7Y_OUT_BIN/$c" "$tmp/bin/$c"; done
+      if mv -T "$tmp" "$entry" 2>/dev/null; then
+        echo stored
+      else
+        rm -rf "$tmp"
+        echo present
+      fi
+      ;;
+    *) die "host-cache get|put <key> <cmd>..." ;;
+  esac
 }
 
 cmd=${1:-}
@@ -132,7 +214,11 @@ case "$cmd" in
     echo 0
     ;;
 
+  host-cache)
+    host_cache "$@"
+    ;;
+
   *)
-    die "unknown subcommand '$cmd' (deps, plugin, host, place, validate, loadcheck, oom-kills)"
+    die "unknown subcommand '$cmd' (deps, plugin, host, place, validate, loadcheck, oom-kills, host-cache)"
     ;;
 esac

@@ -95,7 +95,8 @@ interface RunContext {
 const EXAMPLE_OUT = `./${DEFAULT_OUT_DIR}`;
 const ENV_HELP = `
 Environment: D7Y_COMMIT, D7Y_REPO, D7Y_PLUGINS_DIR and D7Y_NETRC stand in for their flags (a flag
-wins); SOURCE_DATE_EPOCH fixes main.buildTime; DOCKER_HOST picks the engine, which must answer
+wins); SOURCE_DATE_EPOCH fixes main.buildTime (default: the Dragonfly commit's committer date);
+D7Y_NO_CACHE=1 is --no-cache; DOCKER_HOST picks the engine, which must answer
 within D7Y_PING_TIMEOUT (default ${DEFAULT_PING_TIMEOUT}); loading the plugins may take D7Y_LOAD_TIMEOUT (default
 ${DEFAULT_LOAD_TIMEOUT}); D7Y_CACHE_DIR moves the git mirror cache; GOPROXY,
 GOPRIVATE, GONOPROXY, GONOSUMDB, GOSUMDB and GOINSECURE reach the build container; GIT_AUTH_TOKEN
@@ -125,6 +126,8 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
     .option('--no-trimpath', 'build without -trimpath (host and plugins alike)')
     .option('--race', 'build with -race (host and plugins alike)')
     .option('--build-commit <s>', 'value stamped into main.buildCommit (default: the Dragonfly short SHA)')
+    .option('--build-time <time>', 'value stamped into main.buildTime: an RFC 3339 time, now, or commit (default: SOURCE_DATE_EPOCH, else the Dragonfly commit\'s committer date)')
+    .option('--no-cache', 'build the host and plugins from scratch: no host from the host cache, none stored, an empty Go build cache [env D7Y_NO_CACHE=1]')
     .option('--memory <size>', 'memory limit of the build container, e.g. 2g (6m to the engine\'s memory)')
     .option('--cpus <n>', 'CPU limit of the build container, e.g. 2 (0.01 to the engine\'s CPUs)')
     .option('--timeout <duration>', 'give up (and clean up) after this long, e.g. 30m (1s to 168h)')

@@ -37,6 +37,9 @@ export interface BuildFlags {
   trimpath?: boolean;
   race?: boolean;
   buildCommit?: string;
+  buildTime?: string;
+  /** false with --no-cache. */
+  cache?: boolean;
   keep?: boolean;
   memory?: string;
   cpus?: string;
@@ -66,8 +69,10 @@ export interface BuildSpec {
   toolchain: ToolchainSettings;
   /** undefined: the Dragonfly short SHA (see buildCommitFor). */
   buildCommit: string | undefined;
-  /** RFC 3339 UTC. */
-  buildTime: string;
+  /** undefined: the Dragonfly commit's committer date (see buildTimeFor). */
+  buildTime: BuildTime | undefined;
+  /** --no-cache: no host from the host cache, none stored in it, and an empty Go build cache. */
+  noCache: boolean;
   keep: boolean;
   /** Where the git mirror cache lives. */
   cacheDir: string;
@@ -89,6 +94,14 @@ export interface BuildSpec {
 }
 
 export const DEFAULT_MAX_CONTEXT = '100m';
+
+/** What main.buildTime (and the host's version.BuildTime) is stamped with, and why. */
+export interface BuildTime {
+  /** RFC 3339 UTC with second precision: 2024-01-02T03:04:05Z. */
+  time: string;
+  /** "SOURCE_DATE_EPOCH=1704164645", "--build-time now", "committer date of a9b2adb", … */
+  reason: string;
+}
 
 /** What the build container may use, and how long the build may take. */
 export interface Limits {
@@ -288,6 +301,51 @@ function parseSourceDateEpoch(value: string | undefined): number | undefined {
   return seconds;
 }
 
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:Z|([+-])(\d{2}):(\d{2}))$/i;
+
+/** "2024-01-02T03:04:05Z" or "2024-01-02T05:04:05+02:00" → seconds since the epoch; undefined for anything else (Feb 30 too). */
+export function parseRfc3339(value: string): number | undefined {
+  const m = RFC3339.exec(value);
+  if (m === null) return undefined;
+  const [y, mo, d, h, mi, sec] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const local = new Date(Date.UTC(y, mo - 1, d, h, mi, sec));
+  // Date.UTC rolls 2024-02-30 over into March: a date that does not round-trip does not exist.
+  if (local.getUTCFullYear() !== y || local.getUTCMonth() !== mo - 1 || local.getUTCDate() !== d || h > 23 || mi > 59 || sec > 59) return undefined;
+  const offset = m[7] === undefined ? 0 : (m[7] === '-' ? -1 : 1) * (Number(m[8]) * 60 + Number(m[9])) * 60;
+  return local.getTime() / 1000 - offset;
+}
+
+/**
+ * The build time, unless the commit's committer date (undefined): `--build-time` (now, commit, or
+ * an RFC 3339 time), else SOURCE_DATE_EPOCH. The default keeps a build of the same commit with the
+ * same settings byte for byte the same, so the host cache can serve it.
+ */
+function buildTimeOf(flag: string | undefined, env: Env, now: Date): BuildTime | undefined {
+  const value = nonEmpty(flag);
+  if (value === 'commit') return undefined;
+  if (value === 'now') return { time: buildTimestamp(undefined, now), reason: '--build-time now' };
+  if (value !== undefined) {
+    const seconds = parseRfc3339(value);
+    if (!inRange(seconds, RANGES.sourceDateEpoch)) {
+      throw new UsageError(`--build-time ${value} is not now, commit or an RFC 3339 time from 1970 to 9999`, {
+        hint: 'pass --build-time 2024-01-02T03:04:05Z, --build-time now, or leave it out for the Dragonfly commit\'s committer date',
+      });
+    }
+    return { time: buildTimestamp(seconds), reason: `--build-time ${value}` };
+  }
+  const epoch = parseSourceDateEpoch(env.SOURCE_DATE_EPOCH);
+  return epoch === undefined ? undefined : { time: buildTimestamp(epoch), reason: `SOURCE_DATE_EPOCH=${epoch}` };
+}
+
+/** D7Y_NO_CACHE: 1 or true asks for --no-cache, 0, false or empty does not. */
+function noCacheOf(flag: boolean | undefined, env: Env): boolean {
+  if (flag === false) return true;
+  const value = nonEmpty(env.D7Y_NO_CACHE)?.toLowerCase();
+  if (value === undefined || value === '0' || value === 'false') return false;
+  if (value === '1' || value === 'true') return true;
+  throw new UsageError(`D7Y_NO_CACHE="${env.D7Y_NO_CACHE}" is not 1, true, 0 or false`, { hint: 'set D7Y_NO_CACHE=1 to build without caches, or unset it' });
+}
+
 /**
  * --out, --plugins-dir and the plugin directories must not hold one another: the output would be
  * sent as plugin source, and Dragonfly takes every file in --plugins-dir for a plugin. Checked on
@@ -365,6 +423,11 @@ export function buildCommitFor(spec: Pick<BuildSpec, 'buildCommit'>, shortSha: s
   return spec.buildCommit ?? shortSha;
 }
 
+/** What main.buildTime is stamped with: the spec's, else the committer date (seconds) of the Dragonfly commit. */
+export function buildTimeFor(spec: Pick<BuildSpec, 'buildTime'>, commit: { shortSha: string; commitTime: number }): BuildTime {
+  return spec.buildTime ?? { time: buildTimestamp(commit.commitTime), reason: `committer date of ${commit.shortSha}` };
+}
+
 export function resolveSpec(
   dirs: string[],
   flags: BuildFlags,
@@ -433,7 +496,8 @@ export function resolveSpec(
       race: flags.race ?? false,
     },
     buildCommit,
-    buildTime: buildTimestamp(parseSourceDateEpoch(env.SOURCE_DATE_EPOCH), now),
+    buildTime: buildTimeOf(flags.buildTime, env, now),
+    noCache: noCacheOf(flags.cache, env),
     keep: flags.keep ?? false,
     cacheDir: cache.dir,
     cacheDirOrigin: cache.origin,

@@ -27,6 +27,8 @@ export interface Manifest {
   flags: { cgoEnabled: true; trimpath: boolean; tags: string[]; gcflags: string; race: boolean; goArgs: string[] };
   buildCommit: string;
   buildTime: string;
+  /** Why that build time: "committer date of a9b2adb", "SOURCE_DATE_EPOCH=…", "--build-time …". */
+  buildTimeReason: string;
   artifacts: ManifestArtifact[];
   validation: {
     command: string;

@@ -57,7 +57,7 @@ async function readInterface(ctx: ApiContext): Promise<void> {
       ref: ctx.spec.ref,
       repo: ctx.spec.repo,
       commit: source.commit.sha,
-      commitTime: buildTimestamp(await source.mirror.commitTime(source.commit.sha)),
+      commitTime: buildTimestamp(source.commitTime),
       goModGo: source.goMod.go,
       loader,
     },

@@ -12,7 +12,7 @@ export const LABEL = {
   host: 'io.d7y-build.host',
   pid: 'io.d7y-build.pid',
   started: 'io.d7y-build.started',
-  /** On volumes and images: what the resource is (go-mod-cache, go-build-cache, builder). */
+  /** On volumes and images: what the resource is (go-mod-cache, go-build-cache, host-cache, builder). */
   role: 'io.d7y-build.role',
 } as const;
 

@@ -282,7 +282,14 @@ export class DragonflyMirror {
 
   /** The committer date of sha, in seconds since the epoch: what Go's pseudo-versions are stamped with. */
   async commitTime(sha: string): Promise<number> {
-    return Number((await this.git().raw(['show', '-s', '--format=%ct', sha])).trim());
+    let out: string;
+    try {
+      out = (await this.git().raw(['show', '-s', '--format=%ct', sha])).trim();
+    } catch (err) {
+      throw this.unreadable(`the commit ${sha.slice(0, 12)}`, err);
+    }
+    if (!/^-?\d+$/.test(out)) throw this.unreadable(`the committer date of ${sha.slice(0, 12)}`, new Error(`git said ${JSON.stringify(out)}`));
+    return Number(out);
   }
 
   async hasDirectory(sha: string, dir: string): Promise<boolean> {

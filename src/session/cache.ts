@@ -1,16 +1,20 @@
 /**
  * Where a session's caches live: the git mirrors and locks in a directory on this machine
- * (D7Y_CACHE_DIR), and Go's module and build caches on named volumes of the engine.
+ * (D7Y_CACHE_DIR); Go's module and build caches and the host cache on named volumes of the engine.
  */
 import { open, rm } from 'node:fs/promises';
 import { UsageError } from '../errors';
 import { makeDirectory, probePath } from '../files';
 import { CONTAINER } from './layout';
 
-/** Go's caches survive the container on these volumes: the second build compiles only what changed. */
+/**
+ * Caches that survive the container on these volumes: Go's, so the second build compiles only what
+ * changed, and the host cache, so an unchanged host is not even linked again (compile-host).
+ */
 export const CACHE_VOLUMES = [
   { name: 'd7y-build-go-mod', target: CONTAINER.go.modCache, role: 'go-mod-cache' },
   { name: 'd7y-build-go-build', target: CONTAINER.go.buildCache, role: 'go-build-cache' },
+  { name: 'd7y-build-host-cache', target: CONTAINER.hostCache, role: 'host-cache' },
 ] as const;
 
 export async function checkCacheDir(dir: string, origin: string): Promise<void> {

@@ -49,8 +49,13 @@ export const CONTAINER = {
   loadcheck: `${OUT_BIN}/${LOADCHECK_COMMAND}`,
   /** The non-root build user; the build runs as uid:gid and streamed-in files belong to it. */
   user: { name: 'd7y', uid: 10001, gid: 10001, home: HOME },
-  /** Go's paths, where the cache volumes are mounted. */
-  go: { path: GOPATH, modCache: `${GOPATH}/pkg/mod`, buildCache: `${HOME}/.cache/go-build` },
+  /**
+   * Go's paths, where the cache volumes are mounted; freshBuildCache is GOCACHE with --no-cache, a
+   * directory no earlier build wrote to (the container is new).
+   */
+  go: { path: GOPATH, modCache: `${GOPATH}/pkg/mod`, buildCache: `${HOME}/.cache/go-build`, freshBuildCache: `${WORK}/go-build` },
+  /** Where the host cache volume is mounted: <hostCache>/<key>/bin/<cmd> and SHA256SUMS (see builder/build.sh). */
+  hostCache: `${HOME}/.cache/d7y-build-host`,
   /** builder/ as Dockerfile.builder copies it, and what it builds there. */
   tools: { dir: TOOLS, buildSh: `${TOOLS}/build.sh`, apicheck: `${TOOLS}/d7y-apicheck` },
   /** A tmpfs for run-time credentials, and the netrc in it that ~/.netrc points to. */
@@ -68,6 +73,7 @@ const IMAGE_VARIABLES = {
   D7Y_GOPATH: CONTAINER.go.path,
   D7Y_GOMODCACHE: CONTAINER.go.modCache,
   D7Y_GOCACHE: CONTAINER.go.buildCache,
+  D7Y_HOST_CACHE: CONTAINER.hostCache,
   D7Y_WORK: CONTAINER.work,
   D7Y_PLUGIN_SOURCES: CONTAINER.pluginSources,
   D7Y_WORKSPACES: CONTAINER.workspaces,
@@ -95,6 +101,7 @@ export function layoutEnv(): Record<string, string> {
     D7Y_OUT_BIN: CONTAINER.outBin,
     D7Y_OUT_PLUGINS: CONTAINER.outPlugins,
     D7Y_LOADCHECK: CONTAINER.loadcheck,
+    D7Y_FRESH_GOCACHE: CONTAINER.go.freshBuildCache,
     D7Y_BUILD_SH: CONTAINER.tools.buildSh,
     D7Y_SECRETS: CONTAINER.secrets.dir,
   };

@@ -23,6 +23,8 @@ export interface SourceFacts {
   mirror: DragonflyMirror;
   commit: ResolvedCommit;
   shortSha: string;
+  /** The commit's committer date, in seconds since the epoch: the default build time. */
+  commitTime: number;
   goMod: GoMod;
   /** The Dragonfly command that loads this plugin type. */
   host: HostName;

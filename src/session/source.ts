@@ -50,7 +50,8 @@ export async function resolveSource(ctx: SourceContext): Promise<void> {
   const pluginCommand = (await mirror.readFile(commit.sha, 'cmd/dependency/plugin_cmd.go')) !== undefined;
   if (!pluginCommand) ctx.log.info(`${host} at ${shortSha} has no \`plugin\` command: the loader check alone validates the plugins`);
 
-  ctx.state.source = { mirror, commit, shortSha, goMod, host, loader, pluginCommand };
+  const commitTime = await mirror.commitTime(commit.sha);
+  ctx.state.source = { mirror, commit, shortSha, commitTime, goMod, host, loader, pluginCommand };
 }
 
 /** The loader of a plugin type at a commit: the first of the type's loader packages whose plugin.go has a LoadPlugin. */

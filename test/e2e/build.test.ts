@@ -3,11 +3,18 @@
  * each example plugin built, validated, installed, and then loaded and used by the host it was built with.
  */
 import { cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { digest, examples, exists, fixtureArgs, fixtureSha, leftoverContainers, runCli, runHost, tempDir } from './helpers';
+import { digest, docker, examples, exists, fixtureArgs, fixtureSha, leftoverContainers, runCli, runHost, tempDir } from './helpers';
 
 const SOURCE_DATE_EPOCH = '1704164645'; // 2024-01-02T03:04:05Z
+
+/** git in the fixture repository: its output. */
+async function execGit(...args: string[]): Promise<string> {
+  return (await promisify(execFile)('git', ['-C', inject('fixtureRepo'), ...args])).stdout;
+}
 
 interface Outcome {
   schemaVersion: number;
@@ -16,6 +23,8 @@ interface Outcome {
   goVersion: string;
   buildCommit: string;
   buildTime: string;
+  buildTimeReason: string;
+  cache: { host: 'hit' | 'miss' | 'off'; hostKey?: string };
   flags: { cgoEnabled: boolean; goArgs: string[]; trimpath: boolean; tags: string[] };
   artifacts: Array<{ kind: string; path: string; sha256?: string; size?: number }>;
   installed: string[];
@@ -54,6 +63,7 @@ describe('d7y-build builds, validates and installs', () => {
       goVersion: 'go1.23.5',
       buildCommit: sha.slice(0, 7),
       buildTime: '2024-01-02T03:04:05Z',
+      buildTimeReason: `SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH}`,
       flags: { cgoEnabled: true, goArgs: ['-trimpath'], trimpath: true, tags: [] },
       installed: [path.join(plugins, 'd7y-resource-plugin-d7yfs.so')],
     });
@@ -81,6 +91,7 @@ describe('d7y-build builds, validates and installs', () => {
       go: { version: 'go1.23.5', platform: 'linux/amd64' },
       flags: { cgoEnabled: true, trimpath: true },
       buildTime: '2024-01-02T03:04:05Z',
+      buildTimeReason: `SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH}`,
       validation: { command: 'dfget plugin' },
       // The static check agrees with the real load.
       verify: { loads: true, host: { path: 'bin/dfget', goVersion: 'go1.23.5', dragonflyCommit: sha.slice(0, 7) }, plugins: [{ file: 'plugins/d7y-resource-plugin-d7yfs.so', loads: true, reasons: [] }] },
@@ -187,5 +198,67 @@ describe('d7y-build builds, validates and installs', () => {
     expect(second.stderr).toContain('(from the mirror cache)');
     expect(second.exitCode).toBe(0);
     expect(await exists(path.join(work.path, 'second/plugins/d7y-resource-plugin-d7yfs.so'))).toBe(true);
+  });
+});
+
+describe('the host cache and reproducible builds', () => {
+  /** The artifacts of a build of d7yfs at v2.1.0 into <dir>/out, its outcome and stderr. */
+  async function buildD7yfs(dir: string, env: Record<string, string | undefined>, extra: string[] = []) {
+    const out = path.join(dir, 'out');
+    const run = await runCli([...fixtureArgs('v2.1.0'), '--out', out, '--plugins-dir', path.join(dir, 'plugins'), '--json', ...extra, path.join(examples, 'd7yfs')], { env });
+    expect(run.stderr).not.toMatch(/error:/);
+    expect(run.exitCode).toBe(0);
+    const files = ['bin/dfget', 'bin/d7y-loadcheck', 'plugins/d7y-resource-plugin-d7yfs.so'];
+    const digests = Object.fromEntries(await Promise.all(files.map(async (f) => [f, await digest(path.join(out, f))] as const)));
+    return { outcome: parseOutcome(run.stdout), stderr: run.stderr, digests, out };
+  }
+
+  it('takes an unchanged host from the cache, byte for byte what a --no-cache build makes', async () => {
+    await using work = await tempDir();
+    const env = { SOURCE_DATE_EPOCH };
+    // The first build stores the host, unless an earlier one of the same key already did.
+    const first = await buildD7yfs(path.join(work.path, 'first'), env);
+    expect(first.outcome.cache.host).toMatch(/^(hit|miss)$/);
+    const key = first.outcome.cache.hostKey!;
+    expect(key).toMatch(/^[0-9a-f]{64}$/);
+
+    const second = await buildD7yfs(path.join(work.path, 'second'), env);
+    expect(second.outcome.cache).toEqual({ host: 'hit', hostKey: key });
+    expect(second.stderr).toContain(`dfget from cache (key ${key.slice(0, 12)})`);
+    expect(second.stderr).not.toContain('built dfget');
+    expect(second.digests).toEqual(first.digests);
+
+    // No cache of any kind: the host cache is neither read nor written, Go compiles every package
+    // anew; with the same SOURCE_DATE_EPOCH, host, loader check and plugin come out the same.
+    const fresh = await buildD7yfs(path.join(work.path, 'fresh'), env, ['--no-cache']);
+    expect(fresh.outcome.cache).toEqual({ host: 'off' });
+    expect(fresh.stderr).toContain('built dfget');
+    expect(fresh.stderr).not.toMatch(/from cache|host cache/);
+    expect(fresh.digests).toEqual(second.digests);
+  });
+
+  it("stamps the commit's committer date by default, and rebuilds the host when its cache entry is corrupt", async () => {
+    await using work = await tempDir();
+    const env = { SOURCE_DATE_EPOCH: undefined };
+    const sha = await fixtureSha('v2.1.0');
+    const committed = new Date((await execGit('show', '-s', '--format=%cI', sha)).trim()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const first = await buildD7yfs(path.join(work.path, 'first'), env);
+    expect(first.outcome).toMatchObject({ buildTime: committed, buildTimeReason: `committer date of ${sha.slice(0, 7)}` });
+    const key = first.outcome.cache.hostKey!;
+
+    // A byte of the cached host flipped, as a failing disk would.
+    const flip = `f=/cache/$1/bin/dfget; dd if="$f" bs=1 skip=4096 count=1 status=none | tr '\\000-\\377' '\\001-\\377\\000' | dd of="$f" bs=1 seek=4096 conv=notrunc status=none`;
+    await docker('run', '--rm', '--label', 'io.d7y-build.test=corrupt', '-v', 'd7y-build-host-cache:/cache', inject('goImage'), 'sh', '-c', flip, 'sh', key);
+
+    const second = await buildD7yfs(path.join(work.path, 'second'), env);
+    expect(second.stderr).toContain(`the host cache entry ${key.slice(0, 12)} was corrupt (bin/dfget does not match SHA256SUMS): removed it, building dfget`);
+    expect(second.stderr).toContain(`stored dfget in the host cache (key ${key.slice(0, 12)})`);
+    expect(second.outcome.cache).toEqual({ host: 'miss', hostKey: key });
+    expect(second.outcome.buildTime).toBe(committed);
+    expect(second.digests).toEqual(first.digests);
+    // The rebuilt host loads the plugin, in the build and outside it.
+    expect(second.outcome.validation.plugins.map((p) => p.name)).toEqual(['d7yfs']);
+    const listed = await runHost(path.join(second.out, 'bin/dfget'), path.join(work.path, 'second/plugins'), ['plugin']);
+    expect(listed.stdout).toMatch(/^resource plugin: d7yfs, location: d7y-resource-plugin-d7yfs\.so, attribute: /m);
   });
 });

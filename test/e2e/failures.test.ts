@@ -11,6 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { cli, docker, examples, fixtureArgs, leftoverContainers, runCli, snapshot, tempDir, writePlugin } from './helpers';
+import { CACHE_VOLUMES } from '../../src/session/cache';
 
 const run = promisify(execFile);
 
@@ -412,7 +413,7 @@ async function check(c: Case): Promise<void> {
     expect(await snapshot(out)).toEqual(before.out);
     expect(await snapshot(plugins)).toEqual(before.plugins);
     const after = await engineState();
-    expect(after.volumes.filter((v) => !before.volumes.includes(v) && !v.startsWith('d7y-build-go-'))).toEqual([]);
+    expect(after.volumes.filter((v) => !before.volumes.includes(v) && !CACHE_VOLUMES.some((c) => c.name === v))).toEqual([]);
     expect(after.images.filter((i) => !before.images.includes(i) && !i.startsWith('d7y-build/builder:'))).toEqual([]);
   } finally {
     if (c.name.includes('read-only')) await run('umount', c.name.includes('cache') ? [path.join(work.path, 'ro-cache')] : [plugins]);

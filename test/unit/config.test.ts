@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  buildTimeFor,
   cacheDirFor,
   DEFAULT_PLUGINS_DIR,
   DEFAULT_REPO,
@@ -40,7 +41,9 @@ describe('resolveSpec', () => {
       goImage: undefined,
       toolchain: { trimpath: true, tags: [], gcflags: '', race: false },
       buildCommit: undefined,
-      buildTime: '2026-01-02T03:04:05Z',
+      // The Dragonfly commit's committer date, once resolve-source knows it (buildTimeFor).
+      buildTime: undefined,
+      noCache: false,
       keep: false,
       goEnv: {},
       platform: 'linux/amd64',
@@ -62,7 +65,38 @@ describe('resolveSpec', () => {
   });
 
   it('takes the build time from SOURCE_DATE_EPOCH', () => {
-    expect(spec(['x'], { commit: 'c' }, { SOURCE_DATE_EPOCH: '1704164645' }).buildTime).toBe('2024-01-02T03:04:05Z');
+    expect(spec(['x'], { commit: 'c' }, { SOURCE_DATE_EPOCH: '1704164645' }).buildTime).toEqual({ time: '2024-01-02T03:04:05Z', reason: 'SOURCE_DATE_EPOCH=1704164645' });
+  });
+
+  it.each([
+    ['an RFC 3339 UTC time', '2024-01-02T03:04:05Z', { time: '2024-01-02T03:04:05Z', reason: '--build-time 2024-01-02T03:04:05Z' }],
+    ['an RFC 3339 time with an offset, in UTC', '2024-01-01T22:04:05-05:00', { time: '2024-01-02T03:04:05Z', reason: '--build-time 2024-01-01T22:04:05-05:00' }],
+    ['now', 'now', { time: '2026-01-02T03:04:05Z', reason: '--build-time now' }],
+    ['commit: the committer date, resolved later', 'commit', undefined],
+  ])('takes --build-time as %s, over SOURCE_DATE_EPOCH', (_label, value, want) => {
+    expect(spec(['x'], { commit: 'c', buildTime: value }, { SOURCE_DATE_EPOCH: '1' }).buildTime).toEqual(want);
+  });
+
+  it.each(['yesterday', '2024-02-30T00:00:00Z', '2024-01-02 03:04:05Z', '2024-01-02T03:04:05', '2024-01-02T24:00:00Z', '1704164645', '1969-12-31T23:59:59Z'])(
+    'refuses --build-time %s',
+    (value) => {
+      const err = usageError(() => spec(['x'], { commit: 'c', buildTime: value }));
+      expect(err.message).toBe(`--build-time ${value} is not now, commit or an RFC 3339 time from 1970 to 9999`);
+      expect(err.hint).toMatch(/--build-time now/);
+    },
+  );
+
+  it('builds without caches with --no-cache or D7Y_NO_CACHE', () => {
+    expect(spec(['x'], { commit: 'c', cache: false }).noCache).toBe(true);
+    for (const value of ['1', 'true', 'TRUE']) expect(spec(['x'], { commit: 'c' }, { D7Y_NO_CACHE: value }).noCache).toBe(true);
+    for (const value of ['0', 'false', '', ' ']) expect(spec(['x'], { commit: 'c' }, { D7Y_NO_CACHE: value }).noCache).toBe(false);
+    expect(usageError(() => spec(['x'], { commit: 'c' }, { D7Y_NO_CACHE: 'yes' })).message).toBe('D7Y_NO_CACHE="yes" is not 1, true, 0 or false');
+  });
+
+  it('stamps the committer date of the Dragonfly commit unless the spec fixes a time', () => {
+    const commit = { shortSha: 'a9b2adb', commitTime: 1704164645 };
+    expect(buildTimeFor(spec(['x'], { commit: 'c' }), commit)).toEqual({ time: '2024-01-02T03:04:05Z', reason: 'committer date of a9b2adb' });
+    expect(buildTimeFor(spec(['x'], { commit: 'c' }, { SOURCE_DATE_EPOCH: '0' }), commit)).toEqual({ time: '1970-01-01T00:00:00Z', reason: 'SOURCE_DATE_EPOCH=0' });
   });
 
   it('passes only the Go module variables through', () => {
@@ -187,7 +221,7 @@ describe('limits', () => {
     ['0', '1970-01-01T00:00:00Z'],
     ['253402300799', '9999-12-31T23:59:59Z'],
   ])('takes SOURCE_DATE_EPOCH=%s', (epoch, time) => {
-    expect(spec(['x'], { commit: 'c' }, { SOURCE_DATE_EPOCH: epoch }).buildTime).toBe(time);
+    expect(spec(['x'], { commit: 'c' }, { SOURCE_DATE_EPOCH: epoch }).buildTime?.time).toBe(time);
   });
 
   it.each(['253402300800', '99999999999999999999', '-1', '1.5', '1e9', 'yesterday'])('refuses SOURCE_DATE_EPOCH=%s', (epoch) => {

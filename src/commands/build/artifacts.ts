@@ -8,6 +8,7 @@ import path from 'node:path';
 import { extractExpected, UnexpectedEntryError, type ExtractedFile } from '../../artifacts/archive';
 import { placeAllLocked } from '../../artifacts/place';
 import { serializeManifest, type Manifest } from '../../artifacts/manifest';
+import { buildTimeFor } from '../../config';
 import { D7yError, InternalError } from '../../errors';
 import { makeTempDir } from '../../files';
 import { maskSecrets, redactUrl } from '../../secrets';
@@ -74,6 +75,7 @@ function manifestOf(ctx: BuildContext): Manifest {
   const toolchain = need(state.toolchain, 'the toolchain');
   const validation = need(state.validation, 'the validation');
   const staged = need(state.staged, 'the artifacts');
+  const buildTime = buildTimeFor(spec, source);
   return {
     schemaVersion: 1,
     tool: { name: 'd7y-build', version: VERSION },
@@ -90,7 +92,8 @@ function manifestOf(ctx: BuildContext): Manifest {
     builderImage: { tag: image.builderImage, id: image.builderImageId },
     flags: { cgoEnabled: true, ...spec.toolchain, goArgs: sharedGoArgs(spec.toolchain) },
     buildCommit: need(state.buildCommit, 'the stamped build commit'),
-    buildTime: spec.buildTime,
+    buildTime: buildTime.time,
+    buildTimeReason: buildTime.reason,
     artifacts: [
       { kind: 'host', name: source.host, path: `bin/${source.host}`, sha256: staged.host.sha256, size: staged.host.size },
       { kind: 'loader-check', name: LOADCHECK_COMMAND, path: `bin/${LOADCHECK_COMMAND}`, sha256: staged.loadcheck.sha256, size: staged.loadcheck.size },

@@ -1,16 +1,18 @@
 /**
  * check-dependencies, compile-plugins, compile-host: builder/build.sh runs the go commands; the
- * arguments come from goflags.ts, the same toolchain settings for every artifact.
+ * arguments come from goflags.ts, the same toolchain settings for every artifact. An unchanged host
+ * comes from the host cache (host-cache.ts).
  */
 import type { ExecResult } from '../../docker/engine';
 import { CompileError, DependencyConflictError, OutOfMemoryError } from '../../errors';
 import { CONTAINER } from '../../session/layout';
 import { need } from '../../session/session';
 import type { BuildContext } from './state';
-import { buildCommitFor } from '../../config';
+import { buildCommitFor, buildTimeFor } from '../../config';
 import { conflictFix, describeConflict, findConflicts, GO_LIST_FORMAT, parseGoList } from './deps';
+import { hostCacheKey, putInHostCache, shortKey, takeFromHostCache } from './host-cache';
 import { hostLdflags, pluginLdflags, sharedGoArgs } from '../../toolchain/goflags';
-import { LOADCHECK_COMMAND } from '../../validate/loader';
+import { LOADCHECK_COMMAND, loaderProgram } from '../../validate/loader';
 
 /** What of go's output explains a failure: errors, not download chatter. */
 export function compilerOutput(result: ExecResult, maxLines = 40): string {
@@ -23,7 +25,9 @@ export function compilerOutput(result: ExecResult, maxLines = 40): string {
 
 async function run(ctx: BuildContext, label: string, args: string[]): Promise<ExecResult> {
   const container = need(ctx.state.container, 'the container');
-  const { env } = need(ctx.state.toolchain, 'the toolchain');
+  const toolchain = need(ctx.state.toolchain, 'the toolchain');
+  // --no-cache: Go's build cache volume stays untouched; every package is compiled anew, once for the build.
+  const env = ctx.spec.noCache ? { ...toolchain.env, GOCACHE: CONTAINER.go.freshBuildCache } : toolchain.env;
   const result = await container.exec([CONTAINER.tools.buildSh, ...args], { env, onLine: (_stream, line) => ctx.log.output(label, line) });
   if (result.exitCode !== 0 && ctx.spec.limits.memoryBytes !== undefined) await assertNotOutOfMemory(ctx, label);
   return result;
@@ -79,7 +83,7 @@ export async function compilePlugins(ctx: BuildContext): Promise<void> {
   const source = need(ctx.state.source, 'the source');
   const buildCommit = buildCommitFor(ctx.spec, source.shortSha);
   ctx.state.buildCommit = buildCommit;
-  const args = [...sharedGoArgs(ctx.spec.toolchain), `-ldflags=${pluginLdflags(buildCommit, ctx.spec.buildTime)}`];
+  const args = [...sharedGoArgs(ctx.spec.toolchain), `-ldflags=${pluginLdflags(buildCommit, buildTimeFor(ctx.spec, source).time)}`];
   for (const plugin of ctx.spec.plugins) {
     const result = await run(ctx, plugin.name, ['plugin', plugin.name, plugin.file, '--', ...args]);
     if (result.exitCode !== 0) {
@@ -95,13 +99,45 @@ export async function compilePlugins(ctx: BuildContext): Promise<void> {
 export async function compileHost(ctx: BuildContext): Promise<void> {
   const source = need(ctx.state.source, 'the source');
   const toolchain = need(ctx.state.toolchain, 'the toolchain');
+  const image = need(ctx.state.image, 'the image');
+  const container = need(ctx.state.container, 'the container');
   const ldflags = hostLdflags(
-    { gitCommit: source.shortSha, buildTime: ctx.spec.buildTime, goVersion: `${toolchain.goVersion} ${toolchain.platform}` },
+    { gitCommit: source.shortSha, buildTime: buildTimeFor(ctx.spec, source).time, goVersion: `${toolchain.goVersion} ${toolchain.platform}` },
     ctx.spec.toolchain,
   );
   // The loader check's program is built in the same go build: the same flags, so it opens the plugins
   // as the host does (the host's -X stamps name no package of it, and so leave it alone).
-  const result = await run(ctx, source.host, ['host', source.host, LOADCHECK_COMMAND, '--', ...sharedGoArgs(ctx.spec.toolchain), `-ldflags=${ldflags}`]);
+  const commands = [source.host, LOADCHECK_COMMAND];
+  const goArgs = [...sharedGoArgs(ctx.spec.toolchain), `-ldflags=${ldflags}`];
+  if (ctx.spec.noCache) {
+    await buildHost(ctx, commands, goArgs);
+    ctx.state.hostCache = { host: 'off' };
+    return;
+  }
+  const key = hostCacheKey({
+    commit: source.commit.sha,
+    goImageId: image.goImageId,
+    builderImageId: image.builderImageId,
+    platform: ctx.spec.platform,
+    goEnv: toolchain.env,
+    goArgs,
+    toolchain: ctx.spec.toolchain,
+    commands,
+    loaderProgram: loaderProgram(source.loader),
+  });
+  if (await takeFromHostCache(container, ctx.log, key, commands)) {
+    ctx.log.info(`${source.host} from cache (key ${shortKey(key)})`);
+    ctx.state.hostCache = { host: 'hit', hostKey: key };
+    return;
+  }
+  await buildHost(ctx, commands, goArgs);
+  await putInHostCache(container, ctx.log, key, commands);
+  ctx.state.hostCache = { host: 'miss', hostKey: key };
+}
+
+async function buildHost(ctx: BuildContext, commands: string[], goArgs: string[]): Promise<void> {
+  const source = need(ctx.state.source, 'the source');
+  const result = await run(ctx, source.host, ['host', ...commands, '--', ...goArgs]);
   if (result.exitCode !== 0) {
     throw new CompileError(`Dragonfly's ${source.host} at ${source.shortSha} does not compile with these settings`, {
       hint: 'check --tags and --gcflags; --verbose prints the whole build output',

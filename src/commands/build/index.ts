@@ -2,7 +2,7 @@
  * The library entry: build(spec) runs the pipeline and returns what was built, or throws a
  * RunFailure that carries the typed error and the step timings.
  */
-import type { BuildSpec } from '../../config';
+import { buildTimeFor, type BuildSpec } from '../../config';
 import { TimeoutError } from '../../errors';
 import { formatDuration } from '../../log';
 import type { VerifyReport } from '../../verify';
@@ -11,6 +11,7 @@ import type { BuildContext } from './state';
 import type { StepTiming } from '../../session/runner';
 import { BUILD_STEPS } from './steps';
 import { sharedGoArgs } from '../../toolchain/goflags';
+import type { HostCacheOutcome } from './host-cache';
 
 export type BuildOptions = RunOptions;
 
@@ -35,6 +36,10 @@ export interface BuildResult {
   flags: { cgoEnabled: true; goArgs: string[]; trimpath: boolean; tags: string[]; gcflags: string; race: boolean };
   buildCommit: string;
   buildTime: string;
+  /** Why that build time: "committer date of a9b2adb", "SOURCE_DATE_EPOCH=…", "--build-time …". */
+  buildTimeReason: string;
+  /** Whether the host came from the host cache, and under which key. */
+  cache: HostCacheOutcome;
   artifacts: BuiltFile[];
   installed: string[];
   validation: ValidationFacts;
@@ -84,6 +89,7 @@ export async function build(spec: BuildSpec, options: BuildOptions = {}): Promis
   const source = need(state.source, 'the source');
   const outputs = need(state.outputs, 'the outputs');
   const staged = need(state.staged, 'the artifacts');
+  const buildTime = buildTimeFor(spec, source);
   return {
     runId,
     commit: source.commit.sha,
@@ -95,7 +101,9 @@ export async function build(spec: BuildSpec, options: BuildOptions = {}): Promis
     builderImage: need(state.image, 'the image').builderImage,
     flags: { cgoEnabled: true, goArgs: sharedGoArgs(spec.toolchain), ...spec.toolchain },
     buildCommit: need(state.buildCommit, 'the stamped build commit'),
-    buildTime: spec.buildTime,
+    buildTime: buildTime.time,
+    buildTimeReason: buildTime.reason,
+    cache: need(state.hostCache, 'the host cache outcome'),
     artifacts: [
       { kind: 'host', path: outputs.host, sha256: staged.host.sha256, size: staged.host.size },
       { kind: 'loader-check', path: outputs.loadcheck, sha256: staged.loadcheck.sha256, size: staged.loadcheck.size },

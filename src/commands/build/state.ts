@@ -6,6 +6,7 @@ import type { BuildSpec } from '../../config';
 import type { BuildContainer, EngineInfo } from '../../docker/engine';
 import type { ImageFacts, SessionContext, SourceFacts, ToolchainFacts, ValidationFacts } from '../../session/session';
 import type { VerifyReport } from '../../verify';
+import type { HostCacheOutcome } from './host-cache';
 
 export interface BuildState {
   engine?: EngineInfo;
@@ -17,6 +18,8 @@ export interface BuildState {
   toolchain?: ToolchainFacts;
   /** What compile-plugins stamped into main.buildCommit. */
   buildCommit?: string;
+  /** Whether compile-host took the host from the host cache. */
+  hostCache?: HostCacheOutcome;
   /** Plugins (by name) that carry their own go.mod. */
   modulePlugins?: string[];
   validation?: ValidationFacts;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildContext } from '../../../src/commands/build/state';
 import { InstallError, InternalError } from '../../../src/errors';
-import { buildingEngine, cleanUp, contextOf, makeWorld, OUT_FILES, PLUGIN, runBefore, runStep, specOf, type World } from './harness';
+import { BUILD_TIME, buildingEngine, cleanUp, contextOf, EPOCH, makeWorld, OUT_FILES, PLUGIN, runBefore, runStep, specOf, type World } from './harness';
 import { CONTAINER } from '../../../src/session/layout';
 
 let world: World;
@@ -77,6 +77,7 @@ describe('install', () => {
     expect(manifest.platform).toBe('linux/amd64');
     expect(manifest.dragonfly).toMatchObject({ ref: 'v2.1.0', commit: world.sha['v2.1.0'] });
     expect(manifest.go).toMatchObject({ version: 'go1.23.5', image: 'golang:1.23.5-bookworm', imageId: 'sha256:go' });
+    expect(manifest).toMatchObject({ buildTime: BUILD_TIME, buildTimeReason: `SOURCE_DATE_EPOCH=${EPOCH}` });
     expect(manifest.artifacts.map((a: { path: string; sha256: string }) => [a.path, a.sha256])).toEqual([
       ['bin/dfget', sha256('host binary')],
       ['bin/d7y-loadcheck', sha256('loadcheck binary')],

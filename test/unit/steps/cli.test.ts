@@ -7,7 +7,7 @@ import { main } from '../../../src/cli';
 import { DockerUnavailableError } from '../../../src/errors';
 import { CONTAINER } from '../../../src/session/layout';
 import type { FakeEngine } from '../fake-engine';
-import { buildArgs, buildingEngine, envOf, GO_IMAGE, makeWorld, PLUGIN, type World } from './harness';
+import { BUILD_TIME, buildArgs, buildingEngine, envOf, EPOCH, GO_IMAGE, makeWorld, PLUGIN, type World } from './harness';
 
 const BUILD_SH = CONTAINER.tools.buildSh;
 
@@ -48,6 +48,7 @@ describe('d7y-build <plugin-dir>', () => {
     expect(lines).toHaveLength(1);
     const outcome = JSON.parse(lines[0]!);
     expect(outcome).toMatchObject({ ok: true, commit: world.sha['v2.1.0'], ref: 'v2.1.0', goVersion: 'go1.23.5', platform: 'linux/amd64', installed: [path.join(world.plugins, PLUGIN.file)] });
+    expect(outcome).toMatchObject({ buildTime: BUILD_TIME, buildTimeReason: `SOURCE_DATE_EPOCH=${EPOCH}`, cache: { host: 'miss', hostKey: expect.stringMatching(/^[0-9a-f]{64}$/) } });
     expect(outcome.steps.map((s: { name: string }) => s.name)).toContain('install');
     expect(await readFile(path.join(world.plugins, PLUGIN.file), 'utf8')).toBe('plugin binary');
     expect(engine.removed).toEqual([engine.containers[0]!.id]);

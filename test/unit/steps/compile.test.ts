@@ -6,6 +6,9 @@ import type { BuildFlags } from '../../../src/config';
 import { CompileError, OutOfMemoryError } from '../../../src/errors';
 import { CONTAINER } from '../../../src/session/layout';
 import type { FakeEngine } from '../fake-engine';
+import { hostCacheKey } from '../../../src/commands/build/host-cache';
+import type { Logger } from '../../../src/log';
+import { loaderProgram } from '../../../src/validate/loader';
 import { BUILD_TIME, buildingEngine, cleanUp, contextOf, makeWorld, PLUGIN, runBefore, runStep, specOf, type World } from './harness';
 
 const BUILD_SH = CONTAINER.tools.buildSh;
@@ -26,9 +29,23 @@ afterEach(async () => {
   ctx = undefined;
 });
 
-async function compile(engine: FakeEngine, step: 'compile-plugins' | 'compile-host', flags: BuildFlags = {}): Promise<unknown> {
-  ctx = contextOf(engine, specOf(world, flags));
+/** What the steps logged, as "info: …" and "warn: …" lines. */
+let logged: string[] = [];
+const recorder: Logger = {
+  headline: () => {},
+  info: (m) => logged.push(`info: ${m}`),
+  warn: (m) => logged.push(`warn: ${m}`),
+  output: () => {},
+  stepStart: () => {},
+  stepDone: () => {},
+  stepFailed: () => {},
+};
+
+async function compile(engine: FakeEngine, step: 'compile-plugins' | 'compile-host', flags: BuildFlags = {}, env: Record<string, string> = {}): Promise<unknown> {
+  ctx = contextOf(engine, specOf(world, flags, env));
   await runBefore(ctx, step);
+  logged = [];
+  ctx.log = recorder;
   return runStep(ctx, step).catch((e: unknown) => e);
 }
 
@@ -91,5 +108,113 @@ describe('compile-host', () => {
     expect(err).toBeInstanceOf(CompileError);
     expect((err as CompileError).message).toBe(`Dragonfly's dfget at ${short} does not compile with these settings`);
     expect((err as CompileError).detail).toBe('cmd/dfget/main.go:1: undefined: x');
+  });
+});
+
+describe('compile-host and the host cache', () => {
+  const HOST_CACHE = [BUILD_SH, 'host-cache'];
+  const COMMANDS = ['dfget', 'd7y-loadcheck'];
+
+  /** The key of the host the step built: every input, as the step had it. */
+  function expectedKey(c: BuildContext, goArgs: string[]): string {
+    const { source, image, toolchain } = c.state;
+    return hostCacheKey({
+      commit: source!.commit.sha,
+      goImageId: image!.goImageId,
+      builderImageId: image!.builderImageId,
+      platform: 'linux/amd64',
+      goEnv: toolchain!.env,
+      goArgs,
+      toolchain: c.spec.toolchain,
+      commands: COMMANDS,
+      loaderProgram: loaderProgram(source!.loader),
+    });
+  }
+
+  it('on a miss, builds the host and stores it under the key of everything that makes its bytes', async () => {
+    const engine = buildingEngine();
+    expect(await compile(engine, 'compile-host')).toBeUndefined();
+    const host = engine.execsOf([BUILD_SH, 'host']);
+    expect(host).toHaveLength(1);
+    const key = expectedKey(ctx!, host[0]!.cmd.slice(host[0]!.cmd.indexOf('--') + 1));
+    // Asked first, stored after the build, under the same key.
+    const order = engine.execs.filter((e) => e.cmd[0] === BUILD_SH && e.cmd[1]!.startsWith('host')).map((e) => e.cmd.slice(1, 3));
+    expect(order).toEqual([['host-cache', 'get'], ['host', 'dfget'], ['host-cache', 'put']]);
+    expect(engine.execsOf([...HOST_CACHE, 'get'])[0]!.cmd).toEqual([...HOST_CACHE, 'get', key, ...COMMANDS]);
+    expect(engine.execsOf([...HOST_CACHE, 'put'])[0]!.cmd).toEqual([...HOST_CACHE, 'put', key, ...COMMANDS]);
+    expect(ctx!.state.hostCache).toEqual({ host: 'miss', hostKey: key });
+    expect(logged).toContain(`info: stored dfget in the host cache (key ${key.slice(0, 12)})`);
+  });
+
+  it('on a hit, takes the host from the cache and compiles nothing', async () => {
+    const engine = buildingEngine().onExec([...HOST_CACHE, 'get'], { exitCode: 0 });
+    expect(await compile(engine, 'compile-host')).toBeUndefined();
+    expect(engine.execsOf([BUILD_SH, 'host'])).toEqual([]);
+    expect(engine.execsOf([...HOST_CACHE, 'put'])).toEqual([]);
+    const key = engine.execsOf([...HOST_CACHE, 'get'])[0]!.cmd[3]!;
+    expect(ctx!.state.hostCache).toEqual({ host: 'hit', hostKey: key });
+    expect(logged).toEqual([`info: dfget from cache (key ${key.slice(0, 12)})`]);
+  });
+
+  it('rebuilds after a corrupt entry, with a warning, and stores the new host', async () => {
+    const engine = buildingEngine().onExec([...HOST_CACHE, 'get'], { exitCode: 11, stderr: 'bin/dfget does not match SHA256SUMS\n' });
+    expect(await compile(engine, 'compile-host')).toBeUndefined();
+    expect(engine.execsOf([BUILD_SH, 'host'])).toHaveLength(1);
+    expect(engine.execsOf([...HOST_CACHE, 'put'])).toHaveLength(1);
+    const key = engine.execsOf([...HOST_CACHE, 'get'])[0]!.cmd[3]!;
+    expect(logged[0]).toBe(`warn: the host cache entry ${key.slice(0, 12)} was corrupt (bin/dfget does not match SHA256SUMS): removed it, building dfget`);
+    expect(ctx!.state.hostCache).toEqual({ host: 'miss', hostKey: key });
+  });
+
+  it('builds when the cache can not be read or written, with a warning each', async () => {
+    const engine = buildingEngine()
+      .onExec([...HOST_CACHE, 'get'], { exitCode: 2, stderr: 'mktemp: No space left on device' })
+      .onExec([...HOST_CACHE, 'put'], { exitCode: 1, stderr: 'cp: No space left on device' });
+    expect(await compile(engine, 'compile-host')).toBeUndefined();
+    expect(engine.execsOf([BUILD_SH, 'host'])).toHaveLength(1);
+    expect(logged.filter((l) => l.startsWith('warn:'))).toEqual([
+      'warn: could not read the host cache (mktemp: No space left on device): building dfget',
+      'warn: could not store dfget in the host cache: cp: No space left on device',
+    ]);
+  });
+
+  it('keeps the entry another build stored first', async () => {
+    const engine = buildingEngine().onExec([...HOST_CACHE, 'put'], { stdout: 'present\n' });
+    await compile(engine, 'compile-host');
+    const key = engine.execsOf([...HOST_CACHE, 'put'])[0]!.cmd[3]!;
+    expect(logged).toContain(`info: another build stored dfget under key ${key.slice(0, 12)} first: keeping its copy`);
+  });
+
+  it('gives the same key to the same build, and another to other settings or stamps', async () => {
+    const keyOf = async (flags: BuildFlags, env: Record<string, string> = {}) => {
+      const engine = buildingEngine();
+      await compile(engine, 'compile-host', flags, env);
+      await cleanUp(ctx!);
+      return engine.execsOf([...HOST_CACHE, 'get'])[0]!.cmd[3]!;
+    };
+    const base = await keyOf({});
+    expect(await keyOf({})).toBe(base);
+    const others = [await keyOf({ gcflags: 'all=-N -l' }), await keyOf({ tags: 'netgo' }), await keyOf({ race: true }), await keyOf({ trimpath: false }), await keyOf({}, { SOURCE_DATE_EPOCH: '1' })];
+    expect(new Set([base, ...others]).size).toBe(others.length + 1);
+  });
+
+  it('with --no-cache, neither reads nor writes the host cache, and gives every go command a fresh GOCACHE', async () => {
+    const engine = buildingEngine();
+    expect(await compile(engine, 'compile-host', { cache: false })).toBeUndefined();
+    expect(engine.execsOf(HOST_CACHE)).toEqual([]);
+    const fresh = { GOFLAGS: '-buildvcs=false', GOCACHE: CONTAINER.go.freshBuildCache };
+    expect(engine.execsOf([BUILD_SH, 'plugin'])[0]!.env).toEqual(fresh);
+    expect(engine.execsOf([BUILD_SH, 'host'])[0]!.env).toEqual(fresh);
+    expect(ctx!.state.hostCache).toEqual({ host: 'off' });
+    expect(CONTAINER.go.freshBuildCache).not.toBe(CONTAINER.go.buildCache);
+  });
+
+  it('stamps the committer date of the Dragonfly commit without SOURCE_DATE_EPOCH', async () => {
+    const engine = buildingEngine();
+    await compile(engine, 'compile-host', {}, { SOURCE_DATE_EPOCH: '' });
+    const seconds = ctx!.state.source!.commitTime;
+    const time = new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    expect(engine.execsOf([BUILD_SH, 'host'])[0]!.cmd.at(-1)).toContain(`-X d7y.io/dragonfly/v2/version.BuildTime=${time} `);
+    expect(engine.execsOf([BUILD_SH, 'plugin'])[0]!.cmd.at(-1)).toBe(`-ldflags=-X main.buildCommit=${short} -X main.buildTime=${time}`);
   });
 });

@@ -78,6 +78,7 @@ describe('start-container', () => {
     expect(spec.volumes).toEqual([
       { name: 'd7y-build-go-mod', target: '/home/d7y/go/pkg/mod' },
       { name: 'd7y-build-go-build', target: '/home/d7y/.cache/go-build' },
+      { name: 'd7y-build-host-cache', target: '/home/d7y/.cache/d7y-build-host' },
     ]);
     for (const v of CACHE_VOLUMES) expect(engine.volumes.get(v.name)).toMatchObject({ 'io.d7y-build.role': v.role });
     expect(spec.env).toEqual({ GOPROXY: 'https://proxy.example', ...layoutEnv() });

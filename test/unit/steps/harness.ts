@@ -150,10 +150,14 @@ export const OUT_FILES = {
   [`out/plugins/${PLUGIN.file}`]: 'plugin binary',
 };
 
-/** An engine that has the Go image and answers a build of the world's plugin that succeeds. */
+/** build.sh's exit code when the host cache has no entry for the key. */
+const HOST_CACHE_MISS = 10;
+
+/** An engine that has the Go image and answers a build of the world's plugin that succeeds, with an empty host cache. */
 export function buildingEngine(goVersion = 'go1.23.5'): FakeEngine {
   const engine = new FakeEngine()
     .onExec(['go', 'version'], { stdout: `go version ${goVersion} linux/amd64\n` })
+    .onExec([BUILD_SH, 'host-cache', 'get'], { exitCode: HOST_CACHE_MISS })
     .onExec([APICHECK, 'plugin'], { stdout: '{"valueType":"*main.client"}\n' })
     .onExec([BUILD_SH, 'validate'], { stdout: LOADED_LINE, stderr: '' })
     .onExec([BUILD_SH, 'loadcheck'], { stdout: '{"ok":true,"interface":"d7y.io/dragonfly/v2/pkg/source.ResourceClient"}\n' });

@@ -1,4 +1,5 @@
 /** resolve-source against a real git repository: the ref to a SHA, go.mod, the host and its loader. */
+import { execFileSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SourceError, UnsupportedHostError } from '../../../src/errors';
@@ -30,6 +31,8 @@ describe('resolve-source', () => {
     expect(source.host).toBe('dfget');
     expect(source.loader).toEqual({ dir: 'pkg/source', importPath: 'd7y.io/dragonfly/v2/pkg/source', iface: 'ResourceClient', params: ['dir', 'name'] });
     expect(source.pluginCommand).toBe(true);
+    // The committer date: the default build time.
+    expect(source.commitTime).toBe(Number(execFileSync('git', ['show', '-s', '--format=%ct', 'v2.1.0'], { cwd: world.repo, encoding: 'utf8' }).trim()));
   });
 
   it('resolves a short SHA, and notes a commit whose host has no `plugin` command', async () => {
