@@ -44,8 +44,8 @@ describe('least privilege', () => {
       expect(info.Config.User).toBe('10001:10001');
       expect(info.HostConfig.Binds ?? []).toEqual([]);
       expect(info.HostConfig.Privileged).toBe(false);
-      expect(info.Mounts.map((m: { Type: string }) => m.Type)).toEqual(['volume', 'volume']);
-      expect(info.Mounts.map((m: { Name: string }) => m.Name).sort()).toEqual(['d7y-build-go-build', 'd7y-build-go-mod']);
+      expect(info.Mounts.map((m: { Type: string }) => m.Type)).toEqual(['volume', 'volume', 'volume']);
+      expect(info.Mounts.map((m: { Name: string }) => m.Name).sort()).toEqual(['d7y-build-go-build', 'd7y-build-go-mod', outcome.sourceTree.volume]);
       expect(JSON.stringify(info)).not.toContain('docker.sock');
       expect(await docker('exec', container, 'id', '-u')).toBe('10001');
     } finally {
