@@ -18,15 +18,20 @@
 #   build.sh host-cache put <key> <cmd>...
 #                                         store $D7Y_OUT_BIN/<cmd>... under <key>; prints stored, or
 #                                         present when an entry for <key> is already there
+#   build.sh tree status                  "ready" when the source-tree volume has its tree, else "missing"
+#   build.sh tree sweep <keep>...         remove the unpublished trees (t-*) none of these patterns match
+#   build.sh tree publish <dir>           link $D7Y_DRAGONFLY to the uploaded <dir>: "published", or
+#                                         "exists" when another build was first (<dir> is removed)
 #
 # The layout comes from the container's environment, set by d7y-build (src/session/layout.ts):
-# $D7Y_DRAGONFLY is the pinned tree; $D7Y_PLUGIN_SOURCES/<name> each plugin's source;
+# $D7Y_DRAGONFLY is the pinned tree, a link into the source-tree volume at $D7Y_SOURCE_VOLUME; $D7Y_PLUGIN_SOURCES/<name> each plugin's source;
 # $D7Y_WORKSPACES/<name>/go.work the workspace of a plugin with its own go.mod; $D7Y_OUT_BIN and
 # $D7Y_OUT_PLUGINS what is built; $D7Y_DRAGONFLY_PLUGIN_DIR where Dragonfly looks for plugins;
 # $D7Y_HOST_CACHE the host cache volume.
 set -euo pipefail
 
 missing="is not set: build.sh runs in a d7y-build container, whose environment carries the layout"
+: "${D7Y_SOURCE_VOLUME:?$missing}"
 : "${D7Y_DRAGONFLY:?$missing}"
 : "${D7Y_PLUGIN_SOURCES:?$missing}"
 : "${D7Y_WORKSPACES:?$missing}"
@@ -218,7 +223,50 @@ case "$cmd" in
     host_cache "$@"
     ;;
 
+  tree)
+    # The source-tree volume is shared by every build of this commit (src/session/source-tree.ts):
+    # each tree is uploaded into a directory of its own, t-<run id>, and used only once the link
+    # $D7Y_DRAGONFLY names it. `ln -s` fails when the link exists, so the first build to finish its
+    # upload publishes, and any other uses that tree. The go commands only read the tree.
+    link=${D7Y_DRAGONFLY##*/}
+    stamp() { date +%s > "$D7Y_SOURCE_VOLUME/.last-used" 2>/dev/null || true; }
+    case "${1:-}" in
+      status)
+        if [ -L "$D7Y_DRAGONFLY" ] && [ -d "$D7Y_DRAGONFLY/" ]; then stamp; echo ready; else echo missing; fi
+        ;;
+      sweep)
+        shift
+        # A link that names no tree was not made by a build: gone, a build publishes again.
+        if { [ -e "$D7Y_DRAGONFLY" ] || [ -L "$D7Y_DRAGONFLY" ]; } && ! { [ -L "$D7Y_DRAGONFLY" ] && [ -d "$D7Y_DRAGONFLY/" ]; }; then
+          rm -rf "$D7Y_DRAGONFLY"
+        fi
+        published=$(readlink "$D7Y_DRAGONFLY" 2>/dev/null || true)
+        for dir in "$D7Y_SOURCE_VOLUME"/t-*; do
+          [ -d "$dir" ] || continue
+          name=${dir##*/}
+          [ "$name" = "$published" ] && continue
+          keep=
+          # shellcheck disable=SC2254 # the arguments are patterns
+          for pattern in "$@"; do case "$name" in $pattern) keep=1 ;; esac; done
+          [ -n "$keep" ] || rm -rf "$dir"
+        done
+        ;;
+      publish)
+        dir=$2
+        [ -d "$D7Y_SOURCE_VOLUME/$dir" ] || die "no uploaded tree $dir"
+        if ln -sT "$dir" "$D7Y_SOURCE_VOLUME/$link" 2>/dev/null; then
+          echo published
+        else
+          rm -rf "${D7Y_SOURCE_VOLUME:?}/$dir"
+          echo exists
+        fi
+        stamp
+        ;;
+      *) die "tree status|sweep|publish" ;;
+    esac
+    ;;
+
   *)
-    die "unknown subcommand '$cmd' (deps, plugin, host, place, validate, loadcheck, oom-kills, host-cache)"
+    die "unknown subcommand '$cmd' (deps, plugin, host, place, validate, loadcheck, oom-kills, host-cache, tree)"
     ;;
 esac

@@ -18,6 +18,7 @@ import {
   DEFAULT_PING_TIMEOUT,
   DEFAULT_PLUGIN_TYPE,
   resolveApiSpec,
+  resolveCacheSpec,
   resolveInitSpec,
   resolveInspectSpec,
   resolveInstallSpec,
@@ -28,6 +29,9 @@ import {
   type ApiSpec,
   type BuildFlags,
   type BuildSpec,
+  type CacheAction,
+  type CacheFlags,
+  type CacheSpec,
   type InitFlags,
   type InitSpec,
   type InspectSpec,
@@ -74,6 +78,7 @@ export type Invocation = { output: OutputFlags } & (
   | { command: 'init'; spec: InitSpec }
   | { command: 'prune'; spec: PruneSpec }
   | { command: 'completion'; spec: { shell: Shell; tree: CommandShape } }
+  | { command: 'cache'; spec: CacheSpec }
 );
 
 /** What a command hands back to main: the human stdout lines, the --json result, the exit code. */
@@ -217,6 +222,34 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
       found({ command: 'prune', spec: resolvePruneSpec(flags, io.env, io.cwd), output: flags });
     });
 
+  const cache = root
+    .command('cache')
+    .description('list, prune, export and import what d7y-build keeps between builds: Go caches and source trees on the engine, git mirrors here')
+    .usage('ls|prune|export|import [options]')
+    .argument('[subcommand]')
+    .action((name: string | undefined) => {
+      throw new UsageError(name === undefined ? 'cache needs a subcommand' : `cache has no subcommand ${JSON.stringify(name)}`, {
+        hint: 'run d7y-build cache ls, prune, export or import (d7y-build help cache says more)',
+      });
+    });
+  const cacheAction = (action: CacheAction['action'], description: string) =>
+    cache.command(action).description(description).addOption(option.json());
+  const foundCache = (action: CacheAction['action'], file: string | undefined, flags: CacheFlags & OutputFlags) => {
+    found({ command: 'cache', spec: resolveCacheSpec(action, file, flags, io.env, io.cwd), output: flags });
+  };
+  cacheAction('ls', 'list the cache volumes with their size and last use, and the git mirrors')
+    .action((flags: OutputFlags) => foundCache('ls', undefined, flags));
+  cacheAction('prune', 'remove the source-tree volumes and what killed runs left in the cache directory; volumes in use are spared')
+    .option('--max-size <size>', 'instead, remove the least recently used source trees (then the other caches) until the volumes hold at most this, e.g. 10g')
+    .option('--all', 'remove every cache volume that no container uses, Go caches too')
+    .action((flags: CacheFlags & OutputFlags) => foundCache('prune', undefined, flags));
+  cacheAction('export', 'write the cache volumes to a file (<file>.tar) or a directory of tars, for `cache import` on another engine')
+    .argument('<dir|file.tar>', 'a directory, or a file name ending in .tar')
+    .action((target: string, flags: OutputFlags) => foundCache('export', target, flags));
+  cacheAction('import', 'create the cache volumes an export holds, where the engine has none of that name')
+    .argument('<dir|file.tar>', 'what `cache export` wrote')
+    .action((source: string, flags: OutputFlags) => foundCache('import', source, flags));
+
   root
     .command('completion')
     .description('print the shell completion script for bash, zsh or fish, e.g. source <(d7y-build completion bash)')
@@ -225,7 +258,8 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
       found({ command: 'completion', spec: { shell, tree: shapeOf(root) }, output: {} });
     });
 
-  for (const cmd of [root, ...root.commands]) {
+  const all = (cmd: Command): Command[] => [cmd, ...cmd.commands.flatMap(all)];
+  for (const cmd of all(root)) {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
@@ -359,6 +393,12 @@ async function runInvocation(invocation: Invocation, io: CliIo, { log, redact }:
         ...result.removedPaths.map((p) => `removed ${p}`),
       ];
       return { lines: lines.length > 0 ? lines : ['nothing to prune'], result };
+    }
+    case 'cache': {
+      const { spec } = invocation;
+      const { runCache } = await import('./commands/cache');
+      const engine = io.engine ?? new (await import('./docker/dockerode')).DockerEngine(undefined, { pingTimeoutMs: spec.pingTimeoutMs });
+      return runCache(engine, spec, { log, signal: io.signal });
     }
   }
 }

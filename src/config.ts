@@ -139,6 +139,7 @@ export const RANGES = {
   cpus: { min: 0.01, max: 1024, text: 'between 0.01 and 1024' },
   timeout: { min: 1000, max: 7 * 24 * 3_600_000, text: 'between 1s and 168h (7 days)' },
   maxContext: { min: 1, max: 1024 ** 4, text: 'between 1 and 1t' },
+  cacheSize: { min: 0, max: 1024 ** 5, text: 'between 0 and 1024t' },
   pingTimeout: { min: 100, max: 3_600_000, text: 'between 100ms and 1h' },
   loadTimeout: { min: 1000, max: 3_600_000, text: 'between 1s and 1h' },
   sourceDateEpoch: { min: 0, max: 253_402_300_799, text: 'between 0 and 253402300799 (9999-12-31T23:59:59Z)' },
@@ -683,4 +684,47 @@ export function resolvePruneSpec(flags: PruneFlags, env: Env, cwd: string): Prun
     dirs: [pluginsDirFor(flags, env, cwd), ...['bin', 'plugins', '.'].map((d) => path.join(out, d))],
     pingTimeoutMs: pingTimeoutFor(env),
   };
+}
+
+/** `d7y-build cache <action>`: its options, and where the caches are. */
+export interface CacheFlags {
+  all?: boolean;
+  maxSize?: string;
+}
+
+export type CacheAction =
+  | { action: 'ls' }
+  | { action: 'prune'; all: boolean; maxSizeBytes?: number }
+  | { action: 'export'; target: string }
+  | { action: 'import'; source: string };
+
+export type CacheSpec = CacheAction & {
+  /** The git mirrors and locks (D7Y_CACHE_DIR). */
+  cacheDir: string;
+  pingTimeoutMs: number;
+};
+
+export function resolveCacheSpec(action: CacheAction['action'], file: string | undefined, flags: CacheFlags, env: Env, cwd: string): CacheSpec {
+  const common = { cacheDir: cacheDirFor(env).dir, pingTimeoutMs: pingTimeoutFor(env) };
+  switch (action) {
+    case 'ls':
+      return { action, ...common };
+    case 'prune': {
+      if (flags.all && flags.maxSize !== undefined) {
+        throw new UsageError('--all and --max-size do not go together: --all removes every cache volume not in use', {
+          hint: 'pass --max-size to trim the caches to a size, or --all to remove them',
+        });
+      }
+      if (flags.maxSize === undefined) return { action, all: flags.all ?? false, ...common };
+      const bytes = parseMemory(flags.maxSize);
+      if (!inRange(bytes, RANGES.cacheSize)) {
+        throw new UsageError(`--max-size ${flags.maxSize} is not a size ${RANGES.cacheSize.text}`, { hint: 'pass a size like --max-size 10g' });
+      }
+      return { action, all: false, maxSizeBytes: bytes, ...common };
+    }
+    case 'export':
+      return { action, target: path.resolve(cwd, file!), ...common };
+    case 'import':
+      return { action, source: path.resolve(cwd, file!), ...common };
+  }
 }

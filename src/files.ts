@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { mkdir, mkdtemp, open, stat } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, open, readdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from './errors';
@@ -117,6 +117,16 @@ export async function makeDirectory(dir: string): Promise<string[]> {
     if (created) made.push(level);
   }
   return made;
+}
+
+/** The bytes of the files below p (p itself when a file), links not followed; what vanishes meanwhile counts 0. */
+export async function diskUsage(p: string): Promise<number> {
+  const info = await lstat(p).catch(() => undefined);
+  if (info === undefined) return 0;
+  if (!info.isDirectory()) return info.size;
+  let total = 0;
+  for (const name of await readdir(p).catch(() => [] as string[])) total += await diskUsage(path.join(p, name));
+  return total;
 }
 
 /** A name in dir for a file or directory made only to see whether dir takes new entries, and removed at once. */

@@ -70,6 +70,14 @@ async function staleInode(file: string): Promise<number | undefined> {
   return stale ? info.ino : undefined;
 }
 
+/** Whether a lock file is there and nobody holds it any more: what a crash left. */
+export async function lockIsStale(file: string): Promise<boolean> {
+  return (await staleInode(file)) !== undefined;
+}
+
+/** A lock's file while its owner writes it: <lock>.<pid>-<hex>; the pid says whether a crash left it. */
+export const LOCK_TEMP = /\.lock\.(\d+)-[0-9a-f]{8}$/;
+
 async function tryAcquire(file: string, content: string): Promise<boolean> {
   if (await createComplete(file, content)) return true;
   const stale = await staleInode(file);

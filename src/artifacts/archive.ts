@@ -18,11 +18,24 @@ export interface PackOptions {
   prefix: string;
   /** Entries (relative to the directory, "/"-separated) to leave out. */
   ignore?: (relative: string) => boolean;
+  /**
+   * Entries for the directories of the prefix above dir too, first: unpacking sets their owner, so
+   * the build user owns them even where they exist already (a volume's root, created by the engine).
+   */
+  parents?: boolean;
 }
 
 /** A tar stream of dir's contents, owned by the build user. */
 export function packDirectory(dir: string, options: PackOptions): Readable {
+  const parents = tarStream.pack();
+  if (options.parents) {
+    const names = options.prefix.split('/').slice(0, -1);
+    for (let i = 1; i <= names.length; i++) {
+      parents.entry({ name: names.slice(0, i).join('/'), type: 'directory', mode: 0o755, uid: CONTAINER.user.uid, gid: CONTAINER.user.gid });
+    }
+  }
   const pack = tarFs.pack(dir, {
+    pack: parents,
     ignore: (name) => options.ignore?.(path.relative(dir, name).split(path.sep).join('/')) ?? false,
     map: (header) => {
       header.name = path.posix.join(options.prefix, header.name);

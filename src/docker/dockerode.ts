@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DEFAULT_PING_TIMEOUT_MS } from '../config';
 import { DockerUnavailableError, UsageError } from '../errors';
-import { engineMessage, type BuildContainer, type ContainerSpec, type ContainerSummary, type Engine, type EngineInfo, type ExecOptions, type ExecResult, type ImageInfo } from './engine';
+import { engineMessage, type BuildContainer, type ContainerSpec, type ContainerSummary, type Engine, type EngineInfo, type ExecOptions, type ExecResult, type ImageInfo, type VolumeInfo } from './engine';
 import { FrameDecoder, LineCollector } from './streams';
 
 const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND']);
@@ -257,13 +257,43 @@ export class DockerEngine implements Engine {
     });
   }
 
+  listVolumes(options: { usage?: boolean } = {}): Promise<VolumeInfo[]> {
+    return this.call(async () => {
+      type Listed = { Name: string; Labels?: Record<string, string> | null; CreatedAt?: string; UsageData?: { Size?: number } | null };
+      // Sizes come only with the disk usage report, which measures every volume; -1 means unknown.
+      const volumes: Listed[] = options.usage ? ((await this.docker.df()) as { Volumes?: Listed[] | null }).Volumes ?? [] : ((await this.docker.listVolumes()).Volumes as Listed[] | null) ?? [];
+      return volumes.map((v) => {
+        const size = v.UsageData?.Size;
+        return {
+          name: v.Name,
+          labels: v.Labels ?? {},
+          ...(v.CreatedAt ? { createdAt: v.CreatedAt } : {}),
+          ...(typeof size === 'number' && size >= 0 ? { sizeBytes: size } : {}),
+        };
+      });
+    });
+  }
+
+  removeVolume(name: string): Promise<'removed' | 'in-use' | 'gone'> {
+    return this.call(async () => {
+      try {
+        await this.docker.getVolume(name).remove();
+        return 'removed';
+      } catch (err) {
+        if (statusOf(err) === 404) return 'gone';
+        if (statusOf(err) === 409) return 'in-use';
+        throw err;
+      }
+    });
+  }
+
   createContainer(spec: ContainerSpec): Promise<BuildContainer> {
     return this.call(async () => {
       const container = await this.docker.createContainer({
         // dockerode sends each option as a query parameter too: the engine reads `platform` from there.
-        platform: spec.platform,
+        ...(spec.platform !== undefined ? { platform: spec.platform } : {}),
         Image: spec.image,
-        Cmd: ['sleep', 'infinity'],
+        Cmd: spec.cmd ?? ['sleep', 'infinity'],
         Labels: spec.labels,
         Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
         WorkingDir: spec.workdir,
@@ -276,6 +306,7 @@ export class DockerEngine implements Engine {
         },
       });
       const handle = new DockerBuildContainer(container, this.call);
+      if (spec.start === false) return handle;
       try {
         await container.start();
       } catch (err) {
@@ -292,7 +323,12 @@ export class DockerEngine implements Engine {
         all: true,
         filters: { label: Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`)) },
       });
-      return found.map((c) => ({ id: c.Id, labels: c.Labels ?? {}, state: c.State }));
+      return found.map((c) => ({
+        id: c.Id,
+        labels: c.Labels ?? {},
+        state: c.State,
+        volumes: (c.Mounts ?? []).flatMap((m) => (m.Type === 'volume' && m.Name ? [m.Name] : [])),
+      }));
     });
   }
 

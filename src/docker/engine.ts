@@ -43,17 +43,32 @@ export interface ContainerSummary {
   id: string;
   labels: Record<string, string>;
   state: string;
+  /** The named volumes it mounts. */
+  volumes: string[];
+}
+
+export interface VolumeInfo {
+  name: string;
+  labels: Record<string, string>;
+  /** When the engine created it (RFC 3339), when it says. */
+  createdAt?: string;
+  /** What it holds, in bytes: only when listed with usage, and the engine could tell. */
+  sizeBytes?: number;
 }
 
 export interface ContainerSpec {
   image: string;
+  /** The command; a build container sleeps until removed. */
+  cmd?: string[];
+  /** false: created, not started, for the archive API alone (default: started). */
+  start?: boolean;
   labels: Record<string, string>;
   /** Named volumes only: d7y-build never mounts a path of the machine it runs on. */
   volumes: Array<{ name: string; target: string }>;
   env: Record<string, string>;
   workdir: string;
   /** The os/arch of the image to run, e.g. linux/amd64: the engine refuses an image of another. */
-  platform: string;
+  platform?: string;
   /** Memory limit in bytes (swap included: none beyond it) and CPUs in 1e-9 units. */
   memoryBytes?: number;
   nanoCpus?: number;
@@ -85,8 +100,12 @@ export interface Engine {
     signal?: AbortSignal,
   ): Promise<void>;
   ensureVolume(name: string, labels: Record<string, string>): Promise<void>;
+  /** Every volume; with usage, also their sizes (the engine measures them all: slower). */
+  listVolumes(options?: { usage?: boolean }): Promise<VolumeInfo[]>;
+  /** Removes a volume: 'in-use' when a container still has it (nothing removed), 'gone' when there was none. */
+  removeVolume(name: string): Promise<'removed' | 'in-use' | 'gone'>;
   createContainer(spec: ContainerSpec): Promise<BuildContainer>;
-  /** Containers, running or not, that carry all these labels (a label given as '' need only exist). */
+  /** Containers, running or not, that carry all these labels (a label given as '' need only exist; none: every container). */
   listContainers(labels: Record<string, string>): Promise<ContainerSummary[]>;
   /** Kills and removes a container by id; already gone is fine. */
   removeContainer(id: string): Promise<void>;

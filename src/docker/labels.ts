@@ -12,8 +12,10 @@ export const LABEL = {
   host: 'io.d7y-build.host',
   pid: 'io.d7y-build.pid',
   started: 'io.d7y-build.started',
-  /** On volumes and images: what the resource is (go-mod-cache, go-build-cache, host-cache, builder). */
+  /** On volumes and images: what the resource is (go-mod-cache, go-build-cache, host-cache, dragonfly-source, builder). */
   role: 'io.d7y-build.role',
+  /** On a source-tree volume: the full SHA of the Dragonfly tree it holds. */
+  sha: 'io.d7y-build.sha',
 } as const;
 
 export function toolLabels(role?: string): Record<string, string> {

@@ -7,11 +7,12 @@
  * warning naming the old and new commit.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { SourceError } from '../errors';
-import { describeHolder, LockTimeoutError, withLock } from '../lock';
+import { describeHolder, LOCK_TEMP, lockIsStale, LockTimeoutError, withLock } from '../lock';
+import { pidAlive } from '../owner';
 import { gitRemote, redactUrl } from '../secrets';
 
 /** The most of one file d7y-build reads from the Dragonfly tree: go.mod and plugin.go files are kilobytes. */
@@ -84,6 +85,41 @@ async function exists(p: string): Promise<boolean> {
 }
 
 const FULL_SHA = /^[0-9a-f]{40}$/i;
+
+/** A mirror, <key>.git, and what is set aside beside it: a clone under way, or a damaged mirror on its way out. */
+const MIRROR = /^[0-9a-f]{16}\.git$/;
+const ASIDE = /^([0-9a-f]{16}\.git)\.(?:tmp|damaged)-[0-9a-f]{8}$/;
+
+export interface MirrorListing {
+  /** Each mirror's directory and the repository it mirrors (its URL as stored: without credentials). */
+  mirrors: Array<{ dir: string; repo: string | undefined }>;
+  /** What crashes left: clones and damaged mirrors set aside whose lock nobody holds, stale locks, lock temp files of dead processes. */
+  leftovers: string[];
+}
+
+/** The git mirrors under cacheDir, and the leftovers of runs that were killed while cloning. */
+export async function listMirrors(cacheDir: string): Promise<MirrorListing> {
+  const root = path.join(cacheDir, 'git');
+  const names = await readdir(root).catch(() => [] as string[]);
+  const listing: MirrorListing = { mirrors: [], leftovers: [] };
+  for (const name of names.sort()) {
+    const file = path.join(root, name);
+    if (MIRROR.test(name)) {
+      const config = await readFile(path.join(file, 'config'), 'utf8').catch(() => '');
+      listing.mirrors.push({ dir: file, repo: /\[remote "origin"\][^[]*?\n\s*url\s*=\s*(.+)/.exec(config)?.[1]?.trim() });
+      continue;
+    }
+    const aside = ASIDE.exec(name);
+    // Set aside under the mirror's lock: a leftover only when nobody holds that lock.
+    const leftover = aside
+      ? !(await exists(path.join(root, `${aside[1]}.lock`))) || (await lockIsStale(path.join(root, `${aside[1]}.lock`)))
+      : name.endsWith('.lock')
+        ? await lockIsStale(file)
+        : LOCK_TEMP.test(name) && !pidAlive(Number(LOCK_TEMP.exec(name)![1]));
+    if (leftover) listing.leftovers.push(file);
+  }
+  return listing;
+}
 
 /** One bare mirror per repository, under <cacheDir>/git/, named by a hash of the URL without credentials. */
 export class DragonflyMirror {

@@ -11,16 +11,28 @@ import { type ImageFacts, type SessionContext, type ToolchainFacts } from './ses
 import { goCommandEnv } from '../toolchain/goflags';
 import { parseGoVersionOutput } from '../toolchain/gomod';
 
+/** A volume of the session beyond Go's caches: created with its labels when new, mounted at target. */
+export interface SessionVolume {
+  name: string;
+  labels: Record<string, string>;
+  target: string;
+}
+
 /**
  * One labelled container from the builder image, removed by the pipeline's cleanup unless --keep,
  * and the Go it really has.
  */
-export async function openContainer(ctx: SessionContext, image: ImageFacts): Promise<{ container: BuildContainer; toolchain: ToolchainFacts }> {
-  for (const v of CACHE_VOLUMES) await ctx.engine.ensureVolume(v.name, toolLabels(v.role));
+export async function openContainer(
+  ctx: SessionContext,
+  image: ImageFacts,
+  volumes: SessionVolume[] = [],
+): Promise<{ container: BuildContainer; toolchain: ToolchainFacts }> {
+  const all = [...CACHE_VOLUMES.map((v) => ({ name: v.name, labels: toolLabels(v.role), target: v.target })), ...volumes];
+  for (const v of all) await ctx.engine.ensureVolume(v.name, v.labels);
   const container = await ctx.engine.createContainer({
     image: image.builderImageId,
     labels: ctx.runLabels,
-    volumes: CACHE_VOLUMES.map((v) => ({ name: v.name, target: v.target })),
+    volumes: all.map((v) => ({ name: v.name, target: v.target })),
     // The layout last: builder/build.sh reads it, and nothing forwarded from this machine may move it.
     env: { ...ctx.goEnv, ...layoutEnv() },
     workdir: CONTAINER.work,

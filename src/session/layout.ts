@@ -22,6 +22,7 @@ export const DRAGONFLY_DIRS = {
 } as const;
 
 const WORK = '/work';
+const SOURCE = `${WORK}/src`;
 const OUT = `${WORK}/out`;
 const OUT_BIN = `${OUT}/bin`;
 const HOME = '/home/d7y';
@@ -33,8 +34,13 @@ const SECRETS = '/run/d7y-secrets';
 export const CONTAINER = {
   /** The container's working directory; sources are streamed in below it, it always exists. */
   work: WORK,
-  /** The pinned Dragonfly tree, with cmd/d7y-loadcheck added. */
-  dragonfly: `${WORK}/dragonfly`,
+  /**
+   * Where the source-tree volume of the commit is mounted (src/session/source-tree.ts): the trees
+   * uploaded into it, and the link to the one complete tree, made last.
+   */
+  sourceVolume: SOURCE,
+  /** The pinned Dragonfly tree, with cmd/d7y-loadcheck added: a link into the source-tree volume. */
+  dragonfly: `${SOURCE}/dragonfly`,
   /** Each plugin's source, as <pluginSources>/<name>. */
   pluginSources: `${WORK}/plugins`,
   /** The Go workspace of each plugin with its own go.mod, as <workspaces>/<name>/go.work. */
@@ -63,6 +69,12 @@ export const CONTAINER = {
   /** Dragonfly's own directories: created in the image, owned by the build user. */
   dragonflyDirs: DRAGONFLY_DIRS,
 } as const;
+
+/**
+ * The throwaway container of `d7y-build cache` (from an empty image; nothing runs in it): each cache
+ * volume is mounted at <volumes>/<volume name>, and read and written through the engine's archive API.
+ */
+export const CACHE_HELPER = { volumes: '/volumes' } as const;
 
 /** The variables Dockerfile.builder declares as ARG: what the image is built with. */
 const IMAGE_VARIABLES = {
@@ -97,6 +109,7 @@ const IMAGE_VARIABLES = {
 export function layoutEnv(): Record<string, string> {
   return {
     ...IMAGE_VARIABLES,
+    D7Y_SOURCE_VOLUME: CONTAINER.sourceVolume,
     D7Y_DRAGONFLY: CONTAINER.dragonfly,
     D7Y_OUT_BIN: CONTAINER.outBin,
     D7Y_OUT_PLUGINS: CONTAINER.outPlugins,

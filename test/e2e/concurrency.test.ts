@@ -1,11 +1,12 @@
 /**
  * Builds at once: different commits and plugins sharing the caches (a mirror cloned by all four at
  * the same moment, the Go cache volumes, the builder image) all succeed; two builds installing the
- * same plugin take turns, and the one that finds the other's plugin in place installs nothing.
+ * same plugin take turns, and the one that finds the other's plugin in place installs nothing; two
+ * builds of one commit share one source-tree volume that ends with one tree.
  */
 import path from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { digest, examples, leftoverContainers, runCli, tempDir } from './helpers';
+import { digest, docker, examples, fixtureSha, leftoverContainers, runCli, tempDir } from './helpers';
 
 afterEach(async () => {
   expect(await leftoverContainers()).toEqual([]);
@@ -70,5 +71,32 @@ describe('concurrent builds', () => {
     expect(outcome.error.hint).toMatch(/run again to install this build's/);
     const won = JSON.parse(winner.stdout);
     expect(await digest(path.join(plugins, 'd7y-resource-plugin-d7yfs.so'))).toBe(won.artifacts.find((a: { kind: string }) => a.kind === 'plugin').sha256);
+  });
+
+  it('two builds of one commit fill one new source-tree volume: one tree is published, and both use it', async () => {
+    await using work = await tempDir('tree-');
+    const sha = await fixtureSha('v2.1.1');
+    // The commit's source trees gone, so that both builds find their volume new.
+    const trees = await docker('volume', 'ls', '-q', '--filter', `label=io.d7y-build.sha=${sha}`);
+    if (trees !== '') await docker('volume', 'rm', ...trees.split('\n'));
+    const runs = await Promise.all(
+      ['a', 'b'].map((name) =>
+        runCli([
+          '--commit', 'v2.1.1', '--repo', inject('fixtureRepo'), '--go-image', inject('goImage'),
+          '--out', path.join(work.path, name, 'out'), '--plugins-dir', path.join(work.path, name, 'plugins'), '--json', path.join(examples, 'd7yfs'),
+        ]),
+      ),
+    );
+    for (const run of runs) {
+      expect(run.stderr).not.toMatch(/error:/);
+      expect(run.exitCode).toBe(0);
+    }
+    const [a, b] = runs.map((r) => JSON.parse(r.stdout).sourceTree as { volume: string; reused: boolean });
+    expect(a!.volume).toBe(b!.volume);
+    // One sent the tree that both used: the other found it, or lost the race to publish and dropped its own.
+    expect([a!.reused, b!.reused].sort()).toEqual([false, true]);
+    const listing = await docker('run', '--rm', '-v', `${a!.volume}:/v:ro`, inject('goImage'), 'sh', '-c', 'ls -A /v; readlink /v/dragonfly');
+    const [published, ...entries] = listing.split('\n').reverse();
+    expect(entries.sort()).toEqual(['.last-used', 'dragonfly', published].sort());
   });
 });

@@ -413,7 +413,7 @@ async function check(c: Case): Promise<void> {
     expect(await snapshot(out)).toEqual(before.out);
     expect(await snapshot(plugins)).toEqual(before.plugins);
     const after = await engineState();
-    expect(after.volumes.filter((v) => !before.volumes.includes(v) && !CACHE_VOLUMES.some((c) => c.name === v))).toEqual([]);
+    expect(after.volumes.filter((v) => !before.volumes.includes(v) && !CACHE_VOLUMES.some((c) => c.name === v) && !v.startsWith('d7y-build-src-'))).toEqual([]);
     expect(after.images.filter((i) => !before.images.includes(i) && !i.startsWith('d7y-build/builder:'))).toEqual([]);
   } finally {
     if (c.name.includes('read-only')) await run('umount', c.name.includes('cache') ? [path.join(work.path, 'ro-cache')] : [plugins]);

@@ -45,7 +45,7 @@ describe('least privilege', () => {
       expect(info.HostConfig.Binds ?? []).toEqual([]);
       expect(info.HostConfig.Privileged).toBe(false);
       expect(info.Mounts.map((m: { Type: string }) => m.Type)).toEqual(['volume', 'volume', 'volume']);
-      expect(info.Mounts.map((m: { Name: string }) => m.Name).sort()).toEqual(['d7y-build-go-build', 'd7y-build-go-mod', 'd7y-build-host-cache']);
+      expect(info.Mounts.map((m: { Name: string }) => m.Name).sort()).toEqual(['d7y-build-go-build', 'd7y-build-go-mod', 'd7y-build-host-cache', outcome.sourceTree.volume].sort());
       expect(JSON.stringify(info)).not.toContain('docker.sock');
       expect(await docker('exec', container, 'id', '-u')).toBe('10001');
     } finally {

@@ -249,6 +249,18 @@ describe('packDirectory', () => {
     expect(ignoredAsked).toContain('.git');
   });
 
+  it('with parents, adds the directories above the prefix first, owned by the build user', async () => {
+    const src = path.join(tmp, 'src');
+    await mkdir(src, { recursive: true });
+    await writeFile(path.join(src, 'go.mod'), 'module m\n');
+    const entries = await readTar(packDirectory(src, { prefix: 'src/t-run-1', parents: true }));
+    expect(entries.map((e) => [e.header.name.replace(/\/$/, ''), e.header.type, e.header.uid, e.header.gid])).toEqual([
+      ['src', 'directory', CONTAINER.user.uid, CONTAINER.user.gid],
+      ['src/t-run-1', 'directory', CONTAINER.user.uid, CONTAINER.user.gid],
+      ['src/t-run-1/go.mod', 'file', CONTAINER.user.uid, CONTAINER.user.gid],
+    ]);
+  });
+
   it('packs everything without an ignore function', async () => {
     const src = path.join(tmp, 'src');
     await mkdir(path.join(src, 'a'), { recursive: true });

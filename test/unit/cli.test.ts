@@ -181,6 +181,14 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
     ],
     ['prune from the environment', ['prune', '--all', '--out', 'o'], { D7Y_PLUGINS_DIR: '/opt/p', D7Y_PING_TIMEOUT: '1s' }, 'prune', { all: true, dirs: ['/opt/p', '/home/me/work/o/bin', '/home/me/work/o/plugins', '/home/me/work/o'], pingTimeoutMs: 1000 }],
     ['prune: a flag beats its variable', ['prune', '--plugins-dir', 'p'], { D7Y_PLUGINS_DIR: '/opt/p' }, 'prune', { dirs: ['/home/me/work/p', '/home/me/work/d7y-build-out/bin', '/home/me/work/d7y-build-out/plugins', '/home/me/work/d7y-build-out'] }],
+    // cache
+    ['cache ls', ['cache', 'ls'], {}, 'cache', { action: 'ls', cacheDir: '/home/me/.cache/d7y-build', pingTimeoutMs: 15_000 }],
+    ['cache ls from the environment', ['cache', 'ls'], { D7Y_CACHE_DIR: '/c', D7Y_PING_TIMEOUT: '1s' }, 'cache', { action: 'ls', cacheDir: '/c', pingTimeoutMs: 1000 }],
+    ['cache prune', ['cache', 'prune'], {}, 'cache', { action: 'prune', all: false }],
+    ['cache prune --all', ['cache', 'prune', '--all'], {}, 'cache', { action: 'prune', all: true }],
+    ['cache prune --max-size', ['cache', 'prune', '--max-size', '10g'], {}, 'cache', { action: 'prune', all: false, maxSizeBytes: 10 * 1024 ** 3 }],
+    ['cache export to a file', ['cache', 'export', 'ci/cache.tar'], {}, 'cache', { action: 'export', target: '/home/me/work/ci/cache.tar' }],
+    ['cache import from a directory', ['cache', 'import', '/var/cache/d7y'], {}, 'cache', { action: 'import', source: '/var/cache/d7y' }],
   ])('%s', (_label, argv, env, command, spec) => {
     const invocation = parse(argv, env);
     expect(invocation?.command).toBe(command);
@@ -194,6 +202,8 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
     [['verify', '--json', '--host', '/h', '/p.so'], { json: true }],
     [['inspect-api', '--type', 'manager', '--commit', 'c', '--verbose'], { verbose: true }],
     [['prune', '--json'], { json: true }],
+    [['cache', 'ls', '--json'], { json: true }],
+    [['cache', 'import', 'x.tar', '--json'], { json: true }],
   ])('output flags of %j', (argv, output) => {
     const invocation = parse(argv);
     expect({ json: invocation?.output.json, verbose: invocation?.output.verbose }).toEqual({ json: undefined, verbose: undefined, ...output });
@@ -206,6 +216,11 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
     [['install', '--host', '/h', '/p/x.so'], {}, /x\.so is not a plugin file name Dragonfly loads/],
     [['--commit', 'c', './fs'], { D7Y_PING_TIMEOUT: 'soon' }, /D7Y_PING_TIMEOUT="soon"/],
     [['prune'], { D7Y_PING_TIMEOUT: 'soon' }, /D7Y_PING_TIMEOUT="soon"/],
+    [['cache'], {}, /^cache needs a subcommand$/],
+    [['cache', 'rm'], {}, /^cache has no subcommand "rm"$/],
+    [['cache', 'prune', '--all', '--max-size', '1g'], {}, /--all and --max-size do not go together/],
+    [['cache', 'prune', '--max-size', 'lots'], {}, /--max-size lots is not a size between 0 and 1024t/],
+    [['cache', 'ls'], { D7Y_CACHE_DIR: 'relative' }, /D7Y_CACHE_DIR="relative" is not an absolute path/],
   ])('refuses %j (env %j) before anything runs', (argv, env, message) => {
     expect(() => parse(argv, env)).toThrow(UsageError);
     expect(() => parse(argv, env)).toThrow(message);
@@ -216,6 +231,7 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
     [['verify', '/p.so'], /required option '--host <binary>' not specified/],
     [['init', '--commit', 'c', './x'], /required option '--type <type>' not specified/],
     [['prune', '--colour'], /unknown option '--colour'/],
+    [['cache', 'export'], /missing required argument 'dir\|file.tar'/],
   ])('commander refuses %j', (argv, message) => {
     expect(() => parse(argv)).toThrow(CommanderError);
     expect(() => parse(argv)).toThrow(message);
@@ -263,6 +279,12 @@ describe('help', () => {
     }
     // --json on every command, --help on every command, and the others several take.
     expect(shared).toBeGreaterThan(2 * COMMANDS.length);
+  });
+
+  it('help cache names its subcommands', () => {
+    const text = help('cache');
+    expect(text).toMatch(/^Usage: d7y-build cache ls\|prune\|export\|import \[options\]/);
+    for (const sub of ['ls', 'prune', 'export', 'import']) expect(text).toMatch(new RegExp(`^  ${sub} `, 'm'));
   });
 
   it.each(COMMANDS)('help %s prints the usage of the command', (command) => {

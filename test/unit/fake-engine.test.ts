@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packDirectory } from '../../src/artifacts/archive';
-import { FakeEngine, readTar } from './fake-engine';
+import { FakeEngine, readTar, tarOf } from './fake-engine';
 
 const spec = { image: 'img', labels: { 'io.d7y-build.run': 'r1' }, volumes: [], env: {}, workdir: '/work', platform: 'linux/amd64' };
 
@@ -35,6 +35,12 @@ describe('FakeEngine', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('reads the links of an archive apart from its files, and hands out links', async () => {
+    const links: Record<string, string> = {};
+    expect(await readTar(tarOf({ a: 'x', l: { link: 'a' } }), links)).toEqual({ a: 'x' });
+    expect(links).toEqual({ l: 'a' });
   });
 
   it('lists the containers that carry the labels and are not removed', async () => {

@@ -4,8 +4,9 @@
  * the test set up (images, a registry to pull from, exec results by argv, archives to hand out).
  */
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
-import type { BuildContainer, ContainerSpec, ContainerSummary, Engine, EngineInfo, ExecOptions, ExecResult, ImageInfo } from '../../src/docker/engine';
+import type { BuildContainer, ContainerSpec, ContainerSummary, Engine, EngineInfo, ExecOptions, ExecResult, ImageInfo, VolumeInfo } from '../../src/docker/engine';
 
 export interface ExecCall {
   container: string;
@@ -14,17 +15,19 @@ export interface ExecCall {
   stdin?: string;
 }
 
-/** A scripted answer: fixed, or computed from the call. */
-type ExecAnswer = Partial<ExecResult> | ((call: ExecCall) => Partial<ExecResult>);
+/** A scripted answer: fixed, or computed from the call (at once, or when its promise settles). */
+type ExecAnswer = Partial<ExecResult> | ((call: ExecCall) => Partial<ExecResult> | Promise<Partial<ExecResult>>);
 
-/** File name → content: what an archive holds. */
-export type FileMap = Record<string, string | Buffer>;
+/** File name → content, or the target of a symbolic link: what an archive holds. */
+export type FileMap = Record<string, string | Buffer | { link: string }>;
 
 export interface PutArchiveCall {
   container: string;
   dir: string;
   /** Regular files by entry name, as text. */
   files: Record<string, string>;
+  /** Symbolic links by entry name, with their targets; absent when there are none. */
+  links?: Record<string, string>;
 }
 
 export class FakeEngine implements Engine {
@@ -35,6 +38,10 @@ export class FakeEngine implements Engine {
   readonly registry = new Map<string, ImageInfo>();
   /** Volumes by name, with their labels. */
   readonly volumes = new Map<string, Record<string, string>>();
+  /** What the disk usage report says a volume holds, by name; absent: unknown. */
+  readonly volumeSizes = new Map<string, number>();
+  /** Names of removed volumes, in order. */
+  readonly removedVolumes: string[] = [];
   readonly pulls: Array<{ ref: string; platform: string }> = [];
   readonly builds: Array<{ tag: string; buildArgs: Record<string, string>; labels: Record<string, string> }> = [];
   readonly containers: Array<{ id: string; spec: ContainerSpec }> = [];
@@ -82,6 +89,21 @@ export class FakeEngine implements Engine {
     if (!this.volumes.has(name)) this.volumes.set(name, labels);
   }
 
+  async listVolumes(options: { usage?: boolean } = {}): Promise<VolumeInfo[]> {
+    return [...this.volumes].map(([name, labels]) => {
+      const size = this.volumeSizes.get(name);
+      return { name, labels, ...(options.usage && size !== undefined ? { sizeBytes: size } : {}) };
+    });
+  }
+
+  async removeVolume(name: string): Promise<'removed' | 'in-use' | 'gone'> {
+    if (!this.volumes.has(name)) return 'gone';
+    if (this.containers.some((c) => !this.removed.includes(c.id) && c.spec.volumes.some((v) => v.name === name))) return 'in-use';
+    this.volumes.delete(name);
+    this.removedVolumes.push(name);
+    return 'removed';
+  }
+
   async createContainer(spec: ContainerSpec): Promise<BuildContainer> {
     const id = `fake${String(this.containers.length + 1).padStart(60, '0')}`;
     this.containers.push({ id, spec });
@@ -92,7 +114,7 @@ export class FakeEngine implements Engine {
     return this.containers
       .filter((c) => !this.removed.includes(c.id))
       .filter((c) => Object.entries(labels).every(([k, v]) => k in c.spec.labels && (v === '' || c.spec.labels[k] === v)))
-      .map((c) => ({ id: c.id, labels: c.spec.labels, state: 'running' }));
+      .map((c) => ({ id: c.id, labels: c.spec.labels, state: c.spec.start === false ? 'created' : 'running', volumes: c.spec.volumes.map((v) => v.name) }));
   }
 
   async removeContainer(id: string): Promise<void> {
@@ -100,10 +122,10 @@ export class FakeEngine implements Engine {
   }
 
   /** What the container answers to cmd: the latest script whose prefix matches. */
-  answer(call: ExecCall): ExecResult {
+  async answer(call: ExecCall): Promise<ExecResult> {
     this.execs.push(call);
     const script = this.scripts.find((s) => startsWith(call.cmd, s.prefix));
-    const answer = typeof script?.answer === 'function' ? script.answer(call) : script?.answer;
+    const answer = typeof script?.answer === 'function' ? await script.answer(call) : script?.answer;
     return { exitCode: 0, stdout: '', stderr: '', ...answer };
   }
 }
@@ -123,7 +145,9 @@ class FakeContainer implements BuildContainer {
   }
 
   async putArchive(tar: Readable, dir: string): Promise<void> {
-    this.engine.puts.push({ container: this.id, dir, files: await readTar(tar) });
+    const links: Record<string, string> = {};
+    const files = await readTar(tar, links);
+    this.engine.puts.push({ container: this.id, dir, files, ...(Object.keys(links).length > 0 ? { links } : {}) });
   }
 
   async getArchive(path: string): Promise<Readable> {
@@ -137,23 +161,28 @@ class FakeContainer implements BuildContainer {
   }
 }
 
-/** The regular files of a tar stream, by entry name, as text. */
-export async function readTar(tar: Readable): Promise<Record<string, string>> {
+/** The regular files of a tar stream, by entry name, as text; its symbolic links go into links. */
+export async function readTar(tar: Readable, links: Record<string, string> = {}): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
   const extract = tarStream.extract();
-  tar.pipe(extract);
+  // A stream destroyed with an error fails the read, as it fails the engine's request.
+  pipeline(tar, extract).catch(() => {});
   for await (const entry of extract) {
     const chunks: Buffer[] = [];
     for await (const chunk of entry) chunks.push(chunk as Buffer);
     if (entry.header.type === 'file') files[entry.header.name] = Buffer.concat(chunks).toString('utf8');
+    if (entry.header.type === 'symlink') links[entry.header.name] = entry.header.linkname;
   }
   return files;
 }
 
-/** A tar stream of these files, executable, in the given order. */
+/** A tar stream of these files (executable) and links, in the given order. */
 export function tarOf(files: FileMap): Readable {
   const pack = tarStream.pack();
-  for (const [name, content] of Object.entries(files)) pack.entry({ name, mode: 0o755 }, content);
+  for (const [name, content] of Object.entries(files)) {
+    if (typeof content === 'object' && 'link' in content) pack.entry({ name, type: 'symlink', linkname: content.link, mode: 0o777 });
+    else pack.entry({ name, mode: 0o755 }, content);
+  }
   pack.finalize();
   return Readable.from(pack);
 }

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hostCacheKey, type HostCacheInputs } from '../../src/commands/build/host-cache';
+import { BUILD_SH_SCRIPT, buildShEnv } from './build-sh-env';
 
 const BASE: HostCacheInputs = {
   commit: 'a'.repeat(40),
@@ -60,7 +61,7 @@ describe('hostCacheKey', () => {
 
 /** builder/build.sh, run here with the layout's variables pointing at temp dirs. */
 describe('build.sh host-cache', () => {
-  const script = path.resolve(__dirname, '../../builder/build.sh');
+  const script = BUILD_SH_SCRIPT;
   const KEY = 'c'.repeat(64);
   const COMMANDS = ['dfget', 'd7y-loadcheck'];
   let root: string;
@@ -71,18 +72,11 @@ describe('build.sh host-cache', () => {
   beforeEach(async () => {
     root = await mkdtemp(path.join(os.tmpdir(), 'd7y-host-cache-'));
     const dir = (name: string) => path.join(root, name);
-    env = {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
+    env = buildShEnv(root, {
       TMPDIR: dir('tmp'),
-      D7Y_DRAGONFLY: dir('dragonfly'),
-      D7Y_PLUGIN_SOURCES: dir('plugins'),
-      D7Y_WORKSPACES: dir('ws'),
       D7Y_OUT_BIN: dir('out/bin'),
-      D7Y_OUT_PLUGINS: dir('out/plugins'),
-      D7Y_LOADCHECK: dir('out/bin/d7y-loadcheck'),
-      D7Y_DRAGONFLY_PLUGIN_DIR: dir('dragonfly-plugins'),
       D7Y_HOST_CACHE: dir('host-cache'),
-    };
+    });
     for (const d of [env.TMPDIR!, env.D7Y_OUT_BIN!, env.D7Y_HOST_CACHE!]) await mkdir(d, { recursive: true });
   });
   afterEach(async () => {

@@ -79,12 +79,47 @@ export async function checkDependencies(ctx: BuildContext): Promise<void | 'skip
   }
 }
 
+/**
+ * How many plugins compile at once: one per CPU the container may use (--cpus, else the engine's),
+ * and no more than there are plugins. Each go build runs its own packages in parallel too; more
+ * builds than CPUs would only make them take turns.
+ */
+export function pluginConcurrency(plugins: number, nanoCpus: number | undefined, engineCpus: number | undefined): number {
+  const cpus = nanoCpus !== undefined ? Math.floor(nanoCpus / 1e9) : (engineCpus ?? 1);
+  return Math.max(1, Math.min(plugins, cpus));
+}
+
+/**
+ * Runs task for every item, at most limit at a time, in item order. After a failure no further item
+ * starts; those running are awaited, and the failure of the earliest item is thrown, so which error
+ * is reported does not depend on which compiler finished first.
+ */
+export async function forEachBounded<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  const failures = new Map<number, unknown>();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && failures.size === 0) {
+      const index = next++;
+      try {
+        await task(items[index]!);
+      } catch (err) {
+        failures.set(index, err);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failures.size > 0) throw failures.get(Math.min(...failures.keys()));
+}
+
 export async function compilePlugins(ctx: BuildContext): Promise<void> {
   const source = need(ctx.state.source, 'the source');
   const buildCommit = buildCommitFor(ctx.spec, source.shortSha);
   ctx.state.buildCommit = buildCommit;
   const args = [...sharedGoArgs(ctx.spec.toolchain), `-ldflags=${pluginLdflags(buildCommit, buildTimeFor(ctx.spec, source).time)}`];
-  for (const plugin of ctx.spec.plugins) {
+  const { plugins } = ctx.spec;
+  const limit = pluginConcurrency(plugins.length, ctx.spec.limits.nanoCpus, ctx.state.engine?.cpus);
+  if (plugins.length > 1) ctx.log.info(`compiling ${plugins.length} plugins, ${limit} at a time`);
+  await forEachBounded(plugins, limit, async (plugin) => {
     const result = await run(ctx, plugin.name, ['plugin', plugin.name, plugin.file, '--', ...args]);
     if (result.exitCode !== 0) {
       throw new CompileError(`plugin ${plugin.name} does not compile against Dragonfly ${ctx.spec.ref} (${source.shortSha})`, {
@@ -93,7 +128,7 @@ export async function compilePlugins(ctx: BuildContext): Promise<void> {
       });
     }
     ctx.log.info(`built ${plugin.file}`);
-  }
+  });
 }
 
 export async function compileHost(ctx: BuildContext): Promise<void> {

@@ -1,16 +1,19 @@
 /**
- * start-container and upload-sources: the session's container with the Go this Dragonfly needs, then
- * the Dragonfly tree and each plugin's source streamed in as tar. Nothing of this machine is mounted,
- * so remote and rootless engines work the same.
+ * start-container and upload-sources: the session's container with the Go this Dragonfly needs and
+ * the commit's source-tree volume, then the Dragonfly tree streamed in as tar when that volume has
+ * none yet (src/session/source-tree.ts), and each plugin's source. Nothing of this machine is
+ * mounted, so remote and rootless engines work the same.
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { packDirectory } from '../../artifacts/archive';
-import { GoImageError } from '../../errors';
+import { GoImageError, InternalError } from '../../errors';
 import { makeTempDir } from '../../files';
+import { LABEL } from '../../docker/labels';
 import { openContainer } from '../../session/container';
 import { CONTAINER, inside } from '../../session/layout';
 import { need } from '../../session/session';
+import { IMPORTED_TREE_PREFIX, sourceTreeVolume, treeDir } from '../../session/source-tree';
 import { goFeatures } from '../../toolchain/goflags';
 import { chooseGoImage, compareGoVersions, offlineGoImage, type GoMod } from '../../toolchain/gomod';
 import { LOADCHECK_COMMAND, loaderProgram } from '../../validate/loader';
@@ -56,7 +59,11 @@ function pluginsWithGoMod(ctx: BuildContext): string[] {
 export async function startContainer(ctx: BuildContext): Promise<void> {
   const image = need(ctx.state.image, 'the builder image');
   const source = need(ctx.state.source, 'the source');
-  const { container, toolchain } = await openContainer(ctx, image);
+  // The tree's volume is known once the source is: the commit, and the loader check program written into it.
+  const program = loaderProgram(source.loader);
+  const volume = sourceTreeVolume(source.commit.sha, program);
+  ctx.state.sourceTree = { volume: volume.name, program };
+  const { container, toolchain } = await openContainer(ctx, image, [{ ...volume, target: CONTAINER.sourceVolume }]);
   ctx.state.container = container;
   ctx.state.toolchain = toolchain;
 
@@ -68,19 +75,55 @@ export async function startContainer(ctx: BuildContext): Promise<void> {
   checkWorkspaces(pluginsWithGoMod(ctx), toolchain.goVersion, image.goImage);
 }
 
-export async function uploadSources(ctx: BuildContext): Promise<void> {
+/** One `build.sh tree …` command; its one-word answer. */
+async function tree(ctx: BuildContext, args: string[]): Promise<string> {
+  const container = need(ctx.state.container, 'the container');
+  const result = await container.exec([CONTAINER.tools.buildSh, 'tree', ...args]);
+  if (result.exitCode !== 0) throw new InternalError(`build.sh tree ${args[0]} failed: ${(result.stderr || result.stdout).trim()}`);
+  return result.stdout.trim();
+}
+
+/**
+ * The Dragonfly tree in the source-tree volume: used as it is when published, else uploaded into a
+ * directory of this run's and published, unless another build published first.
+ */
+async function provideTree(ctx: BuildContext): Promise<void> {
   const container = need(ctx.state.container, 'the container');
   const source = need(ctx.state.source, 'the source');
+  const sourceTree = need(ctx.state.sourceTree, 'the source-tree volume');
+  if ((await tree(ctx, ['status'])) === 'ready') {
+    sourceTree.reused = true;
+    ctx.log.info(`Dragonfly ${source.shortSha}: the source tree in volume ${sourceTree.volume} is reused, nothing sent`);
+    return;
+  }
+
+  // Trees other runs left unpublished are removed, unless their run still goes (its container runs).
+  const running = (await ctx.engine.listContainers({ [LABEL.run]: '' })).filter((c) => c.state === 'running');
+  const runs = running.flatMap((c) => c.labels[LABEL.run] ?? []);
+  await tree(ctx, ['sweep', ...runs.map(treeDir), `${IMPORTED_TREE_PREFIX}*`]);
 
   const scratch = await makeTempDir('source');
   ctx.cleanups.push(() => rm(scratch, { recursive: true, force: true }));
-  const tree = path.join(scratch, 'dragonfly');
-  await source.mirror.exportTree(source.commit.sha, tree);
+  const local = path.join(scratch, 'dragonfly');
+  await source.mirror.exportTree(source.commit.sha, local);
   // The loader check's program, built beside the host as cmd/d7y-loadcheck.
-  await mkdir(path.join(tree, 'cmd', LOADCHECK_COMMAND), { recursive: true });
-  await writeFile(path.join(tree, 'cmd', LOADCHECK_COMMAND, 'main.go'), loaderProgram(source.loader));
-  await container.putArchive(packDirectory(tree, { prefix: inside(CONTAINER.work, CONTAINER.dragonfly) }), CONTAINER.work);
-  ctx.log.info(`Dragonfly ${source.shortSha} → ${CONTAINER.dragonfly}`);
+  await mkdir(path.join(local, 'cmd', LOADCHECK_COMMAND), { recursive: true });
+  await writeFile(path.join(local, 'cmd', LOADCHECK_COMMAND, 'main.go'), sourceTree.program);
+  const dir = treeDir(need(ctx.runLabels[LABEL.run], 'the run id'));
+  const prefix = inside(CONTAINER.work, path.posix.join(CONTAINER.sourceVolume, dir));
+  await container.putArchive(packDirectory(local, { prefix, parents: true }), CONTAINER.work);
+  const published = (await tree(ctx, ['publish', dir])) === 'published';
+  sourceTree.reused = !published;
+  ctx.log.info(
+    published
+      ? `Dragonfly ${source.shortSha} → ${CONTAINER.dragonfly}, sent into the new volume ${sourceTree.volume}`
+      : `Dragonfly ${source.shortSha}: another build published the source tree in volume ${sourceTree.volume} first; it is used`,
+  );
+}
+
+export async function uploadSources(ctx: BuildContext): Promise<void> {
+  const container = need(ctx.state.container, 'the container');
+  await provideTree(ctx);
 
   const sources = need(ctx.state.pluginSources, 'the plugin sources');
   const modulePlugins = pluginsWithGoMod(ctx);

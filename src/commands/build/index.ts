@@ -33,6 +33,8 @@ export interface BuildResult {
   /** Why that Go image: "--go-image", or the go.mod line it was chosen by. */
   goImageReason: string;
   builderImage: string;
+  /** The commit's source-tree volume, and whether its tree was there already (nothing sent). */
+  sourceTree: { volume: string; reused: boolean };
   flags: { cgoEnabled: true; goArgs: string[]; trimpath: boolean; tags: string[]; gcflags: string; race: boolean };
   buildCommit: string;
   buildTime: string;
@@ -99,6 +101,7 @@ export async function build(spec: BuildSpec, options: BuildOptions = {}): Promis
     goImage: need(state.image, 'the image').goImage,
     goImageReason: need(state.image, 'the image').goImageReason,
     builderImage: need(state.image, 'the image').builderImage,
+    sourceTree: { volume: need(state.sourceTree, 'the source tree').volume, reused: state.sourceTree?.reused ?? false },
     flags: { cgoEnabled: true, goArgs: sharedGoArgs(spec.toolchain), ...spec.toolchain },
     buildCommit: need(state.buildCommit, 'the stamped build commit'),
     buildTime: buildTime.time,

@@ -15,6 +15,8 @@ export interface BuildState {
   source?: SourceFacts;
   image?: ImageFacts;
   container?: BuildContainer;
+  /** The commit's source-tree volume, the loader check program in its tree, and whether upload-sources found the tree there. */
+  sourceTree?: { volume: string; program: string; reused?: boolean };
   toolchain?: ToolchainFacts;
   /** What compile-plugins stamped into main.buildCommit. */
   buildCommit?: string;

@@ -120,3 +120,23 @@ describe('d7y-build install', () => {
     await expect(readFile(path.join(world.plugins, PLUGIN.file))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
+
+describe('d7y-build cache', () => {
+  it('lists the cache volumes a build made, as one JSON document, and refuses an export that is not there', async () => {
+    const engine = buildingEngine();
+    expect((await cli(buildArgs(world), engine)).code).toBe(0);
+    for (const name of engine.volumes.keys()) engine.volumeSizes.set(name, 1024);
+    const { code, stdout } = await cli(['cache', 'ls', '--json'], engine);
+    expect(code).toBe(0);
+    const listing = JSON.parse(stdout);
+    expect(listing).toMatchObject({ ok: true, cacheDir: world.cache, volumeBytes: 4 * 1024 });
+    expect(listing.volumes.map((v: { role: string }) => v.role).sort()).toEqual(['dragonfly-source', 'go-build-cache', 'go-mod-cache', 'host-cache']);
+    // The build removed its container, so nothing has them.
+    expect(listing.volumes.every((v: { usedBy: string[] }) => v.usedBy.length === 0)).toBe(true);
+
+    const missing = path.join(world.root, 'no-such-export.tar');
+    const refused = await cli(['cache', 'import', missing], engine);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe(`error: cannot read the cache export ${missing}: ENOENT\nhint: pass the file or directory \`d7y-build cache export\` wrote\n`);
+  });
+});

@@ -1,6 +1,7 @@
 /** compile-plugins and compile-host over the fake engine: what build.sh is asked, and the typed errors of a failure. */
 import { rm } from 'node:fs/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { pluginConcurrency } from '../../../src/commands/build/compile';
 import type { BuildContext } from '../../../src/commands/build/state';
 import type { BuildFlags } from '../../../src/config';
 import { CompileError, OutOfMemoryError } from '../../../src/errors';
@@ -85,6 +86,83 @@ describe('compile-plugins', () => {
     const err = await compile(engine, 'compile-plugins', { memory: '512m' });
     expect(err).toBeInstanceOf(OutOfMemoryError);
     expect((err as OutOfMemoryError).message).toBe('the build container ran out of memory (--memory 512m): the kernel killed go while building myfs');
+  });
+});
+
+describe('compile-plugins, several plugins', () => {
+  const names = ['aa', 'bb', 'cc', 'dd', 'ee'];
+  const plugins = names.map((name) => ({ dir: `/src/${name}`, name, file: `d7y-resource-plugin-${name}.so` }));
+
+  /**
+   * An engine whose plugin compiles wait until the test lets them finish, counting how many run at
+   * once; `fail` names the plugins whose compile fails, with their own compiler output.
+   */
+  function gatedEngine(fail: string[] = []) {
+    const running = new Set<string>();
+    let peak = 0;
+    const waiting = new Map<string, () => void>();
+    const engine = buildingEngine().onExec([BUILD_SH, 'plugin'], async (call) => {
+      const name = call.cmd[2]!;
+      running.add(name);
+      peak = Math.max(peak, running.size);
+      await new Promise<void>((resolve) => waiting.set(name, resolve));
+      running.delete(name);
+      return fail.includes(name) ? { exitCode: 1, stderr: `./${name}.go:1:1: ${name} is broken\n` } : {};
+    });
+    /** Lets the named compile finish, once it has started. */
+    const finish = async (name: string) => {
+      await vi.waitFor(() => expect(waiting.has(name)).toBe(true));
+      waiting.get(name)!();
+    };
+    return { engine, finish, peak: () => peak, started: () => [...waiting.keys()] };
+  }
+
+  /** The steps before compile-plugins, then compile-plugins of the five plugins started: its outcome, and what it logged. */
+  async function start(engine: FakeEngine, flags: BuildFlags = {}): Promise<{ step: Promise<unknown>; lines: string[] }> {
+    ctx = contextOf(engine, specOf(world, flags));
+    await runBefore(ctx, 'compile-plugins');
+    const lines: string[] = [];
+    ctx.log = { ...ctx.log, info: (m: string) => lines.push(m) };
+    ctx.spec = { ...ctx.spec, plugins };
+    return { step: runStep(ctx, 'compile-plugins').catch((e: unknown) => e), lines };
+  }
+
+  it('compiles at most as many at once as --cpus allows, each with its own label and flags', async () => {
+    const gate = gatedEngine();
+    const { step, lines } = await start(gate.engine, { cpus: '2.5' });
+    for (const name of names) await gate.finish(name);
+    expect(await step).toBeUndefined();
+    expect(lines[0]).toBe('compiling 5 plugins, 2 at a time');
+    expect(gate.peak()).toBe(2);
+    // In spec order, each with its own name and file.
+    expect(gate.engine.execsOf([BUILD_SH, 'plugin']).map((e) => e.cmd.slice(2, 4))).toEqual(plugins.map((p) => [p.name, p.file]));
+    expect(lines.filter((l) => l.startsWith('built ')).sort()).toEqual(plugins.map((p) => `built ${p.file}`).sort());
+  });
+
+  it('takes the engine\'s CPUs without --cpus, and never more than there are plugins', async () => {
+    const gate = gatedEngine();
+    gate.engine.info.cpus = 3;
+    const { step } = await start(gate.engine);
+    for (const name of names) await gate.finish(name);
+    expect(await step).toBeUndefined();
+    expect(gate.peak()).toBe(3);
+    expect(pluginConcurrency(2, undefined, 64)).toBe(2);
+    expect(pluginConcurrency(5, 0.5e9, 64)).toBe(1);
+    expect(pluginConcurrency(5, undefined, undefined)).toBe(1);
+  });
+
+  it('reports the failure of the earliest plugin, whichever finishes first, after the running ones ended; none starts after it', async () => {
+    const gate = gatedEngine(['bb', 'cc']);
+    const { step } = await start(gate.engine, { cpus: '3' });
+    // cc fails first, then bb; aa succeeds last. dd and ee never start.
+    await gate.finish('cc');
+    await gate.finish('bb');
+    await gate.finish('aa');
+    const err = await step;
+    expect(err).toBeInstanceOf(CompileError);
+    expect((err as CompileError).message).toBe(`plugin bb does not compile against Dragonfly v2.1.0 (${short})`);
+    expect((err as CompileError).detail).toBe('./bb.go:1:1: bb is broken');
+    expect(gate.started().sort()).toEqual(['aa', 'bb', 'cc']);
   });
 });
 

@@ -1,11 +1,14 @@
 /** start-container and upload-sources over the fake engine: what the container is made with, and what is sent into it. */
+import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildContext } from '../../../src/commands/build/state';
-import { GoImageError } from '../../../src/errors';
+import { GoImageError, InternalError } from '../../../src/errors';
 import { CACHE_VOLUMES } from '../../../src/session/cache';
 import { builderBuildArgs, CONTAINER, layoutEnv } from '../../../src/session/layout';
+import { loaderProgram } from '../../../src/validate/loader';
+import { VERSION } from '../../../src/version';
 import { buildingEngine, cleanUp, contextOf, GO_IMAGE, makeWorld, PLUGIN_MAIN, runBefore, runStep, specOf, type World } from './harness';
 
 let world: World;
@@ -75,12 +78,19 @@ describe('start-container', () => {
     expect(spec.image).toBe(engine.images.get(ctx.state.image!.builderImage)!.id);
     expect(spec.labels).toEqual(ctx.runLabels);
     expect(spec.labels).toMatchObject({ 'io.d7y-build': 'true', 'io.d7y-build.run': 'run-1', 'io.d7y-build.pid': String(process.pid) });
+    // The source tree's volume, named by the commit and the loader check program written into the tree.
+    const sha = world.sha['v2.1.0'];
+    const program = createHash('sha256').update(loaderProgram(ctx.state.source!.loader)).digest('hex').slice(0, 8);
+    const tree = `d7y-build-src-${sha.slice(0, 12)}-${program}`;
     expect(spec.volumes).toEqual([
       { name: 'd7y-build-go-mod', target: '/home/d7y/go/pkg/mod' },
       { name: 'd7y-build-go-build', target: '/home/d7y/.cache/go-build' },
       { name: 'd7y-build-host-cache', target: '/home/d7y/.cache/d7y-build-host' },
+      { name: tree, target: CONTAINER.sourceVolume },
     ]);
     for (const v of CACHE_VOLUMES) expect(engine.volumes.get(v.name)).toMatchObject({ 'io.d7y-build.role': v.role });
+    expect(engine.volumes.get(tree)).toEqual({ 'io.d7y-build': 'true', 'io.d7y-build.version': VERSION, 'io.d7y-build.role': 'dragonfly-source', 'io.d7y-build.sha': sha });
+    expect(ctx.state.sourceTree).toMatchObject({ volume: tree });
     expect(spec.env).toEqual({ GOPROXY: 'https://proxy.example', ...layoutEnv() });
     expect(spec.workdir).toBe(CONTAINER.work);
     expect(spec.platform).toBe('linux/amd64');
@@ -144,26 +154,65 @@ describe('start-container', () => {
 });
 
 describe('upload-sources', () => {
-  it('sends the Dragonfly tree with the loader check program, then each plugin as its ignore files leave it', async () => {
+  const BUILD_SH = CONTAINER.tools.buildSh;
+
+  it('sends the Dragonfly tree with the loader check program into a new volume and publishes it, then each plugin as its ignore files leave it', async () => {
     const engine = buildingEngine();
     ctx = contextOf(engine, specOf(world));
     await runBefore(ctx, 'upload-sources');
+    // Another run's build container, still running: its upload is spared.
+    const other = await engine.createContainer({ ...engine.containers[0]!.spec, labels: { ...ctx.runLabels, 'io.d7y-build.run': 'run-2' } });
     await runStep(ctx, 'upload-sources');
 
+    const tree = engine.execsOf([BUILD_SH, 'tree']).map((e) => e.cmd.slice(2));
+    expect(tree).toEqual([['status'], ['sweep', 't-run-1', 't-run-2', 't-import-*'], ['publish', 't-run-1']]);
+    expect(engine.execsOf([BUILD_SH, 'tree'])[0]!.container).not.toBe(other.id);
+
     expect(engine.puts.map((p) => p.dir)).toEqual([CONTAINER.work, CONTAINER.work]);
-    const [tree, plugin] = engine.puts;
-    expect(Object.keys(tree!.files).sort()).toEqual([
-      'dragonfly/cmd/d7y-loadcheck/main.go',
-      'dragonfly/cmd/dependency/plugin_cmd.go',
-      'dragonfly/cmd/dfget/main.go',
-      'dragonfly/cmd/scheduler/main.go',
-      'dragonfly/go.mod',
-      'dragonfly/pkg/source/plugin.go',
+    const [sent, plugin] = engine.puts;
+    // Into the run's own directory of the volume, mounted at CONTAINER.sourceVolume (/work/src).
+    expect(Object.keys(sent!.files).sort()).toEqual([
+      'src/t-run-1/cmd/d7y-loadcheck/main.go',
+      'src/t-run-1/cmd/dependency/plugin_cmd.go',
+      'src/t-run-1/cmd/dfget/main.go',
+      'src/t-run-1/cmd/scheduler/main.go',
+      'src/t-run-1/go.mod',
+      'src/t-run-1/pkg/source/plugin.go',
     ]);
-    expect(tree!.files['dragonfly/cmd/d7y-loadcheck/main.go']).toContain('loader "d7y.io/dragonfly/v2/pkg/source"');
-    expect(tree!.files['dragonfly/cmd/d7y-loadcheck/main.go']).toContain('loader.LoadPlugin(dir, name)');
+    expect(sent!.files['src/t-run-1/cmd/d7y-loadcheck/main.go']).toBe(ctx.state.sourceTree!.program);
+    expect(sent!.files['src/t-run-1/cmd/d7y-loadcheck/main.go']).toContain('loader "d7y.io/dragonfly/v2/pkg/source"');
+    expect(sent!.files['src/t-run-1/cmd/d7y-loadcheck/main.go']).toContain('loader.LoadPlugin(dir, name)');
     expect(plugin!.files).toEqual({ 'plugins/myfs/.gitignore': 'notes.txt\n', 'plugins/myfs/main.go': PLUGIN_MAIN });
     expect(ctx.state.modulePlugins).toEqual([]);
+    expect(ctx.state.sourceTree!.reused).toBe(false);
+  });
+
+  it('sends nothing of Dragonfly when the volume has its tree', async () => {
+    const engine = buildingEngine().onExec([BUILD_SH, 'tree', 'status'], { stdout: 'ready\n' });
+    ctx = contextOf(engine, specOf(world));
+    await runBefore(ctx, 'upload-sources');
+    await runStep(ctx, 'upload-sources');
+    expect(engine.execsOf([BUILD_SH, 'tree']).map((e) => e.cmd[2])).toEqual(['status']);
+    expect(engine.puts.map((p) => Object.keys(p.files))).toEqual([['plugins/myfs/.gitignore', 'plugins/myfs/main.go']]);
+    expect(ctx.state.sourceTree!.reused).toBe(true);
+  });
+
+  it('uses the tree of a build that published first', async () => {
+    const engine = buildingEngine().onExec([BUILD_SH, 'tree', 'publish'], { stdout: 'exists\n' });
+    ctx = contextOf(engine, specOf(world));
+    await runBefore(ctx, 'upload-sources');
+    await runStep(ctx, 'upload-sources');
+    expect(engine.execsOf([BUILD_SH, 'tree']).map((e) => e.cmd[2])).toEqual(['status', 'sweep', 'publish']);
+    expect(ctx.state.sourceTree!.reused).toBe(true);
+  });
+
+  it('fails as a bug when build.sh cannot manage the volume', async () => {
+    const engine = buildingEngine().onExec([BUILD_SH, 'tree', 'publish'], { exitCode: 2, stderr: 'build.sh: no uploaded tree t-run-1' });
+    ctx = contextOf(engine, specOf(world));
+    await runBefore(ctx, 'upload-sources');
+    const err = await runStep(ctx, 'upload-sources').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InternalError);
+    expect((err as InternalError).message).toBe('build.sh tree publish failed: build.sh: no uploaded tree t-run-1');
   });
 
   it('names a plugin with its own go.mod as one built in a workspace', async () => {

@@ -153,12 +153,14 @@ export const OUT_FILES = {
 /** build.sh's exit code when the host cache has no entry for the key. */
 const HOST_CACHE_MISS = 10;
 
-/** An engine that has the Go image and answers a build of the world's plugin that succeeds, with an empty host cache. */
+/** An engine that has the Go image and answers a build of the world's plugin that succeeds, with an empty host cache, on a new source-tree volume. */
 export function buildingEngine(goVersion = 'go1.23.5'): FakeEngine {
   const engine = new FakeEngine()
     .onExec(['go', 'version'], { stdout: `go version ${goVersion} linux/amd64\n` })
     .onExec([BUILD_SH, 'host-cache', 'get'], { exitCode: HOST_CACHE_MISS })
     .onExec([APICHECK, 'plugin'], { stdout: '{"valueType":"*main.client"}\n' })
+    .onExec([BUILD_SH, 'tree', 'status'], { stdout: 'missing\n' })
+    .onExec([BUILD_SH, 'tree', 'publish'], { stdout: 'published\n' })
     .onExec([BUILD_SH, 'validate'], { stdout: LOADED_LINE, stderr: '' })
     .onExec([BUILD_SH, 'loadcheck'], { stdout: '{"ok":true,"interface":"d7y.io/dragonfly/v2/pkg/source.ResourceClient"}\n' });
   engine.images.set(GO_IMAGE, { id: 'sha256:go', env: {}, labels: {}, arch: 'amd64' });

@@ -1,0 +1,159 @@
+/**
+ * The archive format of `d7y-build cache export` and `import`: tar entries named <volume>/<path>,
+ * one volume after another, described by a manifest (MANIFEST_NAME). As one file, the manifest is
+ * its first entry; as a directory, the manifest is a file beside one <volume>.tar per volume.
+ *
+ * Entries are copied one at a time, each streamed through, so memory stays flat whatever the
+ * caches hold. Each is rebuilt from its name, type, mode, owner, size, time and link target only:
+ * nothing else of a header travels (no pax records, no extended attributes).
+ */
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tarStream from 'tar-stream';
+
+export const MANIFEST_NAME = 'd7y-build-cache.json';
+/** A manifest is a few kilobytes; a larger first entry is not one. */
+export const MAX_MANIFEST_BYTES = 1024 * 1024;
+
+export interface ManifestVolume {
+  name: string;
+  role: string;
+  labels: Record<string, string>;
+  /** In a directory export: the volume's tar file, beside the manifest. */
+  file?: string;
+}
+
+export interface CacheManifest {
+  schemaVersion: 1;
+  /** The d7y-build version that wrote it. */
+  createdBy: string;
+  createdAt: string;
+  volumes: ManifestVolume[];
+}
+
+export class BadEntryError extends Error {}
+
+/** What a packed entry is made with. */
+export type EntryHeader = Parameters<tarStream.Pack['entry']>[0];
+
+/** A header made anew from the fields that matter; undefined to leave the entry out. */
+export type Rewrite = (header: tarStream.Header) => EntryHeader | undefined;
+
+/** The fields an entry keeps. */
+export function plainHeader(header: tarStream.Header, name: string): EntryHeader {
+  return {
+    name,
+    type: header.type,
+    mode: header.mode,
+    uid: header.uid,
+    gid: header.gid,
+    size: header.type === 'file' ? header.size : 0,
+    mtime: header.mtime,
+    ...(header.type === 'symlink' ? { linkname: header.linkname } : {}),
+  };
+}
+
+/** Adds one entry to pack, its content streamed from body; resolves once pack took all of it. */
+function addEntry(pack: tarStream.Pack, header: EntryHeader, body: Readable): Promise<void> {
+  if (header.type !== 'file') {
+    body.resume();
+    return new Promise((resolve, reject) => pack.entry(header, (err) => (err ? reject(err) : resolve())));
+  }
+  let done: (err?: Error | null) => void = () => {};
+  const written = new Promise<void>((resolve, reject) => (done = (err) => (err ? reject(err) : resolve())));
+  const sink = pack.entry(header, (err) => done(err));
+  return Promise.all([pipeline(body, sink as unknown as NodeJS.WritableStream), written]).then(() => undefined);
+}
+
+/** Streams every entry of source into pack, as rewrite makes it; source is read to its end. */
+export async function copyEntries(source: Readable, pack: tarStream.Pack, rewrite: Rewrite): Promise<void> {
+  const extract = tarStream.extract();
+  // A failure of the source destroys the extractor, and the loop below throws it.
+  const feeding = pipeline(source, extract as unknown as NodeJS.WritableStream);
+  feeding.catch(() => {});
+  try {
+    for await (const entry of extract) {
+      const body = entry as unknown as Readable;
+      const header = rewrite(entry.header);
+      if (header === undefined) body.resume();
+      else await addEntry(pack, header, body);
+    }
+  } catch (err) {
+    source.destroy();
+    extract.destroy();
+    throw err;
+  }
+  await feeding;
+}
+
+/**
+ * A new tar stream that produce writes entries into while consume reads it (into a file, or the
+ * engine). The first failure of either ends both (the stream is destroyed, which fails any entry
+ * being written), and is thrown once both have ended.
+ */
+export async function streamPack(produce: (pack: tarStream.Pack) => Promise<void>, consume: (tar: Readable) => Promise<void>): Promise<void> {
+  const pack = tarStream.pack();
+  const producing = produce(pack).then(() => pack.finalize());
+  const consuming = consume(pack as unknown as Readable);
+  try {
+    await Promise.all([producing, consuming]);
+  } catch (err) {
+    pack.destroy();
+    await Promise.allSettled([producing, consuming]);
+    throw err;
+  }
+}
+
+/** Adds an entry that no source holds: a directory, a link, or a small file with this content. */
+export function addEntryOf(pack: tarStream.Pack, header: EntryHeader, content?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error | null) => (err ? reject(err) : resolve());
+    if (content === undefined) pack.entry(header, done);
+    else pack.entry(header, content, done);
+  });
+}
+
+/** The header and text of a tar stream's first entry (text empty when it is no small file); the rest is not read. */
+export async function readFirstEntry(source: Readable): Promise<{ header: tarStream.Header; text: string } | undefined> {
+  const extract = tarStream.extract();
+  // A failure of the source destroys the extractor, and the loop below throws it; so does stopping early.
+  pipeline(source, extract as unknown as NodeJS.WritableStream).catch(() => {});
+  try {
+    for await (const entry of extract) {
+      if (entry.header.type !== 'file' || entry.header.size > MAX_MANIFEST_BYTES) return { header: entry.header, text: '' };
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry as unknown as AsyncIterable<Buffer>) chunks.push(chunk);
+      return { header: entry.header, text: Buffer.concat(chunks).toString('utf8') };
+    }
+    return undefined;
+  } finally {
+    source.destroy();
+    extract.destroy();
+  }
+}
+
+/**
+ * Whether an entry of a volume's content is safe to unpack into it: a relative name inside the
+ * volume, no "..", and of a kind caches hold (directories, regular files, symbolic links that stay
+ * inside the volume). Returns the normalised name, or throws BadEntryError.
+ */
+export function checkedName(header: tarStream.Header, volumes: ReadonlySet<string>): { volume: string; name: string } {
+  const raw = header.name;
+  const name = path.posix.normalize(raw).replace(/\/+$/, '');
+  const volume = name.split('/')[0]!;
+  if (raw.startsWith('/') || name === '..' || name.startsWith('../') || raw.split('/').includes('..')) {
+    throw new BadEntryError(`entry ${JSON.stringify(raw)} points outside its volume`);
+  }
+  if (!volumes.has(volume)) throw new BadEntryError(`entry ${JSON.stringify(raw)} belongs to no volume the manifest lists`);
+  if (header.type === 'symlink') {
+    const target = header.linkname ?? '';
+    const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(name), target));
+    if (target.startsWith('/') || !(resolved === volume || resolved.startsWith(`${volume}/`))) {
+      throw new BadEntryError(`entry ${JSON.stringify(raw)} links to ${JSON.stringify(target)}, outside its volume`);
+    }
+  } else if (header.type !== 'file' && header.type !== 'directory') {
+    throw new BadEntryError(`entry ${JSON.stringify(raw)} is a ${header.type ?? 'special entry'}: a cache holds directories, files and links`);
+  }
+  return { volume, name };
+}
