@@ -52,6 +52,11 @@ function addressOf(docker: Docker): string {
   return process.env.DOCKER_HOST ?? 'the default Docker socket';
 }
 
+/** Whether dockerode reaches the engine through a socket of this machine (a path, or one it picks lazily). */
+function isLocal(docker: Docker): boolean {
+  return (docker.modem as unknown as { socketPath?: unknown }).socketPath !== undefined;
+}
+
 const DOCKER_HOST_HINT = 'set DOCKER_HOST to an engine address like unix:///var/run/docker.sock, tcp://host:2375 or ssh://user@host, or unset it';
 
 /**
@@ -142,7 +147,7 @@ export class DockerEngine implements Engine {
     const timeoutMs = this.options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
     const timeout = AbortSignal.timeout(timeoutMs);
     const abortSignal = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
-    type Answer = Partial<Record<'Version' | 'ApiVersion' | 'Os' | 'Arch', unknown>> & Partial<Record<'NCPU' | 'MemTotal', unknown>>;
+    type Answer = Partial<Record<'Version' | 'ApiVersion' | 'Os' | 'Arch' | 'NCPU' | 'MemTotal' | 'SecurityOptions' | 'DockerRootDir' | 'SystemTime', unknown>>;
     let v: Answer;
     let info: Answer;
     try {
@@ -181,6 +186,11 @@ export class DockerEngine implements Engine {
       cpus: info.NCPU,
       memoryBytes: info.MemTotal,
       address: addressOf(docker),
+      // e.g. ["name=seccomp,profile=builtin", "name=rootless", "name=cgroupns"]
+      rootless: Array.isArray(info.SecurityOptions) ? info.SecurityOptions.some((o) => String(o).split(',').includes('name=rootless')) : undefined,
+      rootDir: typeof info.DockerRootDir === 'string' ? info.DockerRootDir : undefined,
+      local: isLocal(docker),
+      systemTime: typeof info.SystemTime === 'string' ? info.SystemTime : undefined,
     };
   }
 
@@ -298,6 +308,21 @@ export class DockerEngine implements Engine {
 
   removeContainer(id: string): Promise<void> {
     return this.call(() => removeQuietly(this.docker.getContainer(id)));
+  }
+
+  /** From the engine's disk usage report; a size of -1 (or none) means the engine did not measure it. */
+  volumeSizes(signal?: AbortSignal): Promise<Map<string, number | undefined>> {
+    return this.call(async () => {
+      type Usage = { Volumes?: Array<{ Name?: string; UsageData?: { Size?: number } | null }> | null };
+      // The typings omit the options df takes.
+      const usage = await (this.docker as unknown as { df(o: object): Promise<Usage> }).df({ abortSignal: signal });
+      return new Map(
+        (usage.Volumes ?? []).flatMap((v) => {
+          const size = v.UsageData?.Size;
+          return v.Name === undefined ? [] : [[v.Name, size !== undefined && size >= 0 ? size : undefined] as const];
+        }),
+      );
+    });
   }
 }
 

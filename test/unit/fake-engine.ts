@@ -28,13 +28,27 @@ export interface PutArchiveCall {
 }
 
 export class FakeEngine implements Engine {
-  info: EngineInfo = { serverVersion: '27.0.0', apiVersion: '1.46', os: 'linux', arch: 'x86_64', cpus: 4, memoryBytes: 8 * 1024 ** 3, address: 'unix:///fake.sock' };
+  info: EngineInfo = {
+    serverVersion: '27.0.0',
+    apiVersion: '1.46',
+    os: 'linux',
+    arch: 'x86_64',
+    cpus: 4,
+    memoryBytes: 8 * 1024 ** 3,
+    address: 'unix:///fake.sock',
+    rootless: false,
+    rootDir: '/var/lib/docker',
+    // An engine elsewhere: its rootDir is no path of the machine the tests run on.
+    local: false,
+  };
   /** Images the engine has, by reference. */
   readonly images = new Map<string, ImageInfo>();
   /** Images a pull finds, by reference; a pull of anything else fails. */
   readonly registry = new Map<string, ImageInfo>();
   /** Volumes by name, with their labels. */
   readonly volumes = new Map<string, Record<string, string>>();
+  /** Sizes the engine reports for volumes, by name; a volume not listed here has no measured size. */
+  readonly volumeUsage = new Map<string, number>();
   readonly pulls: Array<{ ref: string; platform: string }> = [];
   readonly builds: Array<{ tag: string; buildArgs: Record<string, string>; labels: Record<string, string> }> = [];
   readonly containers: Array<{ id: string; spec: ContainerSpec }> = [];
@@ -97,6 +111,10 @@ export class FakeEngine implements Engine {
 
   async removeContainer(id: string): Promise<void> {
     if (!this.removed.includes(id)) this.removed.push(id);
+  }
+
+  async volumeSizes(): Promise<Map<string, number | undefined>> {
+    return new Map([...this.volumes.keys()].map((name) => [name, this.volumeUsage.get(name)]));
   }
 
   /** What the container answers to cmd: the latest script whose prefix matches. */
