@@ -18,6 +18,7 @@ import {
   DEFAULT_PING_TIMEOUT,
   DEFAULT_PLUGIN_TYPE,
   resolveApiSpec,
+  resolveDoctorSpec,
   resolveInitSpec,
   resolveInspectSpec,
   resolveInstallSpec,
@@ -28,6 +29,8 @@ import {
   type ApiSpec,
   type BuildFlags,
   type BuildSpec,
+  type DoctorFlags,
+  type DoctorSpec,
   type InitFlags,
   type InitSpec,
   type InspectSpec,
@@ -73,6 +76,7 @@ export type Invocation = { output: OutputFlags } & (
   | { command: 'inspect-api'; spec: ApiSpec }
   | { command: 'init'; spec: InitSpec }
   | { command: 'prune'; spec: PruneSpec }
+  | { command: 'doctor'; spec: DoctorSpec }
   | { command: 'completion'; spec: { shell: Shell; tree: CommandShape } }
 );
 
@@ -215,6 +219,18 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
     });
 
   root
+    .command('doctor')
+    .description('check whether a build can succeed here: the engine, disk space, the cache, the Go image and module proxy, the clocks (exit 0: no check failed)')
+    .addOption(option.commit())
+    .addOption(option.repo())
+    .addOption(option.goImage())
+    .addOption(option.json())
+    .addOption(option.quiet())
+    .action((flags: DoctorFlags & OutputFlags) => {
+      found({ command: 'doctor', spec: resolveDoctorSpec(flags, io.env, io.cwd), output: flags });
+    });
+
+  root
     .command('completion')
     .description('print the shell completion script for bash, zsh or fish, e.g. source <(d7y-build completion bash)')
     .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
@@ -255,7 +271,7 @@ function shapeOf(cmd: Command): CommandShape {
 }
 
 /** The commands' names, for suggestions when the first argument is neither a command nor a path. */
-const COMMAND_NAMES = ['install', 'verify', 'inspect', 'inspect-api', 'init', 'prune', 'completion', 'help'];
+const COMMAND_NAMES = ['install', 'verify', 'inspect', 'inspect-api', 'init', 'prune', 'doctor', 'completion', 'help'];
 
 /** Levenshtein distance, small strings only. */
 function distance(a: string, b: string): number {
@@ -356,6 +372,12 @@ async function runInvocation(invocation: Invocation, io: CliIo, { log, redact }:
         ...result.removedPaths.map((p) => `removed ${p}`),
       ];
       return { lines: lines.length > 0 ? lines : ['nothing to prune'], result };
+    }
+    case 'doctor': {
+      log.headline(`d7y-build ${VERSION}: doctor`);
+      const { doctor, formatDoctor } = await import('./commands/doctor');
+      const { report, exitCode } = await doctor(invocation.spec, { engine: io.engine, log, signal: io.signal });
+      return { lines: formatDoctor(report), result: report, exitCode };
     }
   }
 }
