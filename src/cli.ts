@@ -19,6 +19,7 @@ import {
   DEFAULT_PLUGIN_TYPE,
   resolveApiSpec,
   resolveCacheSpec,
+  resolveDoctorSpec,
   resolveInitSpec,
   resolveInspectSpec,
   resolveInstallSpec,
@@ -32,6 +33,8 @@ import {
   type CacheAction,
   type CacheFlags,
   type CacheSpec,
+  type DoctorFlags,
+  type DoctorSpec,
   type InitFlags,
   type InitSpec,
   type InspectSpec,
@@ -77,6 +80,7 @@ export type Invocation = { output: OutputFlags } & (
   | { command: 'inspect-api'; spec: ApiSpec }
   | { command: 'init'; spec: InitSpec }
   | { command: 'prune'; spec: PruneSpec }
+  | { command: 'doctor'; spec: DoctorSpec }
   | { command: 'completion'; spec: { shell: Shell; tree: CommandShape } }
   | { command: 'cache'; spec: CacheSpec }
 );
@@ -251,6 +255,18 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
     .action((source: string, flags: OutputFlags) => foundCache('import', source, flags));
 
   root
+    .command('doctor')
+    .description('check whether a build can succeed here: the engine, disk space, the cache, the Go image and module proxy, the clocks (exit 0: no check failed)')
+    .addOption(option.commit())
+    .addOption(option.repo())
+    .addOption(option.goImage())
+    .addOption(option.json())
+    .addOption(option.quiet())
+    .action((flags: DoctorFlags & OutputFlags) => {
+      found({ command: 'doctor', spec: resolveDoctorSpec(flags, io.env, io.cwd), output: flags });
+    });
+
+  root
     .command('completion')
     .description('print the shell completion script for bash, zsh or fish, e.g. source <(d7y-build completion bash)')
     .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
@@ -291,9 +307,6 @@ function shapeOf(cmd: Command): CommandShape {
   };
 }
 
-/** The commands' names, for suggestions when the first argument is neither a command nor a path. */
-const COMMAND_NAMES = ['install', 'verify', 'inspect', 'inspect-api', 'init', 'prune', 'completion', 'help'];
-
 /** Levenshtein distance, small strings only. */
 function distance(a: string, b: string): number {
   let row = Array.from({ length: b.length + 1 }, (_, j) => j);
@@ -309,11 +322,13 @@ function distance(a: string, b: string): number {
  * `d7y-build instal x.so` would otherwise read "instal" as a plugin directory: a first word that is
  * no path on this machine but close to a command's name is a mistyped command.
  */
-function checkMistypedCommand(argv: string[], cwd: string): void {
+function checkMistypedCommand(argv: string[], io: ParseIo): void {
   const first = argv[0];
-  if (first === undefined || first.startsWith('-') || COMMAND_NAMES.includes(first) || first.length > 20) return;
-  const close = COMMAND_NAMES.filter((name) => distance(first, name) <= Math.min(2, name.length - 1)).sort((a, b) => distance(first, a) - distance(first, b));
-  if (close.length === 0 || existsSync(path.resolve(cwd, first))) return;
+  if (first === undefined || first.startsWith('-') || first.length > 20) return;
+  const names = [...program(io, () => {}).commands.map((c) => c.name()), 'help'];
+  if (names.includes(first)) return;
+  const close = names.filter((name) => distance(first, name) <= Math.min(2, name.length - 1)).sort((a, b) => distance(first, a) - distance(first, b));
+  if (close.length === 0 || existsSync(path.resolve(io.cwd, first))) return;
   throw new UsageError(`unknown command "${first}", and no plugin directory of that name exists`, {
     hint: `did you mean d7y-build ${close[0]}? (d7y-build --help lists the commands)`,
   });
@@ -325,7 +340,7 @@ function checkMistypedCommand(argv: string[], cwd: string): void {
  * exit code 0), UsageError for what config.ts refuses.
  */
 export function parseCommandLine(argv: string[], io: ParseIo): Invocation | undefined {
-  checkMistypedCommand(argv, io.cwd);
+  checkMistypedCommand(argv, io);
   let invocation: Invocation | undefined;
   program(io, (i) => (invocation = i)).parse(argv, { from: 'user' });
   return invocation;
@@ -399,6 +414,12 @@ async function runInvocation(invocation: Invocation, io: CliIo, { log, redact }:
       const { runCache } = await import('./commands/cache');
       const engine = io.engine ?? new (await import('./docker/dockerode')).DockerEngine(undefined, { pingTimeoutMs: spec.pingTimeoutMs });
       return runCache(engine, spec, { log, signal: io.signal });
+    }
+    case 'doctor': {
+      log.headline(`d7y-build ${VERSION}: doctor`);
+      const { doctor, formatDoctor } = await import('./commands/doctor');
+      const { report, exitCode } = await doctor(invocation.spec, { engine: io.engine, log, signal: io.signal });
+      return { lines: formatDoctor(report), result: report, exitCode };
     }
   }
 }

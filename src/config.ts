@@ -728,3 +728,50 @@ export function resolveCacheSpec(action: CacheAction['action'], file: string | u
       return { action, source: path.resolve(cwd, file!), ...common };
   }
 }
+
+/** `d7y-build doctor`: the commit and Go image to check a build against. */
+export interface DoctorFlags {
+  commit?: string;
+  repo?: string;
+  goImage?: string;
+}
+
+/**
+ * What doctor checks. The environment a build would refuse (a relative D7Y_CACHE_DIR, a malformed
+ * SOURCE_DATE_EPOCH or D7Y_PING_TIMEOUT) is kept as the UsageError a build would stop with:
+ * doctor reports it as a failed check, beside the others, instead of stopping at the first.
+ */
+export interface DoctorSpec {
+  /** `--commit`, else D7Y_COMMIT; undefined: no commit to read go.mod from. */
+  ref: string | undefined;
+  repo: string;
+  goImage: string | undefined;
+  cache: { dir: string; origin: string } | UsageError;
+  /** In seconds; undefined when unset. */
+  sourceDateEpoch: number | undefined | UsageError;
+  pingTimeoutMs: number | UsageError;
+  goEnv: Record<string, string>;
+  platform: string;
+}
+
+function settle<T>(resolve: () => T): T | UsageError {
+  try {
+    return resolve();
+  } catch (err) {
+    if (err instanceof UsageError) return err;
+    throw err;
+  }
+}
+
+export function resolveDoctorSpec(flags: DoctorFlags, env: Env, cwd: string): DoctorSpec {
+  return {
+    ref: nonEmpty(flags.commit) ?? nonEmpty(env.D7Y_COMMIT),
+    repo: repoOf(flags, env, cwd),
+    goImage: parseGoImage(flags.goImage),
+    cache: settle(() => cacheDirFor(env)),
+    sourceDateEpoch: settle(() => parseSourceDateEpoch(env.SOURCE_DATE_EPOCH)),
+    pingTimeoutMs: settle(() => pingTimeoutFor(env)),
+    goEnv: goEnvOf(env),
+    platform: DEFAULT_PLATFORM,
+  };
+}

@@ -103,6 +103,12 @@ export class UnverifiableError extends D7yError {
   readonly exitCode = 12;
 }
 
+/**
+ * `doctor`: a check other than the engine's failed, so a build would fail too. No error is thrown:
+ * the report, which names each failed check and its fix, is the output.
+ */
+export const DOCTOR_FOUND_A_PROBLEM = 15;
+
 /** SIGINT (130) or SIGTERM (143); cleanup has run. */
 export class InterruptedError extends D7yError {
   readonly code = 'interrupted';

@@ -52,6 +52,11 @@ function addressOf(docker: Docker): string {
   return process.env.DOCKER_HOST ?? 'the default Docker socket';
 }
 
+/** Whether dockerode reaches the engine through a socket of this machine (a path, or one it picks lazily). */
+function isLocal(docker: Docker): boolean {
+  return (docker.modem as unknown as { socketPath?: unknown }).socketPath !== undefined;
+}
+
 const DOCKER_HOST_HINT = 'set DOCKER_HOST to an engine address like unix:///var/run/docker.sock, tcp://host:2375 or ssh://user@host, or unset it';
 
 /**
@@ -142,7 +147,7 @@ export class DockerEngine implements Engine {
     const timeoutMs = this.options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
     const timeout = AbortSignal.timeout(timeoutMs);
     const abortSignal = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
-    type Answer = Partial<Record<'Version' | 'ApiVersion' | 'Os' | 'Arch', unknown>> & Partial<Record<'NCPU' | 'MemTotal', unknown>>;
+    type Answer = Partial<Record<'Version' | 'ApiVersion' | 'Os' | 'Arch' | 'NCPU' | 'MemTotal' | 'SecurityOptions' | 'DockerRootDir' | 'SystemTime', unknown>>;
     let v: Answer;
     let info: Answer;
     try {
@@ -181,6 +186,11 @@ export class DockerEngine implements Engine {
       cpus: info.NCPU,
       memoryBytes: info.MemTotal,
       address: addressOf(docker),
+      // e.g. ["name=seccomp,profile=builtin", "name=rootless", "name=cgroupns"]
+      rootless: Array.isArray(info.SecurityOptions) ? info.SecurityOptions.some((o) => String(o).split(',').includes('name=rootless')) : undefined,
+      rootDir: typeof info.DockerRootDir === 'string' ? info.DockerRootDir : undefined,
+      local: isLocal(docker),
+      systemTime: typeof info.SystemTime === 'string' ? info.SystemTime : undefined,
     };
   }
 

@@ -15,6 +15,14 @@ export interface EngineInfo {
   memoryBytes: number;
   /** Where the engine was reached, for messages. */
   address: string;
+  /** Whether the engine runs rootless (its security options name rootless); undefined when it did not say. */
+  rootless?: boolean;
+  /** Where the engine keeps images, containers and volumes (DockerRootDir), as the engine's machine names it. */
+  rootDir?: string;
+  /** Reached through a local socket: rootDir is a path on this machine (unless the engine runs in a VM). */
+  local?: boolean;
+  /** The engine's clock when it answered, RFC 3339 (SystemTime). */
+  systemTime?: string;
 }
 
 export interface ImageInfo {

@@ -1,36 +1,41 @@
 /** resolve-source: the ref to a full SHA through the mirror cache, and what go.mod says at it. */
 import { SourceError, UnsupportedHostError } from '../errors';
-import { DragonflyMirror } from '../git/source';
+import { DragonflyMirror, type ResolvedCommit } from '../git/source';
 import { hostFor, hostGoneHint, loaderRule, type PluginType } from '../plugin';
 import { parseLoaderParams, type Loader } from '../validate/loader';
 import type { SourceContext } from './session';
-import { parseGoMod } from '../toolchain/gomod';
+import { parseGoMod, type GoMod } from '../toolchain/gomod';
 
 export const DRAGONFLY_MODULE = 'd7y.io/dragonfly/v2';
 
 /** Refs reach git as arguments: keep them to what branch, tag and SHA names use. */
 const REF = /^[A-Za-z0-9][A-Za-z0-9._/+-]*$/;
 
-export async function resolveSource(ctx: SourceContext): Promise<void> {
-  const { spec } = ctx;
-  if (!REF.test(spec.ref) || spec.ref.includes('..')) {
-    throw new SourceError(`"${spec.ref}" is not a branch, tag or commit name`, {
+/** The ref's commit through the mirror, and go.mod at it, which must declare Dragonfly's module. */
+export async function resolveDragonfly(mirror: DragonflyMirror, ref: string): Promise<{ commit: ResolvedCommit; shortSha: string; goMod: GoMod }> {
+  if (!REF.test(ref) || ref.includes('..')) {
+    throw new SourceError(`"${ref}" is not a branch, tag or commit name`, {
       hint: 'pass --commit with a branch, a tag or a (short) SHA, e.g. --commit v2.1.0',
     });
   }
-  const mirror = new DragonflyMirror(spec.repo, { cacheDir: spec.cacheDir, signal: ctx.signal, warn: (m) => ctx.log.warn(m) });
-  const commit = await mirror.resolve(spec.ref);
+  const commit = await mirror.resolve(ref);
   const shortSha = commit.sha.slice(0, 7);
-  ctx.log.info(`${spec.ref} is ${commit.sha}${commit.fetched ? '' : ' (from the mirror cache)'}`);
-
   const goModText = await mirror.readFile(commit.sha, 'go.mod');
   const goMod = parseGoMod(goModText ?? '');
   if (goMod.module !== DRAGONFLY_MODULE) {
     throw new SourceError(
-      `${spec.repo} at ${shortSha} is not Dragonfly: ${goModText === undefined ? 'it has no go.mod' : `its go.mod declares ${goMod.module ?? 'no module'}`}`,
+      `${mirror.repo} at ${shortSha} is not Dragonfly: ${goModText === undefined ? 'it has no go.mod' : `its go.mod declares ${goMod.module ?? 'no module'}`}`,
       { hint: `point --repo at a clone of Dragonfly (module ${DRAGONFLY_MODULE})` },
     );
   }
+  return { commit, shortSha, goMod };
+}
+
+export async function resolveSource(ctx: SourceContext): Promise<void> {
+  const { spec } = ctx;
+  const mirror = new DragonflyMirror(spec.repo, { cacheDir: spec.cacheDir, signal: ctx.signal, warn: (m) => ctx.log.warn(m) });
+  const { commit, shortSha, goMod } = await resolveDragonfly(mirror, spec.ref);
+  ctx.log.info(`${spec.ref} is ${commit.sha}${commit.fetched ? '' : ' (from the mirror cache)'}`);
 
   const host = hostFor(spec.type);
   if (!(await mirror.hasDirectory(commit.sha, `cmd/${host}`))) {

@@ -5,7 +5,7 @@
 import { CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine, type Invocation } from '../../src/cli';
-import { DEFAULT_PLUGINS_DIR, DEFAULT_REPO } from '../../src/config';
+import { DEFAULT_PLUGINS_DIR, DEFAULT_REPO, type DoctorSpec } from '../../src/config';
 import { UsageError } from '../../src/errors';
 
 const cwd = '/home/me/work';
@@ -189,6 +189,22 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
     ['cache prune --max-size', ['cache', 'prune', '--max-size', '10g'], {}, 'cache', { action: 'prune', all: false, maxSizeBytes: 10 * 1024 ** 3 }],
     ['cache export to a file', ['cache', 'export', 'ci/cache.tar'], {}, 'cache', { action: 'export', target: '/home/me/work/ci/cache.tar' }],
     ['cache import from a directory', ['cache', 'import', '/var/cache/d7y'], {}, 'cache', { action: 'import', source: '/var/cache/d7y' }],
+    // doctor
+    [
+      'doctor with defaults',
+      ['doctor'],
+      {},
+      'doctor',
+      { ref: undefined, repo: DEFAULT_REPO, goImage: undefined, cache: { dir: '/home/me/.cache/d7y-build', origin: 'HOME' }, sourceDateEpoch: undefined, pingTimeoutMs: 15_000, goEnv: {}, platform: 'linux/amd64' },
+    ],
+    [
+      'doctor from the environment',
+      ['doctor'],
+      { D7Y_COMMIT: 'v2.1.0', D7Y_REPO: '/srv/df', D7Y_CACHE_DIR: '/c', SOURCE_DATE_EPOCH: '1704164645', D7Y_PING_TIMEOUT: '2s', GOPROXY: 'https://proxy.example' },
+      'doctor',
+      { ref: 'v2.1.0', repo: '/srv/df', cache: { dir: '/c', origin: 'D7Y_CACHE_DIR' }, sourceDateEpoch: 1704164645, pingTimeoutMs: 2000, goEnv: { GOPROXY: 'https://proxy.example' } },
+    ],
+    ['doctor: flags beat variables', ['doctor', '--commit', 'main', '--repo', '../df', '--go-image', 'golang:1.20'], { D7Y_COMMIT: 'v2.1.0', D7Y_REPO: '/srv/df' }, 'doctor', { ref: 'main', repo: '/home/me/df', goImage: 'golang:1.20' }],
   ])('%s', (_label, argv, env, command, spec) => {
     const invocation = parse(argv, env);
     expect(invocation?.command).toBe(command);
@@ -204,6 +220,7 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
     [['prune', '--json'], { json: true }],
     [['cache', 'ls', '--json'], { json: true }],
     [['cache', 'import', 'x.tar', '--json'], { json: true }],
+    [['doctor', '--json'], { json: true }],
   ])('output flags of %j', (argv, output) => {
     const invocation = parse(argv);
     expect({ json: invocation?.output.json, verbose: invocation?.output.verbose }).toEqual({ json: undefined, verbose: undefined, ...output });
@@ -221,9 +238,23 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
     [['cache', 'prune', '--all', '--max-size', '1g'], {}, /--all and --max-size do not go together/],
     [['cache', 'prune', '--max-size', 'lots'], {}, /--max-size lots is not a size between 0 and 1024t/],
     [['cache', 'ls'], { D7Y_CACHE_DIR: 'relative' }, /D7Y_CACHE_DIR="relative" is not an absolute path/],
+    [['doctor', '--go-image', 'Golang:1.23'], {}, /--go-image "Golang:1\.23" is not an image reference/],
   ])('refuses %j (env %j) before anything runs', (argv, env, message) => {
     expect(() => parse(argv, env)).toThrow(UsageError);
     expect(() => parse(argv, env)).toThrow(message);
+  });
+
+  it('keeps what the environment gets wrong for doctor to report, as the error a build would stop with', () => {
+    const invocation = parse(['doctor'], { D7Y_CACHE_DIR: 'rel', SOURCE_DATE_EPOCH: 'soon', D7Y_PING_TIMEOUT: 'never' });
+    expect(invocation?.command).toBe('doctor');
+    const spec = invocation?.spec as DoctorSpec;
+    const settled = [spec.cache, spec.sourceDateEpoch, spec.pingTimeoutMs];
+    for (const value of settled) expect(value).toBeInstanceOf(UsageError);
+    expect(settled.map((e) => (e as UsageError).message)).toEqual([
+      'D7Y_CACHE_DIR="rel" is not an absolute path',
+      expect.stringMatching(/^SOURCE_DATE_EPOCH="soon" is not a number of seconds/),
+      expect.stringMatching(/^D7Y_PING_TIMEOUT="never" is not a duration/),
+    ]);
   });
 
   it.each<[string[], RegExp]>([
@@ -239,7 +270,7 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
 });
 
 describe('help', () => {
-  const COMMANDS = ['install', 'verify', 'inspect', 'inspect-api', 'init', 'prune'];
+  const COMMANDS = ['install', 'verify', 'inspect', 'inspect-api', 'init', 'prune', 'doctor'];
 
   /** The help of a command (root: undefined), as commander prints it. */
   function help(command: string | undefined): string {

@@ -16,11 +16,14 @@ let server: http.Server;
 let socketPath: string;
 /** Method and URL of each request, in order. */
 let requests: string[];
+/** JSON answers by path, for the requests a test sets up. */
+let answers: Record<string, unknown>;
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'd7y-dockerode-'));
   socketPath = path.join(dir, 'docker.sock');
   requests = [];
+  answers = {};
   server = http.createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);
     req.resume();
@@ -34,6 +37,9 @@ beforeEach(async () => {
     } else if (url.pathname === '/containers/c0ffee/start') {
       res.writeHead(204);
       res.end();
+    } else if (url.pathname in answers) {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(answers[url.pathname]));
     } else {
       res.writeHead(404, { 'Content-Type': 'application/json' });
       res.end('{"message":"not found"}');
@@ -82,6 +88,7 @@ describe('DockerEngine', () => {
       () => engine.ensureVolume('v', {}),
       () => engine.listContainers({}),
       () => engine.removeContainer('c0ffee'),
+      () => engine.listVolumes({ usage: true }),
     ]) {
       const err = await request().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(DockerUnavailableError);
@@ -93,5 +100,46 @@ describe('DockerEngine', () => {
     const engine = new DockerEngine({ socketPath });
     expect(await engine.inspectImage('golang:absent')).toBeUndefined();
     await expect(engine.removeContainer('gone')).resolves.toBeUndefined();
+  });
+
+  it('reads the version, size, rootless mode, data directory and clock from version and info', async () => {
+    answers['/version'] = { Version: '27.0.0', ApiVersion: '1.46', Os: 'linux', Arch: 'amd64' };
+    answers['/info'] = {
+      NCPU: 4,
+      MemTotal: 8 * 1024 ** 3,
+      SecurityOptions: ['name=seccomp,profile=builtin', 'name=rootless', 'name=cgroupns'],
+      DockerRootDir: '/home/me/.local/share/docker',
+      SystemTime: '2024-01-02T03:04:05.123456789Z',
+    };
+    expect(await new DockerEngine({ socketPath }).ping()).toEqual({
+      serverVersion: '27.0.0',
+      apiVersion: '1.46',
+      os: 'linux',
+      arch: 'amd64',
+      cpus: 4,
+      memoryBytes: 8 * 1024 ** 3,
+      address: `unix://${socketPath}`,
+      rootless: true,
+      rootDir: '/home/me/.local/share/docker',
+      local: true,
+      systemTime: '2024-01-02T03:04:05.123456789Z',
+    });
+    answers['/info'] = { NCPU: 4, MemTotal: 1, SecurityOptions: ['name=seccomp,profile=builtin'] };
+    expect(await new DockerEngine({ socketPath }).ping()).toMatchObject({ rootless: false, rootDir: undefined, systemTime: undefined });
+  });
+
+  it("takes the volumes' sizes from the engine's disk usage, where it measured them", async () => {
+    answers['/system/df'] = {
+      Volumes: [
+        { Name: 'd7y-build-go-mod', UsageData: { Size: 1234, RefCount: 0 } },
+        { Name: 'unmeasured', UsageData: { Size: -1, RefCount: -1 } },
+        { Name: 'no-usage', UsageData: null },
+      ],
+    };
+    expect(await new DockerEngine({ socketPath }).listVolumes({ usage: true })).toEqual([
+      { name: 'd7y-build-go-mod', labels: {}, sizeBytes: 1234 },
+      { name: 'unmeasured', labels: {} },
+      { name: 'no-usage', labels: {} },
+    ]);
   });
 });

@@ -31,7 +31,19 @@ export interface PutArchiveCall {
 }
 
 export class FakeEngine implements Engine {
-  info: EngineInfo = { serverVersion: '27.0.0', apiVersion: '1.46', os: 'linux', arch: 'x86_64', cpus: 4, memoryBytes: 8 * 1024 ** 3, address: 'unix:///fake.sock' };
+  info: EngineInfo = {
+    serverVersion: '27.0.0',
+    apiVersion: '1.46',
+    os: 'linux',
+    arch: 'x86_64',
+    cpus: 4,
+    memoryBytes: 8 * 1024 ** 3,
+    address: 'unix:///fake.sock',
+    rootless: false,
+    rootDir: '/var/lib/docker',
+    // An engine elsewhere: its rootDir is no path of the machine the tests run on.
+    local: false,
+  };
   /** Images the engine has, by reference. */
   readonly images = new Map<string, ImageInfo>();
   /** Images a pull finds, by reference; a pull of anything else fails. */
