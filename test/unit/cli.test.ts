@@ -195,6 +195,7 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
     [['install', '--host', '/h', '/p/x.so'], {}, /x\.so is not a plugin file name Dragonfly loads/],
     [['--commit', 'c', './fs'], { D7Y_PING_TIMEOUT: 'soon' }, /D7Y_PING_TIMEOUT="soon"/],
     [['prune'], { D7Y_PING_TIMEOUT: 'soon' }, /D7Y_PING_TIMEOUT="soon"/],
+    [['init', '--commit', 'c', './x'], {}, /no plugin type given/],
   ])('refuses %j (env %j) before anything runs', (argv, env, message) => {
     expect(() => parse(argv, env)).toThrow(UsageError);
     expect(() => parse(argv, env)).toThrow(message);
@@ -203,7 +204,6 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
   it.each<[string[], RegExp]>([
     [['--commit', 'c', '--type', 'storage', './fs'], /'storage' is invalid/],
     [['verify', '/p.so'], /required option '--host <binary>' not specified/],
-    [['init', '--commit', 'c', './x'], /required option '--type <type>' not specified/],
     [['prune', '--colour'], /unknown option '--colour'/],
   ])('commander refuses %j', (argv, message) => {
     expect(() => parse(argv)).toThrow(CommanderError);
@@ -212,7 +212,7 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
 });
 
 describe('help', () => {
-  const COMMANDS = ['install', 'verify', 'inspect', 'inspect-api', 'init', 'prune'];
+  const COMMANDS = ['install', 'verify', 'inspect', 'inspect-api', 'init', 'prune', 'config'];
 
   /** The help of a command (root: undefined), as commander prints it. */
   function help(command: string | undefined): string {
