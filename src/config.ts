@@ -421,7 +421,7 @@ export const OPTIONS = {
   }),
   timeout: option<number | undefined>({ flag: true, files: ['user'], kind: 'size', what: 'a duration', examples: ['30m', '24h'], parse: durationIn(RANGES.timeout, true) }),
   maxContext: option<number>({ flag: true, files: ['user'], kind: 'size', what: 'a size', examples: ['200m'], parse: sizeIn(RANGES.maxContext), fallback: DEFAULT_MAX_CONTEXT }),
-  netrc: option<string | undefined>({ flag: true, files: ['user'], kind: 'string', what: 'a netrc file', examples: ['~/.netrc'], parse: pathFrom }),
+  netrc: option<string | undefined>({ flag: true, files: ['user'], kind: 'string', what: 'a netrc file', examples: ['/home/me/.netrc'], parse: pathFrom }),
   cacheDir: option<string>({
     flag: false,
     files: ['user'],
