@@ -13,13 +13,12 @@ import { Argument, Command, CommanderError, type Option } from 'commander';
 import { RunFailure } from './session/runner';
 import {
   DEFAULT_LOAD_TIMEOUT,
-  DEFAULT_MAX_CONTEXT,
   DEFAULT_OUT_DIR,
   DEFAULT_PING_TIMEOUT,
-  DEFAULT_PLUGIN_TYPE,
   resolveApiSpec,
   resolveCacheSpec,
   resolveDoctorSpec,
+  resolveConfigSpec,
   resolveInitSpec,
   resolveInspectSpec,
   resolveInstallSpec,
@@ -35,6 +34,8 @@ import {
   type CacheSpec,
   type DoctorFlags,
   type DoctorSpec,
+  type ConfigInputs,
+  type ConfigSpec,
   type InitFlags,
   type InitSpec,
   type InspectSpec,
@@ -44,7 +45,8 @@ import {
   type PruneSpec,
   type VerifySpec,
 } from './config';
-import { option } from './cli-options';
+import { buildOptions, option } from './cli-options';
+import { readPluginConfig, readUserConfig, type ConfigFile } from './config-files';
 import { completionScript, SHELLS, type CommandShape, type Shell } from './completion';
 import type { Engine } from './docker/engine';
 import { asD7yError, InterruptedError, UsageError, type D7yError } from './errors';
@@ -81,6 +83,7 @@ export type Invocation = { output: OutputFlags } & (
   | { command: 'init'; spec: InitSpec }
   | { command: 'prune'; spec: PruneSpec }
   | { command: 'doctor'; spec: DoctorSpec }
+  | { command: 'config'; spec: ConfigSpec }
   | { command: 'completion'; spec: { shell: Shell; tree: CommandShape } }
   | { command: 'cache'; spec: CacheSpec }
 );
@@ -103,8 +106,11 @@ interface RunContext {
 
 const EXAMPLE_OUT = `./${DEFAULT_OUT_DIR}`;
 const ENV_HELP = `
-Environment: D7Y_COMMIT, D7Y_REPO, D7Y_PLUGINS_DIR and D7Y_NETRC stand in for their flags (a flag
-wins); SOURCE_DATE_EPOCH fixes main.buildTime (default: the Dragonfly commit's committer date);
+Settings: each option is taken from its flag, else its variable (--go-image: D7Y_GO_IMAGE), else the
+plugin directory's d7y-plugin.yaml, else the config file (--config, D7Y_CONFIG, else
+$XDG_CONFIG_HOME/d7y-build/config.yaml), else its default; d7y-build config shows the result.
+
+Environment: SOURCE_DATE_EPOCH fixes main.buildTime (default: the Dragonfly commit's committer date);
 D7Y_NO_CACHE=1 is --no-cache; DOCKER_HOST picks the engine, which must answer
 within D7Y_PING_TIMEOUT (default ${DEFAULT_PING_TIMEOUT}); loading the plugins may take D7Y_LOAD_TIMEOUT (default
 ${DEFAULT_LOAD_TIMEOUT}); D7Y_CACHE_DIR moves the git mirror cache; GOPROXY,
@@ -115,35 +121,35 @@ Examples:
   d7y-build --commit v2.1.66 --plugins-dir ./plugins ./d7yfs
   d7y-build install --host ${EXAMPLE_OUT}/bin/${hostFor('resource')} ${EXAMPLE_OUT}/plugins/${pluginFileName('resource', 'd7yfs')}`;
 
-type ParseIo = Pick<CliIo, 'stdout' | 'stderr' | 'env' | 'cwd'>;
+type ParseIo = Pick<CliIo, 'stdout' | 'stderr' | 'env' | 'cwd'> & {
+  /** Takes secret values found in config files (credentials in a repo URL), to mask them in all output. */
+  redact?: (values: string[]) => void;
+};
+
+/** The options given on the command line: commander's defaults are for --help, config.ts applies them after the variables and files. */
+function givenFlags<T>(cmd: Command): T {
+  return Object.fromEntries(Object.entries(cmd.opts()).filter(([key]) => cmd.getOptionValueSource(key) !== 'default')) as T;
+}
+
+/** The config files a command reads, each one's URL credentials handed to redact as it is read. */
+function configInputs(flags: { config?: string }, io: ParseIo): ConfigInputs {
+  const seen = (file: ConfigFile | undefined) => {
+    io.redact?.(Object.values(file?.values ?? {}).flatMap((v) => urlSecrets(String(v))));
+    return file;
+  };
+  const user = readUserConfig(flags.config, io.env, io.cwd);
+  seen(user?.file);
+  return { user, readPluginConfig: (dir) => seen(readPluginConfig(dir)) };
+}
 
 /** The commands, their options and arguments; each action resolves its spec and hands the invocation to found. */
 function program(io: ParseIo, found: (invocation: Invocation) => void): Command {
   const root = new Command('d7y-build')
     .description('Build Dragonfly plugins together with the Dragonfly host at one commit, in one container, and prove they load.')
-    .argument('<plugin-dir...>', 'plugin source directories (package main, exporting DragonflyPluginInit)')
-    .addOption(option.commit())
-    .addOption(option.repo())
-    .addOption(option.type().default(DEFAULT_PLUGIN_TYPE))
-    .addOption(option.name())
-    .addOption(option.pluginsDir())
-    .addOption(option.out())
-    .addOption(option.goImage())
-    .option('--tags <tags>', 'build tags, comma-separated, for host and plugins alike')
-    .option('--gcflags <flags>', 'go build -gcflags, for host and plugins alike')
-    .option('--trimpath', 'build with -trimpath, the default (host and plugins alike)')
-    .option('--no-trimpath', 'build without -trimpath (host and plugins alike)')
-    .option('--race', 'build with -race (host and plugins alike)')
-    .option('--build-commit <s>', 'value stamped into main.buildCommit (default: the Dragonfly short SHA)')
-    .option('--build-time <time>', 'value stamped into main.buildTime: an RFC 3339 time, now, or commit (default: SOURCE_DATE_EPOCH, else the Dragonfly commit\'s committer date)')
-    .option('--no-cache', 'build the host and plugins from scratch: no host from the host cache, none stored, an empty Go build cache [env D7Y_NO_CACHE=1]')
-    .option('--memory <size>', 'memory limit of the build container, e.g. 2g (6m to the engine\'s memory)')
-    .option('--cpus <n>', 'CPU limit of the build container, e.g. 2 (0.01 to the engine\'s CPUs)')
-    .option('--timeout <duration>', 'give up (and clean up) after this long, e.g. 30m (1s to 168h)')
-    .option('--max-context <size>', `the most a plugin directory may send to the build (default: ${DEFAULT_MAX_CONTEXT})`)
-    .option('--netrc <file>', 'credentials for private Go modules, used at run time only [env D7Y_NETRC]; GIT_AUTH_TOKEN works too')
+    .argument('<plugin-dir...>', 'plugin source directories (package main, exporting DragonflyPluginInit)');
+  for (const o of buildOptions()) root.addOption(o);
+  root
     .addOption(option.json())
-    .addOption(option.keep())
     .addOption(option.verbose())
     .addOption(option.quiet())
     .version(VERSION, '-V, --version')
@@ -152,8 +158,9 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
     .enablePositionalOptions()
     // `d7y-build help <command>`, although the root command takes arguments of its own.
     .helpCommand(true)
-    .action((dirs: string[], flags: BuildFlags & OutputFlags) => {
-      found({ command: 'build', spec: resolveSpec(dirs, flags, io.env, io.cwd, new Date(), readPluginMeta), output: flags });
+    .action((dirs: string[], _flags: unknown, cmd: Command) => {
+      const flags = givenFlags<BuildFlags & OutputFlags>(cmd);
+      found({ command: 'build', spec: resolveSpec(dirs, flags, io.env, io.cwd, new Date(), readPluginMeta, configInputs(flags, io)), output: flags });
     });
 
   root
@@ -163,12 +170,13 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
     .addOption(option.host())
     .addOption(option.pluginsDir())
     .addOption(option.goImage())
+    .addOption(option.config())
     .addOption(option.json())
     .addOption(option.keep())
     .addOption(option.verbose())
     .addOption(option.quiet())
     .action((files: string[], flags: InstallFlags & OutputFlags) => {
-      found({ command: 'install', spec: resolveInstallSpec(files, flags, io.env, io.cwd), output: flags });
+      found({ command: 'install', spec: resolveInstallSpec(files, flags, io.env, io.cwd, configInputs(flags, io)), output: flags });
     });
 
   root
@@ -195,24 +203,25 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
     root
       .command(name)
       .description(description)
-      .addOption(option.type().makeOptionMandatory())
+      .addOption(option.type())
       .addOption(option.commit())
       .addOption(option.repo())
       .addOption(option.goImage())
+      .addOption(option.config())
       .addOption(option.json())
       .addOption(option.verbose())
       .addOption(option.quiet());
 
   apiCommand('inspect-api', 'print the interface a plugin of --type must implement at --commit: loader, interface, methods with their doc comments, metadata')
     .action((flags: ApiFlags & OutputFlags) => {
-      found({ command: 'inspect-api', spec: resolveApiSpec(flags, io.env, io.cwd), output: flags });
+      found({ command: 'inspect-api', spec: resolveApiSpec(flags, io.env, io.cwd, configInputs(flags, io)), output: flags });
     });
 
   apiCommand('init', 'write a plugin scaffold into a new or empty <dir> that implements the interface of --type as it is at --commit')
     .argument('<dir>', 'the directory to create (new or empty)')
     .addOption(option.name())
     .action((dir: string, flags: InitFlags & OutputFlags) => {
-      found({ command: 'init', spec: resolveInitSpec(dir, flags, io.env, io.cwd), output: flags });
+      found({ command: 'init', spec: resolveInitSpec(dir, flags, io.env, io.cwd, configInputs(flags, io)), output: flags });
     });
 
   root
@@ -221,9 +230,10 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
     .option('--all', "also remove containers of runs that still run, or that other hosts' runs own")
     .addOption(option.pluginsDir())
     .addOption(option.out())
+    .addOption(option.config())
     .addOption(option.json())
     .action((flags: PruneFlags & OutputFlags) => {
-      found({ command: 'prune', spec: resolvePruneSpec(flags, io.env, io.cwd), output: flags });
+      found({ command: 'prune', spec: resolvePruneSpec(flags, io.env, io.cwd, configInputs(flags, io)), output: flags });
     });
 
   const cache = root
@@ -265,6 +275,15 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
     .action((flags: DoctorFlags & OutputFlags) => {
       found({ command: 'doctor', spec: resolveDoctorSpec(flags, io.env, io.cwd), output: flags });
     });
+  const config = root
+    .command('config')
+    .description('print the settings a build of the plugin directories would take, and where each comes from: flag, variable, config file or default')
+    .argument('[plugin-dir...]', 'plugin directories, whose d7y-plugin.yaml counts');
+  for (const o of buildOptions()) config.addOption(o);
+  config.addOption(option.json()).action((dirs: string[], _flags: unknown, cmd: Command) => {
+    const flags = givenFlags<BuildFlags & OutputFlags>(cmd);
+    found({ command: 'config', spec: resolveConfigSpec(dirs, flags, io.env, io.cwd, readPluginMeta, configInputs(flags, io)), output: flags });
+  });
 
   root
     .command('completion')
@@ -394,6 +413,10 @@ async function runInvocation(invocation: Invocation, io: CliIo, { log, redact }:
       const result = await initScaffold(spec, { log, signal: io.signal, engine: io.engine });
       return { lines: result.files, result };
     }
+    case 'config': {
+      const { formatConfig } = await import('./commands/config');
+      return { lines: formatConfig(invocation.spec), result: invocation.spec };
+    }
     case 'completion': {
       return { lines: [completionScript(invocation.spec.shell, invocation.spec.tree)], result: { shell: invocation.spec.shell }, raw: true };
     }
@@ -449,7 +472,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
   try {
-    invocation = parseCommandLine(argv, io);
+    invocation = parseCommandLine(argv, { ...io, redact: (values) => secrets.push(...values) });
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return 0; // --help, --version

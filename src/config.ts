@@ -1,12 +1,16 @@
 /**
- * From command-line flags and the environment to a BuildSpec: defaults, env fallbacks (a flag beats
- * its D7Y_* variable, which beats the default) and every check that needs no I/O. Pure: the
- * environment and working directory are parameters.
+ * From command-line flags, the environment and config files to typed specs: every option's
+ * defaults, its D7Y_* variable and its config-file key (OPTIONS), the one precedence rule over them
+ * (resolver: flag, variable, d7y-plugin.yaml, the user's config.yaml, default), and every check
+ * that needs no I/O. Pure: the environment, the working directory and the config files read
+ * (config-files.ts) are parameters.
  */
 import path from 'node:path';
 import os from 'node:os';
+import type { ConfigFile } from './config-files';
 import { UsageError } from './errors';
 import { isInside } from './files';
+import { dropHint, setHint, settingName, settingValue, sourceText, type FileScope, type Origin } from './origin';
 import type { PluginMeta } from './plugin-meta';
 import { fixedName, HOST_LIST, isPluginType, parsePluginFileName, PLUGIN_FILE_PATTERN, pluginFileName, pluginName, PLUGIN_TYPES, type PluginType } from './plugin';
 import { DRAGONFLY_DIRS } from './session/layout';
@@ -46,6 +50,8 @@ export interface BuildFlags {
   timeout?: string;
   maxContext?: string;
   netrc?: string;
+  /** The user config file, instead of $XDG_CONFIG_HOME/d7y-build/config.yaml (config-files.ts). */
+  config?: string;
 }
 
 export interface PluginSpec {
@@ -149,63 +155,11 @@ function inRange(n: number | undefined, range: { min: number; max: number }): n 
   return n !== undefined && Number.isFinite(n) && n >= range.min && n <= range.max;
 }
 
-function parseLimits(flags: { memory?: string; cpus?: string; timeout?: string }): Limits {
-  const limits: Limits = {};
-  if (flags.memory !== undefined) {
-    const bytes = parseMemory(flags.memory);
-    if (!inRange(bytes, RANGES.memory)) {
-      throw new UsageError(`--memory ${flags.memory} is not a memory size ${RANGES.memory.text}`, { hint: 'pass a size like --memory 2g or --memory 512m' });
-    }
-    limits.memoryBytes = bytes;
-  }
-  if (flags.cpus !== undefined) {
-    const cpus = /^\s*\d*\.?\d+\s*$/.test(flags.cpus) ? Number(flags.cpus) : undefined;
-    if (!inRange(cpus, RANGES.cpus)) {
-      throw new UsageError(`--cpus ${flags.cpus} is not a number of CPUs ${RANGES.cpus.text}`, { hint: 'pass a number of CPUs like --cpus 2 or --cpus 0.5' });
-    }
-    limits.nanoCpus = Math.round(cpus * 1e9);
-  }
-  if (flags.timeout !== undefined) {
-    const ms = parseDuration(flags.timeout);
-    if (ms === undefined) throw new UsageError(`--timeout ${flags.timeout} is not a duration`, { hint: 'pass a duration like --timeout 30m, --timeout 90s or --timeout 1h30m' });
-    if (!inRange(ms, RANGES.timeout)) {
-      throw new UsageError(`--timeout ${flags.timeout} is not ${RANGES.timeout.text}`, { hint: 'pass a duration like --timeout 30m or --timeout 24h, or leave --timeout out for no limit' });
-    }
-    limits.timeoutMs = ms;
-  }
-  return limits;
-}
-
 /** The defaults of D7Y_PING_TIMEOUT and D7Y_LOAD_TIMEOUT, as written and in milliseconds. */
 export const DEFAULT_PING_TIMEOUT = '15s';
 export const DEFAULT_LOAD_TIMEOUT = '2m';
 export const DEFAULT_PING_TIMEOUT_MS = parseDuration(DEFAULT_PING_TIMEOUT)!;
 export const DEFAULT_LOAD_TIMEOUT_MS = parseDuration(DEFAULT_LOAD_TIMEOUT)!;
-
-/** A duration from the environment, else its default; out of range is a UsageError naming the variable. */
-function durationFromEnv(env: Env, name: string, fallback: number, range: { min: number; max: number; text: string }, example: string): number {
-  const value = nonEmpty(env[name]);
-  if (value === undefined) return fallback;
-  const ms = parseDuration(value);
-  if (!inRange(ms, range)) {
-    throw new UsageError(`${name}="${value}" is not a duration ${range.text}`, { hint: `set ${name} to a duration like ${example}, or unset it` });
-  }
-  return ms;
-}
-
-/** How long the engine may take to answer its first request: D7Y_PING_TIMEOUT, else DEFAULT_PING_TIMEOUT. */
-export function pingTimeoutFor(env: Env): number {
-  return durationFromEnv(env, 'D7Y_PING_TIMEOUT', DEFAULT_PING_TIMEOUT_MS, RANGES.pingTimeout, DEFAULT_PING_TIMEOUT);
-}
-
-/**
- * How long loading the plugins may take, in the host's `plugin` command and in the loader check:
- * D7Y_LOAD_TIMEOUT, else DEFAULT_LOAD_TIMEOUT. A plugin whose init never returns would otherwise hold the
- * build for ever.
- */
-export function loadTimeoutFor(env: Env): number {
-  return durationFromEnv(env, 'D7Y_LOAD_TIMEOUT', DEFAULT_LOAD_TIMEOUT_MS, RANGES.loadTimeout, DEFAULT_LOAD_TIMEOUT);
-}
 
 /** Variables the Go toolchain may need to reach modules; nothing else of this machine goes in. */
 export const FORWARDED_ENV = ['GOPROXY', 'GOPRIVATE', 'GONOPROXY', 'GONOSUMDB', 'GOSUMDB', 'GOINSECURE'] as const;
@@ -218,32 +172,6 @@ type Env = Record<string, string | undefined>;
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
-
-/**
- * Where the git mirrors and locks live, and which variable said so: D7Y_CACHE_DIR, else
- * $XDG_CACHE_HOME/d7y-build, else $HOME/.cache/d7y-build. A relative XDG_CACHE_HOME is ignored, as
- * the XDG spec says; a relative D7Y_CACHE_DIR or HOME is refused, rather than putting the cache
- * under whatever the working directory is.
- */
-export function cacheDirFor(env: Env): { dir: string; origin: string } {
-  const explicit = nonEmpty(env.D7Y_CACHE_DIR);
-  if (explicit !== undefined) {
-    if (!path.isAbsolute(explicit)) {
-      throw new UsageError(`D7Y_CACHE_DIR="${explicit}" is not an absolute path`, { hint: 'set D7Y_CACHE_DIR to an absolute path, e.g. D7Y_CACHE_DIR=$HOME/.cache/d7y-build' });
-    }
-    return { dir: path.resolve(explicit), origin: 'D7Y_CACHE_DIR' };
-  }
-  const xdg = nonEmpty(env.XDG_CACHE_HOME);
-  if (xdg !== undefined && path.isAbsolute(xdg)) return { dir: path.join(xdg, 'd7y-build'), origin: 'XDG_CACHE_HOME' };
-  // Unset, HOME is the account's home directory; set, it must say where that is.
-  const home = env.HOME ?? os.homedir();
-  if (!path.isAbsolute(home)) {
-    throw new UsageError(`HOME="${home}" is not an absolute path, so there is no cache directory`, {
-      hint: 'set HOME to your home directory, or D7Y_CACHE_DIR to an absolute path for d7y-build\'s cache',
-    });
-  }
-  return { dir: path.join(home, '.cache', 'd7y-build'), origin: 'HOME' };
 }
 
 /**
@@ -265,29 +193,6 @@ const IMAGE_REFERENCE = (() => {
 export function isImageReference(ref: string): boolean {
   const m = IMAGE_REFERENCE.exec(ref);
   return m !== null && m[1]!.length <= 255;
-}
-
-function parseGoImage(value: string | undefined): string | undefined {
-  const image = nonEmpty(value);
-  if (image !== undefined && !isImageReference(image)) {
-    throw new UsageError(`--go-image "${image}" is not an image reference`, {
-      hint: 'pass an image like golang:1.23.5-bookworm or registry.example:5000/go/golang:1.23@sha256:<digest> (lower-case name)',
-    });
-  }
-  return image;
-}
-
-function parseTags(value: string | undefined): string[] {
-  if (value === undefined) return [];
-  const tags = value.split(/[,\s]+/).filter((t) => t !== '');
-  for (const tag of tags) {
-    if (!BUILD_TAG.test(tag)) {
-      throw new UsageError(`--tags: "${tag}" is not a build tag`, {
-        hint: 'build tags are letters, digits, "_", "-" and ".", separated by commas: --tags netgo,osusergo',
-      });
-    }
-  }
-  return tags;
 }
 
 function parseSourceDateEpoch(value: string | undefined): number | undefined {
@@ -375,53 +280,403 @@ export function checkDirsApart(outDir: string, pluginsDir: string, pluginDirs: s
   }
 }
 
-function resolvePath(file: string | undefined, cwd: string): string | undefined {
-  return file === undefined ? undefined : path.resolve(cwd, file);
-}
 
 /** A git URL (scheme://… or scp-like user@host:path) stays as is; anything else is a local path. */
-function resolveRepo(repo: string, cwd: string): string {
+function resolveRepo(repo: string, base: string): string {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repo) || /^[^/\s]+@[^/\s]+:/.test(repo)) return repo;
-  return path.resolve(cwd, repo);
+  return path.resolve(base, repo);
 }
 
-/** `--commit`, else D7Y_COMMIT: every command that reads Dragonfly needs one. */
-function refOf(flags: { commit?: string }, env: Env): string {
-  const ref = nonEmpty(flags.commit) ?? nonEmpty(env.D7Y_COMMIT);
-  if (ref === undefined) {
+/** An option's value as a flag, a variable or a config file gives it. */
+export type RawValue = string | boolean | string[];
+
+/** What `d7y-build config` shows of a value: as a config file would say it; null when unset. */
+export type ShownValue = string | boolean | string[] | null;
+
+/**
+ * The shape a config file's value must have: `size` is a string or a number (memory, CPUs,
+ * durations), `list` a string or a list of strings.
+ */
+export type ValueKind = 'string' | 'boolean' | 'size' | 'list' | 'type';
+
+/** One option: where it may be set, and how a value becomes what the spec holds. */
+export interface OptionDef<T> {
+  /** Whether a flag sets it: --<key in kebab case>. Every option has its variable, D7Y_<KEY IN SNAKE CASE>. */
+  flag: boolean;
+  /** The config files that may set it: a plugin's d7y-plugin.yaml, the user's config.yaml. */
+  files: readonly FileScope[];
+  kind: ValueKind;
+  /** What a value is, and examples, for messages: "a memory size", ["2g", "512m"]. */
+  what: string;
+  examples: readonly string[];
+  /** Messages show the value in quotes after a flag: --go-image "Bad Image". */
+  quoted?: boolean;
+  /** Set per plugin directory (name): the plugin files of several directories need not agree on it. */
+  perPlugin?: boolean;
+  /** The value, trimmed, to what the spec holds; relative paths are taken from base. Throws UsageError naming at. */
+  parse(raw: RawValue, at: Origin, base: string, self: OptionDef<T>): T;
+  /** When nothing sets it: a value as a flag would give it, or one computed from the environment and the variable it came from. */
+  fallback?: RawValue | ((env: Env) => { raw: string; from: string });
+}
+
+function text(raw: RawValue): string {
+  return Array.isArray(raw) ? raw.join(',') : String(raw);
+}
+
+function invalid(at: Origin, value: string, why: string, self: OptionDef<unknown>): UsageError {
+  return new UsageError(`${settingValue(at, value, self.quoted)} ${why}`, { hint: setHint(at, self.what, [...self.examples]) });
+}
+
+/** A size in bytes within range (memory, --max-context). */
+function sizeIn(range: { min: number; max: number; text: string }) {
+  return (raw: RawValue, at: Origin, _base: string, self: OptionDef<unknown>): number => {
+    const bytes = parseMemory(text(raw));
+    if (!inRange(bytes, range)) throw invalid(at, text(raw), `is not ${self.what} ${range.text}`, self);
+    return bytes;
+  };
+}
+
+/**
+ * A duration in milliseconds within range (--timeout, D7Y_PING_TIMEOUT, D7Y_LOAD_TIMEOUT); apart:
+ * a value that is no duration and one out of range are told apart, as --timeout's messages do.
+ */
+function durationIn(range: { min: number; max: number; text: string }, apart = false) {
+  return (raw: RawValue, at: Origin, _base: string, self: OptionDef<unknown>): number => {
+    const ms = parseDuration(text(raw));
+    if (apart && ms === undefined) throw invalid(at, text(raw), 'is not a duration', self);
+    if (!inRange(ms, range)) throw invalid(at, text(raw), apart ? `is not ${range.text}` : `is not a duration ${range.text}`, self);
+    return ms;
+  };
+}
+
+/** -gcflags and main.buildCommit go into a shell-quoted argument: one kind of quote only. */
+function quotable(raw: RawValue, at: Origin): string {
+  const value = text(raw);
+  if (!ldflagsQuotable(value)) {
+    throw new UsageError(`${settingName(at)} holds both single and double quotes`, { hint: `use one kind of quote in ${settingName(at)}` });
+  }
+  return value;
+}
+
+function pathFrom(raw: RawValue, _at: Origin, base: string): string {
+  return path.resolve(base, text(raw));
+}
+
+function asText(raw: RawValue): string {
+  return text(raw);
+}
+
+function booleanOf(raw: RawValue, at: Origin, _base: string, self: OptionDef<unknown>): boolean {
+  if (typeof raw === 'boolean') return raw;
+  if (/^(1|true|yes|on)$/i.test(text(raw))) return true;
+  if (/^(0|false|no|off)$/i.test(text(raw))) return false;
+  throw invalid(at, text(raw), 'is not true or false', self);
+}
+
+/**
+ * Where the git mirrors and locks live when nothing says: $XDG_CACHE_HOME/d7y-build, else
+ * $HOME/.cache/d7y-build. A relative XDG_CACHE_HOME is ignored, as the XDG spec says; a relative
+ * HOME is refused, rather than putting the cache under whatever the working directory is.
+ */
+function defaultCacheDir(env: Env): { raw: string; from: string } {
+  const xdg = nonEmpty(env.XDG_CACHE_HOME);
+  if (xdg !== undefined && path.isAbsolute(xdg)) return { raw: path.join(xdg, 'd7y-build'), from: 'XDG_CACHE_HOME' };
+  // Unset, HOME is the account's home directory; set, it must say where that is.
+  const home = env.HOME ?? os.homedir();
+  if (!path.isAbsolute(home)) {
+    throw new UsageError(`HOME="${home}" is not an absolute path, so there is no cache directory`, {
+      hint: "set HOME to your home directory, or D7Y_CACHE_DIR to an absolute path for d7y-build's cache",
+    });
+  }
+  return { raw: path.join(home, '.cache', 'd7y-build'), from: 'HOME' };
+}
+
+const option = <T>(def: OptionDef<T>): OptionDef<T> => def;
+
+/**
+ * Every build option, once: where it may be set and how its value is read. A flag is --<kebab-case
+ * key>, the variable D7Y_<SNAKE_CASE_KEY>, the config-file key the key itself; relative paths in a
+ * config file are taken from the file's directory, elsewhere from the working directory.
+ */
+export const OPTIONS = {
+  commit: option<string | undefined>({ flag: true, files: ['plugin'], kind: 'string', what: 'a branch, tag or SHA', examples: ['v2.1.0'], parse: asText }),
+  repo: option<string>({
+    flag: true,
+    files: ['plugin', 'user'],
+    kind: 'string',
+    what: 'a git URL or path',
+    examples: [DEFAULT_REPO],
+    parse: (raw, _at, base) => resolveRepo(text(raw), base),
+    fallback: DEFAULT_REPO,
+  }),
+  type: option<PluginType>({
+    flag: true,
+    files: ['plugin'],
+    kind: 'type',
+    what: 'a plugin type',
+    examples: PLUGIN_TYPES,
+    parse: (raw, at) => {
+      const type = text(raw);
+      if (!isPluginType(type)) {
+        throw new UsageError(`unknown plugin type "${type}" (${settingName(at)})`, { hint: `${settingName(at)} takes one of ${PLUGIN_TYPES.join(', ')}` });
+      }
+      return type;
+    },
+    fallback: DEFAULT_PLUGIN_TYPE,
+  }),
+  name: option<string | undefined>({ flag: true, files: ['plugin'], kind: 'string', what: 'a plugin name', examples: ['myfs'], perPlugin: true, parse: asText }),
+  pluginsDir: option<string>({ flag: true, files: ['user'], kind: 'string', what: 'a directory', examples: [DEFAULT_PLUGINS_DIR], parse: pathFrom, fallback: DEFAULT_PLUGINS_DIR }),
+  out: option<string>({ flag: true, files: ['user'], kind: 'string', what: 'a directory', examples: [`./${DEFAULT_OUT_DIR}`], parse: pathFrom, fallback: DEFAULT_OUT_DIR }),
+  goImage: option<string | undefined>({
+    flag: true,
+    files: ['plugin', 'user'],
+    kind: 'string',
+    what: 'an image (lower-case name)',
+    examples: ['golang:1.23.5-bookworm', 'registry.example:5000/go/golang:1.23@sha256:<digest>'],
+    quoted: true,
+    parse: (raw, at, _base, self) => {
+      if (!isImageReference(text(raw))) throw invalid(at, text(raw), 'is not an image reference', self);
+      return text(raw);
+    },
+  }),
+  tags: option<string[]>({
+    flag: true,
+    files: ['plugin'],
+    kind: 'list',
+    what: 'build tags',
+    examples: ['netgo,osusergo'],
+    parse: (raw, at, _base, self) => {
+      const tags = text(raw)
+        .split(/[,\s]+/)
+        .filter((t) => t !== '');
+      const bad = tags.find((tag) => !BUILD_TAG.test(tag));
+      if (bad !== undefined) {
+        throw new UsageError(`${settingName(at)}: "${bad}" is not a build tag`, {
+          hint: `build tags are letters, digits, "_", "-" and ".": ${setHint(at, self.what, [...self.examples])}`,
+        });
+      }
+      return tags;
+    },
+    fallback: [],
+  }),
+  gcflags: option<string>({ flag: true, files: ['plugin'], kind: 'string', what: 'go build -gcflags', examples: ['all=-N -l'], parse: quotable, fallback: '' }),
+  trimpath: option<boolean>({ flag: true, files: ['user'], kind: 'boolean', what: 'true or false', examples: ['true', 'false'], parse: booleanOf, fallback: true }),
+  race: option<boolean>({ flag: true, files: ['user'], kind: 'boolean', what: 'true or false', examples: ['true', 'false'], parse: booleanOf, fallback: false }),
+  buildCommit: option<string | undefined>({ flag: true, files: ['user'], kind: 'string', what: 'a stamp', examples: ['abc1234'], parse: quotable }),
+  keep: option<boolean>({ flag: true, files: ['user'], kind: 'boolean', what: 'true or false', examples: ['true', 'false'], parse: booleanOf, fallback: false }),
+  memory: option<number | undefined>({ flag: true, files: ['user'], kind: 'size', what: 'a memory size', examples: ['2g', '512m'], parse: sizeIn(RANGES.memory) }),
+  cpus: option<number | undefined>({
+    flag: true,
+    files: ['user'],
+    kind: 'size',
+    what: 'a number of CPUs',
+    examples: ['2', '0.5'],
+    parse: (raw, at, _base, self) => {
+      const cpus = /^\s*\d*\.?\d+\s*$/.test(text(raw)) ? Number(text(raw)) : undefined;
+      if (!inRange(cpus, RANGES.cpus)) throw invalid(at, text(raw), `is not a number of CPUs ${RANGES.cpus.text}`, self);
+      // The engine takes CPUs in units of 1e-9.
+      return Math.round(cpus * 1e9);
+    },
+  }),
+  timeout: option<number | undefined>({ flag: true, files: ['user'], kind: 'size', what: 'a duration', examples: ['30m', '24h'], parse: durationIn(RANGES.timeout, true) }),
+  maxContext: option<number>({ flag: true, files: ['user'], kind: 'size', what: 'a size', examples: ['200m'], parse: sizeIn(RANGES.maxContext), fallback: DEFAULT_MAX_CONTEXT }),
+  netrc: option<string | undefined>({ flag: true, files: ['user'], kind: 'string', what: 'a netrc file', examples: ['/home/me/.netrc'], parse: pathFrom }),
+  cacheDir: option<string>({
+    flag: false,
+    files: ['user'],
+    kind: 'string',
+    what: 'an absolute path',
+    examples: ['$HOME/.cache/d7y-build'],
+    parse: (raw, at, base, self) => {
+      // A config file's relative path is taken from its directory; a variable's would depend on the working directory.
+      if (at.kind !== 'file' && !path.isAbsolute(text(raw))) throw invalid(at, text(raw), 'is not an absolute path', self);
+      return path.resolve(base, text(raw));
+    },
+    fallback: defaultCacheDir,
+  }),
+  pingTimeout: option<number>({
+    flag: false,
+    files: ['user'],
+    kind: 'size',
+    what: 'a duration',
+    examples: [DEFAULT_PING_TIMEOUT],
+    parse: durationIn(RANGES.pingTimeout),
+    fallback: DEFAULT_PING_TIMEOUT,
+  }),
+  // A plugin whose init never returns would otherwise hold the build for ever.
+  loadTimeout: option<number>({
+    flag: false,
+    files: ['user'],
+    kind: 'size',
+    what: 'a duration',
+    examples: [DEFAULT_LOAD_TIMEOUT],
+    parse: durationIn(RANGES.loadTimeout),
+    fallback: DEFAULT_LOAD_TIMEOUT,
+  }),
+} as const;
+
+export type OptionKey = keyof typeof OPTIONS;
+export type OptionValue<K extends OptionKey> = (typeof OPTIONS)[K] extends OptionDef<infer T> ? T : never;
+export const OPTION_KEYS = Object.keys(OPTIONS) as OptionKey[];
+
+/** goImage → D7Y_GO_IMAGE */
+export function envName(key: OptionKey): string {
+  return `D7Y_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+/** goImage → --go-image; undefined for options without a flag. */
+export function flagName(key: OptionKey): string | undefined {
+  return OPTIONS[key].flag ? `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : undefined;
+}
+
+/** An option's value, where it came from, and how `d7y-build config` shows it. */
+export interface Setting<T> {
+  value: T;
+  origin: Origin;
+  shown: ShownValue;
+}
+
+/** The config files besides flags and variables: the plugin directories' and the user's. */
+export interface ConfigLayers {
+  plugin: ConfigFile[];
+  user?: ConfigFile;
+}
+
+/** Resolves one option; pluginFiles instead of all the plugin directories' files (a name, per directory). */
+export type Resolve = <K extends OptionKey>(key: K, pluginFiles?: ConfigFile[]) => Setting<OptionValue<K>>;
+
+function isSet(value: unknown): value is RawValue | number {
+  return value !== undefined && value !== null && !(typeof value === 'string' && value.trim() === '');
+}
+
+/**
+ * The one precedence rule, for every option: its flag, else its D7Y_* variable, else the plugin
+ * directories' config files, else the user's config file, else the default. Blank values count as
+ * unset. Only the value that wins is read, so a bad value that a higher one hides fails nothing;
+ * plugin files that set an option all count, and must agree on it.
+ */
+export function resolver(flags: object, env: Env, cwd: string, layers: ConfigLayers = { plugin: [] }): Resolve {
+  const given = flags as Record<string, unknown>;
+  const settle = (def: OptionDef<unknown>, raw: RawValue | number, at: Origin, base: string): Setting<unknown> => {
+    const value = typeof raw === 'string' ? raw.trim() : typeof raw === 'number' ? String(raw) : raw;
+    const parsed = def.parse(value, at, base, def);
+    // Sizes and durations as written (2g, 30m); everything else as read (absolute paths, tag lists).
+    return { value: parsed, origin: at, shown: def.kind === 'size' ? text(value) : ((parsed ?? null) as ShownValue) };
+  };
+  const fromFile = (def: OptionDef<unknown>, key: OptionKey, file: ConfigFile) =>
+    settle(def, file.values[key] as RawValue | number, { kind: 'file', path: file.path, key, scope: file.scope }, path.dirname(file.path));
+
+  return <K extends OptionKey>(key: K, pluginFiles?: ConfigFile[]): Setting<OptionValue<K>> => {
+    const def = OPTIONS[key] as OptionDef<unknown>;
+    const flag = given[key];
+    if (def.flag && isSet(flag)) {
+      // --no-trimpath sets trimpath to false.
+      const name = flag === false ? `--no-${flagName(key)!.slice(2)}` : flagName(key)!;
+      return settle(def, flag as RawValue, { kind: 'flag', name }, cwd) as Setting<OptionValue<K>>;
+    }
+    const variable = env[envName(key)];
+    if (isSet(variable)) return settle(def, variable, { kind: 'env', name: envName(key) }, cwd) as Setting<OptionValue<K>>;
+
+    const plugin = (pluginFiles ?? (def.perPlugin ? [] : layers.plugin)).filter((f) => isSet(f.values[key])).map((f) => fromFile(def, key, f));
+    for (const other of plugin.slice(1)) {
+      if (JSON.stringify(other.value) !== JSON.stringify(plugin[0]!.value)) {
+        const [a, b] = [plugin[0]!, other].map((s) => ({ file: (s.origin as { path: string }).path, shown: JSON.stringify(s.shown) }));
+        throw new UsageError(`${a!.file} and ${b!.file} disagree on ${key}: ${a!.shown} and ${b!.shown}`, {
+          hint: `plugins built together share one ${key}: set the same ${key} in both files, or build them apart${def.flag ? `, or pass ${flagName(key)} to choose` : ''}`,
+        });
+      }
+    }
+    if (plugin[0] !== undefined) return plugin[0] as Setting<OptionValue<K>>;
+    if (layers.user !== undefined && isSet(layers.user.values[key])) {
+      return fromFile(def, key, layers.user) as Setting<OptionValue<K>>;
+    }
+
+    if (def.fallback === undefined) return { value: undefined, origin: { kind: 'default' }, shown: null } as Setting<OptionValue<K>>;
+    if (typeof def.fallback === 'function') {
+      const computed = def.fallback(env);
+      return settle(def, computed.raw, { kind: 'default', from: computed.from }, cwd) as Setting<OptionValue<K>>;
+    }
+    return settle(def, def.fallback, { kind: 'default' }, cwd) as Setting<OptionValue<K>>;
+  };
+}
+
+/** Where a value came from, for messages that name it: D7Y_CACHE_DIR, HOME, /ci/config.yaml: cacheDir. */
+function originName(at: Origin): string {
+  return at.kind === 'default' ? (at.from ?? 'the default') : settingName(at);
+}
+
+/** Where the git mirrors and locks live, from the environment alone, and which variable said so. */
+export function cacheDirFor(env: Env): { dir: string; origin: string } {
+  const setting = resolver({}, env, '/')('cacheDir');
+  return { dir: setting.value, origin: originName(setting.origin) };
+}
+
+/** How long the engine may take to answer its first request, from the environment alone: D7Y_PING_TIMEOUT, else DEFAULT_PING_TIMEOUT. */
+export function pingTimeoutFor(env: Env): number {
+  return resolver({}, env, '/')('pingTimeout').value;
+}
+
+/**
+ * How long loading the plugins may take, in the host's `plugin` command and in the loader check,
+ * from the environment alone: D7Y_LOAD_TIMEOUT, else DEFAULT_LOAD_TIMEOUT.
+ */
+export function loadTimeoutFor(env: Env): number {
+  return resolver({}, env, '/')('loadTimeout').value;
+}
+
+/** What the config files say, for the options they may set: read by config-files.ts, passed in by the CLI. */
+export interface ConfigInputs {
+  /** The user's config file: where it is looked for and, when it exists, what it says. */
+  user?: { path: string; file?: ConfigFile };
+  /** A plugin directory's d7y-plugin.yaml (or .json), when it has one. */
+  readPluginConfig?: (dir: string) => ConfigFile | undefined;
+}
+
+/** The options of a command that reads no plugin directory: flags, variables, the user's config file, defaults. */
+function userResolver(flags: object, env: Env, cwd: string, config: ConfigInputs): Resolve {
+  return resolver(flags, env, cwd, { plugin: [], user: config.user?.file });
+}
+
+/** Every command that reads Dragonfly needs a commit. */
+function commitOf(setting: Setting<string | undefined>): string {
+  if (setting.value === undefined) {
     throw new UsageError('no Dragonfly commit given', {
-      hint: 'pass --commit <branch|tag|sha> (or set D7Y_COMMIT), e.g. --commit v2.1.0',
+      hint: 'pass --commit <branch|tag|sha> (or set D7Y_COMMIT, or commit in the plugin\'s d7y-plugin.yaml), e.g. --commit v2.1.0',
     });
   }
-  return ref;
+  return setting.value;
 }
 
-function typeOf(name: string | undefined): PluginType {
-  if (name === undefined || !isPluginType(name)) {
-    throw new UsageError(name === undefined ? 'no plugin type given' : `unknown plugin type "${name}"`, {
-      hint: `--type takes one of ${PLUGIN_TYPES.join(', ')}`,
+/** What build limits the options give, with only the limits set. */
+function limitsOf(opt: Resolve): Limits {
+  const limits: Limits = {};
+  const memory = opt('memory').value;
+  const cpus = opt('cpus').value;
+  const timeout = opt('timeout').value;
+  if (memory !== undefined) limits.memoryBytes = memory;
+  if (cpus !== undefined) limits.nanoCpus = cpus;
+  if (timeout !== undefined) limits.timeoutMs = timeout;
+  return limits;
+}
+
+/** The plugin directories' config files, by directory, and the resolver over them and the user's. */
+function buildResolver(dirs: string[], flags: BuildFlags, env: Env, cwd: string, config: ConfigInputs) {
+  const abs = dirs.map((dir) => path.resolve(cwd, dir));
+  const files = abs.map((dir) => config.readPluginConfig?.(dir));
+  const opt = resolver(flags, env, cwd, { plugin: files.filter((f): f is ConfigFile => f !== undefined), user: config.user?.file });
+  /** A plugin's explicit name: --name or D7Y_NAME for a single directory, else its own config file's. */
+  const nameOf = (i: number) => opt('name', files[i] === undefined ? [] : [files[i]]);
+  return { abs, files, opt, nameOf };
+}
+
+/** --name and D7Y_NAME name one plugin. */
+function checkOneName(opt: Resolve, dirs: string[]): void {
+  const name = opt('name');
+  if (dirs.length > 1 && name.value !== undefined) {
+    throw new UsageError(`${settingName(name.origin)} applies to one plugin, but several directories were given`, {
+      hint: `${dropHint(name.origin)}: each plugin takes the name its d7y-plugin.yaml or DragonflyPluginInit gives, else its directory's`,
     });
   }
-  return name;
-}
-
-function repoOf(flags: { repo?: string }, env: Env, cwd: string): string {
-  return resolveRepo(nonEmpty(flags.repo) ?? nonEmpty(env.D7Y_REPO) ?? DEFAULT_REPO, cwd);
-}
-
-/** Where plugins are installed: `--plugins-dir`, else D7Y_PLUGINS_DIR, else the directory Dragonfly's hosts search. */
-export function pluginsDirFor(flags: { pluginsDir?: string }, env: Env, cwd: string): string {
-  return path.resolve(cwd, nonEmpty(flags.pluginsDir) ?? nonEmpty(env.D7Y_PLUGINS_DIR) ?? DEFAULT_PLUGINS_DIR);
-}
-
-/** Where the host, the plugins and manifest.json are written: `--out`, else DEFAULT_OUT_DIR. */
-export function outDirFor(flags: { out?: string }, cwd: string): string {
-  return path.resolve(cwd, nonEmpty(flags.out) ?? DEFAULT_OUT_DIR);
-}
-
-/** What main.buildCommit is stamped with: `--build-commit`, else the short SHA of the Dragonfly commit. */
-export function buildCommitFor(spec: Pick<BuildSpec, 'buildCommit'>, shortSha: string): string {
-  return spec.buildCommit ?? shortSha;
 }
 
 /** What main.buildTime is stamped with: the spec's, else the committer date (seconds) of the Dragonfly commit. */
@@ -437,23 +692,22 @@ export function resolveSpec(
   now: Date = new Date(),
   /** What a plugin directory's sources say of its metadata (plugin-meta.ts readPluginMeta); nothing by default. */
   readMeta: (dir: string) => PluginMeta = () => ({}),
+  /** The config files; none by default. */
+  config: ConfigInputs = {},
 ): BuildSpec {
-  const ref = refOf(flags, env);
-  const type = typeOf(flags.type ?? DEFAULT_PLUGIN_TYPE);
+  const { abs, opt, nameOf } = buildResolver(dirs, flags, env, cwd, config);
+  const ref = commitOf(opt('commit'));
+  const type = opt('type').value;
 
   if (dirs.length === 0) {
     throw new UsageError('no plugin directory given', { hint: 'pass the plugin source directory: d7y-build --commit <ref> ./myplugin' });
   }
-  if (dirs.length > 1 && flags.name !== undefined) {
-    throw new UsageError('--name applies to one plugin, but several directories were given', {
-      hint: 'drop --name: each plugin takes the name its DragonflyPluginInit returns, else its directory\'s',
-    });
-  }
+  checkOneName(opt, dirs);
 
-  const plugins = dirs.map((dir) => {
-    const abs = path.resolve(cwd, dir);
-    const name = pluginName(type, path.basename(abs), flags.name, readMeta(abs), dirs.length > 1);
-    return { dir: abs, name, file: pluginFileName(type, name) };
+  const plugins = abs.map((dir, i) => {
+    const explicit = nameOf(i);
+    const name = pluginName(type, path.basename(dir), explicit.value, readMeta(dir), dirs.length > 1, explicit.origin);
+    return { dir, name, file: pluginFileName(type, name) };
   });
   const seen = new Map<string, string>();
   for (const p of plugins) {
@@ -468,56 +722,90 @@ export function resolveSpec(
     seen.set(p.name, p.dir);
   }
 
-  const outDir = outDirFor(flags, cwd);
-  const pluginsDir = pluginsDirFor(flags, env, cwd);
+  const outDir = opt('out').value;
+  const pluginsDir = opt('pluginsDir').value;
   checkDirsApart(outDir, pluginsDir, plugins.map((p) => p.dir));
 
-  const cache = cacheDirFor(env);
-  const gcflags = flags.gcflags ?? '';
-  if (!ldflagsQuotable(gcflags)) {
-    throw new UsageError('--gcflags holds both single and double quotes', { hint: 'use one kind of quote in --gcflags' });
-  }
-  const buildCommit = nonEmpty(flags.buildCommit);
-  if (buildCommit !== undefined && !ldflagsQuotable(buildCommit)) {
-    throw new UsageError('--build-commit holds both single and double quotes', { hint: 'use one kind of quote in --build-commit' });
-  }
-
+  const cache = opt('cacheDir');
   return {
     ref,
-    repo: repoOf(flags, env, cwd),
+    repo: opt('repo').value,
     type,
     plugins,
     pluginsDir,
     outDir,
-    goImage: parseGoImage(flags.goImage),
+    goImage: opt('goImage').value,
     toolchain: {
-      trimpath: flags.trimpath ?? true,
-      tags: parseTags(flags.tags),
-      gcflags,
-      race: flags.race ?? false,
+      trimpath: opt('trimpath').value,
+      tags: opt('tags').value,
+      gcflags: opt('gcflags').value,
+      race: opt('race').value,
     },
-    buildCommit,
+    buildCommit: opt('buildCommit').value,
     buildTime: buildTimeOf(flags.buildTime, env, now),
     noCache: noCacheOf(flags.cache, env),
-    keep: flags.keep ?? false,
-    cacheDir: cache.dir,
-    cacheDirOrigin: cache.origin,
+    keep: opt('keep').value,
+    cacheDir: cache.value,
+    cacheDirOrigin: originName(cache.origin),
     goEnv: goEnvOf(env),
-    limits: parseLimits(flags),
-    maxContextBytes: parseMaxContext(flags.maxContext ?? DEFAULT_MAX_CONTEXT),
-    netrcFile: resolvePath(nonEmpty(flags.netrc) ?? nonEmpty(env.D7Y_NETRC), cwd),
-    pingTimeoutMs: pingTimeoutFor(env),
-    loadTimeoutMs: loadTimeoutFor(env),
+    limits: limitsOf(opt),
+    maxContextBytes: opt('maxContext').value,
+    netrcFile: opt('netrc').value,
+    pingTimeoutMs: opt('pingTimeout').value,
+    loadTimeoutMs: opt('loadTimeout').value,
     platform: DEFAULT_PLATFORM,
   };
 }
 
-function parseMaxContext(value: string): number {
-  const bytes = parseMemory(value);
-  if (!inRange(bytes, RANGES.maxContext)) {
-    throw new UsageError(`--max-context ${value} is not a size ${RANGES.maxContext.text}`, { hint: 'pass a size like --max-context 200m' });
-  }
-  return bytes;
+/** What main.buildCommit is stamped with: `--build-commit`, else the short SHA of the Dragonfly commit. */
+export function buildCommitFor(spec: Pick<BuildSpec, 'buildCommit'>, shortSha: string): string {
+  return spec.buildCommit ?? shortSha;
+}
+
+/** `d7y-build config`: every option's effective value and where it came from, and each plugin directory's name. */
+export interface ConfigSpec {
+  /** The user's config file: where it is looked for, and whether it is there. */
+  userConfig: { path: string; found: boolean } | null;
+  plugins: Array<{ dir: string; config: string | null; name: string; nameFrom: string }>;
+  options: Record<OptionKey, { value: ShownValue; source: string; origin: Origin; flag: string | null; env: string }>;
+}
+
+/**
+ * What a build of these directories would take, without needing a commit: the same resolution as
+ * resolveSpec, each option with its source.
+ */
+export function resolveConfigSpec(
+  dirs: string[],
+  flags: BuildFlags,
+  env: Env,
+  cwd: string,
+  readMeta: (dir: string) => PluginMeta = () => ({}),
+  config: ConfigInputs = {},
+): ConfigSpec {
+  const { abs, files, opt, nameOf } = buildResolver(dirs, flags, env, cwd, config);
+  checkOneName(opt, dirs);
+  const options = Object.fromEntries(
+    OPTION_KEYS.map((key) => {
+      const setting = opt(key);
+      return [key, { value: setting.shown, source: sourceText(setting.origin), origin: setting.origin, flag: flagName(key) ?? null, env: envName(key) }];
+    }),
+  ) as ConfigSpec['options'];
+  const type = opt('type').value;
+  const plugins = abs.map((dir, i) => {
+    const explicit = nameOf(i);
+    const meta = readMeta(dir);
+    const name = pluginName(type, path.basename(dir), explicit.value, meta, dirs.length > 1, explicit.origin);
+    const nameFrom =
+      explicit.origin.kind !== 'default'
+        ? sourceText(explicit.origin)
+        : fixedName(type) !== undefined
+          ? `fixed for ${type} plugins`
+          : meta.name !== undefined
+            ? 'DragonflyPluginInit'
+            : 'the directory name';
+    return { dir, config: files[i]?.path ?? null, name, nameFrom };
+  });
+  return { userConfig: config.user === undefined ? null : { path: config.user.path, found: config.user.file !== undefined }, plugins, options };
 }
 
 /** `d7y-build install`: prebuilt plugins, the host they must load into, and where they go. */
@@ -526,6 +814,7 @@ export interface InstallFlags {
   pluginsDir?: string;
   goImage?: string;
   keep?: boolean;
+  config?: string;
 }
 
 export interface InstallSpec {
@@ -551,7 +840,7 @@ export interface InstallSpec {
   platform: string;
 }
 
-export function resolveInstallSpec(files: string[], flags: InstallFlags, env: Env, cwd: string): InstallSpec {
+export function resolveInstallSpec(files: string[], flags: InstallFlags, env: Env, cwd: string, config: ConfigInputs = {}): InstallSpec {
   const host = nonEmpty(flags.host);
   if (host === undefined) {
     throw new UsageError('no host binary given', {
@@ -571,19 +860,20 @@ export function resolveInstallSpec(files: string[], flags: InstallFlags, env: En
   if (new Set(plugins.map((p) => p.file)).size !== plugins.length) {
     throw new UsageError('the same plugin file name is given twice', { hint: 'install each plugin once' });
   }
-  const cache = cacheDirFor(env);
+  const opt = userResolver(flags, env, cwd, config);
+  const cache = opt('cacheDir');
   return {
     host: path.resolve(cwd, host),
     plugins,
-    pluginsDir: pluginsDirFor(flags, env, cwd),
-    goImage: parseGoImage(flags.goImage),
-    keep: flags.keep ?? false,
+    pluginsDir: opt('pluginsDir').value,
+    goImage: opt('goImage').value,
+    keep: opt('keep').value,
     goEnv: goEnvOf(env),
     limits: {},
-    cacheDir: cache.dir,
-    cacheDirOrigin: cache.origin,
-    pingTimeoutMs: pingTimeoutFor(env),
-    loadTimeoutMs: loadTimeoutFor(env),
+    cacheDir: cache.value,
+    cacheDirOrigin: originName(cache.origin),
+    pingTimeoutMs: opt('pingTimeout').value,
+    loadTimeoutMs: opt('loadTimeout').value,
     platform: DEFAULT_PLATFORM,
   };
 }
@@ -594,6 +884,7 @@ export interface ApiFlags {
   repo?: string;
   type?: string;
   goImage?: string;
+  config?: string;
 }
 
 export interface ApiSpec {
@@ -612,17 +903,23 @@ export interface ApiSpec {
   platform: string;
 }
 
-export function resolveApiSpec(flags: ApiFlags, env: Env, cwd: string): ApiSpec {
+export function resolveApiSpec(flags: ApiFlags, env: Env, cwd: string, config: ConfigInputs = {}): ApiSpec {
+  const opt = userResolver(flags, env, cwd, config);
+  const type = opt('type');
+  // The question asked: a type no flag or variable names is none, not the build's default.
+  if (type.origin.kind === 'default') {
+    throw new UsageError('no plugin type given', { hint: `pass --type (or set D7Y_TYPE), one of ${PLUGIN_TYPES.join(', ')}` });
+  }
   return {
-    ref: refOf(flags, env),
-    repo: repoOf(flags, env, cwd),
-    type: typeOf(flags.type),
-    goImage: parseGoImage(flags.goImage),
-    cacheDir: cacheDirFor(env).dir,
+    ref: commitOf(opt('commit')),
+    repo: opt('repo').value,
+    type: type.value,
+    goImage: opt('goImage').value,
+    cacheDir: opt('cacheDir').value,
     goEnv: goEnvOf(env),
     limits: {},
     keep: false,
-    pingTimeoutMs: pingTimeoutFor(env),
+    pingTimeoutMs: opt('pingTimeout').value,
     platform: DEFAULT_PLATFORM,
   };
 }
@@ -638,10 +935,11 @@ export interface InitSpec extends ApiSpec {
   name: string;
 }
 
-export function resolveInitSpec(dir: string, flags: InitFlags, env: Env, cwd: string): InitSpec {
-  const api = resolveApiSpec(flags, env, cwd);
+export function resolveInitSpec(dir: string, flags: InitFlags, env: Env, cwd: string, config: ConfigInputs = {}): InitSpec {
+  const api = resolveApiSpec(flags, env, cwd, config);
   const abs = path.resolve(cwd, dir);
-  return { ...api, dir: abs, name: pluginName(api.type, path.basename(abs), nonEmpty(flags.name)) };
+  const explicit = userResolver(flags, env, cwd, config)('name');
+  return { ...api, dir: abs, name: pluginName(api.type, path.basename(abs), explicit.value, {}, false, explicit.origin) };
 }
 
 /** `d7y-build verify`: the host and the plugin files, as absolute paths. */
@@ -668,6 +966,7 @@ export interface PruneFlags {
   all?: boolean;
   pluginsDir?: string;
   out?: string;
+  config?: string;
 }
 
 export interface PruneSpec {
@@ -677,12 +976,13 @@ export interface PruneSpec {
   pingTimeoutMs: number;
 }
 
-export function resolvePruneSpec(flags: PruneFlags, env: Env, cwd: string): PruneSpec {
-  const out = outDirFor(flags, cwd);
+export function resolvePruneSpec(flags: PruneFlags, env: Env, cwd: string, config: ConfigInputs = {}): PruneSpec {
+  const opt = userResolver(flags, env, cwd, config);
+  const out = opt('out').value;
   return {
     all: flags.all ?? false,
-    dirs: [pluginsDirFor(flags, env, cwd), ...['bin', 'plugins', '.'].map((d) => path.join(out, d))],
-    pingTimeoutMs: pingTimeoutFor(env),
+    dirs: [opt('pluginsDir').value, ...['bin', 'plugins', '.'].map((d) => path.join(out, d))],
+    pingTimeoutMs: opt('pingTimeout').value,
   };
 }
 
@@ -764,10 +1064,11 @@ function settle<T>(resolve: () => T): T | UsageError {
 }
 
 export function resolveDoctorSpec(flags: DoctorFlags, env: Env, cwd: string): DoctorSpec {
+  const opt = resolver(flags, env, cwd);
   return {
-    ref: nonEmpty(flags.commit) ?? nonEmpty(env.D7Y_COMMIT),
-    repo: repoOf(flags, env, cwd),
-    goImage: parseGoImage(flags.goImage),
+    ref: opt('commit').value,
+    repo: opt('repo').value,
+    goImage: opt('goImage').value,
     cache: settle(() => cacheDirFor(env)),
     sourceDateEpoch: settle(() => parseSourceDateEpoch(env.SOURCE_DATE_EPOCH)),
     pingTimeoutMs: settle(() => pingTimeoutFor(env)),

@@ -1,11 +1,11 @@
 /**
- * Reading the files a user points d7y-build at (plugin sources, ignore files, netrc): regular files
- * only, up to a size. The open never blocks (O_NONBLOCK) and the type is taken from the open file,
- * so a FIFO, a device or a socket is refused before a byte is read, instead of hanging the run or
- * reading /dev/zero without end.
+ * Reading the files a user points d7y-build at (plugin sources, ignore files, netrc, config
+ * files): regular files only, up to a size. The open never blocks (O_NONBLOCK) and the type is taken
+ * from the open file, so a FIFO, a device or a socket is refused before a byte is read, instead of
+ * hanging the run or reading /dev/zero without end.
  */
 import { randomBytes } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, readdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,6 +44,22 @@ export interface ReadOptions {
   maxBytes: number;
 }
 
+/** Opens that never block: a FIFO without a writer opens at once and is refused by its type. */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
+
+/** Why a file could not be opened, or undefined when it is missing and that is allowed. */
+function openRefusal(err: unknown, optional: boolean | undefined): string | undefined {
+  const code = (err as NodeJS.ErrnoException).code;
+  // ENOTDIR: a path below a regular file does not exist either.
+  if ((code === 'ENOENT' || code === 'ENOTDIR') && optional) return undefined;
+  return code === 'ENOENT' ? 'does not exist' : code === 'ENXIO' ? 'is a socket, not a regular file' : `cannot be read (${code ?? String(err)})`;
+}
+
+/** The size of the next read: what the file says it holds, at least 64 KiB (files under /proc say 0), at most one byte past the limit. */
+function chunkSize(size: number, length: number, maxBytes: number): number {
+  return Math.min(Math.max(size - length, 64 * 1024), maxBytes + 1 - length);
+}
+
 /**
  * The text of a regular file (symbolic links followed), or a UsageError naming the file and why it
  * was refused: missing, unreadable, not a regular file, or larger than maxBytes. With `optional`, a
@@ -55,11 +71,11 @@ export async function readRegularFile(file: string, options: ReadOptions & { opt
   const refuse = (why: string) => new UsageError(`${options.what} ${file} ${why}`, { hint: options.hint });
   let handle;
   try {
-    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    handle = await open(file, OPEN_FLAGS);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && options.optional) return undefined;
-    throw refuse(code === 'ENOENT' ? 'does not exist' : code === 'ENXIO' ? 'is a socket, not a regular file' : `cannot be read (${code ?? String(err)})`);
+    const why = openRefusal(err, options.optional);
+    if (why === undefined) return undefined;
+    throw refuse(why);
   }
   try {
     const info = await handle.stat();
@@ -68,7 +84,7 @@ export async function readRegularFile(file: string, options: ReadOptions & { opt
     const chunks: Buffer[] = [];
     let length = 0;
     for (;;) {
-      const chunk = Buffer.alloc(Math.min(Math.max(info.size - length, 64 * 1024), options.maxBytes + 1 - length));
+      const chunk = Buffer.alloc(chunkSize(info.size, length, options.maxBytes));
       const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
       if (bytesRead === 0) break;
       chunks.push(chunk.subarray(0, bytesRead));
@@ -81,6 +97,45 @@ export async function readRegularFile(file: string, options: ReadOptions & { opt
     throw refuse(`cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * readRegularFile, synchronously: for the small files read while the command line is parsed
+ * (config files), which is synchronous. Same checks, same errors.
+ */
+export function readRegularFileSync(file: string, options: ReadOptions & { optional: true }): string | undefined;
+export function readRegularFileSync(file: string, options: ReadOptions): string;
+export function readRegularFileSync(file: string, options: ReadOptions & { optional?: boolean }): string | undefined;
+export function readRegularFileSync(file: string, options: ReadOptions & { optional?: boolean }): string | undefined {
+  const refuse = (why: string) => new UsageError(`${options.what} ${file} ${why}`, { hint: options.hint });
+  let fd: number;
+  try {
+    fd = openSync(file, OPEN_FLAGS);
+  } catch (err) {
+    const why = openRefusal(err, options.optional);
+    if (why === undefined) return undefined;
+    throw refuse(why);
+  }
+  try {
+    const info = fstatSync(fd);
+    if (!info.isFile()) throw refuse(`is ${kindOf(info)}, not a regular file`);
+    const chunks: Buffer[] = [];
+    let length = 0;
+    for (;;) {
+      const chunk = Buffer.alloc(chunkSize(info.size, length, options.maxBytes));
+      const bytesRead = readSync(fd, chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
+      length += bytesRead;
+      if (length > options.maxBytes) throw refuse(`is larger than ${formatBytes(options.maxBytes)}`);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw refuse(`cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -10,6 +10,7 @@ export { prune, type PruneOptions, type PruneResult } from './commands/prune';
 export { loadSecrets, type Secrets } from './secrets';
 export {
   resolveApiSpec,
+  resolveConfigSpec,
   resolveInitSpec,
   resolveInstallSpec,
   resolveSpec,
@@ -17,12 +18,15 @@ export {
   type ApiSpec,
   type BuildFlags,
   type BuildSpec,
+  type ConfigInputs,
+  type ConfigSpec,
   type InitFlags,
   type InitSpec,
   type InstallFlags,
   type InstallSpec,
   type PluginSpec,
 } from './config';
+export { parseConfigFile, readPluginConfig, readUserConfig, type ConfigFile } from './config-files';
 export * from './errors';
 export { createLogger, nullLogger, type Logger } from './log';
 export { PLUGIN_TYPES, type PluginType } from './plugin';

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { UsageError } from './errors';
+import { dropHint, setToHint, settingName, type Origin } from './origin';
 import type { PluginMeta } from './plugin-meta';
 
 /** The function Dragonfly loads a plugin type with, which asserts the type's interface. */
@@ -153,13 +154,24 @@ export function parsePluginFileName(file: string): { type: PluginType; name: str
   return m ? { type: m[1] as PluginType, name: m[2]! } : undefined;
 }
 
+const NAME_FLAG: Origin = { kind: 'flag', name: '--name' };
+
 /**
- * The plugin's name: `--name` when given, else the type's fixed name, else the name its sources
- * give (DragonflyPluginInit's metadata literal), else the directory's name. Throws UsageError when
- * the result is not one the host would load, or when the sources, the flags and the type disagree:
- * Dragonfly would refuse such a plugin, after the whole compile.
+ * The plugin's name: an explicit one (`--name`, D7Y_NAME or d7y-plugin.yaml's `name`) when given,
+ * else the type's fixed name, else the name its sources give (DragonflyPluginInit's metadata
+ * literal), else the directory's name. Throws UsageError when the result is not one the host would
+ * load, or when the sources, the flags and the type disagree: Dragonfly would refuse such a plugin,
+ * after the whole compile.
  */
-export function pluginName(type: PluginType, dirName: string, explicit?: string, meta: PluginMeta = {}, several = false): string {
+export function pluginName(
+  type: PluginType,
+  dirName: string,
+  explicit?: string,
+  meta: PluginMeta = {},
+  several = false,
+  /** Where explicit came from: --name, D7Y_NAME or a plugin config file. */
+  at: Origin = NAME_FLAG,
+): string {
   if (meta.type !== undefined && meta.type !== type) {
     throw new UsageError(`the plugin in ${dirName} declares "type": "${meta.type}" in DragonflyPluginInit, but is built as a ${type} plugin`, {
       hint: isPluginType(meta.type) ? `pass --type ${meta.type}, or change "type" in DragonflyPluginInit to "${type}"` : `change "type" in DragonflyPluginInit to "${type}"`,
@@ -170,7 +182,7 @@ export function pluginName(type: PluginType, dirName: string, explicit?: string,
   if (fixed !== undefined) {
     const only = `Dragonfly's ${hostFor(type)} loads only ${pluginFileName(type, fixed)}`;
     if (explicit !== undefined && explicit !== fixed) {
-      throw new UsageError(`a ${type} plugin must be named "${fixed}", not "${explicit}"`, { hint: `${only}: drop --name or pass --name ${fixed}` });
+      throw new UsageError(`a ${type} plugin must be named "${fixed}", not "${explicit}" (${settingName(at)})`, { hint: `${only}: ${dropHint(at)} or ${setToHint(at, fixed)}` });
     }
     if (meta.name !== undefined && meta.name !== fixed) {
       throw new UsageError(`a ${type} plugin must be named "${fixed}"${declared}`, { hint: `${only}: return "name": "${fixed}" from DragonflyPluginInit` });
@@ -178,16 +190,16 @@ export function pluginName(type: PluginType, dirName: string, explicit?: string,
     return fixed;
   }
   if (explicit !== undefined && !PLUGIN_NAME.test(explicit)) {
-    throw new UsageError(`--name "${explicit}" is not a valid plugin name`, { hint: `plugin names are ${PLUGIN_NAME_CHARS}: use lower-case letters and digits only` });
+    throw new UsageError(`${settingName(at)} "${explicit}" is not a valid plugin name`, { hint: `plugin names are ${PLUGIN_NAME_CHARS}: use lower-case letters and digits only` });
   }
   if (explicit !== undefined && meta.name !== undefined && explicit !== meta.name) {
-    throw new UsageError(`--name ${explicit} disagrees with the plugin's own name${declared}`, {
-      hint: `Dragonfly refuses a plugin whose file name and metadata differ ("plugin name not match"): drop --name, or change "name" in DragonflyPluginInit`,
+    throw new UsageError(`${settingName(at)} ${explicit} disagrees with the plugin's own name${declared}`, {
+      hint: `Dragonfly refuses a plugin whose file name and metadata differ ("plugin name not match"): ${dropHint(at)}, or change "name" in DragonflyPluginInit`,
     });
   }
   const name = explicit ?? meta.name ?? dirName;
   if (!PLUGIN_NAME.test(name)) {
-    const origin = explicit !== undefined ? `--name "${name}"` : meta.name !== undefined ? `the name "${name}" in DragonflyPluginInit` : `the directory name "${dirName}"`;
+    const origin = explicit !== undefined ? `${settingName(at)} "${name}"` : meta.name !== undefined ? `the name "${name}" in DragonflyPluginInit` : `the directory name "${dirName}"`;
     const fix =
       explicit === undefined && meta.name === undefined
         ? several

@@ -214,7 +214,7 @@ export interface ScaffoldOptions {
   repo?: string;
 }
 
-/** The files `init` writes, by name: <name>.go, <name>_test.go, go.mod and README.md. */
+/** The files `init` writes, by name: <name>.go, <name>_test.go, go.mod, d7y-plugin.yaml and README.md. */
 export function scaffoldFiles(api: PluginApi, options: ScaffoldOptions): Record<string, string> {
   const { name } = options;
   const pkg = api.interface.package;
@@ -307,6 +307,12 @@ require ${DRAGONFLY_MODULE} ${version}
     ...(options.repo === undefined ? [] : [`--repo ${shellQuote(options.repo)}`]),
     ...(fixedName(api.type) === undefined && name !== options.dirName ? [`--name ${name}`] : []),
   ];
+  // What a build needs to know of the plugin, so that `d7y-build <dir>` needs no flags; quoted, so no value reads as a number.
+  const pluginConfig = `# What d7y-build builds this plugin as, and against which Dragonfly: flags and D7Y_* variables win.
+type: ${api.type}
+name: ${JSON.stringify(name)}
+commit: ${JSON.stringify(commit)}
+${options.repo === undefined ? '' : `repo: ${JSON.stringify(options.repo)}\n`}`;
   const readme = `# ${name}
 
 A Dragonfly ${api.type} plugin, scaffolded by \`d7y-build init\`. \`${name}.go\` implements
@@ -323,6 +329,9 @@ host loads it, and install \`${pluginFileName(api.type, name)}\`:
 d7y-build ${flags.join(' ')} ${shellQuote(`./${options.dirName}`)}
 \`\`\`
 
+\`d7y-plugin.yaml\` says the same (type, name, commit${options.repo === undefined ? '' : ', repository'}), so \`d7y-build ${shellQuote(`./${options.dirName}`)}\`
+alone builds it too; a flag or a \`D7Y_*\` variable wins over it.
+
 d7y-build builds the plugin in a Go workspace with the pinned Dragonfly tree: the
 \`require ${DRAGONFLY_MODULE}\` line in go.mod is replaced by that tree, so it needs no go.sum entry.
 \`d7y-build inspect-api --type ${api.type} --commit ${commit}\` prints the interface with its doc comments.
@@ -333,7 +342,7 @@ d7y-build builds the plugin in a Go workspace with the pinned Dragonfly tree: th
 it out; run it with \`go mod tidy && go test ./...\` where ${DRAGONFLY_MODULE} ${version} can be downloaded.
 `;
 
-  return { [`${name}.go`]: main, [`${name}_test.go`]: test, 'go.mod': goMod, 'README.md': readme };
+  return { [`${name}.go`]: main, [`${name}_test.go`]: test, 'go.mod': goMod, 'd7y-plugin.yaml': pluginConfig, 'README.md': readme };
 }
 
 /** A word for a POSIX shell: as is when plain, else single-quoted. */

@@ -178,6 +178,24 @@ describe('d7y-build builds, validates and installs', () => {
     expect(run.stdout).toBe(`${path.join(plugins, 'd7y-resource-plugin-d7yfs.so')}\n`);
   });
 
+  it('a plugin whose d7y-plugin.yaml gives its type and commit, the rest in the user config file: no flags', async () => {
+    await using work = await tempDir();
+    const dir = path.join(work.path, 'my-evaluator');
+    await cp(path.join(examples, 'evaluator'), dir, { recursive: true });
+    await writeFile(path.join(dir, 'd7y-plugin.yaml'), `type: scheduler\ncommit: v2.1.1\nrepo: ${JSON.stringify(inject('fixtureRepo'))}\n`);
+    const xdg = path.join(work.path, 'xdg');
+    await mkdir(path.join(xdg, 'd7y-build'), { recursive: true });
+    // Relative paths in a config file are taken from its directory.
+    await writeFile(path.join(xdg, 'd7y-build', 'config.yaml'), `goImage: ${inject('goImage')}\nout: ../../out\npluginsDir: ../../plugins\n`);
+    const unset = { D7Y_COMMIT: undefined, D7Y_TYPE: undefined, D7Y_REPO: undefined, D7Y_GO_IMAGE: undefined, D7Y_OUT: undefined, D7Y_PLUGINS_DIR: undefined, D7Y_CONFIG: undefined };
+    const run = await runCli(['--json', dir], { env: { ...unset, XDG_CONFIG_HOME: xdg } });
+    expect(run.stderr).not.toMatch(/error:/);
+    expect(run.exitCode).toBe(0);
+    const plugins = path.join(work.path, 'plugins');
+    expect(parseOutcome(run.stdout)).toMatchObject({ commit: await fixtureSha('v2.1.1'), goImage: inject('goImage'), installed: [path.join(plugins, 'd7y-scheduler-plugin-evaluator.so')] });
+    expect(await exists(path.join(work.path, 'out', 'bin', 'scheduler'))).toBe(true);
+  });
+
   it('builds a known commit again from the mirror cache, with the repository gone', async () => {
     await using work = await tempDir();
     const repo = path.join(work.path, 'dragonfly');

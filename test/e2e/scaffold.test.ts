@@ -130,7 +130,7 @@ describe('init', () => {
     const init = await runCli(['init', '--type', type, ...fixtureArgs(tag, imageFor(tag)), ...(type === 'resource' ? ['--name', name] : []), dir]);
     expect(init.stderr).not.toMatch(/error:/);
     expect(init.exitCode).toBe(0);
-    const files = [`${name}.go`, `${name}_test.go`, 'go.mod', 'README.md'];
+    const files = [`${name}.go`, `${name}_test.go`, 'go.mod', 'd7y-plugin.yaml', 'README.md'];
     expect(init.stdout.trim().split('\n')).toEqual(files.map((f) => path.join(dir, f)));
     expect((await readdir(dir)).sort()).toEqual([...files].sort());
     expect(await readdir(work.path)).toEqual([`my-${type}`]); // no temp directory left beside it

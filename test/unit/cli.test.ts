@@ -239,6 +239,7 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
     [['cache', 'prune', '--max-size', 'lots'], {}, /--max-size lots is not a size between 0 and 1024t/],
     [['cache', 'ls'], { D7Y_CACHE_DIR: 'relative' }, /D7Y_CACHE_DIR="relative" is not an absolute path/],
     [['doctor', '--go-image', 'Golang:1.23'], {}, /--go-image "Golang:1\.23" is not an image reference/],
+    [['init', '--commit', 'c', './x'], {}, /no plugin type given/],
   ])('refuses %j (env %j) before anything runs', (argv, env, message) => {
     expect(() => parse(argv, env)).toThrow(UsageError);
     expect(() => parse(argv, env)).toThrow(message);
@@ -260,7 +261,6 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
   it.each<[string[], RegExp]>([
     [['--commit', 'c', '--type', 'storage', './fs'], /'storage' is invalid/],
     [['verify', '/p.so'], /required option '--host <binary>' not specified/],
-    [['init', '--commit', 'c', './x'], /required option '--type <type>' not specified/],
     [['prune', '--colour'], /unknown option '--colour'/],
     [['cache', 'export'], /missing required argument 'dir\|file.tar'/],
   ])('commander refuses %j', (argv, message) => {
@@ -270,7 +270,7 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
 });
 
 describe('help', () => {
-  const COMMANDS = ['install', 'verify', 'inspect', 'inspect-api', 'init', 'prune', 'doctor'];
+  const COMMANDS = ['install', 'verify', 'inspect', 'inspect-api', 'init', 'prune', 'doctor', 'config'];
 
   /** The help of a command (root: undefined), as commander prints it. */
   function help(command: string | undefined): string {

@@ -112,7 +112,7 @@ describe('scaffoldFiles', () => {
     },
   ])('$type: one stub per method of the interface, imports as the signatures use them, the loader metadata', ({ type, name, imports, methods, meta }) => {
     const files = scaffoldFiles(api(type), { name, dirName: name });
-    expect(Object.keys(files)).toEqual([`${name}.go`, `${name}_test.go`, 'go.mod', 'README.md']);
+    expect(Object.keys(files)).toEqual([`${name}.go`, `${name}_test.go`, 'go.mod', 'd7y-plugin.yaml', 'README.md']);
     const main = files[`${name}.go`]!;
     expect(main).toMatch(/^\/\/ .*\npackage main\n/m);
     expect(main).toContain(`\n\n${imports.join('\n')}\n\n`);

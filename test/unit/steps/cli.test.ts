@@ -1,5 +1,5 @@
 /** The CLI over the fake engine: argv in, exit code, stdout and stderr out, for build and install. */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -31,10 +31,10 @@ class Sink extends Writable {
   }
 }
 
-async function cli(argv: string[], engine: FakeEngine): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(argv: string[], engine: FakeEngine, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = new Sink();
   const stderr = new Sink();
-  const code = await main(argv, { stdout, stderr, env: envOf(world), cwd: world.root, signal: new AbortController().signal, engine });
+  const code = await main(argv, { stdout, stderr, env: { ...envOf(world), ...env }, cwd: world.root, signal: new AbortController().signal, engine });
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
 
@@ -63,6 +63,24 @@ describe('d7y-build <plugin-dir>', () => {
     expect(engine.execsOf([BUILD_SH, 'host'])).toEqual([]);
     expect(engine.removed).toEqual([engine.containers[0]!.id]);
     await expect(readFile(path.join(world.plugins, PLUGIN.file))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('takes the commit, repository and image from d7y-plugin.yaml and the user config file: no flags needed', async () => {
+    const dir = path.join(world.root, 'configured', 'myfs');
+    await cp(world.pluginDir, dir, { recursive: true });
+    await writeFile(path.join(dir, 'd7y-plugin.yaml'), `type: resource\ncommit: v2.1.0\nrepo: ${JSON.stringify(world.repo)}\n`);
+    const xdg = path.join(world.root, 'configured', 'xdg');
+    await mkdir(path.join(xdg, 'd7y-build'), { recursive: true });
+    await writeFile(path.join(xdg, 'd7y-build', 'config.yaml'), `goImage: ${GO_IMAGE}\nout: ${world.out}\npluginsDir: ${world.plugins}\n`);
+    try {
+      const engine = buildingEngine();
+      const { code, stdout, stderr } = await cli(['--json', dir], engine, { XDG_CONFIG_HOME: xdg });
+      expect(stderr).not.toMatch(/^error:/m);
+      expect(code).toBe(0);
+      expect(JSON.parse(stdout)).toMatchObject({ ok: true, commit: world.sha['v2.1.0'], ref: 'v2.1.0', goImage: GO_IMAGE, installed: [path.join(world.plugins, PLUGIN.file)] });
+    } finally {
+      await rm(path.join(world.root, 'configured'), { recursive: true, force: true });
+    }
   });
 
   it('exits 3 when no engine answers, and --json says so', async () => {

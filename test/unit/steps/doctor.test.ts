@@ -185,7 +185,7 @@ describe('doctor', () => {
         name: 'cache-dir',
         status: 'fail',
         finding: 'D7Y_CACHE_DIR="cache" is not an absolute path',
-        fix: 'set D7Y_CACHE_DIR to an absolute path, e.g. D7Y_CACHE_DIR=$HOME/.cache/d7y-build',
+        fix: "set D7Y_CACHE_DIR to an absolute path like $HOME/.cache/d7y-build, or unset it",
       });
       expect(found['cache-disk']).toBeUndefined();
       expect(found.source).toMatchObject({ status: 'warn', finding: 'v2.1.0 not resolved: the git mirror needs the cache directory' });

@@ -1,0 +1,189 @@
+/**
+ * The config files: a plugin directory's d7y-plugin.yaml (or d7y-plugin.json), which says what the
+ * plugin is and which Dragonfly it targets, and the user's config.yaml (--config, D7Y_CONFIG, else
+ * $XDG_CONFIG_HOME/d7y-build/config.yaml, else ~/.config/d7y-build/config.yaml), which holds the
+ * build settings of a machine or a CI job. Both are read whole, up to MAX_CONFIG_BYTES, as regular
+ * files only, and validated against the option table (config.ts OPTIONS): an unknown key, a value
+ * of the wrong type or outside its choices is a UsageError naming the file, the key and what it
+ * takes. What the values mean is left to config.ts, which reads them with flags and variables.
+ * Synchronous, as the command line is parsed.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import type * as Yaml from 'yaml';
+import type * as Zod from 'zod/mini';
+import { OPTION_KEYS, OPTIONS, type OptionKey, type ValueKind } from './config';
+import { UsageError } from './errors';
+import { readRegularFileSync } from './files';
+import type { FileScope } from './origin';
+import { PLUGIN_TYPES } from './plugin';
+
+/** A plugin directory's config file, by the names looked for, in this order. */
+export const PLUGIN_CONFIG_NAMES = ['d7y-plugin.yaml', 'd7y-plugin.json'] as const;
+export const USER_CONFIG_NAME = 'config.yaml';
+/** A config file is a few lines: a larger one is not one. */
+export const MAX_CONFIG_BYTES = 64 * 1024;
+
+/** A value as a config file may hold it, once validated. */
+export type FileValue = string | number | boolean | string[];
+
+export interface ConfigFile {
+  /** Absolute path: messages name it, and relative paths in it are taken from its directory. */
+  path: string;
+  scope: FileScope;
+  values: Partial<Record<OptionKey, FileValue>>;
+}
+
+/** What a value of each kind must be, in words. */
+const KIND_TEXT: Record<ValueKind, string> = {
+  string: 'a string',
+  boolean: 'true or false',
+  size: 'a string or a number',
+  list: 'a string or a list of strings',
+  type: `one of ${PLUGIN_TYPES.join(', ')}`,
+};
+
+/** The keys a scope's files take, in the table's order. */
+export function configKeys(scope: FileScope): OptionKey[] {
+  return OPTION_KEYS.filter((key) => (OPTIONS[key].files as readonly FileScope[]).includes(scope));
+}
+
+interface Parsers {
+  yaml: typeof Yaml;
+  schemas: Record<FileScope, Zod.ZodMiniType>;
+}
+let parsers: Parsers | undefined;
+
+/**
+ * yaml and zod, loaded when a config file is there to read: loading them costs tens of
+ * milliseconds, which a run without config files (and --help) does not pay. The bundle keeps a
+ * require() lazy; an import would load them at start.
+ */
+function loadParsers(): Parsers {
+  if (parsers !== undefined) return parsers;
+  /* eslint-disable @typescript-eslint/no-require-imports -- loaded on first use, see above */
+  const yaml = require('yaml') as typeof Yaml;
+  const z = require('zod/mini') as typeof Zod;
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const kinds: Record<ValueKind, Zod.ZodMiniType> = {
+    string: z.string(),
+    boolean: z.boolean(),
+    size: z.union([z.string(), z.number()]),
+    list: z.union([z.string(), z.array(z.string())]),
+    type: z.enum(PLUGIN_TYPES),
+  };
+  const schema = (scope: FileScope) => z.strictObject(Object.fromEntries(configKeys(scope).map((key) => [key, z.optional(kinds[OPTIONS[key].kind])])));
+  parsers = { yaml, schemas: { plugin: schema('plugin'), user: schema('user') } };
+  return parsers;
+}
+
+/** A value in a message: JSON, cut short. */
+function shown(value: unknown): string {
+  const json = JSON.stringify(value) ?? String(value);
+  return json.length > 60 ? `${json.slice(0, 57)}...` : json;
+}
+
+/** tags[1], from zod's path ["tags", 1]. */
+function keyPath(parts: ReadonlyArray<PropertyKey>): string {
+  return parts.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
+}
+
+/** The value at a path of the parsed document. */
+function valueAt(data: unknown, parts: ReadonlyArray<PropertyKey>): unknown {
+  return parts.reduce<unknown>((v, p) => (v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[p] : undefined), data);
+}
+
+/** One line per problem of the document: the key path, and what it takes. */
+function problems(data: unknown, scope: FileScope, issues: Zod.core.$ZodIssue[]): Array<{ line: string; hint: string }> {
+  const allowed = configKeys(scope);
+  return issues.flatMap((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ line: `unknown key "${key}"`, hint: `${fileKind(scope)} takes ${allowed.join(', ')}` }));
+    }
+    const key = issue.path[0] as OptionKey;
+    const def = OPTIONS[key];
+    return [
+      {
+        line: `${keyPath(issue.path)}: ${shown(valueAt(data, issue.path))} is not ${KIND_TEXT[def.kind]}`,
+        hint: `${key} takes ${def.what}, e.g. ${key}: ${def.examples[0]}`,
+      },
+    ];
+  });
+}
+
+function fileKind(scope: FileScope): string {
+  return scope === 'plugin' ? `a plugin's ${PLUGIN_CONFIG_NAMES[0]}` : `the user's ${USER_CONFIG_NAME}`;
+}
+
+/** A config file's text to its values, validated; JSON when the name ends in .json, else YAML. Pure. */
+export function parseConfigFile(text: string, file: string, scope: FileScope): ConfigFile {
+  const format = file.endsWith('.json') ? 'JSON' : 'YAML';
+  const { yaml, schemas } = loadParsers();
+  let data: unknown;
+  try {
+    data = format === 'JSON' ? JSON.parse(text) : yaml.parse(text);
+  } catch (err) {
+    const where = err instanceof yaml.YAMLParseError && err.linePos !== undefined ? `line ${err.linePos[0].line}, column ${err.linePos[0].col}: ` : '';
+    const why = (err as Error).message.split('\n')[0];
+    throw new UsageError(`${file} is not valid ${format}: ${where}${why}`, { hint: `fix the ${format} syntax of ${file}` });
+  }
+  // An empty file says nothing.
+  if (data === null || data === undefined) return { path: file, scope, values: {} };
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    throw new UsageError(`${file} holds ${Array.isArray(data) ? 'a list' : `a ${typeof data}`}, not keys and values`, {
+      hint: `write one "key: value" per line; ${fileKind(scope)} takes ${configKeys(scope).join(', ')}`,
+    });
+  }
+  const result = schemas[scope].safeParse(data);
+  if (!result.success) {
+    const found = problems(data, scope, result.error.issues);
+    throw new UsageError(`${file}: ${found[0]!.line}`, {
+      hint: found[0]!.hint,
+      detail: found.length > 1 ? found.map((p) => p.line).join('\n') : undefined,
+    });
+  }
+  return { path: file, scope, values: result.data as ConfigFile['values'] };
+}
+
+function readConfigFile(file: string, scope: FileScope, optional: boolean): ConfigFile | undefined {
+  const text = readRegularFileSync(file, {
+    what: scope === 'plugin' ? 'the plugin config file' : 'the config file',
+    hint: `make it a regular file of at most ${MAX_CONFIG_BYTES / 1024} KiB`,
+    maxBytes: MAX_CONFIG_BYTES,
+    optional,
+  });
+  return text === undefined ? undefined : parseConfigFile(text, file, scope);
+}
+
+/** A plugin directory's d7y-plugin.yaml or d7y-plugin.json; both at once is ambiguous, and refused. */
+export function readPluginConfig(dir: string): ConfigFile | undefined {
+  const found = PLUGIN_CONFIG_NAMES.map((name) => readConfigFile(path.join(dir, name), 'plugin', true)).filter((f) => f !== undefined);
+  if (found.length > 1) {
+    throw new UsageError(`${dir} has both ${PLUGIN_CONFIG_NAMES.join(' and ')}`, { hint: 'keep one of them' });
+  }
+  return found[0];
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Where the user's config file is: --config, else D7Y_CONFIG (both must exist), else
+ * $XDG_CONFIG_HOME/d7y-build/config.yaml, else $HOME/.config/d7y-build/config.yaml (either may be
+ * absent). A relative XDG_CONFIG_HOME is ignored, as the XDG spec says; with no absolute HOME
+ * there is none.
+ */
+export function userConfigPath(flag: string | undefined, env: Env, cwd: string): { path: string; explicit: boolean } | undefined {
+  const explicit = [flag, env.D7Y_CONFIG].map((v) => v?.trim()).find((v) => v !== undefined && v !== '');
+  if (explicit !== undefined) return { path: path.resolve(cwd, explicit), explicit: true };
+  const xdg = env.XDG_CONFIG_HOME?.trim();
+  if (xdg !== undefined && path.isAbsolute(xdg)) return { path: path.join(xdg, 'd7y-build', USER_CONFIG_NAME), explicit: false };
+  const home = env.HOME ?? os.homedir();
+  return path.isAbsolute(home) ? { path: path.join(home, '.config', 'd7y-build', USER_CONFIG_NAME), explicit: false } : undefined;
+}
+
+/** The user's config file: where it is looked for and, when it is there, what it says. */
+export function readUserConfig(flag: string | undefined, env: Env, cwd: string): { path: string; file?: ConfigFile } | undefined {
+  const where = userConfigPath(flag, env, cwd);
+  if (where === undefined) return undefined;
+  return { path: where.path, file: readConfigFile(where.path, 'user', !where.explicit) };
+}
