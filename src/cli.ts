@@ -111,7 +111,7 @@ plugin directory's d7y-plugin.yaml, else the config file (--config, D7Y_CONFIG, 
 $XDG_CONFIG_HOME/d7y-build/config.yaml), else its default; d7y-build config shows the result.
 
 Environment: SOURCE_DATE_EPOCH fixes main.buildTime (default: the Dragonfly commit's committer date);
-D7Y_NO_CACHE=1 is --no-cache; DOCKER_HOST picks the engine, which must answer
+D7Y_NO_CACHE=1 is --no-cache; DOCKER_HOST, DOCKER_CONTEXT or the current Docker context picks the engine, which must answer
 within D7Y_PING_TIMEOUT (default ${DEFAULT_PING_TIMEOUT}); loading the plugins may take D7Y_LOAD_TIMEOUT (default
 ${DEFAULT_LOAD_TIMEOUT}); D7Y_CACHE_DIR moves the git mirror cache; GOPROXY,
 GOPRIVATE, GONOPROXY, GONOSUMDB, GOSUMDB and GOINSECURE reach the build container; GIT_AUTH_TOKEN

@@ -6,11 +6,10 @@
  * into DockerUnavailableError.
  */
 import Docker from 'dockerode';
-import { statSync } from 'node:fs';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DEFAULT_PING_TIMEOUT_MS } from '../config';
-import { DockerUnavailableError, UsageError } from '../errors';
+import { DockerUnavailableError } from '../errors';
+import { ENV_HINTS, resolveEndpoint, type EndpointHints } from './endpoint';
 import { engineMessage, type BuildContainer, type ContainerSpec, type ContainerSummary, type Engine, type EngineInfo, type ExecOptions, type ExecResult, type ImageInfo, type VolumeInfo } from './engine';
 import { FrameDecoder, LineCollector } from './streams';
 
@@ -43,58 +42,16 @@ async function unless<T>(request: Promise<T>, ...statuses: number[]): Promise<T 
 /** Runs engine requests; a lost connection becomes DockerUnavailableError, other errors pass through. */
 type Call = <T>(request: () => Promise<T>) => Promise<T>;
 
-/** Where dockerode connects, the way the docker CLI would say it. */
+/** Where dockerode connects when given explicit options, the way the docker CLI would say it. */
 function addressOf(docker: Docker): string {
   const modem = docker.modem as unknown as { socketPath?: unknown; host?: string; port?: number | string; protocol?: string };
   if (typeof modem.socketPath === 'string') return `unix://${modem.socketPath}`;
-  if (modem.host) return `${modem.protocol ?? 'http'}://${modem.host}${modem.port ? `:${modem.port}` : ''}`;
-  // dockerode picks the socket lazily (the user's rootless socket, else the system one)
-  return process.env.DOCKER_HOST ?? 'the default Docker socket';
+  return `${modem.protocol ?? 'http'}://${modem.host}${modem.port ? `:${modem.port}` : ''}`;
 }
 
-/** Whether dockerode reaches the engine through a socket of this machine (a path, or one it picks lazily). */
+/** Whether dockerode reaches the engine through a socket of this machine. */
 function isLocal(docker: Docker): boolean {
-  return (docker.modem as unknown as { socketPath?: unknown }).socketPath !== undefined;
-}
-
-const DOCKER_HOST_HINT = 'set DOCKER_HOST to an engine address like unix:///var/run/docker.sock, tcp://host:2375 or ssh://user@host, or unset it';
-
-/**
- * Checks DOCKER_HOST and DOCKER_CERT_PATH as dockerode would read them, so that a malformed address
- * or a missing certificate is a usage error naming the variable, not a stack trace; the certificate
- * files must be regular files (dockerode reads them with a blocking read).
- */
-export function checkEngineEnv(env: Record<string, string | undefined>): void {
-  const host = env.DOCKER_HOST?.trim();
-  if (!host || /^(unix|npipe):\/\//.test(host)) return;
-  let url: URL | undefined;
-  try {
-    url = new URL(host.includes('//') ? host : `tcp://${host}`);
-  } catch {
-    url = undefined;
-  }
-  if (url === undefined || !['tcp:', 'http:', 'https:', 'ssh:'].includes(url.protocol) || url.hostname === '' || (url.pathname !== '' && url.pathname !== '/')) {
-    throw new UsageError(`DOCKER_HOST="${host}" is not a Docker engine address`, { hint: DOCKER_HOST_HINT });
-  }
-  const certs = env.DOCKER_CERT_PATH?.trim();
-  if (certs) {
-    for (const name of ['ca.pem', 'cert.pem', 'key.pem']) {
-      const file = path.join(certs, name);
-      let why: string | undefined;
-      try {
-        const info = statSync(file);
-        if (!info.isFile()) why = 'is not a regular file';
-        else if (info.size > 1024 * 1024) why = 'is larger than 1 MiB';
-      } catch (err) {
-        why = `cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
-      }
-      if (why !== undefined) {
-        throw new UsageError(`DOCKER_CERT_PATH=${certs}: ${file} ${why}`, {
-          hint: 'point DOCKER_CERT_PATH at the directory holding the engine\'s ca.pem, cert.pem and key.pem, or unset it',
-        });
-      }
-    }
-  }
+  return typeof (docker.modem as unknown as { socketPath?: unknown }).socketPath === 'string';
 }
 
 export interface EngineOptions {
@@ -102,28 +59,45 @@ export interface EngineOptions {
   pingTimeoutMs?: number;
 }
 
-export class DockerEngine implements Engine {
-  private client: Docker | undefined;
+/** The client and what messages say about where it connects. */
+interface Connection {
+  docker: Docker;
+  address: string;
+  hints: EndpointHints;
+}
 
-  /** With no Docker options dockerode reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, on first use. */
+export class DockerEngine implements Engine {
+  private connection: Connection | undefined;
+
+  /**
+   * With no Docker options the engine is found as the docker CLI finds it (resolveEndpoint: DOCKER_HOST,
+   * DOCKER_CONTEXT, the current context, the default or rootless socket), on first use.
+   */
   constructor(
     private readonly dockerOptions?: Docker.DockerOptions,
     private readonly options: EngineOptions = {},
   ) {}
 
-  private get docker(): Docker {
-    if (this.client === undefined) {
-      if (this.dockerOptions === undefined) checkEngineEnv(process.env);
-      this.client = new Docker(this.dockerOptions);
+  private get connected(): Connection {
+    if (this.connection === undefined) {
+      if (this.dockerOptions === undefined) {
+        const endpoint = resolveEndpoint(process.env);
+        this.connection = { docker: new Docker(endpoint.options), address: endpoint.address, hints: endpoint.hints };
+      } else {
+        const docker = new Docker(this.dockerOptions);
+        this.connection = { docker, address: addressOf(docker), hints: ENV_HINTS };
+      }
     }
-    return this.client;
+    return this.connection;
+  }
+
+  private get docker(): Docker {
+    return this.connected.docker;
   }
 
   private unavailable(err: unknown, why: string): never {
-    throw new DockerUnavailableError(`no Docker engine answers at ${addressOf(this.docker)} (${why})`, {
-      hint: 'start Docker (e.g. `sudo systemctl start docker`), or point DOCKER_HOST at a running engine',
-      cause: err,
-    });
+    const { address, hints } = this.connected;
+    throw new DockerUnavailableError(`no Docker engine answers at ${address} (${why})`, { hint: hints.unreachable, cause: err });
   }
 
   /** The one place a request's failure is looked at: a lost connection means no engine, the rest passes through. */
@@ -143,7 +117,7 @@ export class DockerEngine implements Engine {
    * ping timeout; the caller's signal ends the wait at once.
    */
   async ping(signal?: AbortSignal): Promise<EngineInfo> {
-    const docker = this.docker;
+    const { docker, address, hints } = this.connected;
     const timeoutMs = this.options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
     const timeout = AbortSignal.timeout(timeoutMs);
     const abortSignal = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
@@ -157,26 +131,23 @@ export class DockerEngine implements Engine {
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (timeout.aborted) {
-        throw new DockerUnavailableError(`no Docker engine answers at ${addressOf(docker)}: it took more than ${timeoutMs / 1000} s to answer`, {
-          hint: 'check that DOCKER_HOST names a running Docker engine; D7Y_PING_TIMEOUT sets how long to wait (e.g. 60s)',
+        throw new DockerUnavailableError(`no Docker engine answers at ${address}: it took more than ${timeoutMs / 1000} s to answer`, {
+          hint: hints.slow,
           cause: err,
         });
       }
       const status = statusOf(err);
       if (status !== undefined) {
-        throw new DockerUnavailableError(`${addressOf(docker)} answers HTTP ${status}, but is not a Docker engine`, { hint: DOCKER_HOST_HINT, cause: err });
+        throw new DockerUnavailableError(`${address} answers HTTP ${status}, but is not a Docker engine`, { hint: hints.notEngine, cause: err });
       }
       const code = asErrno(err).code ?? engineMessage(err);
       if (/SSL|CERT|EPROTO|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) {
-        throw new DockerUnavailableError(`no Docker engine answers at ${addressOf(docker)} over TLS (${code})`, {
-          hint: 'check DOCKER_TLS_VERIFY and DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem) against the engine\'s TLS settings, and the port (2376 is TLS)',
-          cause: err,
-        });
+        throw new DockerUnavailableError(`no Docker engine answers at ${address} over TLS (${code})`, { hint: hints.tls, cause: err });
       }
       return this.unavailable(err, code);
     }
     if (typeof v?.Version !== 'string' || typeof v.ApiVersion !== 'string' || typeof info?.NCPU !== 'number' || typeof info.MemTotal !== 'number') {
-      throw new DockerUnavailableError(`${addressOf(docker)} answers, but not as a Docker engine`, { hint: DOCKER_HOST_HINT });
+      throw new DockerUnavailableError(`${address} answers, but not as a Docker engine`, { hint: hints.notEngine });
     }
     return {
       serverVersion: v.Version,
@@ -185,7 +156,7 @@ export class DockerEngine implements Engine {
       arch: String(v.Arch),
       cpus: info.NCPU,
       memoryBytes: info.MemTotal,
-      address: addressOf(docker),
+      address,
       // e.g. ["name=seccomp,profile=builtin", "name=rootless", "name=cgroupns"]
       rootless: Array.isArray(info.SecurityOptions) ? info.SecurityOptions.some((o) => String(o).split(',').includes('name=rootless')) : undefined,
       rootDir: typeof info.DockerRootDir === 'string' ? info.DockerRootDir : undefined,

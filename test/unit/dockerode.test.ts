@@ -1,15 +1,17 @@
 /**
  * DockerEngine on the wire, against a small HTTP server on a unix socket that answers as the engine
- * would: what it asks for (the platform of pulls and containers), and what a lost connection becomes.
+ * would: what it asks for (the platform of pulls and containers), what a lost connection becomes,
+ * and, constructed without options, that it finds the engine as the docker CLI does.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DockerEngine } from '../../src/docker/dockerode';
-import { DockerUnavailableError } from '../../src/errors';
+import { DockerUnavailableError, UsageError } from '../../src/errors';
 
 let dir: string;
 let server: http.Server;
@@ -28,18 +30,24 @@ beforeEach(async () => {
     requests.push(`${req.method} ${req.url}`);
     req.resume();
     const url = new URL(req.url ?? '/', 'http://engine');
-    if (url.pathname === '/images/create') {
+    if (url.pathname in answers) {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(answers[url.pathname]));
+    } else if (url.pathname === '/images/create') {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.end('{"status":"Pulling from library/golang","id":"1.23.5-bookworm"}\n{"status":"Downloaded newer image"}\n');
     } else if (url.pathname === '/containers/create') {
       res.writeHead(201, { 'Content-Type': 'application/json' });
       res.end('{"Id":"c0ffee","Warnings":[]}');
+    } else if (url.pathname === '/version') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end('{"Version":"27.0.0","ApiVersion":"1.46","Os":"linux","Arch":"amd64"}');
+    } else if (url.pathname === '/info') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end('{"NCPU":2,"MemTotal":4294967296}');
     } else if (url.pathname === '/containers/c0ffee/start') {
       res.writeHead(204);
       res.end();
-    } else if (url.pathname in answers) {
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify(answers[url.pathname]));
     } else {
       res.writeHead(404, { 'Content-Type': 'application/json' });
       res.end('{"message":"not found"}');
@@ -49,6 +57,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  vi.unstubAllEnvs();
   await new Promise((resolve) => server.close(resolve));
   await rm(dir, { recursive: true, force: true });
 });
@@ -141,5 +150,44 @@ describe('DockerEngine', () => {
       { name: 'unmeasured', labels: {} },
       { name: 'no-usage', labels: {} },
     ]);
+  });
+});
+
+describe('DockerEngine without options', () => {
+  /** A Docker context named name whose host is the unix socket at socket, in a fresh DOCKER_CONFIG; DOCKER_HOST unset. */
+  async function useContext(name: string, socket: string, how: 'DOCKER_CONTEXT' | 'config.json'): Promise<void> {
+    const config = path.join(dir, 'docker-config');
+    const metaDir = path.join(config, 'contexts/meta', createHash('sha256').update(name).digest('hex'));
+    await mkdir(metaDir, { recursive: true });
+    await writeFile(path.join(metaDir, 'meta.json'), JSON.stringify({ Name: name, Metadata: {}, Endpoints: { docker: { Host: `unix://${socket}`, SkipTLSVerify: false } } }));
+    if (how === 'config.json') await writeFile(path.join(config, 'config.json'), JSON.stringify({ currentContext: name }));
+    vi.stubEnv('DOCKER_HOST', undefined);
+    vi.stubEnv('DOCKER_CONTEXT', how === 'DOCKER_CONTEXT' ? name : undefined);
+    vi.stubEnv('DOCKER_CONFIG', config);
+  }
+
+  it('reaches the engine of the context DOCKER_CONTEXT names, and says so', async () => {
+    await useContext('unit', socketPath, 'DOCKER_CONTEXT');
+    const info = await new DockerEngine().ping();
+    expect(info).toMatchObject({ serverVersion: '27.0.0', cpus: 2, address: `unix://${socketPath} (context unit)` });
+    expect(requests.map((r) => r.split('?')[0]).sort()).toEqual(['GET /info', 'GET /version']);
+  });
+
+  it("names the current context when its engine does not answer, and how to choose another", async () => {
+    const absent = path.join(dir, 'nothing.sock');
+    await useContext('gone', absent, 'config.json');
+    const err = await new DockerEngine().listContainers({}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DockerUnavailableError);
+    expect((err as DockerUnavailableError).message).toBe(`no Docker engine answers at unix://${absent} (context gone) (ENOENT)`);
+    expect((err as DockerUnavailableError).hint).toMatch(/engine of Docker context "gone".*docker context use/);
+  });
+
+  it('refuses an unknown context before connecting', async () => {
+    await useContext('unit', socketPath, 'DOCKER_CONTEXT');
+    vi.stubEnv('DOCKER_CONTEXT', 'nope');
+    const err = await new DockerEngine().ping().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).message).toBe('no Docker context named "nope" (DOCKER_CONTEXT)');
+    expect(requests).toEqual([]);
   });
 });
