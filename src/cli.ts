@@ -50,9 +50,10 @@ import { readPluginConfig, readUserConfig, type ConfigFile } from './config-file
 import { completionScript, SHELLS, type CommandShape, type Shell } from './completion';
 import type { Engine } from './docker/engine';
 import { asD7yError, InterruptedError, UsageError, type D7yError } from './errors';
-import { createLogger, escapeControl, type Logger } from './log';
+import { escapeControl, type Logger } from './log';
 import { failureOutcome, formatError, jsonLine, successOutcome } from './outcome';
 import { hostFor, PLUGIN_FILE_PATTERN, pluginFileName } from './plugin';
+import { createProgress } from './progress';
 import { readPluginMeta } from './plugin-meta';
 import { maskSecrets, urlSecrets } from './secrets';
 import { VERSION } from './version';
@@ -376,6 +377,10 @@ async function runInvocation(invocation: Invocation, io: CliIo, { log, redact }:
       const secrets = await loadSecrets(spec.netrcFile, io.env);
       redact(secrets.values);
       const result = await build(spec, { log, signal: io.signal, secrets, engine: io.engine });
+      if (!invocation.output.json) {
+        const { buildSummary } = await import('./commands/build/summary');
+        for (const line of buildSummary(result)) log.headline(line);
+      }
       return { lines: result.installed, result, container: result.container };
     }
     case 'install': {
@@ -486,9 +491,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   if (invocation === undefined) return 0;
 
   const { json, verbose, quiet } = invocation.output;
-  const log = createLogger({ verbose: verbose ?? false, quiet: quiet ?? false, stream: io.stderr, env: io.env, mask });
+  const log = createProgress({ verbose: verbose ?? false, quiet: quiet ?? false, json: json ?? false, stream: io.stderr, env: io.env, mask, signal: io.signal });
   try {
-    const outcome = await runInvocation(invocation, io, { log, redact: (values) => secrets.push(...values) });
+    // The live view ends before anything else is written: the result, the error, the kept container.
+    const outcome = await runInvocation(invocation, io, { log, redact: (values) => secrets.push(...values) }).finally(() => log.close());
     if (json) {
       await writeOut(io.stdout, jsonLine(successOutcome(outcome.result), mask));
     } else {
@@ -526,8 +532,9 @@ export async function run(): Promise<void> {
       process.exit(signal === 'SIGTERM' ? 143 : 130);
     }
     interrupted = true;
-    process.stderr.write(`\n${signal}: stopping, removing the build container…\n`);
+    // Aborting first ends the live view, so this line is written below it.
     controller.abort(new InterruptedError(signal));
+    process.stderr.write(`\n${signal}: stopping, removing the build container…\n`);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

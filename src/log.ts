@@ -1,8 +1,10 @@
 /**
- * Human-readable progress on stderr; stdout belongs to the result. `verbose` adds what the build
- * container prints; --quiet keeps only warnings. Colour as colourWanted says. Every message is masked and has
- * its control characters escaped here, before colour is added: each message is one line on the
- * terminal, whatever file names, refs or container output it quotes.
+ * Human-readable progress on stderr, as lines; stdout belongs to the result. `verbose` adds what the
+ * build container prints; --quiet keeps only warnings; `timestamps` starts each of its own lines
+ * with the time of day, for logs read later. Colour as colourWanted says. Every message is masked
+ * and has its control characters escaped here, before colour is added: each message is one line on
+ * the terminal, whatever file names, refs or container output it quotes. The live view on a
+ * terminal is src/progress.ts.
  */
 
 export interface Logger {
@@ -25,6 +27,13 @@ export interface LoggerOptions {
   mask?: (text: string) => string;
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
   env?: Record<string, string | undefined>;
+  /**
+   * Start every line but the container's own (--verbose) with the local time, `12:34:56 `: those
+   * come indented under the step whose line carries the time.
+   */
+  timestamps?: boolean;
+  /** The clock of the timestamps. */
+  now?: () => Date;
 }
 
 /**
@@ -65,13 +74,32 @@ export function colourWanted(stream: { isTTY?: boolean }, env: Record<string, st
   return stream.isTTY === true;
 }
 
-export function createLogger({ verbose, quiet = false, stream = process.stderr, env = process.env, mask = (t) => t }: LoggerOptions): Logger {
-  const colour = colourWanted(stream, env);
-  const paint = (code: string, text: string): string => (colour ? `\x1b[${code}m${text}\x1b[0m` : text);
+/**
+ * CI mode: a non-empty CI other than "false" or "0", as CI services set it (and as people unset it
+ * with CI=false). Progress is then written as timestamped lines, even to a terminal.
+ */
+export function ciMode(env: Record<string, string | undefined>): boolean {
+  const ci = env.CI ?? '';
+  return ci !== '' && ci !== 'false' && ci !== '0';
+}
+
+/** SGR colour, or the text as it is when colour is off. */
+export function painter(colour: boolean): (code: string, text: string) => string {
+  return (code, text) => (colour ? `\x1b[${code}m${text}\x1b[0m` : text);
+}
+
+/** 12:34:56, local time. */
+export function timeOfDay(date: Date): string {
+  return [date.getHours(), date.getMinutes(), date.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
+}
+
+export function createLogger({ verbose, quiet = false, stream = process.stderr, env = process.env, mask = (t) => t, timestamps = false, now = () => new Date() }: LoggerOptions): Logger {
+  const paint = painter(colourWanted(stream, env));
   const clean = (text: string): string => escapeControl(mask(text));
-  const write = (line: string): void => {
+  const raw = (line: string): void => {
     stream.write(`${line}\n`);
   };
+  const write = timestamps ? (line: string) => raw(`${paint('2', timeOfDay(now()))} ${line}`) : raw;
   const progress = quiet ? () => {} : write;
   const counter = (index: number, total: number): string => paint('2', `[${index}/${total}]`);
   return {
@@ -79,7 +107,7 @@ export function createLogger({ verbose, quiet = false, stream = process.stderr, 
     info: (message) => progress(`      ${clean(message)}`),
     warn: (message) => write(`${paint('33', 'warning:')} ${clean(message)}`),
     output: (source, line) => {
-      if (verbose) write(paint('2', `      ${clean(`${source}| ${line}`)}`));
+      if (verbose) raw(paint('2', `      ${clean(`${source}| ${line}`)}`));
     },
     stepStart: (index, total, name) => progress(`${counter(index, total)} ${name}`),
     stepDone: (index, total, name, ms) =>

@@ -1,9 +1,11 @@
 /** The CLI over the fake engine: argv in, exit code, stdout and stderr out, for build and install. */
+import { createHash } from 'node:crypto';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli';
+import { BUILD_STEPS } from '../../../src/commands/build/steps';
 import { DockerUnavailableError } from '../../../src/errors';
 import { CONTAINER } from '../../../src/session/layout';
 import type { FakeEngine } from '../fake-engine';
@@ -31,12 +33,21 @@ class Sink extends Writable {
   }
 }
 
-async function cli(argv: string[], engine: FakeEngine, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+/** A terminal: the live view draws on it. */
+class TtySink extends Sink {
+  readonly isTTY = true;
+  readonly columns = 100;
+}
+
+async function cli(argv: string[], engine: FakeEngine, { tty = false, env = {} }: { tty?: boolean; env?: Record<string, string> } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = new Sink();
-  const stderr = new Sink();
+  const stderr = tty ? new TtySink() : new Sink();
   const code = await main(argv, { stdout, stderr, env: { ...envOf(world), ...env }, cwd: world.root, signal: new AbortController().signal, engine });
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
+
+/** The start of a sha256, as the summary shows it. */
+const shortSha = (content: string) => createHash('sha256').update(content).digest('hex').slice(0, 12);
 
 describe('d7y-build <plugin-dir>', () => {
   it('builds, installs, and prints one JSON outcome with --json', async () => {
@@ -74,13 +85,58 @@ describe('d7y-build <plugin-dir>', () => {
     await writeFile(path.join(xdg, 'd7y-build', 'config.yaml'), `goImage: ${GO_IMAGE}\nout: ${world.out}\npluginsDir: ${world.plugins}\n`);
     try {
       const engine = buildingEngine();
-      const { code, stdout, stderr } = await cli(['--json', dir], engine, { XDG_CONFIG_HOME: xdg });
+      const { code, stdout, stderr } = await cli(['--json', dir], engine, { env: { XDG_CONFIG_HOME: xdg } });
       expect(stderr).not.toMatch(/^error:/m);
       expect(code).toBe(0);
       expect(JSON.parse(stdout)).toMatchObject({ ok: true, commit: world.sha['v2.1.0'], ref: 'v2.1.0', goImage: GO_IMAGE, installed: [path.join(world.plugins, PLUGIN.file)] });
     } finally {
       await rm(path.join(world.root, 'configured'), { recursive: true, force: true });
     }
+  });
+
+  it('without a terminal: timestamped lines, then the summary', async () => {
+    const { code, stdout, stderr } = await cli(buildArgs(world), buildingEngine());
+    expect(code).toBe(0);
+    const lines = stderr.trimEnd().split('\n');
+    expect(lines.every((l) => /^\d\d:\d\d:\d\d /.test(l))).toBe(true);
+    expect(lines).toContainEqual(expect.stringMatching(/^\d\d:\d\d:\d\d \[13\/13\] install done in \d+ms$/));
+    const summary = lines.slice(lines.findIndex((l) => / built in /.test(l))).map((l) => l.slice(9));
+    expect(summary).toEqual([
+      expect.stringMatching(/^built in [\d.]+m?s \(13 steps\):$/),
+      `  host          11 bytes  sha256:${shortSha('host binary')}  ${path.join(world.out, 'bin/dfget')}`,
+      `  loader check  16 bytes  sha256:${shortSha('loadcheck binary')}  ${path.join(world.out, 'bin/d7y-loadcheck')}`,
+      `  plugin        13 bytes  sha256:${shortSha('plugin binary')}  ${path.join(world.out, 'plugins', PLUGIN.file)}`,
+      `installed into ${world.plugins}: ${PLUGIN.file}`,
+      expect.stringMatching(/^cache: host miss, hostKey [0-9a-f]{64}$/),
+    ]);
+    expect(stdout).toBe(`${path.join(world.plugins, PLUGIN.file)}\n`);
+  });
+
+  it.each([['--json'], ['--quiet']])('%s: no summary', async (flag) => {
+    const { code, stderr } = await cli([...buildArgs(world), flag], buildingEngine(), { tty: true });
+    expect(code).toBe(0);
+    expect(stderr).not.toMatch(/built in/);
+  });
+
+  it('on a terminal: each step once with ✔, the summary below, the result on stdout', async () => {
+    const { code, stdout, stderr } = await cli(buildArgs(world), buildingEngine(), { tty: true, env: { NO_COLOR: '1' } });
+    expect(code).toBe(0);
+    expect(stderr).not.toMatch(/\x1b\[\d*m/); // NO_COLOR: cursor movement, no colour
+    // The lines that stay: what follows the last cursor movement of each write.
+    const kept = stderr.split(/\x1b\[\d+A\r\x1b\[J/).flatMap((chunk) => chunk.split('\n')).filter((l) => l !== '' && !/^[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] /.test(l) && !l.startsWith('  '));
+    expect(kept.filter((l) => l.startsWith('✔')).map((l) => /^✔ \[ *\d+\/13\] (\S+) +\d/.exec(l)?.[1])).toEqual(BUILD_STEPS.map((s) => s.name));
+    // The summary follows the last step, with nothing drawn after it.
+    expect(stderr.slice(stderr.lastIndexOf('✔'))).toMatch(new RegExp(`^✔ \\[13/13\\] install +\\d+ms\\nbuilt in .*\\n  host .*\\n  loader check .*\\n  plugin .*\\ninstalled into ${world.plugins}: ${PLUGIN.file}\\ncache: host miss, hostKey [0-9a-f]{64}\\n$`));
+    expect(stdout).toBe(`${path.join(world.plugins, PLUGIN.file)}\n`);
+  });
+
+  it('on a terminal, a failure: ✖ on its step, then the error once', async () => {
+    const engine = buildingEngine().onExec([BUILD_SH, 'plugin'], { exitCode: 1, stderr: './main.go:3:1: syntax error\n' });
+    const { code, stderr } = await cli(buildArgs(world), engine, { tty: true, env: { NO_COLOR: '1' } });
+    expect(code).toBe(6);
+    expect(stderr).toMatch(/✖ \[ 8\/13\] compile-plugins +failed after \d+ms\nerror: plugin myfs does not compile/);
+    expect(stderr.match(/^error: /gm)).toHaveLength(1);
+    expect(stderr).not.toMatch(/built in/);
   });
 
   it('exits 3 when no engine answers, and --json says so', async () => {

@@ -1,0 +1,41 @@
+/**
+ * What a successful build says last, on stderr: each file built with its size and the start of its
+ * sha256 (to compare with manifest.json or another machine), where the plugins were installed, how
+ * long the steps took, and the cache facts when the result has them. Pure.
+ */
+import path from 'node:path';
+import { formatBytes } from '../../files';
+import { formatDuration } from '../../log';
+import type { BuildResult, BuiltFile } from './index';
+
+const KIND: Record<BuiltFile['kind'], string> = { host: 'host', 'loader-check': 'loader check', plugin: 'plugin', manifest: 'manifest' };
+/** Hex digits of the sha256 shown: enough to tell files apart by eye. */
+const SHORT_SHA = 12;
+
+export type SummaryInput = Pick<BuildResult, 'artifacts' | 'installed' | 'steps'> & {
+  /** Facts about the caches the build used (hits, sizes), when the result carries them. */
+  cache?: Record<string, string | number | boolean>;
+};
+
+export function buildSummary(result: SummaryInput): string[] {
+  const total = result.steps.reduce((sum, s) => sum + s.durationMs, 0);
+  const files = result.artifacts.filter((f): f is BuiltFile & { sha256: string; size: number } => f.sha256 !== undefined && f.size !== undefined);
+  const kindWidth = Math.max(...files.map((f) => KIND[f.kind].length));
+  const sizes = files.map((f) => formatBytes(f.size));
+  const sizeWidth = Math.max(...sizes.map((s) => s.length));
+  const lines = [`built in ${formatDuration(total)} (${result.steps.length} steps):`];
+  files.forEach((f, i) =>
+    lines.push(`  ${KIND[f.kind].padEnd(kindWidth)}  ${sizes[i]!.padStart(sizeWidth)}  sha256:${f.sha256.slice(0, SHORT_SHA)}  ${f.path}`),
+  );
+  const byDir = new Map<string, string[]>();
+  for (const file of result.installed) byDir.set(path.dirname(file), [...(byDir.get(path.dirname(file)) ?? []), path.basename(file)]);
+  for (const [dir, names] of byDir) lines.push(`installed into ${dir}: ${names.join(', ')}`);
+  if (result.cache !== undefined && Object.keys(result.cache).length > 0) {
+    lines.push(
+      `cache: ${Object.entries(result.cache)
+        .map(([key, value]) => `${key} ${String(value)}`)
+        .join(', ')}`,
+    );
+  }
+  return lines;
+}
