@@ -174,14 +174,30 @@ class Case {
 }
 
 const cases = {
-  classic: new Case('classic', 'docker build --no-cache of a fresh image FROM the Go image: the tree and the plugin copied in, dfget (-ldflags stamped) and the plugin built with no cache; image removed after', 's'),
+  classic: new Case(
+    'classic',
+    'docker build --no-cache of a fresh image FROM the Go image: the tree and the plugin copied in, dfget (-ldflags stamped) and the plugin built with no cache; image removed after',
+    's',
+  ),
   cold: new Case('ours cold', 'd7y-build with no cache volumes, no builder image and a fresh D7Y_CACHE_DIR; the Go image present', 's'),
   floor: new Case('floor', '`go build -buildmode=plugin` of the edited plugin alone, docker exec in a running container with warm GOCACHE/GOMODCACHE', 's'),
   warm: new Case('ours warm', 'd7y-build after a one-line plugin edit (host, loader check, validation, install included)', 's'),
   oneCall: new Case('plugins in one call', `${pluginCount} copies of examples/d7yfs, each edited, in one d7y-build call`, 's'),
-  separate: new Case('plugins in separate calls', `the same ${pluginCount} plugins, each edited, in ${pluginCount} warm d7y-build calls one after another`, 's'),
-  large: new Case('ours warm, large context', `d7y-build after a one-line edit, a ${largeBytes / MB} MB file in the plugin directory (sent: --max-context raised)`, 's'),
-  imported: new Case('imported cache on a fresh engine', 'd7y-build with the cache volumes of `cache import` (an export after a warm build) and nothing else of ours cold\'s: no builder image, a fresh D7Y_CACHE_DIR; the import not timed', 's'),
+  separate: new Case(
+    'plugins in separate calls',
+    `the same ${pluginCount} plugins, each edited, in ${pluginCount} warm d7y-build calls one after another`,
+    's',
+  ),
+  large: new Case(
+    'ours warm, large context',
+    `d7y-build after a one-line edit, a ${largeBytes / MB} MB file in the plugin directory (sent: --max-context raised)`,
+    's',
+  ),
+  imported: new Case(
+    'imported cache on a fresh engine',
+    "d7y-build with the cache volumes of `cache import` (an export after a warm build) and nothing else of ours cold's: no builder image, a fresh D7Y_CACHE_DIR; the import not timed",
+    's',
+  ),
   help: new Case('--help', '`node dist/d7y-build.cjs --help`', 'ms'),
   node: new Case('node -e 0', '`node -e 0`: the start-up of node itself', 'ms'),
   rssWarm: new Case('peak RSS, warm', 'd7y-build process, ours warm', 'MB'),
@@ -217,7 +233,12 @@ function copyPlugin(parent, name) {
 
 /** A one-line edit: the plugin's `benchEdit` constant takes a new value, so the plugin really recompiles. */
 function editPlugin(dir) {
-  const file = path.join(dir, readdirSync(dir).filter((f) => f.endsWith('.go')).sort()[0]);
+  const file = path.join(
+    dir,
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.go'))
+      .sort()[0],
+  );
   const source = readFileSync(file, 'utf8').replace(/\nconst benchEdit = \d+\n$/, '\n');
   writeFileSync(file, `${source}\nconst benchEdit = ${serial++}\n`);
   return file;
@@ -232,10 +253,26 @@ const warmCache = path.join(work, 'cache');
 async function d7yBuild(pluginDirs, { cacheDir = warmCache, extra = [], rss = false } = {}) {
   const dir = scratch('run');
   try {
-    const result = await measure(process.execPath, [
-      cli, '--commit', commit, '--repo', repo, '--go-image', goImage, '--json',
-      '--out', path.join(dir, 'out'), '--plugins-dir', path.join(dir, 'plugins'), ...extra, ...pluginDirs,
-    ], { env: { D7Y_CACHE_DIR: cacheDir, NO_COLOR: '1' }, rss });
+    const result = await measure(
+      process.execPath,
+      [
+        cli,
+        '--commit',
+        commit,
+        '--repo',
+        repo,
+        '--go-image',
+        goImage,
+        '--json',
+        '--out',
+        path.join(dir, 'out'),
+        '--plugins-dir',
+        path.join(dir, 'plugins'),
+        ...extra,
+        ...pluginDirs,
+      ],
+      { env: { D7Y_CACHE_DIR: cacheDir, NO_COLOR: '1' }, rss },
+    );
     return { ...result, outcome: JSON.parse(result.stdout) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -284,7 +321,9 @@ async function main() {
   mkdirSync(path.join(classicContext, 'dragonfly'), { recursive: true });
   sh('bash', ['-c', 'git -C "$1" archive "$2" | tar -x -C "$3"', '_', repo, sha, path.join(classicContext, 'dragonfly')]);
   cpSync(example, path.join(classicContext, 'plugin'), { recursive: true });
-  const pluginFiles = readdirSync(example).filter((f) => f.endsWith('.go')).map((f) => `/src/plugin/${f}`);
+  const pluginFiles = readdirSync(example)
+    .filter((f) => f.endsWith('.go'))
+    .map((f) => `/src/plugin/${f}`);
   const hostLdflags = [
     `-X d7y.io/dragonfly/v2/version.GitCommit=${short}`,
     `-X d7y.io/dragonfly/v2/version.BuildTime=${buildTime}`,
@@ -292,21 +331,34 @@ async function main() {
     `-X 'd7y.io/dragonfly/v2/version.GoVersion=${goVersion}'`,
     '-X d7y.io/dragonfly/v2/version.Gogcflags=none',
   ].join(' ');
-  writeFileSync(path.join(classicContext, 'Dockerfile'), [
-    `FROM ${goImage}`,
-    ...passedEnv.map((k) => `ARG ${k}`),
-    'ENV GOTOOLCHAIN=local CGO_ENABLED=1 GOFLAGS=-buildvcs=false',
-    'COPY dragonfly /src/dragonfly',
-    'COPY plugin /src/plugin',
-    'WORKDIR /src/dragonfly',
-    `RUN ${JSON.stringify(['go', 'build', '-buildmode=default', '-trimpath', `-ldflags=${hostLdflags}`, '-o', '/opt/dragonfly/bin/dfget', './cmd/dfget'])}`,
-    `RUN ${JSON.stringify(['go', 'build', '-buildmode=plugin', '-trimpath', `-ldflags=${pluginLdflags}`, '-o', '/opt/dragonfly/plugins/d7y-resource-plugin-d7yfs.so', ...pluginFiles])}`,
-    '',
-  ].join('\n'));
+  writeFileSync(
+    path.join(classicContext, 'Dockerfile'),
+    [
+      `FROM ${goImage}`,
+      ...passedEnv.map((k) => `ARG ${k}`),
+      'ENV GOTOOLCHAIN=local CGO_ENABLED=1 GOFLAGS=-buildvcs=false',
+      'COPY dragonfly /src/dragonfly',
+      'COPY plugin /src/plugin',
+      'WORKDIR /src/dragonfly',
+      `RUN ${JSON.stringify(['go', 'build', '-buildmode=default', '-trimpath', `-ldflags=${hostLdflags}`, '-o', '/opt/dragonfly/bin/dfget', './cmd/dfget'])}`,
+      `RUN ${JSON.stringify(['go', 'build', '-buildmode=plugin', '-trimpath', `-ldflags=${pluginLdflags}`, '-o', '/opt/dragonfly/plugins/d7y-resource-plugin-d7yfs.so', ...pluginFiles])}`,
+      '',
+    ].join('\n'),
+  );
   const classicRun = async () => {
     const tag = `d7y-build-bench/classic:${randomBytes(6).toString('hex')}`;
     try {
-      const { ms } = await measure('docker', ['build', '--no-cache', '--pull=false', '--label', `${BENCH_LABEL}=classic`, ...passedEnv.flatMap((k) => ['--build-arg', k]), '-t', tag, classicContext]);
+      const { ms } = await measure('docker', [
+        'build',
+        '--no-cache',
+        '--pull=false',
+        '--label',
+        `${BENCH_LABEL}=classic`,
+        ...passedEnv.flatMap((k) => ['--build-arg', k]),
+        '-t',
+        tag,
+        classicContext,
+      ]);
       return ms;
     } finally {
       sh('docker', ['image', 'rm', '-f', tag]);
@@ -322,10 +374,25 @@ async function main() {
   sh('bash', ['-c', 'git -C "$1" archive "$2" | docker cp - "$3:/work/dragonfly"', '_', repo, sha, floor]);
   const floorBuild = () => {
     sh('docker', ['cp', floorPlugin, `${floor}:/work/`]);
-    const files = readdirSync(floorPlugin).filter((f) => f.endsWith('.go')).map((f) => `/work/d7yfs/${f}`);
-    return measure('docker', ['exec', '-w', '/work/dragonfly', floor, 'go', 'build', '-buildmode=plugin', '-trimpath', `-ldflags=${pluginLdflags}`, '-o', '/work/out/d7y-resource-plugin-d7yfs.so', ...files]);
+    const files = readdirSync(floorPlugin)
+      .filter((f) => f.endsWith('.go'))
+      .map((f) => `/work/d7yfs/${f}`);
+    return measure('docker', [
+      'exec',
+      '-w',
+      '/work/dragonfly',
+      floor,
+      'go',
+      'build',
+      '-buildmode=plugin',
+      '-trimpath',
+      `-ldflags=${pluginLdflags}`,
+      '-o',
+      '/work/out/d7y-resource-plugin-d7yfs.so',
+      ...files,
+    ]);
   };
-  log('warming the floor container\'s Go caches');
+  log("warming the floor container's Go caches");
   await floorBuild();
 
   // ours: the plugins, and one untimed call that warms the mirror and the caches and names the
@@ -337,7 +404,7 @@ async function main() {
   writeFileSync(largeFile, '');
   truncateSync(largeFile, largeBytes);
   const largeArgs = ['--max-context', `${Math.ceil(largeBytes / MB) + 10}m`];
-  log('warming d7y-build\'s caches');
+  log("warming d7y-build's caches");
   const { outcome: first } = await d7yBuild([warmPlugin, ...many]);
   const builderImage = first.builderImage;
   await d7yBuild([largePlugin], { extra: largeArgs });
@@ -423,7 +490,11 @@ async function main() {
 
   log(`--help and node -e 0, ${startupRuns} runs each`);
   for (let round = 0; round < startupRuns; round++) {
-    await pair(round, [cases.help, async () => (await measure(process.execPath, [cli, '--help'])).ms], [cases.node, async () => (await measure(process.execPath, ['-e', '0'])).ms]);
+    await pair(
+      round,
+      [cases.help, async () => (await measure(process.execPath, [cli, '--help'])).ms],
+      [cases.node, async () => (await measure(process.execPath, ['-e', '0'])).ms],
+    );
   }
 
   return { goVersion, short };

@@ -46,8 +46,14 @@ const median = (xs) => {
 const verifyArgs = ['verify', '--json', '--host', values.host, values.plugin];
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'd7y-bench-'));
 const installArgs = (i) => [
-  'install', '--json', '--host', values.host, '--plugins-dir', path.join(scratch, String(i)),
-  ...(values['go-image'] ? ['--go-image', values['go-image']] : []), values.plugin,
+  'install',
+  '--json',
+  '--host',
+  values.host,
+  '--plugins-dir',
+  path.join(scratch, String(i)),
+  ...(values['go-image'] ? ['--go-image', values['go-image']] : []),
+  values.plugin,
 ];
 
 const a = [];
@@ -72,7 +78,11 @@ try {
 
 const mb = (p) => (statSync(p).size / 1e6).toFixed(1);
 console.log(`host ${values.host} (${mb(values.host)} MB), plugin ${values.plugin} (${mb(values.plugin)} MB), ${runs} runs each, interleaved`);
-console.log(`A  verify (static, whole CLI process)      median ${median(a).toFixed(0)} ms   min ${Math.min(...a).toFixed(0)} ms   max ${Math.max(...a).toFixed(0)} ms`);
-console.log(`B  install (host's plugin command, Docker)  median ${median(b).toFixed(0)} ms   min ${Math.min(...b).toFixed(0)} ms   max ${Math.max(...b).toFixed(0)} ms`);
+console.log(
+  `A  verify (static, whole CLI process)      median ${median(a).toFixed(0)} ms   min ${Math.min(...a).toFixed(0)} ms   max ${Math.max(...a).toFixed(0)} ms`,
+);
+console.log(
+  `B  install (host's plugin command, Docker)  median ${median(b).toFixed(0)} ms   min ${Math.min(...b).toFixed(0)} ms   max ${Math.max(...b).toFixed(0)} ms`,
+);
 console.log(`B/A  ${(median(b) / median(a)).toFixed(1)}x`);
 if (rss.length > 0) console.log(`verify peak RSS  median ${(median(rss) / 1024).toFixed(1)} MB   max ${(Math.max(...rss) / 1024).toFixed(1)} MB`);

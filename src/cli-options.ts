@@ -53,7 +53,10 @@ export function buildOptions(): Option[] {
     new Option('--no-trimpath', 'build without -trimpath (host and plugins alike)'),
     new Option('--race', `build with -race (host and plugins alike)${env('race')}`),
     new Option('--build-commit <s>', `value stamped into main.buildCommit${env('buildCommit')} (default: the Dragonfly short SHA)`),
-    new Option('--build-time <time>', "value stamped into main.buildTime: an RFC 3339 time, now, or commit (default: SOURCE_DATE_EPOCH, else the Dragonfly commit's committer date)"),
+    new Option(
+      '--build-time <time>',
+      "value stamped into main.buildTime: an RFC 3339 time, now, or commit (default: SOURCE_DATE_EPOCH, else the Dragonfly commit's committer date)",
+    ),
     new Option('--no-cache', 'build the host and plugins from scratch: no host from the host cache, none stored, an empty Go build cache [env D7Y_NO_CACHE=1]'),
     new Option('--memory <size>', `memory limit of the build container, e.g. 2g (6m to the engine's memory)${env('memory')}`),
     new Option('--cpus <n>', `CPU limit of the build container, e.g. 2 (0.01 to the engine's CPUs)${env('cpus')}`),

@@ -213,10 +213,12 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
       .addOption(option.verbose())
       .addOption(option.quiet());
 
-  apiCommand('inspect-api', 'print the interface a plugin of --type must implement at --commit: loader, interface, methods with their doc comments, metadata')
-    .action((flags: ApiFlags & OutputFlags) => {
-      found({ command: 'inspect-api', spec: resolveApiSpec(flags, io.env, io.cwd, configInputs(flags, io)), output: flags });
-    });
+  apiCommand(
+    'inspect-api',
+    'print the interface a plugin of --type must implement at --commit: loader, interface, methods with their doc comments, metadata',
+  ).action((flags: ApiFlags & OutputFlags) => {
+    found({ command: 'inspect-api', spec: resolveApiSpec(flags, io.env, io.cwd, configInputs(flags, io)), output: flags });
+  });
 
   apiCommand('init', 'write a plugin scaffold into a new or empty <dir> that implements the interface of --type as it is at --commit')
     .argument('<dir>', 'the directory to create (new or empty)')
@@ -247,13 +249,13 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
         hint: 'run d7y-build cache ls, prune, export or import (d7y-build help cache says more)',
       });
     });
-  const cacheAction = (action: CacheAction['action'], description: string) =>
-    cache.command(action).description(description).addOption(option.json());
+  const cacheAction = (action: CacheAction['action'], description: string) => cache.command(action).description(description).addOption(option.json());
   const foundCache = (action: CacheAction['action'], file: string | undefined, flags: CacheFlags & OutputFlags) => {
     found({ command: 'cache', spec: resolveCacheSpec(action, file, flags, io.env, io.cwd), output: flags });
   };
-  cacheAction('ls', 'list the cache volumes with their size and last use, and the git mirrors')
-    .action((flags: OutputFlags) => foundCache('ls', undefined, flags));
+  cacheAction('ls', 'list the cache volumes with their size and last use, and the git mirrors').action((flags: OutputFlags) =>
+    foundCache('ls', undefined, flags),
+  );
   cacheAction('prune', 'remove the source-tree volumes and what killed runs left in the cache directory; volumes in use are spared')
     .option('--max-size <size>', 'instead, remove the least recently used source trees (then the other caches) until the volumes hold at most this, e.g. 10g')
     .option('--all', 'remove every cache volume that no container uses, Go caches too')
@@ -267,7 +269,9 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
 
   root
     .command('doctor')
-    .description('check whether a build can succeed here: the engine, disk space, the cache, the Go image and module proxy, the clocks (exit 0: no check failed)')
+    .description(
+      'check whether a build can succeed here: the engine, disk space, the cache, the Go image and module proxy, the clocks (exit 0: no check failed)',
+    )
     .addOption(option.commit())
     .addOption(option.repo())
     .addOption(option.goImage())
@@ -371,7 +375,9 @@ async function runInvocation(invocation: Invocation, io: CliIo, { log, redact }:
   switch (invocation.command) {
     case 'build': {
       const { spec } = invocation;
-      log.headline(`d7y-build ${VERSION}: ${spec.type} plugin${spec.plugins.length > 1 ? 's' : ''} ${spec.plugins.map((p) => p.name).join(', ')} against Dragonfly ${spec.ref}`);
+      log.headline(
+        `d7y-build ${VERSION}: ${spec.type} plugin${spec.plugins.length > 1 ? 's' : ''} ${spec.plugins.map((p) => p.name).join(', ')} against Dragonfly ${spec.ref}`,
+      );
       const { build } = await import('./commands/build');
       const { loadSecrets } = await import('./secrets');
       const secrets = await loadSecrets(spec.netrcFile, io.env);
@@ -491,7 +497,15 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   if (invocation === undefined) return 0;
 
   const { json, verbose, quiet } = invocation.output;
-  const log = createProgress({ verbose: verbose ?? false, quiet: quiet ?? false, json: json ?? false, stream: io.stderr, env: io.env, mask, signal: io.signal });
+  const log = createProgress({
+    verbose: verbose ?? false,
+    quiet: quiet ?? false,
+    json: json ?? false,
+    stream: io.stderr,
+    env: io.env,
+    mask,
+    signal: io.signal,
+  });
   try {
     // The live view ends before anything else is written: the result, the error, the kept container.
     const outcome = await runInvocation(invocation, io, { log, redact: (values) => secrets.push(...values) }).finally(() => log.close());

@@ -41,11 +41,17 @@ function bash(root: CommandShape): string {
     const valued = cmd.options.filter((o) => o.takesValue);
     const valueCases = valued
       .map((o) => {
-        const reply = o.choices ? `COMPREPLY=($(compgen -W ${quoted(o.choices.join(' '))} -- "$cur"))` : o.path ? 'COMPREPLY=($(compgen -f -- "$cur"))' : 'COMPREPLY=()';
+        const reply = o.choices
+          ? `COMPREPLY=($(compgen -W ${quoted(o.choices.join(' '))} -- "$cur"))`
+          : o.path
+            ? 'COMPREPLY=($(compgen -f -- "$cur"))'
+            : 'COMPREPLY=()';
         return `        ${o.flags.join('|')}) ${reply}; return ;;`;
       })
       .join('\n');
-    const rest = cmd.pathArguments ? `COMPREPLY=($(compgen -W ${quoted(words.join(' '))} -- "$cur") $(compgen -f -- "$cur"))` : `COMPREPLY=($(compgen -W ${quoted(words.join(' '))} -- "$cur"))`;
+    const rest = cmd.pathArguments
+      ? `COMPREPLY=($(compgen -W ${quoted(words.join(' '))} -- "$cur") $(compgen -f -- "$cur"))`
+      : `COMPREPLY=($(compgen -W ${quoted(words.join(' '))} -- "$cur"))`;
     return `    ${cmd === root ? '""' : cmd.name})
       case "$prev" in
 ${valueCases}

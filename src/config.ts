@@ -12,7 +12,17 @@ import { UsageError } from './errors';
 import { isInside } from './files';
 import { dropHint, setHint, settingName, settingValue, sourceText, type FileScope, type Origin } from './origin';
 import type { PluginMeta } from './plugin-meta';
-import { fixedName, HOST_LIST, isPluginType, parsePluginFileName, PLUGIN_FILE_PATTERN, pluginFileName, pluginName, PLUGIN_TYPES, type PluginType } from './plugin';
+import {
+  fixedName,
+  HOST_LIST,
+  isPluginType,
+  parsePluginFileName,
+  PLUGIN_FILE_PATTERN,
+  pluginFileName,
+  pluginName,
+  PLUGIN_TYPES,
+  type PluginType,
+} from './plugin';
 import { DRAGONFLY_DIRS } from './session/layout';
 import { BUILD_TAG, buildTimestamp, ldflagsQuotable, type ToolchainSettings } from './toolchain/goflags';
 
@@ -234,7 +244,7 @@ function buildTimeOf(flag: string | undefined, env: Env, now: Date): BuildTime |
     const seconds = parseRfc3339(value);
     if (!inRange(seconds, RANGES.sourceDateEpoch)) {
       throw new UsageError(`--build-time ${value} is not now, commit or an RFC 3339 time from 1970 to 9999`, {
-        hint: 'pass --build-time 2024-01-02T03:04:05Z, --build-time now, or leave it out for the Dragonfly commit\'s committer date',
+        hint: "pass --build-time 2024-01-02T03:04:05Z, --build-time now, or leave it out for the Dragonfly commit's committer date",
       });
     }
     return { time: buildTimestamp(seconds), reason: `--build-time ${value}` };
@@ -279,7 +289,6 @@ export function checkDirsApart(outDir: string, pluginsDir: string, pluginDirs: s
     });
   }
 }
-
 
 /** A git URL (scheme://… or scp-like user@host:path) stays as is; anything else is a local path. */
 function resolveRepo(repo: string, base: string): string {
@@ -424,9 +433,33 @@ export const OPTIONS = {
     },
     fallback: DEFAULT_PLUGIN_TYPE,
   }),
-  name: option<string | undefined>({ flag: true, files: ['plugin'], kind: 'string', what: 'a plugin name', examples: ['myfs'], perPlugin: true, parse: asText }),
-  pluginsDir: option<string>({ flag: true, files: ['user'], kind: 'string', what: 'a directory', examples: [DEFAULT_PLUGINS_DIR], parse: pathFrom, fallback: DEFAULT_PLUGINS_DIR }),
-  out: option<string>({ flag: true, files: ['user'], kind: 'string', what: 'a directory', examples: [`./${DEFAULT_OUT_DIR}`], parse: pathFrom, fallback: DEFAULT_OUT_DIR }),
+  name: option<string | undefined>({
+    flag: true,
+    files: ['plugin'],
+    kind: 'string',
+    what: 'a plugin name',
+    examples: ['myfs'],
+    perPlugin: true,
+    parse: asText,
+  }),
+  pluginsDir: option<string>({
+    flag: true,
+    files: ['user'],
+    kind: 'string',
+    what: 'a directory',
+    examples: [DEFAULT_PLUGINS_DIR],
+    parse: pathFrom,
+    fallback: DEFAULT_PLUGINS_DIR,
+  }),
+  out: option<string>({
+    flag: true,
+    files: ['user'],
+    kind: 'string',
+    what: 'a directory',
+    examples: [`./${DEFAULT_OUT_DIR}`],
+    parse: pathFrom,
+    fallback: DEFAULT_OUT_DIR,
+  }),
   goImage: option<string | undefined>({
     flag: true,
     files: ['plugin', 'user'],
@@ -460,11 +493,42 @@ export const OPTIONS = {
     fallback: [],
   }),
   gcflags: option<string>({ flag: true, files: ['plugin'], kind: 'string', what: 'go build -gcflags', examples: ['all=-N -l'], parse: quotable, fallback: '' }),
-  trimpath: option<boolean>({ flag: true, files: ['user'], kind: 'boolean', what: 'true or false', examples: ['true', 'false'], parse: booleanOf, fallback: true }),
-  race: option<boolean>({ flag: true, files: ['user'], kind: 'boolean', what: 'true or false', examples: ['true', 'false'], parse: booleanOf, fallback: false }),
+  trimpath: option<boolean>({
+    flag: true,
+    files: ['user'],
+    kind: 'boolean',
+    what: 'true or false',
+    examples: ['true', 'false'],
+    parse: booleanOf,
+    fallback: true,
+  }),
+  race: option<boolean>({
+    flag: true,
+    files: ['user'],
+    kind: 'boolean',
+    what: 'true or false',
+    examples: ['true', 'false'],
+    parse: booleanOf,
+    fallback: false,
+  }),
   buildCommit: option<string | undefined>({ flag: true, files: ['user'], kind: 'string', what: 'a stamp', examples: ['abc1234'], parse: quotable }),
-  keep: option<boolean>({ flag: true, files: ['user'], kind: 'boolean', what: 'true or false', examples: ['true', 'false'], parse: booleanOf, fallback: false }),
-  memory: option<number | undefined>({ flag: true, files: ['user'], kind: 'size', what: 'a memory size', examples: ['2g', '512m'], parse: sizeIn(RANGES.memory) }),
+  keep: option<boolean>({
+    flag: true,
+    files: ['user'],
+    kind: 'boolean',
+    what: 'true or false',
+    examples: ['true', 'false'],
+    parse: booleanOf,
+    fallback: false,
+  }),
+  memory: option<number | undefined>({
+    flag: true,
+    files: ['user'],
+    kind: 'size',
+    what: 'a memory size',
+    examples: ['2g', '512m'],
+    parse: sizeIn(RANGES.memory),
+  }),
   cpus: option<number | undefined>({
     flag: true,
     files: ['user'],
@@ -478,8 +542,23 @@ export const OPTIONS = {
       return Math.round(cpus * 1e9);
     },
   }),
-  timeout: option<number | undefined>({ flag: true, files: ['user'], kind: 'size', what: 'a duration', examples: ['30m', '24h'], parse: durationIn(RANGES.timeout, true) }),
-  maxContext: option<number>({ flag: true, files: ['user'], kind: 'size', what: 'a size', examples: ['200m'], parse: sizeIn(RANGES.maxContext), fallback: DEFAULT_MAX_CONTEXT }),
+  timeout: option<number | undefined>({
+    flag: true,
+    files: ['user'],
+    kind: 'size',
+    what: 'a duration',
+    examples: ['30m', '24h'],
+    parse: durationIn(RANGES.timeout, true),
+  }),
+  maxContext: option<number>({
+    flag: true,
+    files: ['user'],
+    kind: 'size',
+    what: 'a size',
+    examples: ['200m'],
+    parse: sizeIn(RANGES.maxContext),
+    fallback: DEFAULT_MAX_CONTEXT,
+  }),
   netrc: option<string | undefined>({ flag: true, files: ['user'], kind: 'string', what: 'a netrc file', examples: ['/home/me/.netrc'], parse: pathFrom }),
   cacheDir: option<string>({
     flag: false,
@@ -641,7 +720,7 @@ function userResolver(flags: object, env: Env, cwd: string, config: ConfigInputs
 function commitOf(setting: Setting<string | undefined>): string {
   if (setting.value === undefined) {
     throw new UsageError('no Dragonfly commit given', {
-      hint: 'pass --commit <branch|tag|sha> (or set D7Y_COMMIT, or commit in the plugin\'s d7y-plugin.yaml), e.g. --commit v2.1.0',
+      hint: "pass --commit <branch|tag|sha> (or set D7Y_COMMIT, or commit in the plugin's d7y-plugin.yaml), e.g. --commit v2.1.0",
     });
   }
   return setting.value;
@@ -714,9 +793,7 @@ export function resolveSpec(
     const other = seen.get(p.name);
     if (other !== undefined) {
       const hint =
-        fixedName(type) === undefined
-          ? 'give each plugin directory its own name'
-          : `a ${type} host loads exactly one plugin: build one directory per call`;
+        fixedName(type) === undefined ? 'give each plugin directory its own name' : `a ${type} host loads exactly one plugin: build one directory per call`;
       throw new UsageError(`${other} and ${p.dir} would both be ${p.file}`, { hint });
     }
     seen.set(p.name, p.dir);
@@ -724,7 +801,11 @@ export function resolveSpec(
 
   const outDir = opt('out').value;
   const pluginsDir = opt('pluginsDir').value;
-  checkDirsApart(outDir, pluginsDir, plugins.map((p) => p.dir));
+  checkDirsApart(
+    outDir,
+    pluginsDir,
+    plugins.map((p) => p.dir),
+  );
 
   const cache = opt('cacheDir');
   return {
@@ -993,10 +1074,7 @@ export interface CacheFlags {
 }
 
 export type CacheAction =
-  | { action: 'ls' }
-  | { action: 'prune'; all: boolean; maxSizeBytes?: number }
-  | { action: 'export'; target: string }
-  | { action: 'import'; source: string };
+  { action: 'ls' } | { action: 'prune'; all: boolean; maxSizeBytes?: number } | { action: 'export'; target: string } | { action: 'import'; source: string };
 
 export type CacheSpec = CacheAction & {
   /** The git mirrors and locks (D7Y_CACHE_DIR). */

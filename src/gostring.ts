@@ -12,4 +12,3 @@ export function unquoteGo(text: string): string {
     return escapes[esc] ?? esc;
   });
 }
-

@@ -93,7 +93,15 @@ export function timeOfDay(date: Date): string {
   return [date.getHours(), date.getMinutes(), date.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
 }
 
-export function createLogger({ verbose, quiet = false, stream = process.stderr, env = process.env, mask = (t) => t, timestamps = false, now = () => new Date() }: LoggerOptions): Logger {
+export function createLogger({
+  verbose,
+  quiet = false,
+  stream = process.stderr,
+  env = process.env,
+  mask = (t) => t,
+  timestamps = false,
+  now = () => new Date(),
+}: LoggerOptions): Logger {
   const paint = painter(colourWanted(stream, env));
   const clean = (text: string): string => escapeControl(mask(text));
   const raw = (line: string): void => {
@@ -110,10 +118,8 @@ export function createLogger({ verbose, quiet = false, stream = process.stderr, 
       if (verbose) raw(paint('2', `      ${clean(`${source}| ${line}`)}`));
     },
     stepStart: (index, total, name) => progress(`${counter(index, total)} ${name}`),
-    stepDone: (index, total, name, ms) =>
-      progress(`${counter(index, total)} ${name} ${paint('32', 'done')} in ${formatDuration(ms)}`),
-    stepFailed: (index, total, name, ms) =>
-      progress(`${counter(index, total)} ${name} ${paint('31', 'failed')} after ${formatDuration(ms)}`),
+    stepDone: (index, total, name, ms) => progress(`${counter(index, total)} ${name} ${paint('32', 'done')} in ${formatDuration(ms)}`),
+    stepFailed: (index, total, name, ms) => progress(`${counter(index, total)} ${name} ${paint('31', 'failed')} after ${formatDuration(ms)}`),
   };
 }
 

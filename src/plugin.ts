@@ -174,7 +174,9 @@ export function pluginName(
 ): string {
   if (meta.type !== undefined && meta.type !== type) {
     throw new UsageError(`the plugin in ${dirName} declares "type": "${meta.type}" in DragonflyPluginInit, but is built as a ${type} plugin`, {
-      hint: isPluginType(meta.type) ? `pass --type ${meta.type}, or change "type" in DragonflyPluginInit to "${type}"` : `change "type" in DragonflyPluginInit to "${type}"`,
+      hint: isPluginType(meta.type)
+        ? `pass --type ${meta.type}, or change "type" in DragonflyPluginInit to "${type}"`
+        : `change "type" in DragonflyPluginInit to "${type}"`,
     });
   }
   const fixed = fixedName(type);
@@ -182,7 +184,9 @@ export function pluginName(
   if (fixed !== undefined) {
     const only = `Dragonfly's ${hostFor(type)} loads only ${pluginFileName(type, fixed)}`;
     if (explicit !== undefined && explicit !== fixed) {
-      throw new UsageError(`a ${type} plugin must be named "${fixed}", not "${explicit}" (${settingName(at)})`, { hint: `${only}: ${dropHint(at)} or ${setToHint(at, fixed)}` });
+      throw new UsageError(`a ${type} plugin must be named "${fixed}", not "${explicit}" (${settingName(at)})`, {
+        hint: `${only}: ${dropHint(at)} or ${setToHint(at, fixed)}`,
+      });
     }
     if (meta.name !== undefined && meta.name !== fixed) {
       throw new UsageError(`a ${type} plugin must be named "${fixed}"${declared}`, { hint: `${only}: return "name": "${fixed}" from DragonflyPluginInit` });
@@ -190,7 +194,9 @@ export function pluginName(
     return fixed;
   }
   if (explicit !== undefined && !PLUGIN_NAME.test(explicit)) {
-    throw new UsageError(`${settingName(at)} "${explicit}" is not a valid plugin name`, { hint: `plugin names are ${PLUGIN_NAME_CHARS}: use lower-case letters and digits only` });
+    throw new UsageError(`${settingName(at)} "${explicit}" is not a valid plugin name`, {
+      hint: `plugin names are ${PLUGIN_NAME_CHARS}: use lower-case letters and digits only`,
+    });
   }
   if (explicit !== undefined && meta.name !== undefined && explicit !== meta.name) {
     throw new UsageError(`${settingName(at)} ${explicit} disagrees with the plugin's own name${declared}`, {
@@ -199,7 +205,12 @@ export function pluginName(
   }
   const name = explicit ?? meta.name ?? dirName;
   if (!PLUGIN_NAME.test(name)) {
-    const origin = explicit !== undefined ? `${settingName(at)} "${name}"` : meta.name !== undefined ? `the name "${name}" in DragonflyPluginInit` : `the directory name "${dirName}"`;
+    const origin =
+      explicit !== undefined
+        ? `${settingName(at)} "${name}"`
+        : meta.name !== undefined
+          ? `the name "${name}" in DragonflyPluginInit`
+          : `the directory name "${dirName}"`;
     const fix =
       explicit === undefined && meta.name === undefined
         ? several

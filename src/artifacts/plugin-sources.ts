@@ -24,7 +24,7 @@ export interface PluginSources {
 /** Ignore files are a few lines; one larger than this is not an ignore file. */
 const MAX_IGNORE_FILE = 1024 * 1024;
 
-const SKIP_HINT = 'remove it, or list it in the plugin\'s .dockerignore so it is not sent';
+const SKIP_HINT = "remove it, or list it in the plugin's .dockerignore so it is not sent";
 
 async function ignoreFile(dir: string, name: string): Promise<string> {
   const text = await readRegularFile(path.join(dir, name), {
@@ -41,12 +41,18 @@ async function linkTarget(root: string, file: string, rel: string): Promise<'fil
   const refuse = (why: string, hint = SKIP_HINT) => new UsageError(`${rel} in the plugin directory ${why}`, { hint });
   const target = await readlink(file);
   if (path.isAbsolute(target)) {
-    throw refuse(`is a symbolic link to the absolute path ${target}, which the build container does not have`, 'make it a relative link within the plugin directory, copy the file in, or list it in .dockerignore');
+    throw refuse(
+      `is a symbolic link to the absolute path ${target}, which the build container does not have`,
+      'make it a relative link within the plugin directory, copy the file in, or list it in .dockerignore',
+    );
   }
   const real = await realpath(file).catch(() => undefined);
   if (real === undefined) throw refuse(`is a symbolic link to ${target}, which does not exist`);
   if (!isInside(real, root)) {
-    throw refuse(`is a symbolic link to ${real}, outside the plugin directory`, 'copy what it points to into the plugin directory, or list the link in .dockerignore');
+    throw refuse(
+      `is a symbolic link to ${real}, outside the plugin directory`,
+      'copy what it points to into the plugin directory, or list the link in .dockerignore',
+    );
   }
   const info = await stat(real);
   if (info.isDirectory()) return 'directory';
@@ -56,7 +62,10 @@ async function linkTarget(root: string, file: string, rel: string): Promise<'fil
 
 /** root must be the directory's real path; the signal stops the walk of a large tree. */
 export async function readPluginSources(root: string, maxBytes: number, signal?: AbortSignal): Promise<PluginSources> {
-  const rules = ignore().add(['.git']).add(await ignoreFile(root, '.gitignore')).add(await ignoreFile(root, '.dockerignore'));
+  const rules = ignore()
+    .add(['.git'])
+    .add(await ignoreFile(root, '.gitignore'))
+    .add(await ignoreFile(root, '.dockerignore'));
   const entries = new Set<string>(['']);
   const files = new Set<string>();
   let bytes = 0;
@@ -71,7 +80,7 @@ export async function readPluginSources(root: string, maxBytes: number, signal?:
         if (rules.ignores(child) || rules.ignores(`${child}/`)) continue;
         const escaped = [...raw].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
         throw new UsageError(`${path.join(rel, escaped)} in the plugin directory has a name that is not UTF-8`, {
-          hint: 'rename it to a UTF-8 name (e.g. with convmv), or list it in the plugin\'s .dockerignore so it is not sent',
+          hint: "rename it to a UTF-8 name (e.g. with convmv), or list it in the plugin's .dockerignore so it is not sent",
         });
       }
       const file = path.join(root, child);
@@ -87,13 +96,15 @@ export async function readPluginSources(root: string, maxBytes: number, signal?:
       } else if (info.isFile()) {
         files.add(child);
       } else {
-        throw new UsageError(`${child} in the plugin directory is ${kindOf(info)}; only regular files, directories and links within it can be sent`, { hint: SKIP_HINT });
+        throw new UsageError(`${child} in the plugin directory is ${kindOf(info)}; only regular files, directories and links within it can be sent`, {
+          hint: SKIP_HINT,
+        });
       }
       entries.add(child);
       bytes += info.size;
       if (bytes > maxBytes) {
         throw new UsageError(`${root} holds more than ${formatBytes(maxBytes)} to send to the build (reached at ${child})`, {
-          hint: 'list what the build does not need in the plugin\'s .dockerignore or .gitignore, or raise --max-context',
+          hint: "list what the build does not need in the plugin's .dockerignore or .gitignore, or raise --max-context",
         });
       }
     }
@@ -104,7 +115,7 @@ export async function readPluginSources(root: string, maxBytes: number, signal?:
     if (err instanceof D7yError) throw err;
     const e = err as NodeJS.ErrnoException;
     throw new UsageError(`${e.path ?? root} in the plugin directory cannot be read (${e.code ?? e.message})`, {
-      hint: 'make the plugin directory readable for this user, or list what it can\'t read in .dockerignore',
+      hint: "make the plugin directory readable for this user, or list what it can't read in .dockerignore",
     });
   }
   return { dir: root, entries, files, bytes };

@@ -134,7 +134,10 @@ async function readEntry(container: BuildContainer, file: string): Promise<{ hea
 }
 
 /** The volumes that hold d7y-build's caches, with their role and, with usage, their size. */
-async function cacheVolumes(engine: Engine, usage: boolean): Promise<Array<{ name: string; role: string; labels: Record<string, string>; createdAt?: string; sizeBytes?: number }>> {
+async function cacheVolumes(
+  engine: Engine,
+  usage: boolean,
+): Promise<Array<{ name: string; role: string; labels: Record<string, string>; createdAt?: string; sizeBytes?: number }>> {
   const volumes = await engine.listVolumes({ usage });
   return volumes.flatMap((v) => {
     const role = cacheVolumeRole(v);
@@ -197,7 +200,9 @@ export async function listCache(engine: Engine, cacheDir: string, { signal }: Ca
     .sort((a, b) => a.name.localeCompare(b.name));
 
   const mirrorListing = await listMirrors(cacheDir);
-  const mirrors = await Promise.all(mirrorListing.mirrors.map(async (m) => ({ path: m.dir, ...(m.repo ? { repo: m.repo } : {}), sizeBytes: await diskUsage(m.dir) })));
+  const mirrors = await Promise.all(
+    mirrorListing.mirrors.map(async (m) => ({ path: m.dir, ...(m.repo ? { repo: m.repo } : {}), sizeBytes: await diskUsage(m.dir) })),
+  );
   const leftoverPaths = [...mirrorListing.leftovers, ...(await staleInstallLocks(cacheDir))];
   const leftovers = await Promise.all(leftoverPaths.map(async (p) => ({ path: p, sizeBytes: await diskUsage(p) })));
   return { volumes, cacheDir, mirrors, leftovers, volumeBytes: sum(volumes.map((v) => v.sizeBytes ?? 0)) };
@@ -225,12 +230,16 @@ function trimOrder(volumes: CacheVolume[]): CacheVolume[] {
   return [...trees, ...others];
 }
 
-export async function pruneCache(engine: Engine, cacheDir: string, options: { all: boolean; maxSizeBytes?: number }, { signal }: CacheOptions = {}): Promise<CachePruneResult> {
+export async function pruneCache(
+  engine: Engine,
+  cacheDir: string,
+  options: { all: boolean; maxSizeBytes?: number },
+  { signal }: CacheOptions = {},
+): Promise<CachePruneResult> {
   const listing = await listCache(engine, cacheDir, { signal });
   const result: CachePruneResult = { removedVolumes: [], sparedVolumes: [], removedPaths: [], freedBytes: 0, volumeBytes: listing.volumeBytes };
   const { maxSizeBytes } = options;
-  const candidates =
-    maxSizeBytes !== undefined ? trimOrder(listing.volumes) : listing.volumes.filter((v) => options.all || v.role === SOURCE_TREE_ROLE);
+  const candidates = maxSizeBytes !== undefined ? trimOrder(listing.volumes) : listing.volumes.filter((v) => options.all || v.role === SOURCE_TREE_ROLE);
   for (const volume of candidates) {
     if (maxSizeBytes !== undefined && result.volumeBytes <= maxSizeBytes) break;
     signal?.throwIfAborted();
@@ -317,7 +326,11 @@ async function writeAtomically(file: string, produce: (pack: tarStream.Pack) => 
 }
 
 /** The volumes to export: every cache volume, a source tree only with its published tree (the rest are skipped). */
-async function exportable(container: BuildContainer, found: Array<{ name: string; role: string; labels: Record<string, string> }>, result: CacheExportResult): Promise<ExportVolume[]> {
+async function exportable(
+  container: BuildContainer,
+  found: Array<{ name: string; role: string; labels: Record<string, string> }>,
+  result: CacheExportResult,
+): Promise<ExportVolume[]> {
   const volumes: ExportVolume[] = [];
   for (const v of found) {
     const volume: ExportVolume = { name: v.name, role: v.role, labels: v.labels };
@@ -434,7 +447,8 @@ function labelsFor(name: string, role: string, given: Record<string, string>, so
   if (known !== undefined) return toolLabels(known.role);
   if (isSourceTreeVolume(name)) {
     const sha = given[LABEL.sha] ?? '';
-    if (!/^[0-9a-f]{40}$/.test(sha) || !name.includes(`-${sha.slice(0, 12)}-`)) throw notAnExport(source, `source tree ${name} has no matching ${LABEL.sha} label`);
+    if (!/^[0-9a-f]{40}$/.test(sha) || !name.includes(`-${sha.slice(0, 12)}-`))
+      throw notAnExport(source, `source tree ${name} has no matching ${LABEL.sha} label`);
     return sourceTreeLabels(sha);
   }
   return toolLabels(role);
@@ -467,7 +481,8 @@ async function openExport(source: string): Promise<{ kind: 'file' | 'dir'; manif
     });
     return { kind: 'dir', manifestText };
   }
-  if (!info.isFile()) throw new UsageError(`the cache export ${source} is ${kindOf(info)}`, { hint: 'pass the file or directory `d7y-build cache export` wrote' });
+  if (!info.isFile())
+    throw new UsageError(`the cache export ${source} is ${kindOf(info)}`, { hint: 'pass the file or directory `d7y-build cache export` wrote' });
   let first: { header: tarStream.Header; text: string } | undefined;
   try {
     first = await readFirstEntry(createReadStream(source));
@@ -486,7 +501,11 @@ export async function importCache(engine: Engine, source: string, { log = nullLo
   await engine.ping(signal);
   const existing = new Set((await engine.listVolumes()).map((v) => v.name));
   const fill = volumes.filter((v) => !existing.has(v.name));
-  const result: CacheImportResult = { source, volumes: fill.map((v) => ({ name: v.name, role: v.role })), kept: volumes.filter((v) => existing.has(v.name)).map((v) => v.name) };
+  const result: CacheImportResult = {
+    source,
+    volumes: fill.map((v) => ({ name: v.name, role: v.role })),
+    kept: volumes.filter((v) => existing.has(v.name)).map((v) => v.name),
+  };
   for (const name of result.kept) log.info(`volume ${name} exists: kept as it is`);
   if (fill.length === 0) return result;
 
@@ -496,38 +515,34 @@ export async function importCache(engine: Engine, source: string, { log = nullLo
       await engine.ensureVolume(v.name, v.labels);
       created.push(v.name);
     }
-    await withHelper(
-      engine,
-      created,
-      signal,
-      async (container) => {
-        const rewrite = importRewrite(new Set(volumes.map((v) => v.name)), new Set(created));
-        try {
-          await streamPack(
-            async (pack) => {
-              if (kind === 'file') {
-                log.info(`importing ${fill.map((v) => v.name).join(', ')}`);
-                await copyEntries(createReadStream(source), pack, rewrite);
-                return;
-              }
-              for (const v of fill) {
-                if (v.file === undefined) throw notAnExport(source, `its manifest names no file for ${v.name}`);
-                log.info(`importing volume ${v.name} ← ${v.file}`);
-                await copyEntries(createReadStream(path.join(source, v.file)), pack, importRewrite(new Set([v.name]), new Set([v.name])));
-              }
-            },
-            (tar) => container.putArchive(tar, CACHE_HELPER.volumes),
-          );
-        } catch (err) {
-          if (err instanceof BadEntryError) throw notAnExport(source, err.message);
-          // The engine's own refusal passes through; what is wrong with the files is the user's to fix.
-          if (err instanceof D7yError || signal?.aborted || (err as { statusCode?: number }).statusCode !== undefined) throw err;
-          const { code, syscall } = err as NodeJS.ErrnoException;
-          if (syscall !== undefined) throw new UsageError(`cannot read the cache export ${source}: ${code}`, { hint: 'pass the file or directory `d7y-build cache export` wrote' });
-          throw notAnExport(source, (err as Error).message);
-        }
-      },
-    );
+    await withHelper(engine, created, signal, async (container) => {
+      const rewrite = importRewrite(new Set(volumes.map((v) => v.name)), new Set(created));
+      try {
+        await streamPack(
+          async (pack) => {
+            if (kind === 'file') {
+              log.info(`importing ${fill.map((v) => v.name).join(', ')}`);
+              await copyEntries(createReadStream(source), pack, rewrite);
+              return;
+            }
+            for (const v of fill) {
+              if (v.file === undefined) throw notAnExport(source, `its manifest names no file for ${v.name}`);
+              log.info(`importing volume ${v.name} ← ${v.file}`);
+              await copyEntries(createReadStream(path.join(source, v.file)), pack, importRewrite(new Set([v.name]), new Set([v.name])));
+            }
+          },
+          (tar) => container.putArchive(tar, CACHE_HELPER.volumes),
+        );
+      } catch (err) {
+        if (err instanceof BadEntryError) throw notAnExport(source, err.message);
+        // The engine's own refusal passes through; what is wrong with the files is the user's to fix.
+        if (err instanceof D7yError || signal?.aborted || (err as { statusCode?: number }).statusCode !== undefined) throw err;
+        const { code, syscall } = err as NodeJS.ErrnoException;
+        if (syscall !== undefined)
+          throw new UsageError(`cannot read the cache export ${source}: ${code}`, { hint: 'pass the file or directory `d7y-build cache export` wrote' });
+        throw notAnExport(source, (err as Error).message);
+      }
+    });
   } catch (err) {
     // All or nothing: the volumes this import made go again.
     for (const name of created) await engine.removeVolume(name).catch(() => {});

@@ -238,7 +238,7 @@ function buildTimeCheck(spec: DoctorSpec, now: number): Check {
   const name = 'build-time';
   const epoch = spec.sourceDateEpoch;
   if (epoch instanceof UsageError) return fail(name, epoch.message, epoch.hint);
-  if (epoch === undefined) return ok(name, 'SOURCE_DATE_EPOCH is unset: builds stamp the Dragonfly commit\'s date');
+  if (epoch === undefined) return ok(name, "SOURCE_DATE_EPOCH is unset: builds stamp the Dragonfly commit's date");
   const stamp = buildTimestamp(epoch);
   if (epoch * 1000 > now) {
     return warn(

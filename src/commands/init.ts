@@ -26,7 +26,9 @@ async function checkTarget(ctx: InitContext): Promise<void> {
   const parent = path.dirname(dir);
   const parentInfo = await lstat(parent).catch(() => undefined);
   if (parentInfo === undefined || !parentInfo.isDirectory()) {
-    throw new UsageError(`${parent} is not a directory, so init can't create ${dir} in it`, { hint: `create ${parent} first, or pass a directory in an existing one` });
+    throw new UsageError(`${parent} is not a directory, so init can't create ${dir} in it`, {
+      hint: `create ${parent} first, or pass a directory in an existing one`,
+    });
   }
   await assertWritableDir(parent, 'the parent of');
   const info = await lstat(dir).catch((err: NodeJS.ErrnoException) => {
@@ -50,7 +52,10 @@ async function writeScaffold(ctx: InitContext): Promise<void> {
     tmp = await mkdtemp(path.join(path.dirname(spec.dir), `.${path.basename(spec.dir)}.d7y-tmp-${process.pid}-`));
   } catch (err) {
     // A parent that takes no new entries although access(2) says it is writable (/proc, /sys, a full disk).
-    throw new InstallError(`cannot write beside ${spec.dir}: ${(err as Error).message}`, { hint: 'pass a directory in a place this user can write files to', cause: err });
+    throw new InstallError(`cannot write beside ${spec.dir}: ${(err as Error).message}`, {
+      hint: 'pass a directory in a place this user can write files to',
+      cause: err,
+    });
   }
   // Gone after the rename; on any failure before it, this leaves nothing behind.
   ctx.cleanups.push(() => rm(tmp, { recursive: true, force: true }));
@@ -58,7 +63,10 @@ async function writeScaffold(ctx: InitContext): Promise<void> {
     await chmod(tmp, 0o755);
     for (const [name, content] of Object.entries(files)) await writeFile(path.join(tmp, name), content, { mode: 0o644 });
   } catch (err) {
-    throw new InstallError(`cannot write the scaffold for ${spec.dir}: ${(err as Error).message}`, { hint: 'free space, or pass a directory on another file system', cause: err });
+    throw new InstallError(`cannot write the scaffold for ${spec.dir}: ${(err as Error).message}`, {
+      hint: 'free space, or pass a directory on another file system',
+      cause: err,
+    });
   }
   try {
     // Onto a missing or empty directory only: rename(2) refuses one that has gained files meanwhile.

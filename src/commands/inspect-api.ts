@@ -47,9 +47,12 @@ async function readInterface(ctx: ApiContext): Promise<void> {
   const result = await container.exec([CONTAINER.tools.apicheck, 'iface', dir, loader.iface]);
   const report = result.exitCode === 0 ? parseIfaceReport(result.stdout) : undefined;
   if (report === undefined) {
-    throw new UnsupportedHostError(`cannot read ${loader.importPath}.${loader.iface} at ${ctx.spec.ref} (${source.shortSha}): ${(result.stderr || result.stdout).trim()}`, {
-      hint: `d7y-apicheck reads interfaces declared in ${loader.dir} itself; pick a Dragonfly commit whose ${loader.iface} is declared there`,
-    });
+    throw new UnsupportedHostError(
+      `cannot read ${loader.importPath}.${loader.iface} at ${ctx.spec.ref} (${source.shortSha}): ${(result.stderr || result.stdout).trim()}`,
+      {
+        hint: `d7y-apicheck reads interfaces declared in ${loader.dir} itself; pick a Dragonfly commit whose ${loader.iface} is declared there`,
+      },
+    );
   }
   ctx.state.api = pluginApi(
     {

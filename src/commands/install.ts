@@ -152,10 +152,7 @@ export interface InstallResult {
   steps: StepTiming[];
 }
 
-export async function installPrebuilt(
-  spec: InstallSpec,
-  options: RunOptions = {},
-): Promise<InstallResult> {
+export async function installPrebuilt(spec: InstallSpec, options: RunOptions = {}): Promise<InstallResult> {
   const { runId, ctx, steps } = await runSession(INSTALL_STEPS, spec, options);
   return {
     runId,

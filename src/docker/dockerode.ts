@@ -10,7 +10,18 @@ import type { Readable } from 'node:stream';
 import { DEFAULT_PING_TIMEOUT_MS } from '../config';
 import { DockerUnavailableError } from '../errors';
 import { ENV_HINTS, resolveEndpoint, type EndpointHints } from './endpoint';
-import { engineMessage, type BuildContainer, type ContainerSpec, type ContainerSummary, type Engine, type EngineInfo, type ExecOptions, type ExecResult, type ImageInfo, type VolumeInfo } from './engine';
+import {
+  engineMessage,
+  type BuildContainer,
+  type ContainerSpec,
+  type ContainerSummary,
+  type Engine,
+  type EngineInfo,
+  type ExecOptions,
+  type ExecResult,
+  type ImageInfo,
+  type VolumeInfo,
+} from './engine';
 import { FrameDecoder, LineCollector } from './streams';
 
 const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND']);
@@ -242,7 +253,9 @@ export class DockerEngine implements Engine {
     return this.call(async () => {
       type Listed = { Name: string; Labels?: Record<string, string> | null; CreatedAt?: string; UsageData?: { Size?: number } | null };
       // Sizes come only with the disk usage report, which measures every volume; -1 means unknown.
-      const volumes: Listed[] = options.usage ? ((await this.docker.df()) as { Volumes?: Listed[] | null }).Volumes ?? [] : ((await this.docker.listVolumes()).Volumes as Listed[] | null) ?? [];
+      const volumes: Listed[] = options.usage
+        ? (((await this.docker.df()) as { Volumes?: Listed[] | null }).Volumes ?? [])
+        : (((await this.docker.listVolumes()).Volumes as Listed[] | null) ?? []);
       return volumes.map((v) => {
         const size = v.UsageData?.Size;
         return {

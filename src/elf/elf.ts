@@ -189,7 +189,8 @@ export class ElfFile {
 
   /** A table section (symbols, relocations) in chunks of whole entries, at most CHUNK bytes each. */
   private async *entries(table: Section): AsyncGenerator<Buffer> {
-    if (table.size > LIMITS.table) throw new UnreadableFileError(`section ${table.name} claims ${table.size} bytes, more than d7y-build scans (${LIMITS.table})`);
+    if (table.size > LIMITS.table)
+      throw new UnreadableFileError(`section ${table.name} claims ${table.size} bytes, more than d7y-build scans (${LIMITS.table})`);
     const perChunk = Math.floor(CHUNK / table.entsize) * table.entsize;
     for (let off = 0; off < table.size; off += perChunk) {
       yield await this.readSection({ ...table, offset: table.offset + off, size: Math.min(perChunk, table.size - off) });

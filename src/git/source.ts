@@ -73,7 +73,10 @@ export interface SourceOptions {
 
 function gitMessage(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   return lines.find((l) => l.startsWith('fatal:'))?.replace(/^fatal:\s*/, '') ?? lines[0] ?? text;
 }
 
@@ -247,7 +250,9 @@ export class DragonflyMirror {
       for (const [tag, now] of await this.tags()) {
         const was = before.get(tag);
         if (was !== undefined && was !== now) {
-          this.warn(`tag ${tag} of ${this.repo} moved upstream from ${was.slice(0, 12)} to ${now.slice(0, 12)}; builds of ${tag} use ${now.slice(0, 12)} from now on`);
+          this.warn(
+            `tag ${tag} of ${this.repo} moved upstream from ${was.slice(0, 12)} to ${now.slice(0, 12)}; builds of ${tag} use ${now.slice(0, 12)} from now on`,
+          );
         }
       }
     });

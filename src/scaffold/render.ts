@@ -89,7 +89,10 @@ function printable(text: string): string {
 
 function docLines(doc: string | undefined, indent: string): string[] {
   if (doc === undefined || doc.trim() === '') return [];
-  return doc.trimEnd().split('\n').map((l) => (l === '' ? `${indent}//` : `${indent}// ${l}`));
+  return doc
+    .trimEnd()
+    .split('\n')
+    .map((l) => (l === '' ? `${indent}//` : `${indent}// ${l}`));
 }
 
 /** inspect-api's text: the loader, the interface, the metadata and each method with its doc comment. */
@@ -101,10 +104,19 @@ export function formatApi(api: PluginApi): string[] {
     `loader:    ${pkg}.LoadPlugin(${params}) in ${api.loader.importPath}`,
     `interface: ${api.interface.importPath}.${api.interface.name}`,
     `file:      ${api.plugin.file}${api.plugin.name === undefined ? ` (<name>: ${api.plugin.namePattern})` : ''}`,
-    `metadata:  ${Object.entries(api.metadata).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+    `metadata:  ${Object.entries(api.metadata)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
     `methods (${api.methods.length}):`,
     ...api.methods.flatMap((m) => [...docLines(m.doc, '  '), `  ${m.qualified}`].map(printable)),
-    ...(Object.keys(api.imports).length === 0 ? [] : ['imports:', ...importLines(api.imports).filter((l) => l !== '').map((l) => `  ${printable(l.trim())}`)]),
+    ...(Object.keys(api.imports).length === 0
+      ? []
+      : [
+          'imports:',
+          ...importLines(api.imports)
+            .filter((l) => l !== '')
+            .map((l) => `  ${printable(l.trim())}`),
+        ]),
   ];
 }
 
@@ -191,8 +203,12 @@ function mapEntries(entries: Array<[string, string]>, indent: string): string {
 
 /** Names the plugin's type can't take: Go's keywords and predeclared identifiers, and the scaffold's own. */
 const GO_RESERVED = new Set([
-  ...'break case chan const continue default defer else fallthrough for func go goto if import interface map package range return select struct switch type var'.split(' '),
-  ...'any bool byte comparable complex64 complex128 error float32 float64 int int8 int16 int32 int64 rune string uint uint8 uint16 uint32 uint64 uintptr'.split(' '),
+  ...'break case chan const continue default defer else fallthrough for func go goto if import interface map package range return select struct switch type var'.split(
+    ' ',
+  ),
+  ...'any bool byte comparable complex64 complex128 error float32 float64 int int8 int16 int32 int64 rune string uint uint8 uint16 uint32 uint64 uintptr'.split(
+    ' ',
+  ),
   ...'true false iota nil append cap clear close complex copy delete imag len make max min new panic print println real recover'.split(' '),
   // The scaffold's own names: DragonflyPluginInit's parameter is in scope where the type is used.
   ...'main init buildCommit buildTime DragonflyPluginInit option testing'.split(' '),
@@ -234,7 +250,9 @@ export function scaffoldFiles(api: PluginApi, options: ScaffoldOptions): Record<
   const methods = api.methods.map((m) => {
     const { params, results } = stubSignature(m);
     const doc = docLines(m.doc, '');
-    return [...doc, `func (*${typeName}) ${m.name}(${params})${results === '' ? '' : ` ${results}`} {`, ...(results === '' ? [] : ['\treturn']), '}'].join('\n');
+    return [...doc, `func (*${typeName}) ${m.name}(${params})${results === '' ? '' : ` ${results}`} {`, ...(results === '' ? [] : ['\treturn']), '}'].join(
+      '\n',
+    );
   });
   const metaEntries: Array<[string, string]> = [
     ...Object.entries(metadata).map(([k, v]): [string, string] => [k, JSON.stringify(v)]),
@@ -285,7 +303,10 @@ func TestDragonflyPluginInit(t *testing.T) {
 		t.Fatalf("%T does not implement ${qualifiedIface}", value)
 	}
 	for key, want := range map[string]string{
-${mapEntries(Object.entries(metadata).map(([k, v]) => [k, JSON.stringify(v)]), '\t\t')}
+${mapEntries(
+  Object.entries(metadata).map(([k, v]) => [k, JSON.stringify(v)]),
+  '\t\t',
+)}
 	} {
 		if got := meta[key]; got != want {
 			t.Errorf("metadata %q is %q, want %q", key, got, want)
@@ -318,7 +339,9 @@ ${options.repo === undefined ? '' : `repo: ${JSON.stringify(options.repo)}\n`}`;
 A Dragonfly ${api.type} plugin, scaffolded by \`d7y-build init\`. \`${name}.go\` implements
 \`${ifacePath}.${api.interface.name}\` as it is at ${at};
 each method returns zero values until you write it. \`DragonflyPluginInit\` returns the metadata
-Dragonfly's loader checks (${Object.entries(metadata).map(([k, v]) => `${k}=${v}`).join(', ')}) and the build's stamps.
+Dragonfly's loader checks (${Object.entries(metadata)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ')}) and the build's stamps.
 
 ## Build
 

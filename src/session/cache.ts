@@ -43,7 +43,7 @@ export async function checkCacheDir(dir: string, origin: string): Promise<void> 
     await rm(probe);
   } catch (err) {
     throw new UsageError(`the cache directory ${dir} (from ${origin}) is not a writable directory (${(err as NodeJS.ErrnoException).code ?? String(err)})`, {
-      hint: 'set D7Y_CACHE_DIR to a writable directory for d7y-build\'s git mirrors and locks',
+      hint: "set D7Y_CACHE_DIR to a writable directory for d7y-build's git mirrors and locks",
     });
   }
 }

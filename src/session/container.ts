@@ -58,7 +58,7 @@ export async function openContainer(
     // in an image layer, an environment or a log.
     const written = await container.exec(['sh', '-c', 'umask 077 && cat > "$1"', 'sh', CONTAINER.secrets.netrc], { stdin: ctx.secrets.netrc });
     if (written.exitCode !== 0) throw new InternalError(`cannot put the netrc credentials into the container: ${written.stderr.trim()}`);
-    ctx.log.info('netrc credentials are on the container\'s tmpfs for this build only');
+    ctx.log.info("netrc credentials are on the container's tmpfs for this build only");
   }
 
   const probe = await container.exec(['go', 'version']);

@@ -60,7 +60,8 @@ export function builderImageTag(files: ContextFile[], buildArgs: Record<string, 
  * for the release go.mod asks for, when it names one.
  */
 export function missingGoImageHint(release: string | undefined): string {
-  if (release === undefined) return 'pull it on a machine that reaches the registry and `docker load` it here, or pass --go-image with an image this engine has';
+  if (release === undefined)
+    return 'pull it on a machine that reaches the registry and `docker load` it here, or pass --go-image with an image this engine has';
   const offline = offlineGoImage(release);
   return `pull it on a machine that reaches the registry, or build a stand-in offline with ${offline.command} and pass --go-image ${offline.image}`;
 }
@@ -134,7 +135,8 @@ export async function prepareImage(ctx: SourceContext): Promise<void> {
   const source = need(ctx.state.source, 'the source');
   const choice = chooseGoImage(source.goMod, ctx.spec.goImage);
   if (choice === undefined) {
-    const line = source.goMod.toolchain !== undefined ? `toolchain go${source.goMod.toolchain}` : source.goMod.go !== undefined ? `go ${source.goMod.go}` : 'no go line';
+    const line =
+      source.goMod.toolchain !== undefined ? `toolchain go${source.goMod.toolchain}` : source.goMod.go !== undefined ? `go ${source.goMod.go}` : 'no go line';
     throw new GoImageError(`go.mod at ${source.shortSha} names no Go release to pick a Go image by (${line})`, {
       hint: 'pass --go-image, e.g. --go-image golang:1.23.5-bookworm',
     });

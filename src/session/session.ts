@@ -113,12 +113,7 @@ export interface SessionSettings {
 }
 
 /** A new session for one run: its id, labels, adapters and settings; no steps run yet. */
-export function newSession(
-  runId: string,
-  settings: SessionSettings,
-  options: RunOptions,
-  signal: AbortSignal,
-): SessionContext {
+export function newSession(runId: string, settings: SessionSettings, options: RunOptions, signal: AbortSignal): SessionContext {
   return {
     log: options.log ?? nullLogger,
     signal,

@@ -121,7 +121,13 @@ async function runLoader(ctx: SessionContext, container: BuildContainer, plugin:
     env: loadEnv(ctx),
     onLine: (_stream, line) => ctx.log.output('loadcheck', line),
   });
-  assertFinished(ctx, result.exitCode, started, `${describe} on ${plugin.file}`, [result.stdout.trim(), result.stderr.trim()].filter((t) => t !== '').join('\n'));
+  assertFinished(
+    ctx,
+    result.exitCode,
+    started,
+    `${describe} on ${plugin.file}`,
+    [result.stdout.trim(), result.stderr.trim()].filter((t) => t !== '').join('\n'),
+  );
   const report = result.exitCode === 0 ? parseLoaderReport(result.stdout) : undefined;
   if (report === undefined) {
     const output = [result.stdout.trim(), result.stderr.trim()].filter((t) => t !== '').join('\n');

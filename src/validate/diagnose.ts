@@ -23,7 +23,7 @@ export function hintFor(reason: string, expected: { type: string; name: string }
     return 'export func DragonflyPluginInit(option map[string]string) (any, map[string]string, error) from package main';
   }
   if (/panic/.test(reason)) {
-    return "the plugin panicked while loading: check its init functions and DragonflyPluginInit";
+    return 'the plugin panicked while loading: check its init functions and DragonflyPluginInit';
   }
   return 'DragonflyPluginInit returned an error or the loader refused the file: see the host output below';
 }

@@ -92,9 +92,7 @@ export async function readGoBinary(path: string): Promise<GoBinary> {
     const fromFiles = kind === 'plugin' && (!buildInfoRecorded || buildInfo.path === 'command-line-arguments');
     const mainPkg = fromFiles ? 'plugin/unnamed-[0-9a-f]+' : escapeRegExp(buildInfo.path);
     const stampVar = new RegExp(
-      kind === 'plugin'
-        ? `^(?:${mainPkg}|main)\\.(${PLUGIN_VARS.join('|')})$`
-        : `^d7y\\.io/dragonfly/v2/version\\.(${VERSION_VARS.join('|')})$`,
+      kind === 'plugin' ? `^(?:${mainPkg}|main)\\.(${PLUGIN_VARS.join('|')})$` : `^d7y\\.io/dragonfly/v2/version\\.(${VERSION_VARS.join('|')})$`,
     );
     const prefixes = [
       'go:link.pkghash',
@@ -107,7 +105,10 @@ export async function readGoBinary(path: string): Promise<GoBinary> {
     // An executable exports what is needed; a plugin's check table is a local symbol, in .symtab only.
     const needsSymtab = kind === 'plugin' || !dynamic.some((s) => stampVar.test(s.name));
     const full = hasSymtab && needsSymtab ? (await elf.symbols('.symtab', prefixes)).filter(wanted) : [];
-    const exportedHashes = await readHashes(elf, dynamic.filter((s) => s.bind !== 0));
+    const exportedHashes = await readHashes(
+      elf,
+      dynamic.filter((s) => s.bind !== 0),
+    );
 
     // Without build information, only a shared object with a plugin's package hashes is a Go plugin.
     if (!buildInfoRecorded && (elf.header.type !== ET_DYN || ![...dynamic, ...full].some((s) => HASH_BYTES.test(s.name) || PKGHASHES.test(s.name)))) {
@@ -133,7 +134,10 @@ export async function readGoBinary(path: string): Promise<GoBinary> {
       const key = m ? (kind === 'plugin' ? `main.${m[1]}` : `version.${m[1]}`) : undefined;
       if (key !== undefined && !stampSymbols.has(key) && s.shndx !== 0 && s.size >= 16) stampSymbols.set(key, s);
     }
-    const values = await readGoStrings(elf, [...stampSymbols.values()].map((s) => s.value));
+    const values = await readGoStrings(
+      elf,
+      [...stampSymbols.values()].map((s) => s.value),
+    );
     const stamps = Object.fromEntries([...stampSymbols.keys()].map((k, i) => [k, values[i]!.toString('utf8')]));
 
     return { path, size: elf.size, arch: elf.header.arch, kind, buildInfo, buildInfoRecorded, hasSymtab, exportedHashes, pluginHashes, orderKnown, stamps };

@@ -165,7 +165,7 @@ export async function inspectFile(file: string): Promise<InspectReport> {
     deps: info.deps.map((d) => ({ path: d.path, version: d.version, ...(d.replace ? { replace: { path: d.replace.path, version: d.replace.version } } : {}) })),
     settings: info.settings,
     stamps: b.stamps,
-    ...(b.stamps['version.GitCommit'] ?? b.stamps['main.buildCommit']
+    ...((b.stamps['version.GitCommit'] ?? b.stamps['main.buildCommit'])
       ? { dragonflyCommit: b.stamps['version.GitCommit'] ?? b.stamps['main.buildCommit'] }
       : {}),
     buildInfoRecorded: b.buildInfoRecorded,

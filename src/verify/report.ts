@@ -22,7 +22,9 @@ export function formatVerify(report: VerifyReport): string[] {
     lines.push(`${path.basename(p.file)} (${built}): will NOT load into ${host}`);
     if (p.goError) {
       const orderNote = !p.orderKnown && p.reasons.some((r) => r.kind === 'package');
-      lines.push(`  plugin.Open would fail with: ${p.goError}${orderNote ? " (or another of the packages below: the plugin is stripped, so Go's order is unknown)" : ''}`);
+      lines.push(
+        `  plugin.Open would fail with: ${p.goError}${orderNote ? " (or another of the packages below: the plugin is stripped, so Go's order is unknown)" : ''}`,
+      );
     }
     for (const r of p.reasons) lines.push(`  - ${describeReason(r)}`);
     lines.push(...notCompared);

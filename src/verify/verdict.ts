@@ -85,7 +85,9 @@ function notCompared(plugin: GoBinary): PluginVerdict['notCompared'] {
   const known = version !== UNKNOWN_GO_VERSION;
   return {
     what: [...(known ? [] : ['Go version']), ...SETTINGS_THAT_MATTER.filter((k) => k !== 'GOOS' && k !== 'GOARCH')],
-    why: known ? `not recorded in a ${version} plugin` : 'not recorded in a plugin without Go build information or DWARF (Go 1.20 and older write no build information into plugins)',
+    why: known
+      ? `not recorded in a ${version} plugin`
+      : 'not recorded in a plugin without Go build information or DWARF (Go 1.20 and older write no build information into plugins)',
   };
 }
 

@@ -9,7 +9,20 @@ import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { docker, fixtureSha, leftoverContainers, root, tempDir } from './helpers';
 
-const TIMED = ['classic', 'ours cold', 'floor', 'ours warm', 'plugins in one call', 'plugins in separate calls', 'ours warm, large context', 'imported cache on a fresh engine', '--help', 'node -e 0', 'peak RSS, warm', 'peak RSS, large context'];
+const TIMED = [
+  'classic',
+  'ours cold',
+  'floor',
+  'ours warm',
+  'plugins in one call',
+  'plugins in separate calls',
+  'ours warm, large context',
+  'imported cache on a fresh engine',
+  '--help',
+  'node -e 0',
+  'peak RSS, warm',
+  'peak RSS, large context',
+];
 const RATIOS = ['warm / floor', 'cold / classic', 'imported / cold', 'one call / separate calls', '--help / node -e 0'];
 
 function runBench(args: string[]): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
@@ -28,7 +41,10 @@ function runBench(args: string[]): Promise<{ exitCode: number | null; stdout: st
 function row(report: string, name: string): string[] {
   const line = report.split('\n').find((l) => l.startsWith(`| ${name} |`));
   expect(line, `row "${name}"`).toBeDefined();
-  return line!.split('|').slice(1, -1).map((c) => c.trim());
+  return line!
+    .split('|')
+    .slice(1, -1)
+    .map((c) => c.trim());
 }
 
 describe('npm run bench', () => {

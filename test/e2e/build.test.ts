@@ -47,10 +47,9 @@ describe('d7y-build builds, validates and installs', () => {
     await using work = await tempDir();
     const out = path.join(work.path, 'out');
     const plugins = path.join(work.path, 'plugins');
-    const run = await runCli(
-      [...fixtureArgs('v2.1.0'), '--out', out, '--plugins-dir', plugins, '--json', path.join(examples, 'd7yfs')],
-      { env: { SOURCE_DATE_EPOCH } },
-    );
+    const run = await runCli([...fixtureArgs('v2.1.0'), '--out', out, '--plugins-dir', plugins, '--json', path.join(examples, 'd7yfs')], {
+      env: { SOURCE_DATE_EPOCH },
+    });
     expect(run.stderr).not.toMatch(/error:/);
     expect(run.exitCode).toBe(0);
 
@@ -68,8 +67,19 @@ describe('d7y-build builds, validates and installs', () => {
       installed: [path.join(plugins, 'd7y-resource-plugin-d7yfs.so')],
     });
     expect(outcome.steps.map((s) => s.name)).toEqual([
-      'check-inputs', 'resolve-source', 'prepare-image', 'start-container', 'upload-sources', 'check-api',
-      'check-dependencies', 'compile-plugins', 'compile-host', 'validate', 'collect-artifacts', 'verify', 'install',
+      'check-inputs',
+      'resolve-source',
+      'prepare-image',
+      'start-container',
+      'upload-sources',
+      'check-api',
+      'check-dependencies',
+      'compile-plugins',
+      'compile-host',
+      'validate',
+      'collect-artifacts',
+      'verify',
+      'install',
     ]);
     for (const step of outcome.steps) expect(run.stderr).toContain(step.name);
 
@@ -94,7 +104,11 @@ describe('d7y-build builds, validates and installs', () => {
       buildTimeReason: `SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH}`,
       validation: { command: 'dfget plugin' },
       // The static check agrees with the real load.
-      verify: { loads: true, host: { path: 'bin/dfget', goVersion: 'go1.23.5', dragonflyCommit: sha.slice(0, 7) }, plugins: [{ file: 'plugins/d7y-resource-plugin-d7yfs.so', loads: true, reasons: [] }] },
+      verify: {
+        loads: true,
+        host: { path: 'bin/dfget', goVersion: 'go1.23.5', dragonflyCommit: sha.slice(0, 7) },
+        plugins: [{ file: 'plugins/d7y-resource-plugin-d7yfs.so', loads: true, reasons: [] }],
+      },
     });
     for (const a of outcome.artifacts.filter((x) => x.kind !== 'manifest')) {
       expect(await digest(a.path)).toBe(a.sha256);
@@ -122,8 +136,14 @@ describe('d7y-build builds, validates and installs', () => {
     const out = path.join(work.path, 'out');
     const plugins = path.join(work.path, 'plugins');
     const run = await runCli([
-      ...fixtureArgs('v2.1.1'), '--out', out, '--plugins-dir', plugins, '--json',
-      path.join(examples, 'd7yfs'), path.join(examples, 'humanfs'),
+      ...fixtureArgs('v2.1.1'),
+      '--out',
+      out,
+      '--plugins-dir',
+      plugins,
+      '--json',
+      path.join(examples, 'd7yfs'),
+      path.join(examples, 'humanfs'),
     ]);
     expect(run.stderr).not.toMatch(/error:/);
     expect(run.exitCode).toBe(0);
@@ -143,7 +163,15 @@ describe('d7y-build builds, validates and installs', () => {
     const out = path.join(work.path, 'out');
     const plugins = path.join(work.path, 'plugins');
     const run = await runCli([
-      ...fixtureArgs('v2.1.1'), '--type', 'scheduler', '--tags', 'd7ytest', '--out', out, '--plugins-dir', plugins,
+      ...fixtureArgs('v2.1.1'),
+      '--type',
+      'scheduler',
+      '--tags',
+      'd7ytest',
+      '--out',
+      out,
+      '--plugins-dir',
+      plugins,
       path.join(examples, 'evaluator'),
     ]);
     expect(run.stderr).not.toMatch(/error:/);
@@ -172,7 +200,14 @@ describe('d7y-build builds, validates and installs', () => {
     await mkdir(path.join(work.path, 'links'));
     await symlink(real, path.join(work.path, 'links', 'd7yfs'));
     const plugins = path.join(work.path, 'plugins');
-    const run = await runCli([...fixtureArgs('v2.1.0'), '--out', path.join(work.path, 'out'), '--plugins-dir', plugins, path.join(work.path, 'links', 'd7yfs')]);
+    const run = await runCli([
+      ...fixtureArgs('v2.1.0'),
+      '--out',
+      path.join(work.path, 'out'),
+      '--plugins-dir',
+      plugins,
+      path.join(work.path, 'links', 'd7yfs'),
+    ]);
     expect(run.stderr).not.toMatch(/error:/);
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toBe(`${path.join(plugins, 'd7y-resource-plugin-d7yfs.so')}\n`);
@@ -187,12 +222,24 @@ describe('d7y-build builds, validates and installs', () => {
     await mkdir(path.join(xdg, 'd7y-build'), { recursive: true });
     // Relative paths in a config file are taken from its directory.
     await writeFile(path.join(xdg, 'd7y-build', 'config.yaml'), `goImage: ${inject('goImage')}\nout: ../../out\npluginsDir: ../../plugins\n`);
-    const unset = { D7Y_COMMIT: undefined, D7Y_TYPE: undefined, D7Y_REPO: undefined, D7Y_GO_IMAGE: undefined, D7Y_OUT: undefined, D7Y_PLUGINS_DIR: undefined, D7Y_CONFIG: undefined };
+    const unset = {
+      D7Y_COMMIT: undefined,
+      D7Y_TYPE: undefined,
+      D7Y_REPO: undefined,
+      D7Y_GO_IMAGE: undefined,
+      D7Y_OUT: undefined,
+      D7Y_PLUGINS_DIR: undefined,
+      D7Y_CONFIG: undefined,
+    };
     const run = await runCli(['--json', dir], { env: { ...unset, XDG_CONFIG_HOME: xdg } });
     expect(run.stderr).not.toMatch(/error:/);
     expect(run.exitCode).toBe(0);
     const plugins = path.join(work.path, 'plugins');
-    expect(parseOutcome(run.stdout)).toMatchObject({ commit: await fixtureSha('v2.1.1'), goImage: inject('goImage'), installed: [path.join(plugins, 'd7y-scheduler-plugin-evaluator.so')] });
+    expect(parseOutcome(run.stdout)).toMatchObject({
+      commit: await fixtureSha('v2.1.1'),
+      goImage: inject('goImage'),
+      installed: [path.join(plugins, 'd7y-scheduler-plugin-evaluator.so')],
+    });
     expect(await exists(path.join(work.path, 'out', 'bin', 'scheduler'))).toBe(true);
   });
 
@@ -203,8 +250,16 @@ describe('d7y-build builds, validates and installs', () => {
     // A cache of its own, so that the first build really clones.
     const env = { D7Y_CACHE_DIR: path.join(work.path, 'cache') };
     const args = (dir: string) => [
-      '--commit', 'v2.1.0', '--repo', repo, '--go-image', inject('goImage'),
-      '--out', path.join(work.path, dir, 'out'), '--plugins-dir', path.join(work.path, dir, 'plugins'),
+      '--commit',
+      'v2.1.0',
+      '--repo',
+      repo,
+      '--go-image',
+      inject('goImage'),
+      '--out',
+      path.join(work.path, dir, 'out'),
+      '--plugins-dir',
+      path.join(work.path, dir, 'plugins'),
       path.join(examples, 'd7yfs'),
     ];
     const first = await runCli(args('first'), { env });
@@ -223,7 +278,10 @@ describe('the host cache and reproducible builds', () => {
   /** The artifacts of a build of d7yfs at v2.1.0 into <dir>/out, its outcome and stderr. */
   async function buildD7yfs(dir: string, env: Record<string, string | undefined>, extra: string[] = []) {
     const out = path.join(dir, 'out');
-    const run = await runCli([...fixtureArgs('v2.1.0'), '--out', out, '--plugins-dir', path.join(dir, 'plugins'), '--json', ...extra, path.join(examples, 'd7yfs')], { env });
+    const run = await runCli(
+      [...fixtureArgs('v2.1.0'), '--out', out, '--plugins-dir', path.join(dir, 'plugins'), '--json', ...extra, path.join(examples, 'd7yfs')],
+      { env },
+    );
     expect(run.stderr).not.toMatch(/error:/);
     expect(run.exitCode).toBe(0);
     const files = ['bin/dfget', 'bin/d7y-loadcheck', 'plugins/d7y-resource-plugin-d7yfs.so'];

@@ -28,7 +28,18 @@ describe('d7y-build cache', () => {
     await using work = await tempDir('cache-');
     const env = { D7Y_CACHE_DIR: path.join(work.path, 'cache'), SOURCE_DATE_EPOCH: '1704164645' };
     const build = (name: string) =>
-      runCli([...fixtureArgs('v2.1.0'), '--out', path.join(work.path, name, 'out'), '--plugins-dir', path.join(work.path, name, 'plugins'), '--json', path.join(examples, 'd7yfs')], { env });
+      runCli(
+        [
+          ...fixtureArgs('v2.1.0'),
+          '--out',
+          path.join(work.path, name, 'out'),
+          '--plugins-dir',
+          path.join(work.path, name, 'plugins'),
+          '--json',
+          path.join(examples, 'd7yfs'),
+        ],
+        { env },
+      );
 
     const first = await build('first');
     expect(first.stderr).not.toMatch(/error:/);
@@ -40,7 +51,11 @@ describe('d7y-build cache', () => {
     expect(ls.exitCode).toBe(0);
     const listing = JSON.parse(ls.stdout);
     const byName = new Map(listing.volumes.map((v: { name: string }) => [v.name, v]));
-    for (const [name, role] of [['d7y-build-go-mod', 'go-mod-cache'], ['d7y-build-go-build', 'go-build-cache'], [tree, 'dragonfly-source']]) {
+    for (const [name, role] of [
+      ['d7y-build-go-mod', 'go-mod-cache'],
+      ['d7y-build-go-build', 'go-build-cache'],
+      [tree, 'dragonfly-source'],
+    ]) {
       expect(byName.get(name), name).toMatchObject({ role, usedBy: [] });
       expect((byName.get(name) as { sizeBytes: number }).sizeBytes, name).toBeGreaterThan(0);
     }
@@ -79,7 +94,9 @@ describe('d7y-build cache', () => {
 
     const pruned = await runCli(['cache', 'prune', '--all', '--json'], { env });
     expect(pruned.exitCode).toBe(0);
-    expect(JSON.parse(pruned.stdout).removedVolumes.map((v: { name: string }) => v.name)).toEqual(expect.arrayContaining(['d7y-build-go-build', 'd7y-build-go-mod', tree]));
+    expect(JSON.parse(pruned.stdout).removedVolumes.map((v: { name: string }) => v.name)).toEqual(
+      expect.arrayContaining(['d7y-build-go-build', 'd7y-build-go-mod', tree]),
+    );
     expect(await cacheVolumes()).toEqual([]);
 
     // The engine warm again for the tests after this one.

@@ -26,8 +26,19 @@ describe('concurrent builds', () => {
       builds.map((b, i) =>
         runCli(
           [
-            '--commit', b.commit, '--repo', inject('fixtureRepo'), '--go-image', inject('goImage'), '--type', b.type,
-            '--out', path.join(work.path, `out${i}`), '--plugins-dir', path.join(work.path, `plugins${i}`), '--json',
+            '--commit',
+            b.commit,
+            '--repo',
+            inject('fixtureRepo'),
+            '--go-image',
+            inject('goImage'),
+            '--type',
+            b.type,
+            '--out',
+            path.join(work.path, `out${i}`),
+            '--plugins-dir',
+            path.join(work.path, `plugins${i}`),
+            '--json',
             path.join(examples, b.dir),
           ],
           { env },
@@ -57,8 +68,18 @@ describe('concurrent builds', () => {
     const runs = await Promise.all(
       ['v2.1.0', 'v2.1.1'].map((commit) =>
         runCli([
-          '--commit', commit, '--repo', inject('fixtureRepo'), '--go-image', inject('goImage'),
-          '--out', path.join(work.path, commit), '--plugins-dir', plugins, '--json', path.join(examples, 'd7yfs'),
+          '--commit',
+          commit,
+          '--repo',
+          inject('fixtureRepo'),
+          '--go-image',
+          inject('goImage'),
+          '--out',
+          path.join(work.path, commit),
+          '--plugins-dir',
+          plugins,
+          '--json',
+          path.join(examples, 'd7yfs'),
         ]),
       ),
     );
@@ -82,8 +103,18 @@ describe('concurrent builds', () => {
     const runs = await Promise.all(
       ['a', 'b'].map((name) =>
         runCli([
-          '--commit', 'v2.1.1', '--repo', inject('fixtureRepo'), '--go-image', inject('goImage'),
-          '--out', path.join(work.path, name, 'out'), '--plugins-dir', path.join(work.path, name, 'plugins'), '--json', path.join(examples, 'd7yfs'),
+          '--commit',
+          'v2.1.1',
+          '--repo',
+          inject('fixtureRepo'),
+          '--go-image',
+          inject('goImage'),
+          '--out',
+          path.join(work.path, name, 'out'),
+          '--plugins-dir',
+          path.join(work.path, name, 'plugins'),
+          '--json',
+          path.join(examples, 'd7yfs'),
         ]),
       ),
     );

@@ -48,7 +48,19 @@ describe('faults', () => {
     const { plugins, out } = await prepared(work.path);
     const before = await snapshot(plugins);
     // New cache keys for everything, so the compiler really runs under the limit.
-    const result = await runCli([...fixtureArgs('v2.1.0'), '--out', out, '--plugins-dir', plugins, '--memory', '48m', '--gcflags', uncachedGcflags('-N'), '--json', path.join(examples, 'd7yfs')]);
+    const result = await runCli([
+      ...fixtureArgs('v2.1.0'),
+      '--out',
+      out,
+      '--plugins-dir',
+      plugins,
+      '--memory',
+      '48m',
+      '--gcflags',
+      uncachedGcflags('-N'),
+      '--json',
+      path.join(examples, 'd7yfs'),
+    ]);
     expect(result.exitCode).toBe(13);
     const { error } = JSON.parse(result.stdout);
     expect(error).toMatchObject({ code: 'out-of-memory', step: 'compile-plugins' });
@@ -62,7 +74,19 @@ describe('faults', () => {
     await using work = await tempDir('slow-');
     const { plugins, out } = await prepared(work.path);
     const started = Date.now();
-    const result = await runCli([...fixtureArgs('v2.1.0'), '--out', out, '--plugins-dir', plugins, '--timeout', '1s', '--gcflags', uncachedGcflags(), '--json', path.join(examples, 'd7yfs')]);
+    const result = await runCli([
+      ...fixtureArgs('v2.1.0'),
+      '--out',
+      out,
+      '--plugins-dir',
+      plugins,
+      '--timeout',
+      '1s',
+      '--gcflags',
+      uncachedGcflags(),
+      '--json',
+      path.join(examples, 'd7yfs'),
+    ]);
     expect(result.exitCode).toBe(14);
     expect(Date.now() - started).toBeLessThan(30_000); // the compile was stopped, not waited for
     expect(JSON.parse(result.stdout).error.message).toMatch(/took longer than --timeout \(1\.0s\)/);

@@ -33,8 +33,16 @@ describe('the default Go image', () => {
       await using work = await tempDir();
       const out = path.join(work.path, 'out');
       const result = await runCli([
-        '--commit', 'v2.0.9', '--repo', inject('fixtureRepo'),
-        '--out', out, '--plugins-dir', path.join(work.path, 'plugins'), '--json', path.join(examples, 'd7yfs'),
+        '--commit',
+        'v2.0.9',
+        '--repo',
+        inject('fixtureRepo'),
+        '--out',
+        out,
+        '--plugins-dir',
+        path.join(work.path, 'plugins'),
+        '--json',
+        path.join(examples, 'd7yfs'),
       ]);
       expect(result.stderr).not.toMatch(/error:/);
       expect(result.exitCode).toBe(0);
@@ -68,13 +76,23 @@ describe('the default Go image', () => {
 
     const out = path.join(work.path, 'out');
     const result = await runCli([
-      '--commit', 'v2.0.7', '--repo', repo, '--out', out, '--plugins-dir', path.join(work.path, 'plugins'), '--json',
+      '--commit',
+      'v2.0.7',
+      '--repo',
+      repo,
+      '--out',
+      out,
+      '--plugins-dir',
+      path.join(work.path, 'plugins'),
+      '--json',
       path.join(examples, 'd7yfs'),
     ]);
     expect(result.exitCode, result.stderr).toBe(5);
     const { error } = JSON.parse(result.stdout);
     expect(error).toMatchObject({ code: 'go-image', step: 'prepare-image' });
-    expect(error.message).toContain(`the Go image ${defaultImage} is not here and can't be pulled (go.mod go 1.19 (language version): latest 1.19 patch, 1.19.13)`);
+    expect(error.message).toContain(
+      `the Go image ${defaultImage} is not here and can't be pulled (go.mod go 1.19 (language version): latest 1.19 patch, 1.19.13)`,
+    );
     const command = /build a stand-in offline with (scripts\/go-image\.sh \S+) and pass --go-image (\S+)$/.exec(error.hint);
     expect(command, error.hint).not.toBeNull();
     expect(command![2]).toBe('d7y-build/golang:1.19.13-bookworm');

@@ -73,7 +73,9 @@ export async function snapshot(dir: string): Promise<Record<string, string>> {
 
 /** sha256 of a file: compare files by digest (deep equality of large Buffers is slow). */
 export async function digest(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 export async function exists(p: string): Promise<boolean> {
@@ -128,10 +130,13 @@ export async function runContainer(createArgs: string[], copies: Array<[string, 
  */
 export function runHost(hostBinary: string, pluginsDir: string, args: string[]): Promise<{ stdout: string; stderr: string; exitCode: number }> {
   const script = 'mkdir -p /usr/local/dragonfly && cp -R /opt/plugins /usr/local/dragonfly/plugins && exec /opt/host "$@"';
-  return runContainer(['--label', 'io.d7y-build.test=host', inject('goImage'), 'sh', '-c', script, 'host', ...args], [
-    [hostBinary, '/opt/host'],
-    [pluginsDir, '/opt/plugins'],
-  ]);
+  return runContainer(
+    ['--label', 'io.d7y-build.test=host', inject('goImage'), 'sh', '-c', script, 'host', ...args],
+    [
+      [hostBinary, '/opt/host'],
+      [pluginsDir, '/opt/plugins'],
+    ],
+  );
 }
 
 /** Writes a plugin source tree: file name → content. */

@@ -215,9 +215,12 @@ describe('a branch that moved, built through a password-protected --repo', () =>
     await mkdir(target);
     await symlink('/etc/hostname', path.join(target, PLUGIN));
     const before = await snapshot(target);
-    const result = await runCli(['install', '--host', path.join(out(), 'bin', 'dfget'), '--plugins-dir', target, '--json', path.join(out(), 'plugins', PLUGIN)], {
-      env: { D7Y_CACHE_DIR: cache() },
-    });
+    const result = await runCli(
+      ['install', '--host', path.join(out(), 'bin', 'dfget'), '--plugins-dir', target, '--json', path.join(out(), 'plugins', PLUGIN)],
+      {
+        env: { D7Y_CACHE_DIR: cache() },
+      },
+    );
     expectFailure(result, 9, /is a symbolic link, not a file; installed nothing/);
     expect(await snapshot(target)).toEqual(before);
     expect(await readdir(target)).toEqual([PLUGIN]);
@@ -227,15 +230,43 @@ describe('a branch that moved, built through a password-protected --repo', () =>
 describe('credentials in --repo never print', () => {
   const enc = encodeURIComponent;
   it.each([
-    ['a password, nothing listening', () => ({ args: ['--repo', `http://d7y:${TOKEN}@127.0.0.1:9/dragonfly.git`] }), /cannot clone http:\/\/127\.0\.0\.1:9\/dragonfly\.git/],
-    ['a token as the user, nothing listening', () => ({ args: ['--repo', `http://${TOKEN}@127.0.0.1:9/dragonfly.git`] }), /cannot clone http:\/\/127\.0\.0\.1:9\//],
-    ['a percent-encoded password in D7Y_REPO', () => ({ args: [], env: { D7Y_REPO: `http://d7y:${enc(`${TOKEN}/@:`)}@127.0.0.1:9/x.git` } }), /cannot clone http:\/\/127\.0\.0\.1:9\/x\.git/],
-    ['a wrong password, refused by the server', () => ({ args: ['--repo', authUrl.replace(TOKEN, `${TOKEN}-wrong`)] }), /cannot clone http:\/\/127\.0\.0\.1:\d+\/dragonfly\.git/],
+    [
+      'a password, nothing listening',
+      () => ({ args: ['--repo', `http://d7y:${TOKEN}@127.0.0.1:9/dragonfly.git`] }),
+      /cannot clone http:\/\/127\.0\.0\.1:9\/dragonfly\.git/,
+    ],
+    [
+      'a token as the user, nothing listening',
+      () => ({ args: ['--repo', `http://${TOKEN}@127.0.0.1:9/dragonfly.git`] }),
+      /cannot clone http:\/\/127\.0\.0\.1:9\//,
+    ],
+    [
+      'a percent-encoded password in D7Y_REPO',
+      () => ({ args: [], env: { D7Y_REPO: `http://d7y:${enc(`${TOKEN}/@:`)}@127.0.0.1:9/x.git` } }),
+      /cannot clone http:\/\/127\.0\.0\.1:9\/x\.git/,
+    ],
+    [
+      'a wrong password, refused by the server',
+      () => ({ args: ['--repo', authUrl.replace(TOKEN, `${TOKEN}-wrong`)] }),
+      /cannot clone http:\/\/127\.0\.0\.1:\d+\/dragonfly\.git/,
+    ],
   ])('%s', async (_label, given, message) => {
     await using dir = await tempDir();
     const { args, env } = given() as { args: string[]; env?: Record<string, string> };
     const result = await runCli(
-      ['--commit', 'v2.1.0', ...args, '--go-image', inject('goImage'), '--out', path.join(dir.path, 'out'), '--plugins-dir', path.join(dir.path, 'p'), '--json', D7YFS],
+      [
+        '--commit',
+        'v2.1.0',
+        ...args,
+        '--go-image',
+        inject('goImage'),
+        '--out',
+        path.join(dir.path, 'out'),
+        '--plugins-dir',
+        path.join(dir.path, 'p'),
+        '--json',
+        D7YFS,
+      ],
       { env: { D7Y_CACHE_DIR: path.join(dir.path, 'cache'), ...env } },
     );
     expectFailure(result, 4, message);
@@ -251,9 +282,12 @@ describe('refs: only a full SHA or a real tag comes from the mirror without a fe
   const cache = () => path.join(work.path, 'refs-cache');
   const resolve = async (ref: string) => {
     const [out, plugins] = [path.join(work.path, 'refs-out'), path.join(work.path, 'refs-p')];
-    const result = await runCli(['--commit', ref, '--repo', upstream, '--go-image', inject('goImage'), '--out', out, '--plugins-dir', plugins, '--json', D7YFS], {
-      env: { D7Y_CACHE_DIR: cache() },
-    });
+    const result = await runCli(
+      ['--commit', ref, '--repo', upstream, '--go-image', inject('goImage'), '--out', out, '--plugins-dir', plugins, '--json', D7YFS],
+      {
+        env: { D7Y_CACHE_DIR: cache() },
+      },
+    );
     expect(await snapshot(out)).toEqual({});
     expect(await snapshot(plugins)).toEqual({});
     return result;
@@ -309,10 +343,13 @@ describe('a damaged or locked mirror', () => {
   const mirror = () => mirrorOf(cache(), upstream);
   const resolve = async (onStderr?: CliOptions['onStderr']) => {
     const [out, plugins] = [path.join(work.path, 'm-out'), path.join(work.path, 'm-p')];
-    const result = await runCli(['--commit', 'v9.9.x', '--repo', upstream, '--go-image', inject('goImage'), '--out', out, '--plugins-dir', plugins, '--json', D7YFS], {
-      env: { D7Y_CACHE_DIR: cache() },
-      onStderr,
-    });
+    const result = await runCli(
+      ['--commit', 'v9.9.x', '--repo', upstream, '--go-image', inject('goImage'), '--out', out, '--plugins-dir', plugins, '--json', D7YFS],
+      {
+        env: { D7Y_CACHE_DIR: cache() },
+        onStderr,
+      },
+    );
     expect(await snapshot(out)).toEqual({});
     expect(await snapshot(plugins)).toEqual({});
     return result;
@@ -364,10 +401,25 @@ describe('control characters in what gets printed', () => {
   const SHOWN = '\\nerror: forged\\x1b[2J\\x1b]0;title\\x07\\x9b31m\\u202e';
 
   it.each([
-    ['a plugin directory name', (dir: string) => ['--commit', 'v2.1.0', ...common(dir), '--name', 'x', path.join(dir, `p${FORGE}`)], 2, /plugin directory .* does not exist/],
-    ['a ref', (dir: string) => ['--commit', `v2.1.0${FORGE}`, '--repo', inject('fixtureRepo'), ...common(dir), D7YFS], 4, /is not a branch, tag or commit name/],
+    [
+      'a plugin directory name',
+      (dir: string) => ['--commit', 'v2.1.0', ...common(dir), '--name', 'x', path.join(dir, `p${FORGE}`)],
+      2,
+      /plugin directory .* does not exist/,
+    ],
+    [
+      'a ref',
+      (dir: string) => ['--commit', `v2.1.0${FORGE}`, '--repo', inject('fixtureRepo'), ...common(dir), D7YFS],
+      4,
+      /is not a branch, tag or commit name/,
+    ],
     ['a go file name', (dir: string) => ['--commit', 'v2.1.0', ...common(dir), path.join(dir, 'plug')], 2, /is package source, not main/],
-    ['an install host path', (dir: string) => ['install', '--host', path.join(dir, `dfget${FORGE}`), '--plugins-dir', path.join(dir, 'p'), '--json', path.join(dir, PLUGIN)], 2, /host binary .* does not exist/],
+    [
+      'an install host path',
+      (dir: string) => ['install', '--host', path.join(dir, `dfget${FORGE}`), '--plugins-dir', path.join(dir, 'p'), '--json', path.join(dir, PLUGIN)],
+      2,
+      /host binary .* does not exist/,
+    ],
   ])('%s', async (_label, args, exitCode, message) => {
     await using dir = await tempDir();
     await writePlugin(path.join(dir.path, 'plug'), { [`x${FORGE}.go`]: 'package source\n' });

@@ -15,7 +15,11 @@ beforeAll(async () => {
   // The same plugin source, built against v2.1.0 and against v2.1.1.
   for (const tag of ['v2.1.0', 'v2.1.1']) {
     const run = await runCli([
-      ...fixtureArgs(tag), '--out', path.join(work.path, tag), '--plugins-dir', path.join(work.path, `${tag}-plugins`),
+      ...fixtureArgs(tag),
+      '--out',
+      path.join(work.path, tag),
+      '--plugins-dir',
+      path.join(work.path, `${tag}-plugins`),
       path.join(examples, 'd7yfs'),
     ]);
     expect(run.exitCode, run.stderr).toBe(0);
@@ -38,13 +42,20 @@ describe('d7y-build install', () => {
     const before = await snapshot(plugins);
 
     const run = await runCli([
-      'install', '--host', path.join(work.path, 'v2.1.1/bin/dfget'), '--plugins-dir', plugins, '--json',
+      'install',
+      '--host',
+      path.join(work.path, 'v2.1.1/bin/dfget'),
+      '--plugins-dir',
+      plugins,
+      '--json',
       path.join(work.path, 'v2.1.0', PLUGIN),
     ]);
     expect(run.exitCode).toBe(8);
     const outcome = JSON.parse(run.stdout);
     expect(outcome).toMatchObject({ ok: false, error: { code: 'validation', exitCode: 8, step: 'validate' } });
-    expect(outcome.error.message).toMatch(/does not load d7y-resource-plugin-d7yfs\.so: .*plugin was built with a different version of package d7y\.io\/dragonfly\/v2\/pkg\/source/);
+    expect(outcome.error.message).toMatch(
+      /does not load d7y-resource-plugin-d7yfs\.so: .*plugin was built with a different version of package d7y\.io\/dragonfly\/v2\/pkg\/source/,
+    );
     expect(outcome.error.hint).toMatch(/rebuild both with d7y-build/);
     expect(await snapshot(plugins)).toEqual(before);
   });
@@ -52,7 +63,12 @@ describe('d7y-build install', () => {
   it('installs a plugin into the host it was built with', async () => {
     const plugins = path.join(work.path, 'target-ok');
     const run = await runCli([
-      'install', '--host', path.join(work.path, 'v2.1.0/bin/dfget'), '--plugins-dir', plugins, '--json',
+      'install',
+      '--host',
+      path.join(work.path, 'v2.1.0/bin/dfget'),
+      '--plugins-dir',
+      plugins,
+      '--json',
       path.join(work.path, 'v2.1.0', PLUGIN),
     ]);
     expect(run.stderr).not.toMatch(/error:/);

@@ -70,7 +70,16 @@ describe('SIGKILL and prune', () => {
     let pruned: Awaited<ReturnType<typeof runCli>> | undefined;
     // Uncached, so that it is still compiling when prune looks.
     const running = runCli(
-      [...fixtureArgs('v2.1.1'), '--out', path.join(runningDir, 'out'), '--plugins-dir', path.join(runningDir, 'plugins'), '--gcflags', uncachedGcflags(), path.join(examples, 'd7yfs')],
+      [
+        ...fixtureArgs('v2.1.1'),
+        '--out',
+        path.join(runningDir, 'out'),
+        '--plugins-dir',
+        path.join(runningDir, 'plugins'),
+        '--gcflags',
+        uncachedGcflags(),
+        path.join(examples, 'd7yfs'),
+      ],
       {
         onStderr: (_child, stderr) => {
           if (pruned === undefined && /\] compile-plugins\n/.test(stderr)) {

@@ -80,13 +80,20 @@ describe('the loader check', () => {
     await using work = await tempDir();
     // examples/evaluator implements the v2.1 interface (EvaluateParents); v2.0.9 wants Evaluate.
     const result = await build(work.path, 'v2.0.9', 'scheduler', path.join(examples, 'evaluator'));
-    await expectRefused(result, 'check-api', /\*evaluator does not implement d7y\.io\/dragonfly\/v2\/scheduler\/scheduling\/evaluator\.Evaluator at v2\.0\.9 .*missing method Evaluate\(parent \*resource\.Peer, child \*resource\.Peer, taskPieceCount int32\) float64/);
+    await expectRefused(
+      result,
+      'check-api',
+      /\*evaluator does not implement d7y\.io\/dragonfly\/v2\/scheduler\/scheduling\/evaluator\.Evaluator at v2\.0\.9 .*missing method Evaluate\(parent \*resource\.Peer, child \*resource\.Peer, taskPieceCount int32\) float64/,
+    );
     expect(result.run.stderr).not.toContain('compile-plugins');
   });
 
   it('the same plugin, where the sources do not tell its type: compiled, listed by `scheduler plugin`, refused by the loader', async () => {
     await using work = await tempDir();
-    const dir = await writePlugin(path.join(work.path, 'evaluator'), evaluator(OLD_METHODS, 'newEvaluator()', 'func newEvaluator() any { return &evaluator{} }\n'));
+    const dir = await writePlugin(
+      path.join(work.path, 'evaluator'),
+      evaluator(OLD_METHODS, 'newEvaluator()', 'func newEvaluator() any { return &evaluator{} }\n'),
+    );
     const result = await build(path.join(work.path, 'run'), 'v2.1.0', 'scheduler', dir);
     await expectRefused(
       result,
@@ -138,7 +145,11 @@ func (e *evaluator) IsBadParent(peer *resource.Peer) bool { return true }`;
     expect(used.stdout).toBe('parent: parent-2, bad parent: true\n');
 
     const old = await build(path.join(work.path, 'old'), 'v2.5.0', 'scheduler', path.join(examples, 'evaluator'));
-    await expectRefused(old, 'check-api', /missing method IsBadParent\(peer \*resource\.Peer\) bool; method EvaluateParents has the wrong signature: want EvaluateParents\(parents \[\]\*resource\.Peer, child \*resource\.Peer\) \[\]\*resource\.Peer, have EvaluateParents\(parents \[\]\*resource\.Peer, child \*resource\.Peer, taskPieceCount int32\) \[\]\*resource\.Peer/);
+    await expectRefused(
+      old,
+      'check-api',
+      /missing method IsBadParent\(peer \*resource\.Peer\) bool; method EvaluateParents has the wrong signature: want EvaluateParents\(parents \[\]\*resource\.Peer, child \*resource\.Peer\) \[\]\*resource\.Peer, have EvaluateParents\(parents \[\]\*resource\.Peer, child \*resource\.Peer, taskPieceCount int32\) \[\]\*resource\.Peer/,
+    );
 
     const resource = await build(path.join(work.path, 'resource'), 'v2.5.0', 'resource', path.join(examples, 'd7yfs'));
     expect(resource.run.exitCode).toBe(10);
@@ -169,13 +180,30 @@ func (e *evaluator) IsBadParent(peer *resource.Peer) bool { return true }`;
 
     const out = path.join(work.path, 'out');
     const plugins = path.join(work.path, 'plugins');
-    const run = await runCli(['--commit', 'v2.0.0', '--repo', repo, '--go-image', inject('goImage'), '--type', 'manager', '--out', out, '--plugins-dir', plugins, '--json', path.join(examples, 'searcher')]);
+    const run = await runCli([
+      '--commit',
+      'v2.0.0',
+      '--repo',
+      repo,
+      '--go-image',
+      inject('goImage'),
+      '--type',
+      'manager',
+      '--out',
+      out,
+      '--plugins-dir',
+      plugins,
+      '--json',
+      path.join(examples, 'searcher'),
+    ]);
     expect(run.stderr).not.toMatch(/^error:/m);
     expect(run.exitCode).toBe(0);
     expect(run.stderr).toMatch(/manager at \w+ has no `plugin` command: the loader check alone validates the plugins/);
     const manifest = JSON.parse(await readFile(path.join(out, 'manifest.json'), 'utf8'));
     expect(manifest.validation).toMatchObject({ command: 'd7y-loadcheck (manager has no plugin command)', plugins: [] });
-    expect(manifest.validation.loader).toEqual([{ file: 'd7y-manager-plugin-searcher.so', interface: 'd7y.io/dragonfly/v2/manager/searcher.Searcher', ok: true }]);
+    expect(manifest.validation.loader).toEqual([
+      { file: 'd7y-manager-plugin-searcher.so', interface: 'd7y.io/dragonfly/v2/manager/searcher.Searcher', ok: true },
+    ]);
     const used = await runHost(path.join(out, 'bin/manager'), plugins, []);
     expect(used.stdout).toBe('scheduler cluster: cluster-2\n');
   });
@@ -185,13 +213,22 @@ func (e *evaluator) IsBadParent(peer *resource.Peer) bool { return true }`;
     const methods = `func (e *evaluator) EvaluateParents(parents []*resource.Peer, child *resource.Peer, taskPieceCount int32) []*resource.Peer { return parents }
 func (e *evaluator) IsBadNode(peer *resource.Peer) bool { return false }`;
     const files = evaluator(methods);
-    files['evaluator.go'] = files['evaluator.go'].replace('func DragonflyPluginInit(option map[string]string) (any, map[string]string, error) {\n', '$&\tselect {}\n');
+    files['evaluator.go'] = files['evaluator.go'].replace(
+      'func DragonflyPluginInit(option map[string]string) (any, map[string]string, error) {\n',
+      '$&\tselect {}\n',
+    );
     expect(files['evaluator.go']).toContain('\tselect {}');
     const dir = await writePlugin(path.join(work.path, 'evaluator'), files);
     const out = path.join(work.path, 'out');
     const plugins = path.join(work.path, 'plugins');
-    const run = await runCli([...fixtureArgs('v2.1.0'), '--type', 'scheduler', '--out', out, '--plugins-dir', plugins, '--json', dir], { env: { D7Y_LOAD_TIMEOUT: '3s' } });
-    await expectRefused({ run, out, plugins, outcome: JSON.parse(run.stdout) }, 'validate', /^`scheduler plugin` did not finish loading the plugins within 3 s: a plugin's init functions or DragonflyPluginInit do not return$/);
+    const run = await runCli([...fixtureArgs('v2.1.0'), '--type', 'scheduler', '--out', out, '--plugins-dir', plugins, '--json', dir], {
+      env: { D7Y_LOAD_TIMEOUT: '3s' },
+    });
+    await expectRefused(
+      { run, out, plugins, outcome: JSON.parse(run.stdout) },
+      'validate',
+      /^`scheduler plugin` did not finish loading the plugins within 3 s: a plugin's init functions or DragonflyPluginInit do not return$/,
+    );
   });
 
   it('install runs the loader check a build left beside the host, and says when there is none', async () => {

@@ -29,8 +29,21 @@ describe('least privilege', () => {
     const plugins = path.join(work.path, 'plugins');
     const { stdout, stderr } = await run(
       'setpriv',
-      [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, `--groups=${dockerGid}`, process.execPath, cli,
-        ...fixtureArgs('v2.1.0'), '--out', out, '--plugins-dir', plugins, '--keep', '--json', path.join(examples, 'd7yfs')],
+      [
+        `--reuid=${NOBODY}`,
+        `--regid=${NOBODY}`,
+        `--groups=${dockerGid}`,
+        process.execPath,
+        cli,
+        ...fixtureArgs('v2.1.0'),
+        '--out',
+        out,
+        '--plugins-dir',
+        plugins,
+        '--keep',
+        '--json',
+        path.join(examples, 'd7yfs'),
+      ],
       { env: { ...process.env, HOME: home, D7Y_CACHE_DIR: path.join(home, 'cache'), NO_COLOR: '1' } },
     );
     expect(stderr).not.toMatch(/error:/);
@@ -45,7 +58,9 @@ describe('least privilege', () => {
       expect(info.HostConfig.Binds ?? []).toEqual([]);
       expect(info.HostConfig.Privileged).toBe(false);
       expect(info.Mounts.map((m: { Type: string }) => m.Type)).toEqual(['volume', 'volume', 'volume']);
-      expect(info.Mounts.map((m: { Name: string }) => m.Name).sort()).toEqual(['d7y-build-go-build', 'd7y-build-go-mod', 'd7y-build-host-cache', outcome.sourceTree.volume].sort());
+      expect(info.Mounts.map((m: { Name: string }) => m.Name).sort()).toEqual(
+        ['d7y-build-go-build', 'd7y-build-go-mod', 'd7y-build-host-cache', outcome.sourceTree.volume].sort(),
+      );
       expect(JSON.stringify(info)).not.toContain('docker.sock');
       expect(await docker('exec', container, 'id', '-u')).toBe('10001');
     } finally {

@@ -42,10 +42,26 @@ async function goTest(scaffold: string, tag: string, scratch: string): Promise<{
   ].join('\n');
   const result = await runContainer(
     [
-      '--label', 'io.d7y-build.test=scaffold', '--user', '10001:10001',
-      '-v', 'd7y-build-go-mod:/home/d7y/go/pkg/mod:ro', '-v', 'd7y-build-go-build:/home/d7y/.cache/go-build',
-      '-e', 'HOME=/tmp', '-e', 'GOMODCACHE=/home/d7y/go/pkg/mod', '-e', 'GOCACHE=/home/d7y/.cache/go-build', '-e', 'GOPROXY=off',
-      imageFor(tag), 'sh', '-c', script,
+      '--label',
+      'io.d7y-build.test=scaffold',
+      '--user',
+      '10001:10001',
+      '-v',
+      'd7y-build-go-mod:/home/d7y/go/pkg/mod:ro',
+      '-v',
+      'd7y-build-go-build:/home/d7y/.cache/go-build',
+      '-e',
+      'HOME=/tmp',
+      '-e',
+      'GOMODCACHE=/home/d7y/go/pkg/mod',
+      '-e',
+      'GOCACHE=/home/d7y/.cache/go-build',
+      '-e',
+      'GOPROXY=off',
+      imageFor(tag),
+      'sh',
+      '-c',
+      script,
     ],
     [
       [tree, '/dragonfly'],
@@ -105,7 +121,10 @@ describe('inspect-api', () => {
     expect((doc.steps as Array<{ name: string }>).map((s) => s.name)).toEqual(['resolve-source', 'prepare-image', 'start-container', 'read-interface']);
 
     const manager = oneDocument((await runCli(['inspect-api', '--type', 'manager', ...fixtureArgs('v2.4.0'), '--json'])).stdout);
-    expect(manager).toMatchObject({ imports: { context: 'context', models: 'd7y.io/dragonfly/v2/manager/models' }, metadata: { type: 'manager', name: 'searcher' } });
+    expect(manager).toMatchObject({
+      imports: { context: 'context', models: 'd7y.io/dragonfly/v2/manager/models' },
+      metadata: { type: 'manager', name: 'searcher' },
+    });
   });
 
   it('refuses a type the commit has no host for (resource at v2.4.0): exit 10, no container', async () => {
@@ -142,10 +161,7 @@ describe('init', () => {
     const command = /^d7y-build (.*)$/m.exec(readme)?.[1];
     expect(command).toBe(`--type ${type} --commit ${tag} --repo ${inject('fixtureRepo')}${type === 'resource' ? ` --name ${name}` : ''} ./my-${type}`);
 
-    const build = await runCli(
-      [...command!.split(' '), '--go-image', imageFor(tag), '--out', 'out', '--plugins-dir', 'plugins', '--json'],
-      { cwd: work.path },
-    );
+    const build = await runCli([...command!.split(' '), '--go-image', imageFor(tag), '--out', 'out', '--plugins-dir', 'plugins', '--json'], { cwd: work.path });
     expect(build.stderr).not.toMatch(/error:/);
     expect(build.exitCode).toBe(0);
     const outcome = oneDocument(build.stdout) as { validation: { plugins: Array<{ attribute: Record<string, string> }>; loader: Array<{ ok: boolean }> } };

@@ -22,7 +22,8 @@ const MODULES = { netrc: `private.d7y.test/netrclib${RUN}`, token: `private.d7y.
 const VERSION = 'v1.0.0';
 const TOKEN = `tok-${randomBytes(16).toString('hex')}`;
 const goModOf = (module: string) => `module ${module}\n\ngo 1.21\n`;
-const LIB = 'package secretlib\n\n// Greeting proves the private module was fetched and linked.\nfunc Greeting() string { return "hello from a private module" }\n';
+const LIB =
+  'package secretlib\n\n// Greeting proves the private module was fetched and linked.\nfunc Greeting() string { return "hello from a private module" }\n';
 
 let work: { path: string } & AsyncDisposable;
 let server: https.Server;
@@ -67,14 +68,36 @@ beforeAll(async () => {
   await openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=d7y-build test CA');
   await openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', `/CN=${gateway}`);
   await writeFile(path.join(tls, 'san.ext'), `subjectAltName=IP:${gateway}\n`);
-  await openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'san.ext');
+  await openssl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'san.ext',
+  );
 
   // The Go image of a company whose module proxy has its own CA: the offline image plus that CA.
   const context = path.join(work.path, 'image');
   await mkdir(context);
   await writeFile(path.join(context, 'ca.crt'), await readFile(path.join(tls, 'ca.crt')));
-  await writeFile(path.join(context, 'Dockerfile'), `FROM ${inject('goImage')}\nCOPY ca.crt /tmp/ca.crt\nUSER root\nRUN cat /tmp/ca.crt >> /etc/ssl/certs/ca-certificates.crt && rm /tmp/ca.crt\n`);
-  goImage = `d7y-build-test/golang-private-ca:${createHash('sha256').update(await readFile(path.join(tls, 'ca.crt'))).digest('hex').slice(0, 12)}`;
+  await writeFile(
+    path.join(context, 'Dockerfile'),
+    `FROM ${inject('goImage')}\nCOPY ca.crt /tmp/ca.crt\nUSER root\nRUN cat /tmp/ca.crt >> /etc/ssl/certs/ca-certificates.crt && rm /tmp/ca.crt\n`,
+  );
+  goImage = `d7y-build-test/golang-private-ca:${createHash('sha256')
+    .update(await readFile(path.join(tls, 'ca.crt')))
+    .digest('hex')
+    .slice(0, 12)}`;
   await docker('build', '-q', '-t', goImage, context);
 
   // The module proxy: each module's .zip via python's zipfile, everything behind the token.
@@ -84,26 +107,35 @@ beforeAll(async () => {
     const prefix = `${module}@${VERSION}`;
     await writePlugin(path.join(moduleDir, prefix), { 'go.mod': goModOf(module), 'lib.go': LIB });
     const zip = path.join(work.path, `${path.basename(module)}.zip`);
-    await run('python3', ['-c', `import zipfile,sys\nz=zipfile.ZipFile(sys.argv[1],'w')\nfor n in sys.argv[2:]: z.write(n)\nz.close()`, zip, `${prefix}/go.mod`, `${prefix}/lib.go`], { cwd: moduleDir });
+    await run(
+      'python3',
+      [
+        '-c',
+        `import zipfile,sys\nz=zipfile.ZipFile(sys.argv[1],'w')\nfor n in sys.argv[2:]: z.write(n)\nz.close()`,
+        zip,
+        `${prefix}/go.mod`,
+        `${prefix}/lib.go`,
+      ],
+      { cwd: moduleDir },
+    );
     files[`/${module}/@v/list`] = `${VERSION}\n`;
     files[`/${module}/@v/${VERSION}.info`] = JSON.stringify({ Version: VERSION, Time: '2024-01-01T00:00:00Z' });
     files[`/${module}/@v/${VERSION}.mod`] = goModOf(module);
     files[`/${module}/@v/${VERSION}.zip`] = await readFile(zip);
   }
-  server = https.createServer(
-    { key: await readFile(path.join(tls, 'server.key')), cert: await readFile(path.join(tls, 'server.crt')) },
-    (req, res) => {
-      const body = files[req.url ?? ''];
-      if (body === undefined) return void res.writeHead(404).end('not here');
-      const [, password] = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString().split(':');
-      if (password !== TOKEN) {
-        refused.push(req.url ?? '');
-        return void res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="private"' }).end('token required');
-      }
-      authorized.push(req.url ?? '');
-      res.writeHead(200).end(body);
-    },
-  );
+  server = https.createServer({ key: await readFile(path.join(tls, 'server.key')), cert: await readFile(path.join(tls, 'server.crt')) }, (req, res) => {
+    const body = files[req.url ?? ''];
+    if (body === undefined) return void res.writeHead(404).end('not here');
+    const [, password] = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64')
+      .toString()
+      .split(':');
+    if (password !== TOKEN) {
+      refused.push(req.url ?? '');
+      return void res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="private"' }).end('token required');
+    }
+    authorized.push(req.url ?? '');
+    res.writeHead(200).end(body);
+  });
   await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
   proxyUrl = `https://${gateway}:${(server.address() as AddressInfo).port}`;
   // Go matches a netrc machine against host:port when the URL has a port.
@@ -115,7 +147,10 @@ beforeAll(async () => {
     const name = `${via}fs`;
     await writePlugin(path.join(work.path, name), {
       'go.mod': `module example.com/${name}\n\ngo 1.23.0\n\nrequire ${module} ${VERSION}\n`,
-      'go.sum': `${module} ${VERSION} ${hash1([[`${prefix}/go.mod`, goModOf(module)], [`${prefix}/lib.go`, LIB]])}\n${module} ${VERSION}/go.mod ${hash1([['go.mod', goModOf(module)]])}\n`,
+      'go.sum': `${module} ${VERSION} ${hash1([
+        [`${prefix}/go.mod`, goModOf(module)],
+        [`${prefix}/lib.go`, LIB],
+      ])}\n${module} ${VERSION}/go.mod ${hash1([['go.mod', goModOf(module)]])}\n`,
       [`${name}.go`]: example
         .replaceAll('d7yfs', name)
         .replace('"io"\n', `"io"\n\n\tsecretlib "${module}"\n`)
@@ -136,9 +171,20 @@ afterAll(async () => {
 
 function buildArgs(dir: string, extra: string[], plugin: keyof typeof MODULES = 'netrc'): string[] {
   return [
-    '--commit', 'v2.1.1', '--repo', inject('fixtureRepo'), '--go-image', goImage,
-    '--out', path.join(work.path, dir, 'out'), '--plugins-dir', path.join(work.path, dir, 'plugins'),
-    '--json', '--verbose', ...extra, path.join(work.path, `${plugin}fs`),
+    '--commit',
+    'v2.1.1',
+    '--repo',
+    inject('fixtureRepo'),
+    '--go-image',
+    goImage,
+    '--out',
+    path.join(work.path, dir, 'out'),
+    '--plugins-dir',
+    path.join(work.path, dir, 'plugins'),
+    '--json',
+    '--verbose',
+    ...extra,
+    path.join(work.path, `${plugin}fs`),
   ];
 }
 

@@ -21,7 +21,12 @@ const corpus: Record<string, string> = {};
 async function d7yBuild(name: string, commit: string, extra: string[], goImage = inject('goImage')): Promise<string> {
   const out = path.join(work.path, name);
   const result = await runCli([
-    ...fixtureArgs(commit, goImage), '--out', out, '--plugins-dir', path.join(work.path, `${name}-plugins`), ...extra,
+    ...fixtureArgs(commit, goImage),
+    '--out',
+    out,
+    '--plugins-dir',
+    path.join(work.path, `${name}-plugins`),
+    ...extra,
     path.join(examples, 'd7yfs'),
   ]);
   expect(result.exitCode, result.stderr).toBe(0);
@@ -55,10 +60,7 @@ async function customBuilds(builderImage: string): Promise<void> {
     'cd /work && go work init /work/dragonfly /work/uuidfs',
     'cd /work/uuidfs && go build -trimpath -buildmode=plugin -o /work/out/d7y-resource-plugin-uuidfs.so .',
   ].join('\n');
-  const id = await docker(
-    'create', '--label', 'io.d7y-build.test=corpus', '-v', 'd7y-build-go-mod:/home/d7y/go/pkg/mod',
-    builderImage, 'bash', '-c', script,
-  );
+  const id = await docker('create', '--label', 'io.d7y-build.test=corpus', '-v', 'd7y-build-go-mod:/home/d7y/go/pkg/mod', builderImage, 'bash', '-c', script);
   try {
     await docker('cp', src, `${id}:/tmp/in`);
     await run('docker', ['start', '-a', id]).catch((err: { stdout?: string; stderr?: string }) => {
@@ -242,7 +244,11 @@ describe('verify agrees with plugin.Open', () => {
       settings: { '-buildmode': 'plugin', '-trimpath': 'true', CGO_ENABLED: '1' },
     });
     const host = JSON.parse((await runCli(['inspect', '--json', corpus.host!])).stdout);
-    expect(host).toMatchObject({ kind: 'executable', mainPackage: 'd7y.io/dragonfly/v2/cmd/dfget', stamps: { 'version.GitCommit': sha, 'version.GitVersion': 'v2.1.1' } });
+    expect(host).toMatchObject({
+      kind: 'executable',
+      mainPackage: 'd7y.io/dragonfly/v2/cmd/dfget',
+      stamps: { 'version.GitCommit': sha, 'version.GitVersion': 'v2.1.1' },
+    });
   });
 });
 
@@ -329,7 +335,7 @@ describe('verify and inspect on bad input', () => {
       message: /not a Go binary|truncated/,
     },
     {
-      name: "a plugin whose package hash table claims 2^40 bytes",
+      name: 'a plugin whose package hash table claims 2^40 bytes',
       make: async (f) => {
         const bytes = await readFile(corpus.matching!);
         await writeFile(f, await withSymbolSize(corpus.matching!, bytes, 'go:link.pkghashes', 2n ** 40n));
@@ -353,14 +359,23 @@ describe('verify and inspect on bad input', () => {
     { name: 'a directory', make: (f) => mkdir(f), exitCode: 2, message: /is a directory, not a file/ },
     { name: 'a missing file', make: async () => {}, exitCode: 2, message: /does not exist/ },
     { name: 'a FIFO', make: async (f) => void (await run('mkfifo', [f])), exitCode: 2, message: /is a FIFO \(named pipe\), not a file/ },
-    { name: 'a symbolic link to /dev/zero', make: (f) => symlink('/dev/zero', f), exitCode: 2, message: /\(a symbolic link to \/dev\/zero\) is a character device, not a file/ },
+    {
+      name: 'a symbolic link to /dev/zero',
+      make: (f) => symlink('/dev/zero', f),
+      exitCode: 2,
+      message: /\(a symbolic link to \/dev\/zero\) is a character device, not a file/,
+    },
     { name: '/dev/zero itself', make: async () => '/dev/zero', exitCode: 2, message: /\/dev\/zero is a character device, not a file/ },
   ];
 
   it.each(bad)('$name', async ({ make, exitCode, message }) => {
     const fresh = path.join(work.path, `bad-${randomBytes(4).toString('hex')}`);
     const file = (await make(fresh)) ?? fresh;
-    for (const args of [['inspect', file], ['verify', '--host', corpus.host!, file], ['verify', '--host', file, corpus.matching!]]) {
+    for (const args of [
+      ['inspect', file],
+      ['verify', '--host', corpus.host!, file],
+      ['verify', '--host', file, corpus.matching!],
+    ]) {
       const result = await runCli(args);
       expect(result.exitCode).toBe(exitCode);
       expect(result.stderr).toMatch(message);

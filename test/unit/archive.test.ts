@@ -47,10 +47,7 @@ async function readTar(tar: Readable): Promise<Array<{ header: tarStream.Header;
  * both how the call ended and any exception that escaped to the process meanwhile. (In the CLI such
  * an exception would kill the process; see the "raises no uncaught exception" test below.)
  */
-async function extractCapturing(
-  entries: Entry[],
-  allowed: (name: string) => boolean,
-): Promise<{ error: unknown; uncaught: unknown[] }> {
+async function extractCapturing(entries: Entry[], allowed: (name: string) => boolean): Promise<{ error: unknown; uncaught: unknown[] }> {
   const saved = process.listeners('uncaughtException');
   const uncaught: unknown[] = [];
   const capture = (err: unknown): void => {
@@ -234,9 +231,7 @@ describe('packDirectory', () => {
     const contents = new Map(entries.map((e) => [e.header.name.replace(/\/$/, ''), e.content]));
 
     const names = headers.map((h) => h.name.replace(/\/$/, '')).sort();
-    expect(names).toEqual(
-      ['dragonfly', 'dragonfly/go.mod', 'dragonfly/pkg', 'dragonfly/pkg/a.go', 'dragonfly/pkg/sub', 'dragonfly/pkg/sub/b.go'].sort(),
-    );
+    expect(names).toEqual(['dragonfly', 'dragonfly/go.mod', 'dragonfly/pkg', 'dragonfly/pkg/a.go', 'dragonfly/pkg/sub', 'dragonfly/pkg/sub/b.go'].sort());
     expect(names.every((n) => n === 'dragonfly' || n.startsWith('dragonfly/'))).toBe(true);
     expect(names.some((n) => n.includes('.git') || n.endsWith('.tmp'))).toBe(false);
     for (const h of headers) {

@@ -188,7 +188,10 @@ describe('findBuildInfo through an ElfFile', () => {
     { framing: "Go's binary sentinels", start: INFO_START, end: INFO_END },
     { framing: 'ASCII frames', start: Buffer.from('S'.repeat(16)), end: Buffer.from('E'.repeat(16)) },
   ])('reads an inline (Go 1.18+) build info framed by $framing', async ({ start, end }) => {
-    const info = await withElf([{ name: '.text', addr: 0x1000n, data: Buffer.alloc(16) }, buildinfoSection(goBuildinfo('go1.23.5', framedModinfo(MODINFO, start, end)))], findBuildInfo);
+    const info = await withElf(
+      [{ name: '.text', addr: 0x1000n, data: Buffer.alloc(16) }, buildinfoSection(goBuildinfo('go1.23.5', framedModinfo(MODINFO, start, end)))],
+      findBuildInfo,
+    );
     expect(info).toBeDefined();
     expect(info!.goVersion).toBe('go1.23.5');
     expect(info!.path).toBe('command-line-arguments');

@@ -48,12 +48,25 @@ async function cachedEngine(): Promise<FakeEngine> {
   engine.volumes.set(NEW_TREE, sourceTreeLabels(NEW_SHA));
   engine.volumes.set('d7y-build-go-host', toolLabels('host-cache'));
   engine.volumes.set('pgdata', {});
-  for (const [name, mb] of [['d7y-build-go-mod', 300], ['d7y-build-go-build', 500], [OLD_TREE, 40], [NEW_TREE, 50], ['d7y-build-go-host', 10], ['pgdata', 900]] as const) {
+  for (const [name, mb] of [
+    ['d7y-build-go-mod', 300],
+    ['d7y-build-go-build', 500],
+    [OLD_TREE, 40],
+    [NEW_TREE, 50],
+    ['d7y-build-go-host', 10],
+    ['pgdata', 900],
+  ] as const) {
     engine.volumeSizes.set(name, mb * MB);
   }
   engine.archives.set(at(OLD_TREE, '.last-used'), { '.last-used': '1700000000\n' });
   engine.archives.set(at(NEW_TREE, '.last-used'), { '.last-used': '1800000000\n' });
-  await engine.createContainer({ image: 'builder', labels: { 'io.d7y-build.run': 'r' }, volumes: [{ name: NEW_TREE, target: '/work/src' }], env: {}, workdir: '/work' });
+  await engine.createContainer({
+    image: 'builder',
+    labels: { 'io.d7y-build.run': 'r' },
+    volumes: [{ name: NEW_TREE, target: '/work/src' }],
+    env: {},
+    workdir: '/work',
+  });
   return engine;
 }
 
@@ -161,7 +174,12 @@ async function entriesOf(file: string): Promise<Array<{ name: string; type: stri
   for await (const entry of extract) {
     const chunks: Buffer[] = [];
     for await (const chunk of entry) chunks.push(chunk as Buffer);
-    entries.push({ name: entry.header.name, type: entry.header.type, ...(entry.header.type === 'symlink' ? { linkname: entry.header.linkname } : {}), content: Buffer.concat(chunks).toString('utf8') });
+    entries.push({
+      name: entry.header.name,
+      type: entry.header.type,
+      ...(entry.header.type === 'symlink' ? { linkname: entry.header.linkname } : {}),
+      content: Buffer.concat(chunks).toString('utf8'),
+    });
   }
   return entries;
 }
@@ -179,7 +197,14 @@ describe('cache export', () => {
     const entries = await entriesOf(file);
     expect(entries[0]!.name).toBe('d7y-build-cache.json');
     const manifest = JSON.parse(entries[0]!.content);
-    expect(manifest).toMatchObject({ schemaVersion: 1, volumes: [{ name: 'd7y-build-go-build', role: 'go-build-cache' }, { name: 'd7y-build-go-mod' }, { name: NEW_TREE, labels: { 'io.d7y-build.sha': NEW_SHA } }] });
+    expect(manifest).toMatchObject({
+      schemaVersion: 1,
+      volumes: [
+        { name: 'd7y-build-go-build', role: 'go-build-cache' },
+        { name: 'd7y-build-go-mod' },
+        { name: NEW_TREE, labels: { 'io.d7y-build.sha': NEW_SHA } },
+      ],
+    });
     expect(entries.slice(1).map((e) => [e.name.replace(/\/$/, ''), e.linkname ?? e.content])).toEqual([
       ['d7y-build-go-build/ab/abcd-d', 'compiled'],
       ['d7y-build-go-mod/cache/download/x/@v/v1.0.0.zip', 'zip'],
@@ -200,16 +225,24 @@ describe('cache export', () => {
     await writeFile(path.join(target, `${OLD_TREE}.tar`), 'from an earlier export');
     await writeFile(path.join(target, 'notes.tar'), 'not ours');
     await exportCache(engine, target);
-    expect((await readdir(target)).sort()).toEqual(['d7y-build-cache.json', 'd7y-build-go-build.tar', 'd7y-build-go-mod.tar', `${NEW_TREE}.tar`, 'notes.tar'].sort());
+    expect((await readdir(target)).sort()).toEqual(
+      ['d7y-build-cache.json', 'd7y-build-go-build.tar', 'd7y-build-go-mod.tar', `${NEW_TREE}.tar`, 'notes.tar'].sort(),
+    );
     const manifest = JSON.parse(await readFile(path.join(target, 'd7y-build-cache.json'), 'utf8'));
     expect(manifest.volumes.map((v: { file: string }) => v.file)).toEqual(['d7y-build-go-build.tar', 'd7y-build-go-mod.tar', `${NEW_TREE}.tar`]);
     expect((await entriesOf(path.join(target, `${NEW_TREE}.tar`))).map((e) => e.name.replace(/\/$/, ''))).toEqual([
-      NEW_TREE, `${NEW_TREE}/${IMPORTED}/go.mod`, `${NEW_TREE}/${IMPORTED}/cmd/dfget/main.go`, `${NEW_TREE}/dragonfly`,
+      NEW_TREE,
+      `${NEW_TREE}/${IMPORTED}/go.mod`,
+      `${NEW_TREE}/${IMPORTED}/cmd/dfget/main.go`,
+      `${NEW_TREE}/dragonfly`,
     ]);
   });
 
   it('refuses an engine without caches, and a target it cannot write', async () => {
-    await expect(exportCache(new FakeEngine(), path.join(dir, 'x.tar'))).rejects.toMatchObject({ code: 'usage', message: 'there is no d7y-build cache on this engine to export' });
+    await expect(exportCache(new FakeEngine(), path.join(dir, 'x.tar'))).rejects.toMatchObject({
+      code: 'usage',
+      message: 'there is no d7y-build cache on this engine to export',
+    });
     await writeFile(path.join(dir, 'file'), '');
     const err = await exportCache(await exportingEngine(), path.join(dir, 'file', 'x.tar')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UsageError);
@@ -250,7 +283,11 @@ describe('cache import', () => {
   });
 
   /** A one-file export with this manifest and these entries. */
-  async function craft(name: string, volumes: object[], entries: Array<{ name: string; type?: 'file' | 'symlink' | 'link'; linkname?: string }>): Promise<string> {
+  async function craft(
+    name: string,
+    volumes: object[],
+    entries: Array<{ name: string; type?: 'file' | 'symlink' | 'link'; linkname?: string }>,
+  ): Promise<string> {
     const pack = tarStream.pack();
     pack.entry({ name: 'd7y-build-cache.json' }, JSON.stringify({ schemaVersion: 1, volumes }));
     for (const e of entries) {
@@ -266,11 +303,23 @@ describe('cache import', () => {
   const goMod = { name: 'd7y-build-go-mod', role: 'go-mod-cache', labels: {} };
 
   it.each([
-    ['an entry outside its volume', [{ name: 'd7y-build-go-mod/../d7y-build-go-build/x' }], /entry "d7y-build-go-mod\/\.\.\/d7y-build-go-build\/x" points outside its volume/],
+    [
+      'an entry outside its volume',
+      [{ name: 'd7y-build-go-mod/../d7y-build-go-build/x' }],
+      /entry "d7y-build-go-mod\/\.\.\/d7y-build-go-build\/x" points outside its volume/,
+    ],
     ['an entry of no listed volume', [{ name: 'elsewhere/x' }], /belongs to no volume the manifest lists/],
     ['an absolute link', [{ name: 'd7y-build-go-mod/l', type: 'symlink' as const, linkname: '/etc' }], /links to "\/etc", outside its volume/],
-    ['a link out of the volume', [{ name: 'd7y-build-go-mod/a/l', type: 'symlink' as const, linkname: '../../x' }], /links to "\.\.\/\.\.\/x", outside its volume/],
-    ['a hard link', [{ name: 'd7y-build-go-mod/h', type: 'link' as const, linkname: 'd7y-build-go-mod/x' }], /is a link: a cache holds directories, files and links/],
+    [
+      'a link out of the volume',
+      [{ name: 'd7y-build-go-mod/a/l', type: 'symlink' as const, linkname: '../../x' }],
+      /links to "\.\.\/\.\.\/x", outside its volume/,
+    ],
+    [
+      'a hard link',
+      [{ name: 'd7y-build-go-mod/h', type: 'link' as const, linkname: 'd7y-build-go-mod/x' }],
+      /is a link: a cache holds directories, files and links/,
+    ],
   ])('refuses %s, and removes the volumes it made', async (_what, entries, message) => {
     const file = await craft('bad.tar', [goMod], [{ name: 'd7y-build-go-mod/ok' }, ...entries]);
     const engine = new FakeEngine();
@@ -285,8 +334,16 @@ describe('cache import', () => {
 
   it.each([
     ['a volume that is not a cache', [{ name: 'pgdata', role: 'x', labels: {} }], /names "pgdata", which is no d7y-build cache volume/],
-    ['a source tree without its commit', [{ name: OLD_TREE, role: 'dragonfly-source', labels: {} }], /source tree d7y-build-src-111111111111-aaaaaaaa has no matching io\.d7y-build\.sha label/],
-    ['a source tree of another commit', [{ name: OLD_TREE, role: 'dragonfly-source', labels: { 'io.d7y-build.sha': NEW_SHA } }], /has no matching io\.d7y-build\.sha label/],
+    [
+      'a source tree without its commit',
+      [{ name: OLD_TREE, role: 'dragonfly-source', labels: {} }],
+      /source tree d7y-build-src-111111111111-aaaaaaaa has no matching io\.d7y-build\.sha label/,
+    ],
+    [
+      'a source tree of another commit',
+      [{ name: OLD_TREE, role: 'dragonfly-source', labels: { 'io.d7y-build.sha': NEW_SHA } }],
+      /has no matching io\.d7y-build\.sha label/,
+    ],
   ])('refuses a manifest naming %s, before anything is made', async (_what, volumes, message) => {
     const file = await craft('bad.tar', volumes, []);
     const engine = new FakeEngine();
@@ -309,14 +366,38 @@ describe('cache import', () => {
 
   it('refuses what is missing, unreadable or not an export, as usage errors', async () => {
     const engine = new FakeEngine();
-    await expect(importCache(engine, path.join(dir, 'nope.tar'))).rejects.toMatchObject({ exitCode: 2, message: `cannot read the cache export ${path.join(dir, 'nope.tar')}: ENOENT` });
+    await expect(importCache(engine, path.join(dir, 'nope.tar'))).rejects.toMatchObject({
+      exitCode: 2,
+      message: `cannot read the cache export ${path.join(dir, 'nope.tar')}: ENOENT`,
+    });
     await writeFile(path.join(dir, 'text.tar'), 'not a tar at all, just some text that is long enough to fill a block '.repeat(10));
-    await expect(importCache(engine, path.join(dir, 'text.tar'))).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/^.*text\.tar is not a d7y-build cache export: it is not a tar archive/) });
+    await expect(importCache(engine, path.join(dir, 'text.tar'))).rejects.toMatchObject({
+      exitCode: 2,
+      message: expect.stringMatching(/^.*text\.tar is not a d7y-build cache export: it is not a tar archive/),
+    });
     const other = await craft('other.tar', [], []);
-    await writeFile(other, Buffer.concat(await Readable.from((() => { const p = tarStream.pack(); p.entry({ name: 'README' }, 'hi'); p.finalize(); return p; })()).toArray()));
-    await expect(importCache(engine, other)).rejects.toMatchObject({ exitCode: 2, message: `${other} is not a d7y-build cache export: its first entry is not d7y-build-cache.json` });
+    await writeFile(
+      other,
+      Buffer.concat(
+        await Readable.from(
+          (() => {
+            const p = tarStream.pack();
+            p.entry({ name: 'README' }, 'hi');
+            p.finalize();
+            return p;
+          })(),
+        ).toArray(),
+      ),
+    );
+    await expect(importCache(engine, other)).rejects.toMatchObject({
+      exitCode: 2,
+      message: `${other} is not a d7y-build cache export: its first entry is not d7y-build-cache.json`,
+    });
     await mkdir(path.join(dir, 'emptydir'));
-    await expect(importCache(engine, path.join(dir, 'emptydir'))).rejects.toMatchObject({ exitCode: 2, message: expect.stringContaining('the cache export manifest') });
+    await expect(importCache(engine, path.join(dir, 'emptydir'))).rejects.toMatchObject({
+      exitCode: 2,
+      message: expect.stringContaining('the cache export manifest'),
+    });
     expect(engine.containers).toEqual([]);
   });
 });

@@ -43,7 +43,9 @@ function bashCompletes(script: string, words: string[]): string[] {
   const file = path.join(cwd, 'completion.bash');
   execFileSync('sh', ['-c', 'cat > "$1"', 'sh', file], { input: script });
   const program = `source ${JSON.stringify(file)}; COMP_WORDS=(${words.map((w) => JSON.stringify(w)).join(' ')}); COMP_CWORD=${words.length - 1}; cd ${JSON.stringify(cwd)}; _d7y_build; printf '%s\\n' "\${COMPREPLY[@]}"`;
-  return execFileSync('bash', ['-c', program], { encoding: 'utf8' }).split('\n').filter((l) => l !== '');
+  return execFileSync('bash', ['-c', program], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l !== '');
 }
 
 describe('d7y-build completion', () => {
@@ -152,7 +154,12 @@ describe('--version', () => {
     const { code, stdout } = await cli(['--version', '--json']);
     expect(code).toBe(0);
     const doc = JSON.parse(stdout);
-    expect(doc).toMatchObject({ name: 'd7y-build', version: VERSION, node: process.versions.node, engine: { version: expect.any(String), apiVersion: expect.any(String) } });
+    expect(doc).toMatchObject({
+      name: 'd7y-build',
+      version: VERSION,
+      node: process.versions.node,
+      engine: { version: expect.any(String), apiVersion: expect.any(String) },
+    });
     expect(doc.builderRecipe).toMatch(/^[0-9a-f]{16}$/);
   });
 

@@ -20,11 +20,15 @@ describe('withLock', () => {
     const lock = path.join(dir, 'a.lock');
     const events: string[] = [];
     const holder = (name: string) =>
-      withLock(lock, async () => {
-        events.push(`${name} in`);
-        await new Promise((r) => setTimeout(r, 50));
-        events.push(`${name} out`);
-      }, { timeoutMs: 5000 });
+      withLock(
+        lock,
+        async () => {
+          events.push(`${name} in`);
+          await new Promise((r) => setTimeout(r, 50));
+          events.push(`${name} out`);
+        },
+        { timeoutMs: 5000 },
+      );
     await Promise.all([holder('one'), holder('two')]);
     expect(events).toHaveLength(4);
     expect(events[0]!.replace(/ in$/, '')).toBe(events[1]!.replace(/ out$/, ''));
@@ -85,11 +89,15 @@ describe('withLock', () => {
     let inside = 0;
     let most = 0;
     const holder = () =>
-      withLock(lock, async () => {
-        most = Math.max(most, ++inside);
-        await new Promise((r) => setTimeout(r, 30));
-        inside--;
-      }, { timeoutMs: 5000 });
+      withLock(
+        lock,
+        async () => {
+          most = Math.max(most, ++inside);
+          await new Promise((r) => setTimeout(r, 30));
+          inside--;
+        },
+        { timeoutMs: 5000 },
+      );
     await Promise.all(Array.from({ length: 6 }, holder));
     expect(most).toBe(1);
     expect(await readdir(dir)).toEqual([]);

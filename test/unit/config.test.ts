@@ -65,12 +65,19 @@ describe('resolveSpec', () => {
   });
 
   it('takes the build time from SOURCE_DATE_EPOCH', () => {
-    expect(spec(['x'], { commit: 'c' }, { SOURCE_DATE_EPOCH: '1704164645' }).buildTime).toEqual({ time: '2024-01-02T03:04:05Z', reason: 'SOURCE_DATE_EPOCH=1704164645' });
+    expect(spec(['x'], { commit: 'c' }, { SOURCE_DATE_EPOCH: '1704164645' }).buildTime).toEqual({
+      time: '2024-01-02T03:04:05Z',
+      reason: 'SOURCE_DATE_EPOCH=1704164645',
+    });
   });
 
   it.each([
     ['an RFC 3339 UTC time', '2024-01-02T03:04:05Z', { time: '2024-01-02T03:04:05Z', reason: '--build-time 2024-01-02T03:04:05Z' }],
-    ['an RFC 3339 time with an offset, in UTC', '2024-01-01T22:04:05-05:00', { time: '2024-01-02T03:04:05Z', reason: '--build-time 2024-01-01T22:04:05-05:00' }],
+    [
+      'an RFC 3339 time with an offset, in UTC',
+      '2024-01-01T22:04:05-05:00',
+      { time: '2024-01-02T03:04:05Z', reason: '--build-time 2024-01-01T22:04:05-05:00' },
+    ],
     ['now', 'now', { time: '2026-01-02T03:04:05Z', reason: '--build-time now' }],
     ['commit: the committer date, resolved later', 'commit', undefined],
   ])('takes --build-time as %s, over SOURCE_DATE_EPOCH', (_label, value, want) => {
@@ -96,7 +103,10 @@ describe('resolveSpec', () => {
   it('stamps the committer date of the Dragonfly commit unless the spec fixes a time', () => {
     const commit = { shortSha: 'a9b2adb', commitTime: 1704164645 };
     expect(buildTimeFor(spec(['x'], { commit: 'c' }), commit)).toEqual({ time: '2024-01-02T03:04:05Z', reason: 'committer date of a9b2adb' });
-    expect(buildTimeFor(spec(['x'], { commit: 'c' }, { SOURCE_DATE_EPOCH: '0' }), commit)).toEqual({ time: '1970-01-01T00:00:00Z', reason: 'SOURCE_DATE_EPOCH=0' });
+    expect(buildTimeFor(spec(['x'], { commit: 'c' }, { SOURCE_DATE_EPOCH: '0' }), commit)).toEqual({
+      time: '1970-01-01T00:00:00Z',
+      reason: 'SOURCE_DATE_EPOCH=0',
+    });
   });
 
   it('passes only the Go module variables through', () => {

@@ -34,7 +34,8 @@ function patch(bytes: Buffer, at: number, value: bigint, width: 2 | 4 | 8 = 8): 
   else out.writeUInt16LE(Number(value), at);
   return out;
 }
-const section = (b: Buffer, name: string, field: keyof typeof SH, value: bigint) => patch(b, sectionHeaderAt(b, name) + SH[field], value, field === 'type' || field === 'link' ? 4 : 8);
+const section = (b: Buffer, name: string, field: keyof typeof SH, value: bigint) =>
+  patch(b, sectionHeaderAt(b, name) + SH[field], value, field === 'type' || field === 'link' ? 4 : 8);
 const symbol = (b: Buffer, table: string, name: string, field: 'value' | 'size', value: bigint) => patch(b, symbolAt(b, table, name) + SYM[field], value);
 /** The bytes of .go.buildinfo replaced (same length or shorter, zero-padded). */
 function buildinfo(b: Buffer, data: Buffer): Buffer {
@@ -57,53 +58,152 @@ const GiB = 2n ** 30n;
 const cases: Record<string, Array<{ name: string; bytes: () => Buffer; message: RegExp }>> = {
   'huge section sizes': [
     { name: '.symtab claims 2^40 bytes', bytes: () => section(plugin(), '.symtab', 'size', 2n ** 40n), message: /section \.symtab lies past the end/ },
-    { name: '.go.buildinfo claims 2^62 bytes', bytes: () => section(plugin(), '.go.buildinfo', 'size', 2n ** 62n), message: /section \.go\.buildinfo lies past the end/ },
-    { name: '.go.buildinfo as NOBITS of 3 GiB', bytes: () => section(section(plugin(), '.go.buildinfo', 'type', BigInt(SHT_NOBITS)), '.go.buildinfo', 'size', 3n * GiB), message: /claims 3221225472 bytes of a section with no data/ },
-    { name: '.rodata as NOBITS of 2^60 bytes', bytes: () => section(section(plugin(), '.rodata', 'type', BigInt(SHT_NOBITS)), '.rodata', 'size', 2n ** 60n), message: /size of section \.rodata is 0x1000000000000000/ },
+    {
+      name: '.go.buildinfo claims 2^62 bytes',
+      bytes: () => section(plugin(), '.go.buildinfo', 'size', 2n ** 62n),
+      message: /section \.go\.buildinfo lies past the end/,
+    },
+    {
+      name: '.go.buildinfo as NOBITS of 3 GiB',
+      bytes: () => section(section(plugin(), '.go.buildinfo', 'type', BigInt(SHT_NOBITS)), '.go.buildinfo', 'size', 3n * GiB),
+      message: /claims 3221225472 bytes of a section with no data/,
+    },
+    {
+      name: '.rodata as NOBITS of 2^60 bytes',
+      bytes: () => section(section(plugin(), '.rodata', 'type', BigInt(SHT_NOBITS)), '.rodata', 'size', 2n ** 60n),
+      message: /size of section \.rodata is 0x1000000000000000/,
+    },
     { name: '.dynsym size 2^64-1', bytes: () => section(plugin(), '.dynsym', 'size', -1n), message: /section \.dynsym lies past the end/ },
   ],
   'huge symbol and entry counts': [
-    { name: 'go:link.pkghashes claims 2^40 bytes', bytes: () => symbol(plugin(), '.symtab', 'go:link.pkghashes', 'size', 2n ** 40n), message: /is in no section/ },
+    {
+      name: 'go:link.pkghashes claims 2^40 bytes',
+      bytes: () => symbol(plugin(), '.symtab', 'go:link.pkghashes', 'size', 2n ** 40n),
+      message: /is in no section/,
+    },
     {
       name: 'go:link.pkghashes in a 3 GiB .bss claims 4 million packages',
-      bytes: () => symbol(section(section(plugin(), '.data.rel.ro', 'type', BigInt(SHT_NOBITS)), '.data.rel.ro', 'size', 3n * GiB), '.symtab', 'go:link.pkghashes', 'size', 160_000_000n),
+      bytes: () =>
+        symbol(
+          section(section(plugin(), '.data.rel.ro', 'type', BigInt(SHT_NOBITS)), '.data.rel.ro', 'size', 3n * GiB),
+          '.symtab',
+          'go:link.pkghashes',
+          'size',
+          160_000_000n,
+        ),
       message: /package hash table: 4000000 entries, more than any Go binary has/,
     },
     { name: '.symtab entries of 1 byte', bytes: () => section(plugin(), '.symtab', 'entsize', 1n), message: /\.symtab has 1-byte entries, not 24/ },
-    { name: '.dynsym entries of 2^40 bytes', bytes: () => section(plugin(), '.dynsym', 'entsize', 2n ** 40n), message: /\.dynsym has 1099511627776-byte entries/ },
+    {
+      name: '.dynsym entries of 2^40 bytes',
+      bytes: () => section(plugin(), '.dynsym', 'entsize', 2n ** 40n),
+      message: /\.dynsym has 1099511627776-byte entries/,
+    },
     { name: 'e_shnum 65535 with the table past the end', bytes: () => patch(plugin(), 60, 65535n, 2), message: /section headers lie past the end/ },
   ],
   'offsets past the end of the file': [
     { name: 'e_shoff 2^64-64', bytes: () => patch(plugin(), 40, -64n), message: /section headers lie past the end/ },
     { name: '.strtab offset 2^63', bytes: () => section(plugin(), '.strtab', 'offset', 2n ** 63n), message: /section \.strtab lies past the end/ },
-    { name: '.dynstr offset one past the end', bytes: () => { const b = plugin(); return section(b, '.dynstr', 'offset', BigInt(b.length - 1)); }, message: /section \.dynstr lies past the end/ },
-    { name: 'a package hash symbol at an address in no section', bytes: () => symbol(plugin(), '.dynsym', 'go:link.pkghashbytes.fmt', 'value', 0x7fff_0000n), message: /is in no section/ },
-    { name: 'the build commit string pointing past every section', bytes: () => { const b = plugin(); const at = sectionHeaderAt(b, '.data'); return patch(b, Number(b.readBigUInt64LE(at + SH.offset)), 0x9999_0000n); }, message: /is in no section/ },
+    {
+      name: '.dynstr offset one past the end',
+      bytes: () => {
+        const b = plugin();
+        return section(b, '.dynstr', 'offset', BigInt(b.length - 1));
+      },
+      message: /section \.dynstr lies past the end/,
+    },
+    {
+      name: 'a package hash symbol at an address in no section',
+      bytes: () => symbol(plugin(), '.dynsym', 'go:link.pkghashbytes.fmt', 'value', 0x7fff_0000n),
+      message: /is in no section/,
+    },
+    {
+      name: 'the build commit string pointing past every section',
+      bytes: () => {
+        const b = plugin();
+        const at = sectionHeaderAt(b, '.data');
+        return patch(b, Number(b.readBigUInt64LE(at + SH.offset)), 0x9999_0000n);
+      },
+      message: /is in no section/,
+    },
   ],
   'values that look negative': [
-    { name: 'a symbol size of 2^64-1', bytes: () => symbol(plugin(), '.dynsym', 'go:link.pkghashbytes.fmt', 'size', -1n), message: /size of symbol go:link\.pkghashbytes\.fmt is 0xffffffffffffffff/ },
+    {
+      name: 'a symbol size of 2^64-1',
+      bytes: () => symbol(plugin(), '.dynsym', 'go:link.pkghashbytes.fmt', 'size', -1n),
+      message: /size of symbol go:link\.pkghashbytes\.fmt is 0xffffffffffffffff/,
+    },
     { name: 'a section offset of 2^64-1', bytes: () => section(plugin(), '.data', 'offset', -1n), message: /section \.data lies past the end/ },
-    { name: 'a package hash table at address 2^64-8', bytes: () => symbol(plugin(), '.symtab', 'go:link.pkghashes', 'value', -8n), message: /is in no section/ },
+    {
+      name: 'a package hash table at address 2^64-8',
+      bytes: () => symbol(plugin(), '.symtab', 'go:link.pkghashes', 'value', -8n),
+      message: /is in no section/,
+    },
     {
       name: 'a Go string length of 2^64-1 in the package table',
-      bytes: () => { const b = plugin(); const at = sectionHeaderAt(b, '.data.rel.ro'); return patch(b, Number(b.readBigUInt64LE(at + SH.offset)) + 8, -1n); },
+      bytes: () => {
+        const b = plugin();
+        const at = sectionHeaderAt(b, '.data.rel.ro');
+        return patch(b, Number(b.readBigUInt64LE(at + SH.offset)) + 8, -1n);
+      },
       message: /a Go string longer than 1 MiB/,
     },
     { name: '.strtab linked to section 2^32-1', bytes: () => section(plugin(), '.symtab', 'link', 0xffff_ffffn), message: /\.symtab has no string table/ },
   ],
   'huge string tables': [
-    { name: '.strtab as NOBITS of 1 GiB', bytes: () => section(section(plugin(), '.strtab', 'type', BigInt(SHT_NOBITS)), '.strtab', 'size', GiB), message: /claims 1073741824 bytes of a section with no data/ },
-    { name: '.dynstr claims the whole address space', bytes: () => section(plugin(), '.dynstr', 'size', 2n ** 63n), message: /section \.dynstr lies past the end/ },
-    { name: '.shstrtab claims 2^50 bytes', bytes: () => { const b = plugin(); const at = Number(b.readBigUInt64LE(40)) + b.readUInt16LE(62) * 64; return patch(b, at + SH.size, 2n ** 50n); }, message: /no section names/ },
+    {
+      name: '.strtab as NOBITS of 1 GiB',
+      bytes: () => section(section(plugin(), '.strtab', 'type', BigInt(SHT_NOBITS)), '.strtab', 'size', GiB),
+      message: /claims 1073741824 bytes of a section with no data/,
+    },
+    {
+      name: '.dynstr claims the whole address space',
+      bytes: () => section(plugin(), '.dynstr', 'size', 2n ** 63n),
+      message: /section \.dynstr lies past the end/,
+    },
+    {
+      name: '.shstrtab claims 2^50 bytes',
+      bytes: () => {
+        const b = plugin();
+        const at = Number(b.readBigUInt64LE(40)) + b.readUInt16LE(62) * 64;
+        return patch(b, at + SH.size, 2n ** 50n);
+      },
+      message: /no section names/,
+    },
   ],
   'truncated build info': [
-    { name: 'a modinfo length past the section', bytes: () => buildinfo(plugin(), Buffer.concat([goBuildinfo('go1.23.5', '').subarray(0, 32), Buffer.from([8]), Buffer.from('go1.23.5'), Buffer.from([0xff, 0x7f])])), message: /malformed Go build info/ },
-    { name: 'a version length of 2^62', bytes: () => buildinfo(plugin(), Buffer.concat([goBuildinfo('', '').subarray(0, 32), Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40])])), message: /malformed Go build info/ },
-    { name: 'the file cut inside .go.buildinfo', bytes: () => { const b = plugin(); return b.subarray(0, Number(b.readBigUInt64LE(sectionHeaderAt(b, '.go.buildinfo') + SH.offset)) + 40); }, message: /truncated/ },
+    {
+      name: 'a modinfo length past the section',
+      bytes: () =>
+        buildinfo(plugin(), Buffer.concat([goBuildinfo('go1.23.5', '').subarray(0, 32), Buffer.from([8]), Buffer.from('go1.23.5'), Buffer.from([0xff, 0x7f])])),
+      message: /malformed Go build info/,
+    },
+    {
+      name: 'a version length of 2^62',
+      bytes: () =>
+        buildinfo(plugin(), Buffer.concat([goBuildinfo('', '').subarray(0, 32), Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40])])),
+      message: /malformed Go build info/,
+    },
+    {
+      name: 'the file cut inside .go.buildinfo',
+      bytes: () => {
+        const b = plugin();
+        return b.subarray(0, Number(b.readBigUInt64LE(sectionHeaderAt(b, '.go.buildinfo') + SH.offset)) + 40);
+      },
+      message: /truncated/,
+    },
   ],
   'varint overflow in build info': [
-    { name: 'a ten-byte varint whose last byte is 0x7f', bytes: () => buildinfo(plugin(), Buffer.concat([goBuildinfo('', '').subarray(0, 32), Buffer.from([...Array(9).fill(0xff), 0x7f])])), message: /overflows 64 bits/ },
-    { name: 'a varint that runs on for eleven bytes', bytes: () => buildinfo(plugin(), Buffer.concat([goBuildinfo('', '').subarray(0, 32), Buffer.alloc(11, 0x80), Buffer.from([1])])), message: /overflows 64 bits/ },
+    {
+      name: 'a ten-byte varint whose last byte is 0x7f',
+      bytes: () => buildinfo(plugin(), Buffer.concat([goBuildinfo('', '').subarray(0, 32), Buffer.from([...Array(9).fill(0xff), 0x7f])])),
+      message: /overflows 64 bits/,
+    },
+    {
+      name: 'a varint that runs on for eleven bytes',
+      bytes: () => buildinfo(plugin(), Buffer.concat([goBuildinfo('', '').subarray(0, 32), Buffer.alloc(11, 0x80), Buffer.from([1])])),
+      message: /overflows 64 bits/,
+    },
   ],
 };
 
@@ -151,8 +251,16 @@ describe('files that are not regular files are refused by type, never opened', (
     { name: 'a directory', make: async (p) => (await mkdir(p), p), message: (p) => `${p} is a directory, not a file` },
     { name: 'a FIFO', make: async (p) => (await promisify(execFile)('mkfifo', [p]), p), message: (p) => `${p} is a FIFO (named pipe), not a file` },
     { name: '/dev/zero', make: async () => '/dev/zero', message: () => '/dev/zero is a character device, not a file' },
-    { name: 'a symbolic link to /dev/zero', make: async (p) => (await symlink('/dev/zero', p), p), message: (p) => `${p} (a symbolic link to /dev/zero) is a character device, not a file` },
-    { name: 'a dangling symbolic link', make: async (p) => (await symlink('/nowhere/at/all', p), p), message: (p) => `${p} is a symbolic link to /nowhere/at/all, which does not exist` },
+    {
+      name: 'a symbolic link to /dev/zero',
+      make: async (p) => (await symlink('/dev/zero', p), p),
+      message: (p) => `${p} (a symbolic link to /dev/zero) is a character device, not a file`,
+    },
+    {
+      name: 'a dangling symbolic link',
+      make: async (p) => (await symlink('/nowhere/at/all', p), p),
+      message: (p) => `${p} is a symbolic link to /nowhere/at/all, which does not exist`,
+    },
     { name: 'a missing file', make: async (p) => p, message: (p) => `${p} does not exist` },
   ];
 
@@ -193,7 +301,10 @@ describe('a plugin without build information (Go 1.20)', () => {
     expect(report.plugins[0]).toMatchObject({
       goVersion: 'unknown',
       buildCommit: 'abc1234',
-      notCompared: { what: ['Go version', 'CGO_ENABLED', '-trimpath', '-tags', '-gcflags', '-race', '-asan', '-msan'], why: expect.stringMatching(/^not recorded in a plugin without Go build information or DWARF/) },
+      notCompared: {
+        what: ['Go version', 'CGO_ENABLED', '-trimpath', '-tags', '-gcflags', '-race', '-asan', '-msan'],
+        why: expect.stringMatching(/^not recorded in a plugin without Go build information or DWARF/),
+      },
     });
 
     const other = await file(goBinary({ kind: 'plugin', packages: { ...PACKAGES, fmt: 'ffffffffffffffff' }, noBuildInfo: true }));

@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  conflictFix,
-  describeConflict,
-  findConflicts,
-  parseGoList,
-  type ModuleConflict,
-  type PackageOrigin,
-} from '../../src/commands/build/deps';
+import { conflictFix, describeConflict, findConflicts, parseGoList, type ModuleConflict, type PackageOrigin } from '../../src/commands/build/deps';
 
 /** go list output lines: "<import path>[ <module> <version>[ => <path> <version>]]". */
 const list = (...lines: string[]): Map<string, PackageOrigin> => parseGoList(lines.join('\n'));
@@ -24,11 +17,7 @@ describe('parseGoList', () => {
         '   ',
       ].join('\n'),
     );
-    expect([...packages.keys()]).toEqual([
-      'github.com/google/uuid',
-      'd7y.io/dragonfly/v2/pkg/source',
-      'example.com/fork/x',
-    ]);
+    expect([...packages.keys()]).toEqual(['github.com/google/uuid', 'd7y.io/dragonfly/v2/pkg/source', 'example.com/fork/x']);
     expect(packages.get('github.com/google/uuid')).toEqual({
       importPath: 'github.com/google/uuid',
       module: 'github.com/google/uuid',
@@ -94,11 +83,7 @@ describe('findConflicts', () => {
     ['package only in the plugin', [] as string[], ['a.com/x a.com/x v2.0.0']],
     ['only standard library', ['fmt', 'os'], ['fmt', 'os']],
     ['same local (workspace) module', ['d7y.io/dragonfly/v2/pkg/source d7y.io/dragonfly/v2'], ['d7y.io/dragonfly/v2/pkg/source d7y.io/dragonfly/v2']],
-    [
-      'same replacement',
-      ['a.com/x a.com/x v1.0.0 => ../x'],
-      ['a.com/x a.com/x v1.0.0 => ../x'],
-    ],
+    ['same replacement', ['a.com/x a.com/x v1.0.0 => ../x'], ['a.com/x a.com/x v1.0.0 => ../x']],
   ])('no conflict: %s', (_label, hostLines, pluginLines) => {
     expect(findConflicts(list(...hostLines), list(...pluginLines))).toEqual([]);
   });
@@ -178,9 +163,7 @@ describe('conflictFix', () => {
   });
 
   it('uses the required version of a replaced host module', () => {
-    expect(conflictFix({ ...conflict, hostVersion: 'v0.20.0 => example.com/sys v0.20.1' })).toContain(
-      'go mod edit -require=golang.org/x/sys@v0.20.0 ',
-    );
+    expect(conflictFix({ ...conflict, hostVersion: 'v0.20.0 => example.com/sys v0.20.1' })).toContain('go mod edit -require=golang.org/x/sys@v0.20.0 ');
   });
 
   it('suggests dropping the requirement when the host has the module as local source', () => {

@@ -159,7 +159,10 @@ describe('DockerEngine without options', () => {
     const config = path.join(dir, 'docker-config');
     const metaDir = path.join(config, 'contexts/meta', createHash('sha256').update(name).digest('hex'));
     await mkdir(metaDir, { recursive: true });
-    await writeFile(path.join(metaDir, 'meta.json'), JSON.stringify({ Name: name, Metadata: {}, Endpoints: { docker: { Host: `unix://${socket}`, SkipTLSVerify: false } } }));
+    await writeFile(
+      path.join(metaDir, 'meta.json'),
+      JSON.stringify({ Name: name, Metadata: {}, Endpoints: { docker: { Host: `unix://${socket}`, SkipTLSVerify: false } } }),
+    );
     if (how === 'config.json') await writeFile(path.join(config, 'config.json'), JSON.stringify({ currentContext: name }));
     vi.stubEnv('DOCKER_HOST', undefined);
     vi.stubEnv('DOCKER_CONTEXT', how === 'DOCKER_CONTEXT' ? name : undefined);
@@ -173,7 +176,7 @@ describe('DockerEngine without options', () => {
     expect(requests.map((r) => r.split('?')[0]).sort()).toEqual(['GET /info', 'GET /version']);
   });
 
-  it("names the current context when its engine does not answer, and how to choose another", async () => {
+  it('names the current context when its engine does not answer, and how to choose another', async () => {
     const absent = path.join(dir, 'nothing.sock');
     await useContext('gone', absent, 'config.json');
     const err = await new DockerEngine().listContainers({}).catch((e: unknown) => e);

@@ -194,7 +194,12 @@ export function framedModinfo(text: string, start: Buffer = INFO_START, end: Buf
 }
 
 /** A temporary directory for the duration of a describe block. */
-export function tempDir(prefix: string): { dir: () => string; file: (name: string, data: Buffer) => Promise<string>; setup: () => Promise<void>; teardown: () => Promise<void> } {
+export function tempDir(prefix: string): {
+  dir: () => string;
+  file: (name: string, data: Buffer) => Promise<string>;
+  setup: () => Promise<void>;
+  teardown: () => Promise<void>;
+} {
   let dir: string | undefined;
   return {
     dir: () => {
@@ -318,7 +323,12 @@ export function goBinary(spec: GoBinarySpec): Buffer {
       ...(spec.noBuildInfo ? [] : [{ name: '.go.buildinfo', addr: 0x40000n, data: goBuildinfo(spec.goVersion ?? 'go1.23.5', framedModinfo(modinfo)) }]),
       { name: '.dynsym', type: SHT_DYNSYM, data: dyn.symtab, link: '.dynstr', entsize: 24, addr: 0x50000n },
       { name: '.dynstr', type: SHT_STRTAB, data: dyn.strtab, addr: 0x60000n },
-      ...(plugin ? [{ name: '.symtab', type: SHT_SYMTAB, data: full.symtab, link: '.strtab', entsize: 24 }, { name: '.strtab', type: SHT_STRTAB, data: full.strtab }] : []),
+      ...(plugin
+        ? [
+            { name: '.symtab', type: SHT_SYMTAB, data: full.symtab, link: '.strtab', entsize: 24 },
+            { name: '.strtab', type: SHT_STRTAB, data: full.strtab },
+          ]
+        : []),
     ],
   });
 }

@@ -32,7 +32,10 @@ const HANG_MS = 10_000;
 
 function goTool(): string {
   if (process.env.D7Y_GO) return process.env.D7Y_GO;
-  const onPath = (process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, 'go')).find((p) => existsSync(p));
+  const onPath = (process.env.PATH ?? '')
+    .split(path.delimiter)
+    .map((d) => path.join(d, 'go'))
+    .find((p) => existsSync(p));
   return onPath ?? '/usr/local/go/bin/go';
 }
 
@@ -64,9 +67,11 @@ func Hello(name string) string { return fmt.Sprintf("hello %s from %s", name, bu
 async function realBinaries(): Promise<{ host: string; plugin: string }> {
   const go = goTool();
   const env = { ...process.env, CGO_ENABLED: '1', GOTOOLCHAIN: 'local', GOFLAGS: '', GO111MODULE: 'on' };
-  const version = (await run(go, ['env', 'GOVERSION'], { env }).catch((err: Error) => {
-    throw new Error(`the ELF fuzz test builds real Go binaries and needs a Go toolchain with gcc (set D7Y_GO): ${err.message}`);
-  })).stdout.trim();
+  const version = (
+    await run(go, ['env', 'GOVERSION'], { env }).catch((err: Error) => {
+      throw new Error(`the ELF fuzz test builds real Go binaries and needs a Go toolchain with gcc (set D7Y_GO): ${err.message}`);
+    })
+  ).stdout.trim();
   const dir = path.join(os.tmpdir(), `d7y-build-fuzz-corpus-${version}`);
   const host = path.join(dir, 'host');
   const plugin = path.join(dir, 'plugin.so');
@@ -161,7 +166,21 @@ function read(b: Buffer, at: number, width: number): bigint {
   return width === 8 ? b.readBigUInt64LE(at) : BigInt(b.readUIntLE(at, width));
 }
 
-const INTERESTING_SECTIONS = ['.symtab', '.strtab', '.dynsym', '.dynstr', '.go.buildinfo', '.rela.dyn', '.data.rel.ro', '.rodata', '.noptrdata', '.data', '.bss', '.shstrtab', '.debug_info'];
+const INTERESTING_SECTIONS = [
+  '.symtab',
+  '.strtab',
+  '.dynsym',
+  '.dynstr',
+  '.go.buildinfo',
+  '.rela.dyn',
+  '.data.rel.ro',
+  '.rodata',
+  '.noptrdata',
+  '.data',
+  '.bss',
+  '.shstrtab',
+  '.debug_info',
+];
 
 /** One mutation of `b` (in place); returns what it did, for the failure report. */
 function mutate(rng: Rng, L: Layout, b: Buffer): string {
@@ -174,13 +193,31 @@ function mutate(rng: Rng, L: Layout, b: Buffer): string {
   const kinds: Array<() => string> = [
     // ELF header fields
     () => {
-      const [at, width, name] = rng.pick([[16, 2, 'e_type'], [18, 2, 'e_machine'], [40, 8, 'e_shoff'], [58, 2, 'e_shentsize'], [60, 2, 'e_shnum'], [62, 2, 'e_shstrndx'], [4, 1, 'EI_CLASS'], [5, 1, 'EI_DATA']] as const);
+      const [at, width, name] = rng.pick([
+        [16, 2, 'e_type'],
+        [18, 2, 'e_machine'],
+        [40, 8, 'e_shoff'],
+        [58, 2, 'e_shentsize'],
+        [60, 2, 'e_shnum'],
+        [62, 2, 'e_shstrndx'],
+        [4, 1, 'EI_CLASS'],
+        [5, 1, 'EI_DATA'],
+      ] as const);
       return field(at, width, name);
     },
     // section header fields, mostly of the sections verify reads
     () => {
       const s = rng.chance(0.8) ? (section(rng.pick(INTERESTING_SECTIONS)) ?? rng.pick(L.sections)) : rng.pick(L.sections);
-      const [at, width, name] = rng.pick([[SH.type, 4, 'type'], [8, 8, 'flags'], [SH.addr, 8, 'addr'], [SH.offset, 8, 'offset'], [SH.size, 8, 'size'], [SH.link, 4, 'link'], [SH.entsize, 8, 'entsize'], [0, 4, 'name']] as const);
+      const [at, width, name] = rng.pick([
+        [SH.type, 4, 'type'],
+        [8, 8, 'flags'],
+        [SH.addr, 8, 'addr'],
+        [SH.offset, 8, 'offset'],
+        [SH.size, 8, 'size'],
+        [SH.link, 4, 'link'],
+        [SH.entsize, 8, 'entsize'],
+        [0, 4, 'name'],
+      ] as const);
       return field(s.header + at, width, `section ${s.name} ${name}`);
     },
     // a section with no bytes in the file (SHT_NOBITS) that claims a size
@@ -193,7 +230,13 @@ function mutate(rng: Rng, L: Layout, b: Buffer): string {
     () => {
       if (L.symbols.length === 0) return 'no symbols';
       const entry = rng.pick(L.symbols);
-      const [at, width, name] = rng.pick([[SYM.name, 4, 'name'], [SYM.info, 1, 'info'], [SYM.shndx, 2, 'shndx'], [SYM.value, 8, 'value'], [SYM.size, 8, 'size']] as const);
+      const [at, width, name] = rng.pick([
+        [SYM.name, 4, 'name'],
+        [SYM.info, 1, 'info'],
+        [SYM.shndx, 2, 'shndx'],
+        [SYM.value, 8, 'value'],
+        [SYM.size, 8, 'size'],
+      ] as const);
       return field(entry + at, width, `symbol at ${entry} ${name}`);
     },
     // build info bytes: header flags, varints, modinfo text
@@ -289,10 +332,13 @@ it(`${CASES} mutated binaries (seed ${SEED}): a verdict or exit 12, no Buffer ab
       const { error, largest } = await withAllocationCap(CAP, check);
       const elapsed = performance.now() - started;
       const problem =
-        error !== undefined && !(error instanceof UnverifiableError) ? `threw ${(error as Error)?.stack ?? String(error)}`
-        : largest > CAP ? `allocated ${largest} bytes`
-        : elapsed > HANG_MS ? `took ${Math.round(elapsed)} ms`
-        : undefined;
+        error !== undefined && !(error instanceof UnverifiableError)
+          ? `threw ${(error as Error)?.stack ?? String(error)}`
+          : largest > CAP
+            ? `allocated ${largest} bytes`
+            : elapsed > HANG_MS
+              ? `took ${Math.round(elapsed)} ms`
+              : undefined;
       if (problem !== undefined) {
         const kept = path.join(os.tmpdir(), `d7y-build-fuzz-failure-${SEED}-${i}-${target}`);
         await writeFile(kept, bytes);

@@ -242,7 +242,12 @@ describe('ElfFile on a valid minimal file', () => {
   });
 
   it('readRanges() raises UnreadableFileError for a range in no section', async () => {
-    await expect(elf.readRanges([{ addr: 0x1000n, size: 4 }, { addr: 0x1800n, size: 4 }])).rejects.toThrow(UnreadableFileError);
+    await expect(
+      elf.readRanges([
+        { addr: 0x1000n, size: 4 },
+        { addr: 0x1800n, size: 4 },
+      ]),
+    ).rejects.toThrow(UnreadableFileError);
   });
 
   it('readPointers() reads pointers in place when there are no dynamic relocations', async () => {
@@ -257,7 +262,9 @@ describe('ElfFile.readPointers with .rela.dyn', () => {
     rela.writeBigUInt64LE(8n, 8); // r_info: R_X86_64_RELATIVE, no symbol
     rela.writeBigInt64LE(0x1004n, 16); // r_addend
     const spec = validSpec();
-    const elf = await ElfFile.open(await writeTemp(buildElf({ sections: [...spec.sections, { name: '.rela.dyn', type: 4, data: rela, link: '.dynsym', entsize: 24 }] })));
+    const elf = await ElfFile.open(
+      await writeTemp(buildElf({ sections: [...spec.sections, { name: '.rela.dyn', type: 4, data: rela, link: '.dynsym', entsize: 24 }] })),
+    );
     try {
       expect(await elf.readPointers([0x2000n, 0x1008n])).toEqual([0x1004n, 0x6665646362613938n]);
     } finally {

@@ -6,7 +6,17 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
-import type { BuildContainer, ContainerSpec, ContainerSummary, Engine, EngineInfo, ExecOptions, ExecResult, ImageInfo, VolumeInfo } from '../../src/docker/engine';
+import type {
+  BuildContainer,
+  ContainerSpec,
+  ContainerSummary,
+  Engine,
+  EngineInfo,
+  ExecOptions,
+  ExecResult,
+  ImageInfo,
+  VolumeInfo,
+} from '../../src/docker/engine';
 
 export interface ExecCall {
   container: string;

@@ -62,12 +62,19 @@ describe('scripts/go-image.sh --check', () => {
 
 describe('missingGoImageHint', () => {
   // Every form of go.mod line the Dragonfly release lines have.
-  it.each<[GoMod]>([[{ go: '1.15' }], [{ go: '1.17' }], [{ go: '1.20' }], [{ go: '1.21' }], [{ go: '1.22.4' }], [{ go: '1.23.0', toolchain: '1.23.5' }], [{ go: '1.25.5' }], [{ go: '1.21rc2' }], [{ go: '1.26' }]])(
-    'names a command that works for %j',
-    (mod) => {
-      expectRunnable(missingGoImageHint(chooseGoImage(mod, undefined)!.release));
-    },
-  );
+  it.each<[GoMod]>([
+    [{ go: '1.15' }],
+    [{ go: '1.17' }],
+    [{ go: '1.20' }],
+    [{ go: '1.21' }],
+    [{ go: '1.22.4' }],
+    [{ go: '1.23.0', toolchain: '1.23.5' }],
+    [{ go: '1.25.5' }],
+    [{ go: '1.21rc2' }],
+    [{ go: '1.26' }],
+  ])('names a command that works for %j', (mod) => {
+    expectRunnable(missingGoImageHint(chooseGoImage(mod, undefined)!.release));
+  });
 
   it('names no script command when go.mod names no release', () => {
     expect(missingGoImageHint(undefined)).not.toMatch(/go-image\.sh/);

@@ -65,9 +65,24 @@ describe('parseGoMod', () => {
 describe('chooseGoImage', () => {
   // Each Dragonfly release line's go.mod (upstream, per tag), and the image built with by default.
   it.each<[string, GoMod, string, string]>([
-    ['v2.0.0', { go: '1.15' }, 'golang:1.15.15-buster', 'go.mod go 1.15 (language version): latest 1.15 patch, 1.15.15 on Debian buster (no bookworm images of Go 1.15.15)'],
-    ['v2.0.1', { go: '1.17' }, 'golang:1.17.13-bullseye', 'go.mod go 1.17 (language version): latest 1.17 patch, 1.17.13 on Debian bullseye (no bookworm images of Go 1.17.13)'],
-    ['v2.0.4', { go: '1.18' }, 'golang:1.18.10-bullseye', 'go.mod go 1.18 (language version): latest 1.18 patch, 1.18.10 on Debian bullseye (no bookworm images of Go 1.18.10)'],
+    [
+      'v2.0.0',
+      { go: '1.15' },
+      'golang:1.15.15-buster',
+      'go.mod go 1.15 (language version): latest 1.15 patch, 1.15.15 on Debian buster (no bookworm images of Go 1.15.15)',
+    ],
+    [
+      'v2.0.1',
+      { go: '1.17' },
+      'golang:1.17.13-bullseye',
+      'go.mod go 1.17 (language version): latest 1.17 patch, 1.17.13 on Debian bullseye (no bookworm images of Go 1.17.13)',
+    ],
+    [
+      'v2.0.4',
+      { go: '1.18' },
+      'golang:1.18.10-bullseye',
+      'go.mod go 1.18 (language version): latest 1.18 patch, 1.18.10 on Debian bullseye (no bookworm images of Go 1.18.10)',
+    ],
     ['v2.0.7', { go: '1.19' }, 'golang:1.19.13-bookworm', 'go.mod go 1.19 (language version): latest 1.19 patch, 1.19.13'],
     ['v2.0.9, v2.1.0', { go: '1.20' }, 'golang:1.20.14-bookworm', 'go.mod go 1.20 (language version): latest 1.20 patch, 1.20.14'],
     ['v2.1.12 to v2.1.60', { go: '1.21' }, 'golang:1.21.13-bookworm', 'go.mod go 1.21 (language version): latest 1.21 patch, 1.21.13'],

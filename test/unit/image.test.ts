@@ -25,7 +25,7 @@ describe('builderImageTag', () => {
     expect(builderImageTag(files, Object.fromEntries(Object.entries(buildArgs).reverse()))).toBe(tag);
   });
 
-  it('does not reorder the caller\'s array', () => {
+  it("does not reorder the caller's array", () => {
     const reversed = [...files].reverse();
     builderImageTag(reversed, buildArgs);
     expect(reversed.map((f) => f.name)).toEqual(['builder/build.sh', 'Dockerfile.builder']);

@@ -99,7 +99,9 @@ describe('the container layout', () => {
 
   it('goes into the container whole: every path and id of CONTAINER is a variable of layoutEnv', () => {
     const values = new Set(Object.values(layoutEnv()));
-    const missing = leaves(CONTAINER).map(String).filter((v) => !values.has(v));
+    const missing = leaves(CONTAINER)
+      .map(String)
+      .filter((v) => !values.has(v));
     expect(missing).toEqual([]);
   });
 
@@ -137,12 +139,20 @@ describe('Dockerfile.builder', () => {
 
   it('declares exactly the build args d7y-build passes', () => {
     expect(args(beforeFrom)).toEqual(['GO_IMAGE']);
-    expect([...args(afterFrom)].sort()).toEqual(Object.keys(buildArgs).filter((n) => n !== 'GO_IMAGE').sort());
+    expect([...args(afterFrom)].sort()).toEqual(
+      Object.keys(buildArgs)
+        .filter((n) => n !== 'GO_IMAGE')
+        .sort(),
+    );
   });
 
   it('checks and uses every one of them', () => {
     const code = withoutShellComments(afterFrom).replace(/^ARG .*$/gm, '');
-    const loop = /for v in ([^;]*); do/.exec(code.replace(/\\\n/g, ' '))?.[1]?.split(/\s+/).filter((w) => w !== '') ?? [];
+    const loop =
+      /for v in ([^;]*); do/
+        .exec(code.replace(/\\\n/g, ' '))?.[1]
+        ?.split(/\s+/)
+        .filter((w) => w !== '') ?? [];
     expect([...loop].sort()).toEqual(args(afterFrom).sort());
     const rest = code.replace(/for v in [^;]*; do/s, '');
     expect(args(afterFrom).filter((name) => !new RegExp(`\\$\\{?${name}\\b`).test(rest))).toEqual([]);

@@ -51,7 +51,9 @@ describe('the loader report', () => {
       'missing method EvaluateParents([]*standard.Peer, *standard.Peer, int32) []*standard.Peer',
       'method IsBadNode has the wrong signature: want IsBadNode(*standard.Peer) bool, have IsBadNode(*standard.Peer) string',
     ]);
-    expect(summarize(refused)).toMatch(/^\*main\.evaluator does not implement d7y\.io\/dragonfly\/v2\/scheduler\/scheduling\/evaluator\.Evaluator \(missing method EvaluateParents/);
+    expect(summarize(refused)).toMatch(
+      /^\*main\.evaluator does not implement d7y\.io\/dragonfly\/v2\/scheduler\/scheduling\/evaluator\.Evaluator \(missing method EvaluateParents/,
+    );
   });
 
   it("gives the loader's own words when the methods are all there", () => {

@@ -163,7 +163,11 @@ describe('main', () => {
   }
 
   it.each([
-    ['a plugin directory with a newline and escapes in its name', [path.join('/nonexistent', 'x\nerror: forged \x1b[31mred\x1b]0;t\x07')], /plugin directory .*x\\nerror: forged \\x1b\[31mred\\x1b\]0;t\\x07 does not exist/],
+    [
+      'a plugin directory with a newline and escapes in its name',
+      [path.join('/nonexistent', 'x\nerror: forged \x1b[31mred\x1b]0;t\x07')],
+      /plugin directory .*x\\nerror: forged \\x1b\[31mred\\x1b\]0;t\\x07 does not exist/,
+    ],
     ['a plugin directory with C1 and bidi controls', [path.join('/nonexistent', 'a\u009b2J\u202eos.so')], /a\\x9b2J\\u202eos\.so does not exist/],
   ])('%s: one escaped error line', async (_label, args, message) => {
     const run = await cli(['--commit', 'v2.1.0', '--json', '--name', 'x', ...args]);
@@ -184,7 +188,9 @@ describe('main', () => {
   });
 
   it.each([['D7Y_REPO'], ['GOPROXY'], ['https_proxy']])('masks the password of a URL in %s wherever it shows', async (name) => {
-    const run = await cli(['--commit', 'v2.1.0', '--json', '--name', 'pass-in-env-9', path.join(dir, 'p')], { [name]: 'https://u:pass-in-env-9@proxy.example/' });
+    const run = await cli(['--commit', 'v2.1.0', '--json', '--name', 'pass-in-env-9', path.join(dir, 'p')], {
+      [name]: 'https://u:pass-in-env-9@proxy.example/',
+    });
     expect(run.code).toBe(2);
     expectOneCleanError(run);
     expect(run.stderr + run.stdout).not.toContain('pass-in-env-9');

@@ -15,14 +15,38 @@ ${body}
 
 describe('literalMeta', () => {
   it.each([
-    ['string literals', init('\treturn &c{}, map[string]string{"type": "resource", "name": "myfs", "scheme": "myfs"}, nil'), { type: 'resource', name: 'myfs', scheme: 'myfs' }],
-    ['constants', init('\treturn &c{}, map[string]string{"type": "resource", "name": pluginName, "scheme": pluginName}, nil', 'const pluginName = "abc"'), { type: 'resource', name: 'abc', scheme: 'abc' }],
-    ['constants in a block, typed', init('\treturn &c{}, map[string]string{\n\t\t"name": name,\n\t}, nil', 'const (\n\tname string = "blk"\n)'), { name: 'blk' }],
-    ['several returns agreeing', init('\tif option["x"] != "" {\n\t\treturn nil, map[string]string{"name": "a"}, nil\n\t}\n\treturn &c{}, map[string]string{"name": "a"}, nil'), { name: 'a' }],
-    ['several returns disagreeing', init('\tif option["x"] != "" {\n\t\treturn nil, map[string]string{"name": "a"}, nil\n\t}\n\treturn &c{}, map[string]string{"name": "b"}, nil'), {}],
+    [
+      'string literals',
+      init('\treturn &c{}, map[string]string{"type": "resource", "name": "myfs", "scheme": "myfs"}, nil'),
+      { type: 'resource', name: 'myfs', scheme: 'myfs' },
+    ],
+    [
+      'constants',
+      init('\treturn &c{}, map[string]string{"type": "resource", "name": pluginName, "scheme": pluginName}, nil', 'const pluginName = "abc"'),
+      { type: 'resource', name: 'abc', scheme: 'abc' },
+    ],
+    [
+      'constants in a block, typed',
+      init('\treturn &c{}, map[string]string{\n\t\t"name": name,\n\t}, nil', 'const (\n\tname string = "blk"\n)'),
+      { name: 'blk' },
+    ],
+    [
+      'several returns agreeing',
+      init('\tif option["x"] != "" {\n\t\treturn nil, map[string]string{"name": "a"}, nil\n\t}\n\treturn &c{}, map[string]string{"name": "a"}, nil'),
+      { name: 'a' },
+    ],
+    [
+      'several returns disagreeing',
+      init('\tif option["x"] != "" {\n\t\treturn nil, map[string]string{"name": "a"}, nil\n\t}\n\treturn &c{}, map[string]string{"name": "b"}, nil'),
+      {},
+    ],
     ['a computed value', init('\treturn &c{}, map[string]string{"name": strings.ToLower("X")}, nil'), {}],
     ['the metadata in a variable outside the function', init('\treturn &c{}, meta, nil', 'var meta = map[string]string{"name": "outside"}'), {}],
-    ['keys in comments and strings', init('\t// "name": "commented"\n\ts := `"name": "raw"`\n\t_ = s\n\treturn &c{}, map[string]string{"name": "real"}, nil'), { name: 'real' }],
+    [
+      'keys in comments and strings',
+      init('\t// "name": "commented"\n\ts := `"name": "raw"`\n\t_ = s\n\treturn &c{}, map[string]string{"name": "real"}, nil'),
+      { name: 'real' },
+    ],
     ['a constant bound twice', init('\treturn &c{}, map[string]string{"name": n}, nil', 'const n = "one"\nfunc f() { n := "two"; _ = n }'), {}],
     ['escapes in the literal', init('\treturn &c{}, map[string]string{"name": "a\\x41"}, nil'), {}],
     ['no DragonflyPluginInit', 'package main\n', {}],

@@ -1,10 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  checkListing,
-  parsePluginOutput,
-  type ExpectedPlugin,
-  type PluginListing,
-} from '../../src/validate/plugin-output';
+import { checkListing, parsePluginOutput, type ExpectedPlugin, type PluginListing } from '../../src/validate/plugin-output';
 import { unquoteGo } from '../../src/gostring';
 
 // Lines exactly as upstream's cmd/dependency/plugin_cmd.go prints them.
@@ -80,9 +75,7 @@ describe('parsePluginOutput', () => {
 
   it('reads a rejected attribute marshal', () => {
     const line = 'marshal attribute for d7y-resource-plugin-x.so error: "json: unsupported value"';
-    expect(parsePluginOutput('', line).rejected).toEqual([
-      { file: 'd7y-resource-plugin-x.so', line, reason: 'json: unsupported value' },
-    ]);
+    expect(parsePluginOutput('', line).rejected).toEqual([{ file: 'd7y-resource-plugin-x.so', line, reason: 'json: unsupported value' }]);
   });
 
   it.each([

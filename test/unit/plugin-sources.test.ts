@@ -68,10 +68,26 @@ describe('readPluginSources refuses what cannot be sent', () => {
 
   it.each([
     ['a socket', async () => listen(path.join(dir, 'x.go')), /x\.go in the plugin directory is a socket/],
-    ['a link to a device', async () => symlink('/dev/zero', path.join(dir, 'zero.go')), /zero\.go in the plugin directory is a symbolic link to the absolute path \/dev\/zero/],
-    ['a relative link out of the directory', async () => symlink('../../etc/passwd', path.join(dir, 'passwd')), /passwd in the plugin directory is a symbolic link to \/etc\/passwd, outside the plugin directory/],
-    ['a link to nothing', async () => symlink('missing.go', path.join(dir, 'gone.go')), /gone\.go in the plugin directory is a symbolic link to missing\.go, which does not exist/],
-    ['a name that is not UTF-8', async () => writeFile(Buffer.from(`${dir}/caf\xe9.go`, 'latin1'), 'package main\n'), /caf\\xe9\.go in the plugin directory has a name that is not UTF-8/],
+    [
+      'a link to a device',
+      async () => symlink('/dev/zero', path.join(dir, 'zero.go')),
+      /zero\.go in the plugin directory is a symbolic link to the absolute path \/dev\/zero/,
+    ],
+    [
+      'a relative link out of the directory',
+      async () => symlink('../../etc/passwd', path.join(dir, 'passwd')),
+      /passwd in the plugin directory is a symbolic link to \/etc\/passwd, outside the plugin directory/,
+    ],
+    [
+      'a link to nothing',
+      async () => symlink('missing.go', path.join(dir, 'gone.go')),
+      /gone\.go in the plugin directory is a symbolic link to missing\.go, which does not exist/,
+    ],
+    [
+      'a name that is not UTF-8',
+      async () => writeFile(Buffer.from(`${dir}/caf\xe9.go`, 'latin1'), 'package main\n'),
+      /caf\\xe9\.go in the plugin directory has a name that is not UTF-8/,
+    ],
     ['a .gitignore that is a socket', async () => listen(path.join(dir, '.gitignore')), /the ignore file .*\.gitignore is a socket, not a regular file/],
     ['a .dockerignore that is a directory', async () => mkdir(path.join(dir, '.dockerignore')), /\.dockerignore is a directory, not a regular file/],
   ])('%s', async (_label, make, message) => {

@@ -9,7 +9,12 @@ beforeAll(tmp.setup);
 afterAll(tmp.teardown);
 
 /** The start of a Go compile unit: a header, then DW_AT_name and DW_AT_producer inline. */
-const CU = Buffer.concat([Buffer.alloc(11, 1), Buffer.from('fmt\0'), Buffer.from('Go cmd/compile go1.20.14; -shared -dynlink regabi\0'), Buffer.alloc(4096, 7)]);
+const CU = Buffer.concat([
+  Buffer.alloc(11, 1),
+  Buffer.from('fmt\0'),
+  Buffer.from('Go cmd/compile go1.20.14; -shared -dynlink regabi\0'),
+  Buffer.alloc(4096, 7),
+]);
 const SHF_COMPRESSED = 0x800n;
 
 function chdr(data: Buffer, type = 1): Buffer {
@@ -48,8 +53,14 @@ describe('producerGoVersion: the Go release from the first compile unit of the D
     { what: 'no DWARF (-w)', section: { name: '.text', data: CU } },
     { what: 'a NOBITS .debug_info', section: { name: '.debug_info', type: SHT_NOBITS, size: 1 << 20 } },
     { what: 'a compression type other than zlib', section: { name: '.debug_info', flags: SHF_COMPRESSED, data: chdr(CU, 2) } },
-    { what: 'a zlib stream that is garbage', section: { name: '.debug_info', flags: SHF_COMPRESSED, data: Buffer.concat([chdr(CU).subarray(0, 24), Buffer.alloc(64, 0xff)]) } },
-    { what: 'a stream that inflates past the limit before the producer', section: { name: '.debug_info', flags: SHF_COMPRESSED, data: chdr(Buffer.concat([Buffer.alloc(8 << 20), CU])) } },
+    {
+      what: 'a zlib stream that is garbage',
+      section: { name: '.debug_info', flags: SHF_COMPRESSED, data: Buffer.concat([chdr(CU).subarray(0, 24), Buffer.alloc(64, 0xff)]) },
+    },
+    {
+      what: 'a stream that inflates past the limit before the producer',
+      section: { name: '.debug_info', flags: SHF_COMPRESSED, data: chdr(Buffer.concat([Buffer.alloc(8 << 20), CU])) },
+    },
     { what: 'no Go producer', section: { name: '.debug_info', data: Buffer.from('GNU C17 12.2.0\0') } },
   ])('is undefined for $what', async ({ section }) => {
     expect(await version(section as SectionSpec)).toBeUndefined();

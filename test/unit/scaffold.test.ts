@@ -2,16 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_REPO, resolveInitSpec } from '../../src/config';
 import { UsageError } from '../../src/errors';
 import type { PluginType } from '../../src/plugin';
-import {
-  formatApi,
-  moduleVersion,
-  parseIfaceReport,
-  pluginApi,
-  scaffoldFiles,
-  stubSignature,
-  typeNameFor,
-  type IfaceReport,
-} from '../../src/scaffold/render';
+import { formatApi, moduleVersion, parseIfaceReport, pluginApi, scaffoldFiles, stubSignature, typeNameFor, type IfaceReport } from '../../src/scaffold/render';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 
@@ -25,9 +16,19 @@ const SAMPLES: Record<PluginType, { dir: string; iface: string; params: Array<'d
       package: 'source',
       methods: [
         // Package-local types on both sides, and two results.
-        { name: 'Download', source: 'Download(request *Request) (*Response, error)', doc: 'Download downloads from source', qualified: 'Download(request *source.Request) (*source.Response, error)' },
+        {
+          name: 'Download',
+          source: 'Download(request *Request) (*Response, error)',
+          doc: 'Download downloads from source',
+          qualified: 'Download(request *source.Request) (*source.Response, error)',
+        },
         // Variadic, and named results.
-        { name: 'List', source: 'List(ctx context.Context, opts ...ListOption) (urls []string, err error)', doc: 'List lists.\n\nIt may be slow.', qualified: 'List(ctx context.Context, opts ...source.ListOption) (urls []string, err error)' },
+        {
+          name: 'List',
+          source: 'List(ctx context.Context, opts ...ListOption) (urls []string, err error)',
+          doc: 'List lists.\n\nIt may be slow.',
+          qualified: 'List(ctx context.Context, opts ...source.ListOption) (urls []string, err error)',
+        },
       ],
       imports: { context: 'context' },
     },
@@ -39,7 +40,11 @@ const SAMPLES: Record<PluginType, { dir: string; iface: string; params: Array<'d
     report: {
       package: 'evaluator',
       methods: [
-        { name: 'EvaluateParents', source: '', qualified: 'EvaluateParents(parents []*resource.Peer, child *resource.Peer, taskPieceCount int32) []*resource.Peer' },
+        {
+          name: 'EvaluateParents',
+          source: '',
+          qualified: 'EvaluateParents(parents []*resource.Peer, child *resource.Peer, taskPieceCount int32) []*resource.Peer',
+        },
         { name: 'IsBadNode', source: '', doc: 'IsBadNode determine if peer is a failed node.', qualified: 'IsBadNode(peer *resource.Peer) bool' },
       ],
       imports: { resource: 'd7y.io/dragonfly/v2/scheduler/resource/standard' },
@@ -53,7 +58,12 @@ const SAMPLES: Record<PluginType, { dir: string; iface: string; params: Array<'d
       package: 'searcher',
       methods: [
         // A func-typed parameter with commas inside, three results, and no results at all.
-        { name: 'Find', source: '', qualified: 'Find(ctx context.Context, clusters []models.SchedulerCluster, ip, hostname string, score func(a, b int) error) (map[string]int, []models.SchedulerCluster, error)' },
+        {
+          name: 'Find',
+          source: '',
+          qualified:
+            'Find(ctx context.Context, clusters []models.SchedulerCluster, ip, hostname string, score func(a, b int) error) (map[string]int, []models.SchedulerCluster, error)',
+        },
         { name: 'Reset', source: '', qualified: 'Reset()' },
       ],
       imports: { context: 'context', models: 'd7y.io/dragonfly/v2/manager/models' },
@@ -149,9 +159,11 @@ describe('scaffoldFiles', () => {
     expect(scaffoldFiles(b, { name: 'searcher', dirName: 'searcher' })['searcher.go']).toContain('\tsearcher "example.com/other/searcher"');
   });
 
-  it('leaves the go line out when Dragonfly\'s go.mod has none', () => {
+  it("leaves the go line out when Dragonfly's go.mod has none", () => {
     const noGo = { ...api('manager'), goModGo: undefined };
-    expect(scaffoldFiles(noGo, { name: 'searcher', dirName: 'searcher' })['go.mod']).toBe('module example.com/searcher\n\nrequire d7y.io/dragonfly/v2 v2.1.0\n');
+    expect(scaffoldFiles(noGo, { name: 'searcher', dirName: 'searcher' })['go.mod']).toBe(
+      'module example.com/searcher\n\nrequire d7y.io/dragonfly/v2 v2.1.0\n',
+    );
   });
 });
 
@@ -235,11 +247,20 @@ describe('resolveInitSpec', () => {
     ['scheduler', './my-evaluator', {}, 'evaluator'],
     ['manager', './x', {}, 'searcher'],
   ])('%s %s %j → %s', (type, dir, flags, name) => {
-    expect(resolveInitSpec(dir, { type, commit: 'v2.1.0', ...flags }, {}, cwd)).toMatchObject({ type, name, dir: `/home/me/${dir.slice(2)}`, ref: 'v2.1.0', keep: false });
+    expect(resolveInitSpec(dir, { type, commit: 'v2.1.0', ...flags }, {}, cwd)).toMatchObject({
+      type,
+      name,
+      dir: `/home/me/${dir.slice(2)}`,
+      ref: 'v2.1.0',
+      keep: false,
+    });
   });
 
   it('takes D7Y_COMMIT and D7Y_REPO, and refuses what the build refuses', () => {
-    expect(resolveInitSpec('./myfs', { type: 'resource' }, { D7Y_COMMIT: 'v2.1.1', D7Y_REPO: './df' }, cwd)).toMatchObject({ ref: 'v2.1.1', repo: '/home/me/df' });
+    expect(resolveInitSpec('./myfs', { type: 'resource' }, { D7Y_COMMIT: 'v2.1.1', D7Y_REPO: './df' }, cwd)).toMatchObject({
+      ref: 'v2.1.1',
+      repo: '/home/me/df',
+    });
     const cases: Array<[() => unknown, RegExp]> = [
       [() => resolveInitSpec('./myfs', { type: 'resource' }, {}, cwd), /no Dragonfly commit given/],
       [() => resolveInitSpec('./my-fs', { type: 'resource', commit: 'v2.1.0' }, {}, cwd), /directory name "my-fs" is not a valid plugin name/],

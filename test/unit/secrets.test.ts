@@ -101,10 +101,13 @@ describe('gitRemote', () => {
     });
   });
 
-  it.each(['https://git.example.com/dragonfly.git', 'ssh://git@git.example.com/dragonfly.git', 'git@git.example.com:dragonfly.git', '/srv/dragonfly', 'https://user@git.example.com/x.git'])(
-    'leaves %s as it is',
-    (repo) => {
-      expect(gitRemote(repo)).toEqual({ url: repo, env: {} });
-    },
-  );
+  it.each([
+    'https://git.example.com/dragonfly.git',
+    'ssh://git@git.example.com/dragonfly.git',
+    'git@git.example.com:dragonfly.git',
+    '/srv/dragonfly',
+    'https://user@git.example.com/x.git',
+  ])('leaves %s as it is', (repo) => {
+    expect(gitRemote(repo)).toEqual({ url: repo, env: {} });
+  });
 });

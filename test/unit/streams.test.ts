@@ -10,8 +10,7 @@ function frame(type: number, payload: string): Buffer {
   return Buffer.concat([header, data]);
 }
 
-const decoded = (frames: Array<{ stream: StreamName; data: Buffer }>): Array<[StreamName, string]> =>
-  frames.map((f) => [f.stream, f.data.toString('utf8')]);
+const decoded = (frames: Array<{ stream: StreamName; data: Buffer }>): Array<[StreamName, string]> => frames.map((f) => [f.stream, f.data.toString('utf8')]);
 
 describe('FrameDecoder', () => {
   it('decodes stdout (type 1) and stderr (type 2)', () => {

@@ -7,7 +7,14 @@ const HOST_SETTINGS = { '-buildmode': 'exe', '-compiler': 'gc', '-trimpath': 'tr
 const PLUGIN_SETTINGS = { ...HOST_SETTINGS, '-buildmode': 'plugin' };
 
 function buildInfo(over: Partial<BuildInfo> = {}): BuildInfo {
-  return { goVersion: 'go1.23.5', path: 'd7y.io/dragonfly/v2/cmd/dfget', main: { path: 'd7y.io/dragonfly/v2', version: '(devel)' }, deps: [], settings: {}, ...over };
+  return {
+    goVersion: 'go1.23.5',
+    path: 'd7y.io/dragonfly/v2/cmd/dfget',
+    main: { path: 'd7y.io/dragonfly/v2', version: '(devel)' },
+    deps: [],
+    settings: {},
+    ...over,
+  };
 }
 
 interface Factory {
@@ -83,15 +90,20 @@ describe('decide: a single plugin', () => {
   });
 
   it('loads when the plugin checks packages the host does not export (its own definitions win)', () => {
-    const [v] = decide(host({ hashes: { runtime: 'aa01' } }), [plugin('/p/a.so', { checks: [['runtime', 'aa01'], ['example.com/plugin/internal', 'ee01']] })]);
+    const [v] = decide(host({ hashes: { runtime: 'aa01' } }), [
+      plugin('/p/a.so', {
+        checks: [
+          ['runtime', 'aa01'],
+          ['example.com/plugin/internal', 'ee01'],
+        ],
+      }),
+    ]);
     expect(v!.loads).toBe(true);
     expect(v!.reasons).toEqual([]);
   });
 
   it('refuses for the architecture alone, even when hashes and Go version differ too', () => {
-    const [v] = decide(host({ hashes: HOST_HASHES }), [
-      plugin('/p/a.so', { arch: 'arm64', goVersion: 'go1.22.0', checks: [['runtime', 'ff00']] }),
-    ]);
+    const [v] = decide(host({ hashes: HOST_HASHES }), [plugin('/p/a.so', { arch: 'arm64', goVersion: 'go1.22.0', checks: [['runtime', 'ff00']] })]);
     expect(v!.loads).toBe(false);
     expect(v!.reasons).toStrictEqual([{ kind: 'arch', host: 'amd64', plugin: 'arm64' }]);
     expect(v!.goError).toBeUndefined();
@@ -155,7 +167,15 @@ describe('decide: a single plugin', () => {
     });
 
     it('report a std package as std at each side’s Go version', () => {
-      const [w] = decide(host({ hashes: HOST_HASHES, goVersion: 'go1.23.5' }), [plugin('/p/b.so', { goVersion: 'go1.23.4', checks: [['fmt', 'zz'], ['runtime', 'aa01']] })]);
+      const [w] = decide(host({ hashes: HOST_HASHES, goVersion: 'go1.23.5' }), [
+        plugin('/p/b.so', {
+          goVersion: 'go1.23.4',
+          checks: [
+            ['fmt', 'zz'],
+            ['runtime', 'aa01'],
+          ],
+        }),
+      ]);
       expect(w!.reasons[1]).toMatchObject({
         kind: 'package',
         package: 'fmt',
@@ -166,7 +186,15 @@ describe('decide: a single plugin', () => {
   });
 
   it('puts a Go version difference first, before the packages, when the plugin does not load', () => {
-    const [v] = decide(host({ hashes: HOST_HASHES }), [plugin('/p/a.so', { goVersion: 'go1.22.0', checks: [['runtime', 'ff00'], ['fmt', 'ff01']] })]);
+    const [v] = decide(host({ hashes: HOST_HASHES }), [
+      plugin('/p/a.so', {
+        goVersion: 'go1.22.0',
+        checks: [
+          ['runtime', 'ff00'],
+          ['fmt', 'ff01'],
+        ],
+      }),
+    ]);
     expect(v!.loads).toBe(false);
     expect(v!.reasons.map((r) => r.kind)).toEqual(['go-version', 'package', 'package']);
     expect(v!.reasons[0]).toStrictEqual({ kind: 'go-version', host: 'go1.23.5', plugin: 'go1.22.0' });
@@ -205,7 +233,9 @@ describe('decide: a single plugin', () => {
   });
 
   it('ignores settings neither listed as mattering nor as shown', () => {
-    const [v] = decide(host({ hashes: HOST_HASHES }), [plugin('/p/a.so', { settings: { ...PLUGIN_SETTINGS, 'vcs.revision': 'deadbeef' }, checks: [['runtime', 'aa01']] })]);
+    const [v] = decide(host({ hashes: HOST_HASHES }), [
+      plugin('/p/a.so', { settings: { ...PLUGIN_SETTINGS, 'vcs.revision': 'deadbeef' }, checks: [['runtime', 'aa01']] }),
+    ]);
     expect(v!.differences).toEqual([]);
   });
 });
@@ -219,7 +249,13 @@ describe('decide: a plugin without build information (Go 1.20 and older)', () =>
 
   it('loads on matching hashes, compares no setting and names what it could not compare', () => {
     const [v] = decide(host({ hashes: HOST_HASHES, goVersion: 'go1.20.14' }), [legacy('go1.20.14', Object.entries(HOST_HASHES))]);
-    expect(v).toStrictEqual({ file: '/p/old.so', loads: true, reasons: [], differences: [], notCompared: { what: SETTINGS, why: 'not recorded in a go1.20.14 plugin' } });
+    expect(v).toStrictEqual({
+      file: '/p/old.so',
+      loads: true,
+      reasons: [],
+      differences: [],
+      notCompared: { what: SETTINGS, why: 'not recorded in a go1.20.14 plugin' },
+    });
   });
 
   it('refuses on a hash, with the Go version from the DWARF as the first reason and no setting reasons', () => {
@@ -241,8 +277,20 @@ describe('decide: plugins loaded one after another', () => {
   const sharedDeps = (version: string): Module[] => [{ path: SHARED, version }];
 
   it('compares a package the host does not export with the earlier plugin that exports it', () => {
-    const first = plugin('/p/a.so', { deps: sharedDeps('v1.0.0'), checks: [['runtime', 'aa01'], [SHARED, 's1']] });
-    const second = plugin('/p/b.so', { deps: sharedDeps('v1.1.0'), checks: [['runtime', 'aa01'], [SHARED, 's2']] });
+    const first = plugin('/p/a.so', {
+      deps: sharedDeps('v1.0.0'),
+      checks: [
+        ['runtime', 'aa01'],
+        [SHARED, 's1'],
+      ],
+    });
+    const second = plugin('/p/b.so', {
+      deps: sharedDeps('v1.1.0'),
+      checks: [
+        ['runtime', 'aa01'],
+        [SHARED, 's2'],
+      ],
+    });
     const [a, b] = decide(host({ hashes: HOST_HASHES }), [first, second]);
     expect(a!.loads).toBe(true);
     expect(b!.loads).toBe(false);
@@ -275,7 +323,12 @@ describe('decide: plugins loaded one after another', () => {
   });
 
   it('still counts an earlier plugin refused on a package hash: dlopen kept it', () => {
-    const first = plugin('/p/a.so', { checks: [['fmt', 'ff01'], [SHARED, 's1']] });
+    const first = plugin('/p/a.so', {
+      checks: [
+        ['fmt', 'ff01'],
+        [SHARED, 's1'],
+      ],
+    });
     const second = plugin('/p/b.so', { checks: [[SHARED, 's2']] });
     const [a, b] = decide(host({ hashes: HOST_HASHES }), [first, second]);
     expect(a!.loads).toBe(false);

@@ -55,9 +55,7 @@ describe('formatVerify', () => {
 
   it('leaves out the commits that are not known', () => {
     const { dragonflyCommit: _, ...bare } = HOST;
-    expect(formatVerify(report([entry({ buildCommit: undefined })], bare))).toEqual([
-      'd7y-resource-plugin-hello.so (go1.23.5): loads into dfget (go1.23.5)',
-    ]);
+    expect(formatVerify(report([entry({ buildCommit: undefined })], bare))).toEqual(['d7y-resource-plugin-hello.so (go1.23.5): loads into dfget (go1.23.5)']);
   });
 
   it('lists the settings that differ without effect under a plugin that loads', () => {
@@ -126,10 +124,7 @@ describe('formatVerify', () => {
 
   it('reports every plugin in the order of the report', () => {
     const lines = formatVerify(
-      report([
-        entry({ file: '/x/b.so', loads: false, goError: 'plugin: not implemented', reasons: [{ kind: 'cgo-disabled' }] }),
-        entry({ file: '/x/a.so' }),
-      ]),
+      report([entry({ file: '/x/b.so', loads: false, goError: 'plugin: not implemented', reasons: [{ kind: 'cgo-disabled' }] }), entry({ file: '/x/a.so' })]),
     );
     expect(lines).toHaveLength(4);
     expect(lines[0]).toMatch(/^b\.so .*will NOT load/);
@@ -153,9 +148,7 @@ describe('formatVerify', () => {
   // though no package is listed below and the error is certain. The note belongs only to a
   // package-hash error (and is only meaningful when more than one package differs).
   it('does not add the package-order note to "plugin: not implemented"', () => {
-    const lines = formatVerify(
-      report([entry({ loads: false, orderKnown: false, goError: 'plugin: not implemented', reasons: [{ kind: 'cgo-disabled' }] })]),
-    );
+    const lines = formatVerify(report([entry({ loads: false, orderKnown: false, goError: 'plugin: not implemented', reasons: [{ kind: 'cgo-disabled' }] })]));
     expect(lines[1]).toBe('  plugin.Open would fail with: plugin: not implemented');
   });
 });
@@ -167,7 +160,9 @@ describe('formatVerify: a plugin without build information', () => {
       'd7y-resource-plugin-hello.so (go1.20.14, built against 1a2b3c4): loads into dfget (go1.20.14, Dragonfly 1a2b3c4)',
       '  not compared: CGO_ENABLED, -trimpath, -tags: not recorded in a go1.20.14 plugin',
     ]);
-    const refused = formatVerify(report([entry({ loads: false, goError: 'plugin was built with a different version of package github.com/google/uuid', reasons: [UUID], notCompared })]));
+    const refused = formatVerify(
+      report([entry({ loads: false, goError: 'plugin was built with a different version of package github.com/google/uuid', reasons: [UUID], notCompared })]),
+    );
     expect(refused.at(-1)).toBe('  not compared: CGO_ENABLED, -trimpath, -tags: not recorded in a go1.20.14 plugin');
     expect(refused.at(-2)).toMatch(/^ {2}- package github\.com\/google\/uuid/);
   });
@@ -265,7 +260,18 @@ describe('formatInspect', () => {
     { goVersion: 'go1.20.14', go: 'go:            go1.20.14 (from its DWARF)' },
     { goVersion: 'unknown', go: 'go:            unknown (no build information, no DWARF)' },
   ])('a plugin without build information ($goVersion): where the version came from, and no settings', ({ goVersion, go }) => {
-    const lines = formatInspect({ ...host, kind: 'plugin', goVersion, mainPackage: '', main: undefined, deps: [], settings: {}, stamps: {}, dragonflyCommit: undefined, buildInfoRecorded: false });
+    const lines = formatInspect({
+      ...host,
+      kind: 'plugin',
+      goVersion,
+      mainPackage: '',
+      main: undefined,
+      deps: [],
+      settings: {},
+      stamps: {},
+      dragonflyCommit: undefined,
+      buildInfoRecorded: false,
+    });
     expect(lines).toContain(go);
     expect(lines).toContain('main package:  (not recorded)');
     expect(lines.filter((l) => l.startsWith('build:'))).toEqual(['build:         not recorded (Go 1.20 and older write no build information into plugins)']);

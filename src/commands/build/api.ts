@@ -54,10 +54,13 @@ export async function checkApi(ctx: BuildContext): Promise<void> {
     }
     const methods = describeMethods(apiProblems(report));
     if (methods.length > 0) {
-      throw new ValidationError(`plugin ${plugin.name}: ${report.valueType} does not implement ${iface} at ${ctx.spec.ref} (${source.shortSha}) (${methods.join('; ')})`, {
-        hint: implementHint(iface, ctx.spec.type),
-        detail: methods.join('\n'),
-      });
+      throw new ValidationError(
+        `plugin ${plugin.name}: ${report.valueType} does not implement ${iface} at ${ctx.spec.ref} (${source.shortSha}) (${methods.join('; ')})`,
+        {
+          hint: implementHint(iface, ctx.spec.type),
+          detail: methods.join('\n'),
+        },
+      );
     }
     ctx.log.info(`plugin ${plugin.name}: ${report.valueType} implements ${iface}`);
   }

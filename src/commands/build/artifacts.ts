@@ -57,7 +57,11 @@ export async function verifyArtifacts(ctx: BuildContext): Promise<void> {
   try {
     // Files are named as in --out (bin/dfget, plugins/<file>), in the report and in any error, never where they were staged.
     const labelOf = (file: string) => (file === staged.host.path ? `bin/${source.host}` : `plugins/${path.basename(file)}`);
-    const report = await verifyFiles(staged.host.path, staged.plugins.map((f) => f.path), labelOf);
+    const report = await verifyFiles(
+      staged.host.path,
+      staged.plugins.map((f) => f.path),
+      labelOf,
+    );
     ctx.state.verification = report;
     if (report.loads) ctx.log.info(`verify: every plugin loads into ${source.host}, by the package hashes`);
     else ctx.log.warn(`verify says ${report.plugins.find((p) => !p.loads)?.file} will not load, but ${source.host} loaded it: please report this`);

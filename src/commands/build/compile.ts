@@ -16,9 +16,7 @@ import { LOADCHECK_COMMAND, loaderProgram } from '../../validate/loader';
 
 /** What of go's output explains a failure: errors, not download chatter. */
 export function compilerOutput(result: ExecResult, maxLines = 40): string {
-  const lines = `${result.stderr}\n${result.stdout}`
-    .split('\n')
-    .filter((l) => l.trim() !== '' && !/^go: (downloading|finding|extracting) /.test(l));
+  const lines = `${result.stderr}\n${result.stdout}`.split('\n').filter((l) => l.trim() !== '' && !/^go: (downloading|finding|extracting) /.test(l));
   if (lines.length <= maxLines) return lines.join('\n');
   return [...lines.slice(0, maxLines - 1), `… (${lines.length - maxLines + 1} more lines; --verbose shows all)`].join('\n');
 }

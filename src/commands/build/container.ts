@@ -130,7 +130,10 @@ export async function uploadSources(ctx: BuildContext): Promise<void> {
   for (const plugin of ctx.spec.plugins) {
     const context = need(sources.get(plugin.name), `the sources of ${plugin.name}`);
     const dest = path.posix.join(CONTAINER.pluginSources, plugin.name);
-    await container.putArchive(packDirectory(context.dir, { prefix: inside(CONTAINER.work, dest), ignore: (rel) => !context.entries.has(rel) }), CONTAINER.work);
+    await container.putArchive(
+      packDirectory(context.dir, { prefix: inside(CONTAINER.work, dest), ignore: (rel) => !context.entries.has(rel) }),
+      CONTAINER.work,
+    );
     const note = modulePlugins.includes(plugin.name) ? ' (own go.mod: built in a workspace with Dragonfly)' : '';
     ctx.log.info(`${plugin.dir} → ${dest}${note}`);
   }

@@ -7,8 +7,7 @@
  */
 
 /** The `go list -f` template whose output parseGoList reads: import path, then module identity. */
-export const GO_LIST_FORMAT =
-  '{{.ImportPath}}{{with .Module}} {{.Path}} {{.Version}}{{with .Replace}} => {{.Path}} {{.Version}}{{end}}{{end}}';
+export const GO_LIST_FORMAT = '{{.ImportPath}}{{with .Module}} {{.Path}} {{.Version}}{{with .Replace}} => {{.Path}} {{.Version}}{{end}}{{end}}';
 
 export interface PackageOrigin {
   importPath: string;

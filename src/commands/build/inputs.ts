@@ -45,11 +45,11 @@ async function realPluginDir(plugin: PluginSpec): Promise<string> {
     }
     const link = await lstat(plugin.dir).catch(() => undefined);
     throw new UsageError(`plugin directory ${plugin.dir} does not exist${link?.isSymbolicLink() ? ' (it is a symbolic link to nothing)' : ''}`, {
-      hint: 'pass the directory that holds the plugin\'s .go files',
+      hint: "pass the directory that holds the plugin's .go files",
     });
   }
   if (!info.isDirectory()) {
-    throw new UsageError(`${plugin.dir} is not a directory`, { hint: 'pass the plugin\'s directory, not a file in it' });
+    throw new UsageError(`${plugin.dir} is not a directory`, { hint: "pass the plugin's directory, not a file in it" });
   }
   return realpath(plugin.dir);
 }
@@ -57,7 +57,7 @@ async function realPluginDir(plugin: PluginSpec): Promise<string> {
 /** The Go files of what is sent: package main, one of them defining DragonflyPluginInit. */
 async function checkPluginSource(plugin: PluginSpec, context: PluginSources, maxBytes: number): Promise<void> {
   if (context.entries.has('go.mod') && !context.files.has('go.mod')) {
-    throw new UsageError(`${path.join(plugin.dir, 'go.mod')} is a directory`, { hint: 'a plugin\'s go.mod must be a file: remove or rename the directory' });
+    throw new UsageError(`${path.join(plugin.dir, 'go.mod')} is a directory`, { hint: "a plugin's go.mod must be a file: remove or rename the directory" });
   }
   const goFiles = [...context.files].filter((f) => !f.includes('/') && f.endsWith('.go') && !f.endsWith('_test.go')).sort();
   if (goFiles.length === 0) {
@@ -96,9 +96,12 @@ function checkNameLength(spec: BuildSpec): void {
   for (const plugin of spec.plugins) {
     const longest = Buffer.byteLength(path.basename(tempName(path.join(spec.pluginsDir, plugin.file))));
     if (longest > NAME_MAX) {
-      throw new UsageError(`plugin name ${plugin.name.slice(0, 16)}… (${plugin.name.length} characters) is too long: its .so would need a ${longest}-byte temporary name while it is installed, and a file name has at most ${NAME_MAX} bytes`, {
-        hint: `pass a shorter --name, of at most ${plugin.name.length - (longest - NAME_MAX)} characters`,
-      });
+      throw new UsageError(
+        `plugin name ${plugin.name.slice(0, 16)}… (${plugin.name.length} characters) is too long: its .so would need a ${longest}-byte temporary name while it is installed, and a file name has at most ${NAME_MAX} bytes`,
+        {
+          hint: `pass a shorter --name, of at most ${plugin.name.length - (longest - NAME_MAX)} characters`,
+        },
+      );
     }
   }
 }
@@ -113,7 +116,11 @@ export async function checkInputs(ctx: BuildContext): Promise<void> {
     ctx.state.pluginSources.set(plugin.name, context);
   }
   // Checked as given by resolveSpec; again here through symbolic links.
-  checkDirsApart(await realPathOf(spec.outDir), await realPathOf(spec.pluginsDir), [...ctx.state.pluginSources.values()].map((c) => c.dir));
+  checkDirsApart(
+    await realPathOf(spec.outDir),
+    await realPathOf(spec.pluginsDir),
+    [...ctx.state.pluginSources.values()].map((c) => c.dir),
+  );
   checkNameLength(spec);
   await assertWritableDir(spec.outDir, '--out');
   await assertWritableDir(spec.pluginsDir, '--plugins-dir');
@@ -131,8 +138,11 @@ export async function checkInputs(ctx: BuildContext): Promise<void> {
     });
   }
   if (memoryBytes !== undefined && memoryBytes > engine.memoryBytes) {
-    throw new UsageError(`--memory ${formatBytes(memoryBytes)} is more than the ${formatBytes(engine.memoryBytes)} the Docker engine at ${engine.address} has`, {
-      hint: 'pass a smaller --memory, or leave --memory out',
-    });
+    throw new UsageError(
+      `--memory ${formatBytes(memoryBytes)} is more than the ${formatBytes(engine.memoryBytes)} the Docker engine at ${engine.address} has`,
+      {
+        hint: 'pass a smaller --memory, or leave --memory out',
+      },
+    );
   }
 }

@@ -39,4 +39,3 @@ export interface BuildContext extends SessionContext {
   spec: BuildSpec;
   state: BuildState;
 }
-

@@ -49,7 +49,9 @@ describe('collect-artifacts', () => {
     await runBefore(ctx, 'collect-artifacts');
     const err = await runStep(ctx, 'collect-artifacts').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InternalError);
-    expect((err as InternalError).message).toBe('the build container returned a bad archive: refusing archive entry "out/bin/extra": the build was not expected to produce it');
+    expect((err as InternalError).message).toBe(
+      'the build container returned a bad archive: refusing archive entry "out/bin/extra": the build was not expected to produce it',
+    );
   });
 
   it('refuses an archive that lacks a plugin', async () => {

@@ -44,7 +44,7 @@ describe('check-inputs', () => {
     expect(ctx!.state.pluginSources?.get(PLUGIN.name)?.files.has('main.go')).toBe(true);
   });
 
-  it('refuses --cpus beyond the engine\'s CPUs, before any container: a UsageError naming both', async () => {
+  it("refuses --cpus beyond the engine's CPUs, before any container: a UsageError naming both", async () => {
     const engine = buildingEngine();
     const err = await upTo(engine, 'check-inputs', { cpus: String(engine.info.cpus + 1) });
     expect(err).toBeInstanceOf(UsageError);
@@ -95,7 +95,10 @@ describe('validate', () => {
   });
 
   it('fails when the host does not list the plugin: a ValidationError, nothing installed', async () => {
-    const engine = buildingEngine().onExec([BUILD_SH, 'validate'], { stdout: '', stderr: `plugin ${PLUGIN.file}: plugin.Open: plugin was built with a different version of package x\n` });
+    const engine = buildingEngine().onExec([BUILD_SH, 'validate'], {
+      stdout: '',
+      stderr: `plugin ${PLUGIN.file}: plugin.Open: plugin was built with a different version of package x\n`,
+    });
     const err = await upTo(engine, 'validate');
     expect(err).toBeInstanceOf(ValidationError);
     expect((err as ValidationError).exitCode).toBe(8);

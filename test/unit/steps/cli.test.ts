@@ -39,7 +39,11 @@ class TtySink extends Sink {
   readonly columns = 100;
 }
 
-async function cli(argv: string[], engine: FakeEngine, { tty = false, env = {} }: { tty?: boolean; env?: Record<string, string> } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(
+  argv: string[],
+  engine: FakeEngine,
+  { tty = false, env = {} }: { tty?: boolean; env?: Record<string, string> } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = new Sink();
   const stderr = tty ? new TtySink() : new Sink();
   const code = await main(argv, { stdout, stderr, env: { ...envOf(world), ...env }, cwd: world.root, signal: new AbortController().signal, engine });
@@ -58,8 +62,19 @@ describe('d7y-build <plugin-dir>', () => {
     const lines = stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(1);
     const outcome = JSON.parse(lines[0]!);
-    expect(outcome).toMatchObject({ ok: true, commit: world.sha['v2.1.0'], ref: 'v2.1.0', goVersion: 'go1.23.5', platform: 'linux/amd64', installed: [path.join(world.plugins, PLUGIN.file)] });
-    expect(outcome).toMatchObject({ buildTime: BUILD_TIME, buildTimeReason: `SOURCE_DATE_EPOCH=${EPOCH}`, cache: { host: 'miss', hostKey: expect.stringMatching(/^[0-9a-f]{64}$/) } });
+    expect(outcome).toMatchObject({
+      ok: true,
+      commit: world.sha['v2.1.0'],
+      ref: 'v2.1.0',
+      goVersion: 'go1.23.5',
+      platform: 'linux/amd64',
+      installed: [path.join(world.plugins, PLUGIN.file)],
+    });
+    expect(outcome).toMatchObject({
+      buildTime: BUILD_TIME,
+      buildTimeReason: `SOURCE_DATE_EPOCH=${EPOCH}`,
+      cache: { host: 'miss', hostKey: expect.stringMatching(/^[0-9a-f]{64}$/) },
+    });
     expect(outcome.steps.map((s: { name: string }) => s.name)).toContain('install');
     expect(await readFile(path.join(world.plugins, PLUGIN.file), 'utf8')).toBe('plugin binary');
     expect(engine.removed).toEqual([engine.containers[0]!.id]);
@@ -70,7 +85,9 @@ describe('d7y-build <plugin-dir>', () => {
     const { code, stdout, stderr } = await cli(buildArgs(world), engine);
     expect(code).toBe(6);
     expect(stdout).toBe('');
-    expect(stderr).toContain(`error: plugin myfs does not compile against Dragonfly v2.1.0 (${world.sha['v2.1.0'].slice(0, 7)}) [compile-plugins]\n  ./main.go:3:1: syntax error\nhint: `);
+    expect(stderr).toContain(
+      `error: plugin myfs does not compile against Dragonfly v2.1.0 (${world.sha['v2.1.0'].slice(0, 7)}) [compile-plugins]\n  ./main.go:3:1: syntax error\nhint: `,
+    );
     expect(engine.execsOf([BUILD_SH, 'host'])).toEqual([]);
     expect(engine.removed).toEqual([engine.containers[0]!.id]);
     await expect(readFile(path.join(world.plugins, PLUGIN.file))).rejects.toMatchObject({ code: 'ENOENT' });
@@ -88,7 +105,13 @@ describe('d7y-build <plugin-dir>', () => {
       const { code, stdout, stderr } = await cli(['--json', dir], engine, { env: { XDG_CONFIG_HOME: xdg } });
       expect(stderr).not.toMatch(/^error:/m);
       expect(code).toBe(0);
-      expect(JSON.parse(stdout)).toMatchObject({ ok: true, commit: world.sha['v2.1.0'], ref: 'v2.1.0', goImage: GO_IMAGE, installed: [path.join(world.plugins, PLUGIN.file)] });
+      expect(JSON.parse(stdout)).toMatchObject({
+        ok: true,
+        commit: world.sha['v2.1.0'],
+        ref: 'v2.1.0',
+        goImage: GO_IMAGE,
+        installed: [path.join(world.plugins, PLUGIN.file)],
+      });
     } finally {
       await rm(path.join(world.root, 'configured'), { recursive: true, force: true });
     }
@@ -123,10 +146,17 @@ describe('d7y-build <plugin-dir>', () => {
     expect(code).toBe(0);
     expect(stderr).not.toMatch(/\x1b\[\d*m/); // NO_COLOR: cursor movement, no colour
     // The lines that stay: what follows the last cursor movement of each write.
-    const kept = stderr.split(/\x1b\[\d+A\r\x1b\[J/).flatMap((chunk) => chunk.split('\n')).filter((l) => l !== '' && !/^[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] /.test(l) && !l.startsWith('  '));
+    const kept = stderr
+      .split(/\x1b\[\d+A\r\x1b\[J/)
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((l) => l !== '' && !/^[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] /.test(l) && !l.startsWith('  '));
     expect(kept.filter((l) => l.startsWith('✔')).map((l) => /^✔ \[ *\d+\/13\] (\S+) +\d/.exec(l)?.[1])).toEqual(BUILD_STEPS.map((s) => s.name));
     // The summary follows the last step, with nothing drawn after it.
-    expect(stderr.slice(stderr.lastIndexOf('✔'))).toMatch(new RegExp(`^✔ \\[13/13\\] install +\\d+ms\\nbuilt in .*\\n  host .*\\n  loader check .*\\n  plugin .*\\ninstalled into ${world.plugins}: ${PLUGIN.file}\\ncache: host miss, hostKey [0-9a-f]{64}\\n$`));
+    expect(stderr.slice(stderr.lastIndexOf('✔'))).toMatch(
+      new RegExp(
+        `^✔ \\[13/13\\] install +\\d+ms\\nbuilt in .*\\n  host .*\\n  loader check .*\\n  plugin .*\\ninstalled into ${world.plugins}: ${PLUGIN.file}\\ncache: host miss, hostKey [0-9a-f]{64}\\n$`,
+      ),
+    );
     expect(stdout).toBe(`${path.join(world.plugins, PLUGIN.file)}\n`);
   });
 
@@ -187,10 +217,15 @@ describe('d7y-build install', () => {
       stderr: `not valid plugin binary format ${PLUGIN.file}: "plugin.Open: plugin was built with a different version of package d7y.io/dragonfly/v2/pkg/source"\n`,
     });
 
-    const { code, stdout, stderr } = await cli(['install', '--host', path.join(bin, 'dfget'), '--go-image', GO_IMAGE, '--plugins-dir', world.plugins, so], engine);
+    const { code, stdout, stderr } = await cli(
+      ['install', '--host', path.join(bin, 'dfget'), '--go-image', GO_IMAGE, '--plugins-dir', world.plugins, so],
+      engine,
+    );
     expect(code).toBe(8);
     expect(stdout).toBe('');
-    expect(stderr).toMatch(/^error: .* does not load d7y-resource-plugin-myfs\.so: plugin\.Open: plugin was built with a different version of package d7y\.io\/dragonfly\/v2\/pkg\/source \[validate\]$/m);
+    expect(stderr).toMatch(
+      /^error: .* does not load d7y-resource-plugin-myfs\.so: plugin\.Open: plugin was built with a different version of package d7y\.io\/dragonfly\/v2\/pkg\/source \[validate\]$/m,
+    );
     await expect(readFile(path.join(world.plugins, PLUGIN.file))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

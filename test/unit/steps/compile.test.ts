@@ -42,7 +42,12 @@ const recorder: Logger = {
   stepFailed: () => {},
 };
 
-async function compile(engine: FakeEngine, step: 'compile-plugins' | 'compile-host', flags: BuildFlags = {}, env: Record<string, string> = {}): Promise<unknown> {
+async function compile(
+  engine: FakeEngine,
+  step: 'compile-plugins' | 'compile-host',
+  flags: BuildFlags = {},
+  env: Record<string, string> = {},
+): Promise<unknown> {
   ctx = contextOf(engine, specOf(world, flags, env));
   await runBefore(ctx, step);
   logged = [];
@@ -57,8 +62,14 @@ describe('compile-plugins', () => {
     const calls = engine.execsOf([BUILD_SH, 'plugin']);
     expect(calls).toHaveLength(1);
     expect(calls[0]!.cmd).toEqual([
-      BUILD_SH, 'plugin', PLUGIN.name, PLUGIN.file, '--',
-      '-trimpath', '-tags=netgo,d7y', '-gcflags=all=-N -l',
+      BUILD_SH,
+      'plugin',
+      PLUGIN.name,
+      PLUGIN.file,
+      '--',
+      '-trimpath',
+      '-tags=netgo,d7y',
+      '-gcflags=all=-N -l',
       `-ldflags=-X main.buildCommit=${short} -X main.buildTime=${BUILD_TIME}`,
     ]);
     expect(calls[0]!.env).toEqual({ GOFLAGS: '-buildvcs=false' });
@@ -71,7 +82,10 @@ describe('compile-plugins', () => {
   });
 
   it('turns a failing compile into a CompileError with the compiler output, without download chatter', async () => {
-    const engine = buildingEngine().onExec([BUILD_SH, 'plugin'], { exitCode: 1, stderr: 'go: downloading example.com/x v1.0.0\n./main.go:3:1: syntax error\n' });
+    const engine = buildingEngine().onExec([BUILD_SH, 'plugin'], {
+      exitCode: 1,
+      stderr: 'go: downloading example.com/x v1.0.0\n./main.go:3:1: syntax error\n',
+    });
     const err = await compile(engine, 'compile-plugins');
     expect(err).toBeInstanceOf(CompileError);
     expect((err as CompileError).exitCode).toBe(6);
@@ -80,9 +94,7 @@ describe('compile-plugins', () => {
   });
 
   it('says when the kernel killed the compiler under --memory', async () => {
-    const engine = buildingEngine()
-      .onExec([BUILD_SH, 'plugin'], { exitCode: 137 })
-      .onExec([BUILD_SH, 'oom-kills'], { stdout: '1\n' });
+    const engine = buildingEngine().onExec([BUILD_SH, 'plugin'], { exitCode: 137 }).onExec([BUILD_SH, 'oom-kills'], { stdout: '1\n' });
     const err = await compile(engine, 'compile-plugins', { memory: '512m' });
     expect(err).toBeInstanceOf(OutOfMemoryError);
     expect((err as OutOfMemoryError).message).toBe('the build container ran out of memory (--memory 512m): the kernel killed go while building myfs');
@@ -139,7 +151,7 @@ describe('compile-plugins, several plugins', () => {
     expect(lines.filter((l) => l.startsWith('built ')).sort()).toEqual(plugins.map((p) => `built ${p.file}`).sort());
   });
 
-  it('takes the engine\'s CPUs without --cpus, and never more than there are plugins', async () => {
+  it("takes the engine's CPUs without --cpus, and never more than there are plugins", async () => {
     const gate = gatedEngine();
     gate.engine.info.cpus = 3;
     const { step } = await start(gate.engine);
@@ -174,7 +186,12 @@ describe('compile-host', () => {
     expect(calls).toHaveLength(1);
     const v = 'd7y.io/dragonfly/v2/version';
     expect(calls[0]!.cmd).toEqual([
-      BUILD_SH, 'host', 'dfget', 'd7y-loadcheck', '--', '-trimpath',
+      BUILD_SH,
+      'host',
+      'dfget',
+      'd7y-loadcheck',
+      '--',
+      '-trimpath',
       `-ldflags=-X ${v}.GitCommit=${short} -X ${v}.BuildTime=${BUILD_TIME} -X ${v}.Gotags=none -X "${v}.GoVersion=go1.23.5 linux/amd64" -X ${v}.Gogcflags=none`,
     ]);
     expect(calls[0]!.env).toEqual({ GOFLAGS: '-buildvcs=false' });
@@ -217,7 +234,11 @@ describe('compile-host and the host cache', () => {
     const key = expectedKey(ctx!, host[0]!.cmd.slice(host[0]!.cmd.indexOf('--') + 1));
     // Asked first, stored after the build, under the same key.
     const order = engine.execs.filter((e) => e.cmd[0] === BUILD_SH && e.cmd[1]!.startsWith('host')).map((e) => e.cmd.slice(1, 3));
-    expect(order).toEqual([['host-cache', 'get'], ['host', 'dfget'], ['host-cache', 'put']]);
+    expect(order).toEqual([
+      ['host-cache', 'get'],
+      ['host', 'dfget'],
+      ['host-cache', 'put'],
+    ]);
     expect(engine.execsOf([...HOST_CACHE, 'get'])[0]!.cmd).toEqual([...HOST_CACHE, 'get', key, ...COMMANDS]);
     expect(engine.execsOf([...HOST_CACHE, 'put'])[0]!.cmd).toEqual([...HOST_CACHE, 'put', key, ...COMMANDS]);
     expect(ctx!.state.hostCache).toEqual({ host: 'miss', hostKey: key });
@@ -272,7 +293,13 @@ describe('compile-host and the host cache', () => {
     };
     const base = await keyOf({});
     expect(await keyOf({})).toBe(base);
-    const others = [await keyOf({ gcflags: 'all=-N -l' }), await keyOf({ tags: 'netgo' }), await keyOf({ race: true }), await keyOf({ trimpath: false }), await keyOf({}, { SOURCE_DATE_EPOCH: '1' })];
+    const others = [
+      await keyOf({ gcflags: 'all=-N -l' }),
+      await keyOf({ tags: 'netgo' }),
+      await keyOf({ race: true }),
+      await keyOf({ trimpath: false }),
+      await keyOf({}, { SOURCE_DATE_EPOCH: '1' }),
+    ];
     expect(new Set([base, ...others]).size).toBe(others.length + 1);
   });
 

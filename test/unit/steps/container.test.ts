@@ -89,7 +89,12 @@ describe('start-container', () => {
       { name: tree, target: CONTAINER.sourceVolume },
     ]);
     for (const v of CACHE_VOLUMES) expect(engine.volumes.get(v.name)).toMatchObject({ 'io.d7y-build.role': v.role });
-    expect(engine.volumes.get(tree)).toEqual({ 'io.d7y-build': 'true', 'io.d7y-build.version': VERSION, 'io.d7y-build.role': 'dragonfly-source', 'io.d7y-build.sha': sha });
+    expect(engine.volumes.get(tree)).toEqual({
+      'io.d7y-build': 'true',
+      'io.d7y-build.version': VERSION,
+      'io.d7y-build.role': 'dragonfly-source',
+      'io.d7y-build.sha': sha,
+    });
     expect(ctx.state.sourceTree).toMatchObject({ volume: tree });
     expect(spec.env).toEqual({ GOPROXY: 'https://proxy.example', ...layoutEnv() });
     expect(spec.workdir).toBe(CONTAINER.work);

@@ -83,7 +83,9 @@ describe('doctor', () => {
     expect(found.source!.finding).toBe(`v2.1.0 is ${world.sha['v2.1.0']} in ${world.repo}`);
     expect(found['go-image']!.finding).toBe(`${GO_IMAGE} (--go-image) is on the engine`);
     expect(found['go-proxy']!.finding).toBe(`GOPROXY=https://proxy.example,direct answers a build container: ${PROBE_MODULE} is v0.20.0`);
-    expect(found['go-caches']!.finding).toBe('d7y-build-go-mod 3.0 GiB, d7y-build-go-build size unknown, d7y-build-host-cache absent (the first build creates it)');
+    expect(found['go-caches']!.finding).toBe(
+      'd7y-build-go-mod 3.0 GiB, d7y-build-go-build size unknown, d7y-build-host-cache absent (the first build creates it)',
+    );
     expect(result.report.checks.every((c) => c.fix === undefined)).toBe(true);
 
     // The proxy is asked from a throwaway container of the Go image, with the environment builds get, bounded inside too.
@@ -185,7 +187,7 @@ describe('doctor', () => {
         name: 'cache-dir',
         status: 'fail',
         finding: 'D7Y_CACHE_DIR="cache" is not an absolute path',
-        fix: "set D7Y_CACHE_DIR to an absolute path like $HOME/.cache/d7y-build, or unset it",
+        fix: 'set D7Y_CACHE_DIR to an absolute path like $HOME/.cache/d7y-build, or unset it',
       });
       expect(found['cache-disk']).toBeUndefined();
       expect(found.source).toMatchObject({ status: 'warn', finding: 'v2.1.0 not resolved: the git mirror needs the cache directory' });

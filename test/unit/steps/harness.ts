@@ -53,7 +53,10 @@ func LoadPlugin(dir, scheme string) (ResourceClient, error) { return nil, nil }
 `;
 
 function git(repo: string, ...args: string[]): string {
-  return execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', '-c', 'commit.gpgsign=false', ...args], { cwd: repo, encoding: 'utf8' }).trim();
+  return execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', '-c', 'commit.gpgsign=false', ...args], {
+    cwd: repo,
+    encoding: 'utf8',
+  }).trim();
 }
 
 async function put(dir: string, files: Record<string, string>): Promise<void> {

@@ -63,6 +63,8 @@ describe('resolve-source', () => {
   it('refuses a host that has no loader for the plugin type', async () => {
     const err = await resolve('v2.1.0', 'scheduler').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnsupportedHostError);
-    expect((err as UnsupportedHostError).message).toMatch(/has no LoadPlugin for scheduler plugins \(looked in scheduler\/scheduling\/evaluator\/plugin\.go, scheduler\/core\/evaluator\/plugin\.go\)/);
+    expect((err as UnsupportedHostError).message).toMatch(
+      /has no LoadPlugin for scheduler plugins \(looked in scheduler\/scheduling\/evaluator\/plugin\.go, scheduler\/core\/evaluator\/plugin\.go\)/,
+    );
   });
 });
