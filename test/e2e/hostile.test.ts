@@ -295,7 +295,10 @@ describe('refs: only a full SHA or a real tag comes from the mirror without a fe
   /** The SHA the run says ref is, and whether it said the mirror cache answered. */
   const resolved = (result: CliRun, ref: string) => {
     expectFailure(result, 10, /has no cmd\/dfget/);
-    const line = new RegExp(`^ +${ref.replace(/\./g, '\\.')} is ([0-9a-f]{40})( \\(from the mirror cache\\))?$`, 'm').exec(result.stderr);
+    // Progress lines carry the time of day in front when stderr is no terminal.
+    const line = new RegExp(`^(?:\\d\\d:\\d\\d:\\d\\d)? +${ref.replace(/\./g, '\\.')} is ([0-9a-f]{40})( \\(from the mirror cache\\))?$`, 'm').exec(
+      result.stderr,
+    );
     expect(line, result.stderr).not.toBeNull();
     return { sha: line![1]!, cached: line![2] !== undefined };
   };
