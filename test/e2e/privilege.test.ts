@@ -57,7 +57,7 @@ describe('least privilege', () => {
       expect(info.Config.User).toBe('10001:10001');
       expect(info.HostConfig.Binds ?? []).toEqual([]);
       expect(info.HostConfig.Privileged).toBe(false);
-      expect(info.Mounts.map((m: { Type: string }) => m.Type)).toEqual(['volume', 'volume', 'volume']);
+      expect(info.Mounts.map((m: { Type: string }) => m.Type)).toEqual(['volume', 'volume', 'volume', 'volume']);
       expect(info.Mounts.map((m: { Name: string }) => m.Name).sort()).toEqual(
         ['d7y-build-go-build', 'd7y-build-go-mod', 'd7y-build-host-cache', outcome.sourceTree.volume].sort(),
       );
