@@ -7,7 +7,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BUILD_STEPS } from '../../src/commands/build/steps';
-import { examples, fixtureArgs, leftoverContainers, runCli, snapshot, tempDir, uncachedGcflags } from './helpers';
+import { docker, examples, fixtureArgs, leftoverContainers, runCli, snapshot, tempDir, uncachedGcflags } from './helpers';
 
 afterEach(async () => {
   expect(await leftoverContainers()).toEqual([]);
@@ -57,6 +57,10 @@ describe('SIGINT and SIGTERM at every step', () => {
 describe('SIGKILL and prune', () => {
   it('prune removes what a killed build left and spares a running one', async () => {
     await using work = await tempDir('kill-');
+    // A tree already on the engine is not sent again: without the source trees, this build exports one into a temp dir.
+    for (const volume of (await docker('volume', 'ls', '-q', '--filter', 'name=d7y-build-src-')).split('\n').filter((v) => v !== '')) {
+      await docker('volume', 'rm', volume);
+    }
     const killed = await interruptAt('compile-plugins', 'SIGKILL', work.path);
     expect(killed.sent).toBe(true);
     expect(killed.run.signal).toBe('SIGKILL');
