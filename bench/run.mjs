@@ -20,7 +20,7 @@
 //   RSS of d7y-build with a large file in the plugin directory (sent: --max-context raised).
 //   A table of d7y-build's steps (from --json) shows where ours cold and ours warm spend their time.
 //
-// Needs the bundle (npm run build), a Docker engine (test/env/engine.sh start) and the Go image
+// Needs the bundle (npm run build), a Docker engine (scripts/engine.sh start) and the Go image
 // (scripts/go-image.sh 1.23.5). Without --repo it builds against the generated fixture Dragonfly.
 // The cold case removes d7y-build's cache volumes and its builder image: run it under the e2e lock.
 // Exits 1 when any case fails; the table then says which.

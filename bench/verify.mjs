@@ -4,7 +4,7 @@
 //
 //   node bench/verify.mjs --host <binary> --plugin <plugin.so> [--runs 15] [--go-image <image>]
 //
-// Needs the bundle (npm run build); the dynamic side needs a Docker engine (test/env/engine.sh start).
+// Needs the bundle (npm run build); the dynamic side needs a Docker engine (scripts/engine.sh start).
 // Peak RSS comes from GNU time (/usr/bin/time) when it is installed.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';

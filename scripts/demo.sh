@@ -11,9 +11,9 @@ cd "$root"
 
 engine_was_up=true
 docker info >/dev/null 2>&1 || engine_was_up=false
-bash test/env/engine.sh start
+bash scripts/engine.sh start
 cleanup() {
-  [ "$engine_was_up" = true ] || bash test/env/engine.sh stop
+  [ "$engine_was_up" = true ] || bash scripts/engine.sh stop
 }
 trap cleanup EXIT
 

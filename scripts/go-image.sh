@@ -51,7 +51,7 @@ if $check_only; then
 fi
 
 if ! docker info >/dev/null 2>&1; then
-  echo "go-image: no Docker engine answers; start one (test/env/engine.sh start) and run this again" >&2
+  echo "go-image: no Docker engine answers; start one (scripts/engine.sh start) and run this again" >&2
   exit 1
 fi
 if docker image inspect "$tag" >/dev/null 2>&1; then

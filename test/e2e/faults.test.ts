@@ -94,9 +94,9 @@ describe('faults', () => {
   });
 
   it('the Docker daemon stops mid-build: a clear error, nothing installed, prune cleans up after', async () => {
-    // This test stops and restarts the engine: it must be the one test/env/engine.sh started.
-    const status = (await run('bash', [path.join(root, 'test/env/engine.sh'), 'status'])).stdout;
-    expect(status, 'the e2e tests stop the engine here; start it with test/env/engine.sh').toMatch(/started by test\/env\/engine\.sh/);
+    // This test stops and restarts the engine: it must be the one scripts/engine.sh started.
+    const status = (await run('bash', [path.join(root, 'scripts/engine.sh'), 'status'])).stdout;
+    expect(status, 'the e2e tests stop the engine here; start it with scripts/engine.sh').toMatch(/started by scripts\/engine\.sh/);
 
     await using work = await tempDir('daemon-');
     const { plugins, out } = await prepared(work.path);
@@ -107,13 +107,13 @@ describe('faults', () => {
       {
         onStderr: (_child, stderr) => {
           if (stopping === undefined && /\] compile-plugins\n/.test(stderr)) {
-            stopping = run('bash', [path.join(root, 'test/env/engine.sh'), 'stop']);
+            stopping = run('bash', [path.join(root, 'scripts/engine.sh'), 'stop']);
           }
         },
       },
     );
     await stopping;
-    await run('bash', [path.join(root, 'test/env/engine.sh'), 'start']);
+    await run('bash', [path.join(root, 'scripts/engine.sh'), 'start']);
 
     expect(result.exitCode).toBe(3);
     const { error } = JSON.parse(result.stdout);

@@ -18,7 +18,7 @@ export const GO125_VERSION = '1.25.5';
 /** The Go 1.20 line (fixture tag v2.0.9), whose plugins carry no build information. */
 export const GO120_VERSION = '1.20.14';
 
-/** Runs a script by its path from the repository root, e.g. test/env/engine.sh. */
+/** Runs a script by its path from the repository root, e.g. scripts/engine.sh. */
 function sh(script: string, args: string[] = []): string {
   return execFileSync('bash', [path.join(root, script), ...args], {
     cwd: root,
@@ -36,7 +36,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
       return false;
     }
   })();
-  sh('test/env/engine.sh', ['start']);
+  sh('scripts/engine.sh', ['start']);
+  sh('test/env/tools.sh');
   const goImage = sh('scripts/go-image.sh', [GO_VERSION]);
   const otherGoImage = sh('scripts/go-image.sh', [OTHER_GO_VERSION]);
   const go125Image = sh('scripts/go-image.sh', [GO125_VERSION]);
@@ -56,7 +57,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   return async () => {
     rmSync(scratch, { recursive: true, force: true });
-    if (!engineWasUp) sh('test/env/engine.sh', ['stop']);
+    if (!engineWasUp) sh('scripts/engine.sh', ['stop']);
   };
 }
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Make sure a Docker engine answers, installing and starting Debian's docker.io when none does.
 #
-#   test/env/engine.sh start   start dockerd unless an engine already answers
-#   test/env/engine.sh stop    stop dockerd, but only if `start` started it
-#   test/env/engine.sh status  say whether an engine answers and who owns it
+#   scripts/engine.sh start   start dockerd unless an engine already answers
+#   scripts/engine.sh stop    stop dockerd, but only if `start` started it
+#   scripts/engine.sh status  say whether an engine answers and who owns it
 #
 # d7y-build itself never installs or starts anything; this script is for the tests, the demo and CI
 # on a machine with no engine. It stops only what it started: the pid it recorded.
@@ -89,7 +89,7 @@ stop() {
 
 status() {
   if answers; then
-    if [ -f "$pid_file" ]; then echo "running (started by test/env/engine.sh, pid $(cat "$pid_file"))"; else echo "running (not ours)"; fi
+    if [ -f "$pid_file" ]; then echo "running (started by scripts/engine.sh, pid $(cat "$pid_file"))"; else echo "running (not ours)"; fi
   else
     echo "not running"
     return 1
