@@ -11,7 +11,6 @@
 import os from 'node:os';
 import path from 'node:path';
 import type * as Yaml from 'yaml';
-import type * as Zod from 'zod/mini';
 import { OPTION_KEYS, OPTIONS, type OptionKey, type ValueKind } from './config';
 import { UsageError } from './errors';
 import { readRegularFileSync } from './files';
@@ -48,33 +47,26 @@ export function configKeys(scope: FileScope): OptionKey[] {
   return OPTION_KEYS.filter((key) => (OPTIONS[key].files as readonly FileScope[]).includes(scope));
 }
 
-interface Parsers {
-  yaml: typeof Yaml;
-  schemas: Record<FileScope, Zod.ZodMiniType>;
-}
-let parsers: Parsers | undefined;
+/** Whether a value is of a kind, as a config file may write it. */
+const IS_KIND: Record<ValueKind, (v: unknown) => boolean> = {
+  string: (v) => typeof v === 'string',
+  boolean: (v) => typeof v === 'boolean',
+  size: (v) => typeof v === 'string' || typeof v === 'number',
+  list: (v) => typeof v === 'string' || (Array.isArray(v) && v.every((item) => typeof item === 'string')),
+  type: (v) => (PLUGIN_TYPES as readonly unknown[]).includes(v),
+};
+
+let yamlModule: typeof Yaml | undefined;
 
 /**
- * yaml and zod, loaded when a config file is there to read: loading them costs tens of
- * milliseconds, which a run without config files (and --help) does not pay. The bundle keeps a
- * require() lazy; an import would load them at start.
+ * yaml, loaded when a config file is there to read: loading it costs tens of milliseconds, which a
+ * run without config files (and --help) does not pay. The bundle keeps a require() lazy; an import
+ * would load it at start.
  */
-function loadParsers(): Parsers {
-  if (parsers !== undefined) return parsers;
-  /* eslint-disable @typescript-eslint/no-require-imports -- loaded on first use, see above */
-  const yaml = require('yaml') as typeof Yaml;
-  const z = require('zod/mini') as typeof Zod;
-  /* eslint-enable @typescript-eslint/no-require-imports */
-  const kinds: Record<ValueKind, Zod.ZodMiniType> = {
-    string: z.string(),
-    boolean: z.boolean(),
-    size: z.union([z.string(), z.number()]),
-    list: z.union([z.string(), z.array(z.string())]),
-    type: z.enum(PLUGIN_TYPES),
-  };
-  const schema = (scope: FileScope) => z.strictObject(Object.fromEntries(configKeys(scope).map((key) => [key, z.optional(kinds[OPTIONS[key].kind])])));
-  parsers = { yaml, schemas: { plugin: schema('plugin'), user: schema('user') } };
-  return parsers;
+function loadYaml(): typeof Yaml {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, see above
+  yamlModule ??= require('yaml') as typeof Yaml;
+  return yamlModule;
 }
 
 /** A value in a message: JSON, cut short. */
@@ -83,28 +75,18 @@ function shown(value: unknown): string {
   return json.length > 60 ? `${json.slice(0, 57)}...` : json;
 }
 
-/** tags[1], from zod's path ["tags", 1]. */
-function keyPath(parts: ReadonlyArray<PropertyKey>): string {
-  return parts.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
-}
-
-/** The value at a path of the parsed document. */
-function valueAt(data: unknown, parts: ReadonlyArray<PropertyKey>): unknown {
-  return parts.reduce<unknown>((v, p) => (v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[p] : undefined), data);
-}
-
-/** One line per problem of the document: the key path, and what it takes. */
-function problems(data: unknown, scope: FileScope, issues: Zod.core.$ZodIssue[]): Array<{ line: string; hint: string }> {
+/** One line per problem of the document: an unknown key, or a value not of its key's kind. */
+function problems(data: Record<string, unknown>, scope: FileScope): Array<{ line: string; hint: string }> {
   const allowed = configKeys(scope);
-  return issues.flatMap((issue) => {
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ line: `unknown key "${key}"`, hint: `${fileKind(scope)} takes ${allowed.join(', ')}` }));
+  return Object.entries(data).flatMap(([key, value]) => {
+    if (!(allowed as string[]).includes(key)) {
+      return [{ line: `unknown key "${key}"`, hint: `${fileKind(scope)} takes ${allowed.join(', ')}` }];
     }
-    const key = issue.path[0] as OptionKey;
-    const def = OPTIONS[key];
+    const def = OPTIONS[key as OptionKey];
+    if (IS_KIND[def.kind](value)) return [];
     return [
       {
-        line: `${keyPath(issue.path)}: ${shown(valueAt(data, issue.path))} is not ${KIND_TEXT[def.kind]}`,
+        line: `${key}: ${shown(value)} is not ${KIND_TEXT[def.kind]}`,
         hint: `${key} takes ${def.what}, e.g. ${key}: ${def.examples[0]}`,
       },
     ];
@@ -118,7 +100,7 @@ function fileKind(scope: FileScope): string {
 /** A config file's text to its values, validated; JSON when the name ends in .json, else YAML. Pure. */
 export function parseConfigFile(text: string, file: string, scope: FileScope): ConfigFile {
   const format = file.endsWith('.json') ? 'JSON' : 'YAML';
-  const { yaml, schemas } = loadParsers();
+  const yaml = loadYaml();
   let data: unknown;
   try {
     data = format === 'JSON' ? JSON.parse(text) : yaml.parse(text);
@@ -134,15 +116,14 @@ export function parseConfigFile(text: string, file: string, scope: FileScope): C
       hint: `write one "key: value" per line; ${fileKind(scope)} takes ${configKeys(scope).join(', ')}`,
     });
   }
-  const result = schemas[scope].safeParse(data);
-  if (!result.success) {
-    const found = problems(data, scope, result.error.issues);
+  const found = problems(data as Record<string, unknown>, scope);
+  if (found.length > 0) {
     throw new UsageError(`${file}: ${found[0]!.line}`, {
       hint: found[0]!.hint,
       detail: found.length > 1 ? found.map((p) => p.line).join('\n') : undefined,
     });
   }
-  return { path: file, scope, values: result.data as ConfigFile['values'] };
+  return { path: file, scope, values: data as ConfigFile['values'] };
 }
 
 function readConfigFile(file: string, scope: FileScope, optional: boolean): ConfigFile | undefined {
