@@ -16,7 +16,8 @@ import { makeTempDir } from '../../files';
 import { LABEL } from '../../docker/labels';
 import { maskSecrets, redactUrl } from '../../secrets';
 import { verifyFiles } from '../../verify';
-import { readGoBinary } from '../../verify/binary';
+import { NotGoBinaryError, readGoBinary } from '../../verify/binary';
+import { UnreadableFileError } from '../../elf/elf';
 import { VERSION } from '../../version';
 import { CONTAINER, inside } from '../../session/layout';
 import { need } from '../../session/session';
@@ -126,9 +127,10 @@ async function sbomBinary(ctx: BuildContext, binary: Omit<SbomBinary, 'buildInfo
     const { goVersion, main, deps } = read.buildInfo;
     return { ...binary, buildInfo: { goVersion, main, deps } };
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    ctx.log.warn(`the SBOM lists no modules for ${binary.path}: ${message}`);
-    return { ...binary, buildInfoMissing: message };
+    // What verify can't read either (it said so in the step before); anything else is a bug.
+    if (!(err instanceof UnreadableFileError || err instanceof NotGoBinaryError)) throw err;
+    ctx.log.warn(`the SBOM lists no modules for ${binary.path}: ${err.message}`);
+    return { ...binary, buildInfoMissing: err.message };
   }
 }
 
@@ -139,6 +141,7 @@ async function attestationsOf(ctx: BuildContext, manifest: Manifest): Promise<{ 
   const ldflags = need(state.ldflags, 'the -ldflags');
   const digests = need(state.sourcesSha256, 'the digests of the plugin sources');
   const staged = need(state.staged, 'the artifacts');
+  // In the order of manifest.artifacts: host, loader check, plugins.
   const stagedPaths = [staged.host.path, staged.loadcheck.path, ...staged.plugins.map((f) => f.path)];
   const finishedOn = new Date();
   const provenance = serializeProvenance({
