@@ -87,6 +87,8 @@ export interface BuildSpec {
   buildCommit: string | undefined;
   /** undefined: the Dragonfly commit's committer date (see buildTimeFor). */
   buildTime: BuildTime | undefined;
+  /** SOURCE_DATE_EPOCH, when set: the SBOM's timestamp, whatever --build-time says. */
+  sourceDateEpoch?: number;
   /** --no-cache: no host from the host cache, none stored in it, and an empty Go build cache. */
   noCache: boolean;
   keep: boolean;
@@ -251,6 +253,19 @@ function buildTimeOf(flag: string | undefined, env: Env, now: Date): BuildTime |
   }
   const epoch = parseSourceDateEpoch(env.SOURCE_DATE_EPOCH);
   return epoch === undefined ? undefined : { time: buildTimestamp(epoch), reason: `SOURCE_DATE_EPOCH=${epoch}` };
+}
+
+/**
+ * SOURCE_DATE_EPOCH for the timestamps of the files a build writes besides the binaries. Where
+ * --build-time is given, a malformed SOURCE_DATE_EPOCH stops nothing, as before: it is then unset.
+ */
+function sourceDateEpochOf(flag: string | undefined, env: Env): number | undefined {
+  if (nonEmpty(flag) === undefined) return parseSourceDateEpoch(env.SOURCE_DATE_EPOCH);
+  try {
+    return parseSourceDateEpoch(env.SOURCE_DATE_EPOCH);
+  } catch {
+    return undefined;
+  }
 }
 
 /** D7Y_NO_CACHE: 1 or true asks for --no-cache, 0, false or empty does not. */
@@ -824,6 +839,7 @@ export function resolveSpec(
     },
     buildCommit: opt('buildCommit').value,
     buildTime: buildTimeOf(flags.buildTime, env, now),
+    sourceDateEpoch: sourceDateEpochOf(flags.buildTime, env),
     noCache: noCacheOf(flags.cache, env),
     keep: opt('keep').value,
     cacheDir: cache.value,

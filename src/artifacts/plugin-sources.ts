@@ -5,6 +5,8 @@
  * files and relative symbolic links that stay inside the directory can be sent: a FIFO or device
  * would hang or flood the upload, and a link out of the directory arrives dangling in the container.
  */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import ignore from 'ignore';
@@ -119,4 +121,20 @@ export async function readPluginSources(root: string, maxBytes: number, signal?:
     });
   }
   return { dir: root, entries, files, bytes };
+}
+
+/**
+ * The sha256 of what is sent, independent of the tar's times and owners: of the lines
+ * `<sha256 of the file>  <path>` for every file sent (links read through), sorted by path bytes. It is
+ * what `sha256sum` prints for those files, in that order, hashed again by `sha256sum`.
+ */
+export async function sourcesDigest(sources: PluginSources): Promise<string> {
+  const names = [...sources.files].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const lines = createHash('sha256');
+  for (const name of names) {
+    const file = createHash('sha256');
+    for await (const chunk of createReadStream(path.join(sources.dir, name))) file.update(chunk as Buffer);
+    lines.update(`${file.digest('hex')}  ${name}\n`);
+  }
+  return lines.digest('hex');
 }

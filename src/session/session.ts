@@ -80,6 +80,8 @@ export interface SessionContext extends PipelineContext {
   secrets: Secrets;
   /** The os/arch the images are pulled and the container created for. */
   platform: string;
+  /** When the run started: the provenance's startedOn. */
+  startedAt: Date;
 }
 
 /** What resolve-source and prepare-image read of a spec: the build's, or that of a command that only reads the API. */
@@ -125,6 +127,7 @@ export function newSession(runId: string, settings: SessionSettings, options: Ru
     loadTimeoutMs: settings.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS,
     secrets: options.secrets ?? NO_SECRETS,
     platform: settings.platform,
+    startedAt: new Date(),
     cleanups: [],
   };
 }

@@ -80,6 +80,7 @@ async function expectFinishedScreen(screen: Screen, out: string, plugins: string
       new RegExp(`^  loader check +\\d+ [KM]iB  ${await sha(path.join(out, 'bin/d7y-loadcheck'))}  ${path.join(out, 'bin/d7y-loadcheck')}$`),
     ),
     expect.stringMatching(new RegExp(`^  plugin +\\d+ [KM]iB  ${await sha(installed)}  ${path.join(out, 'plugins/d7y-resource-plugin-d7yfs.so')}$`)),
+    `provenance ${path.join(out, 'provenance.intoto.json')}, SBOM ${path.join(out, 'sbom.cdx.json')}`,
     `installed into ${plugins}: d7y-resource-plugin-d7yfs.so`,
     installed, // stdout
   ]);

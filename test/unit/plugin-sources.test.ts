@@ -1,9 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import net from 'node:net';
-import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readPluginSources } from '../../src/artifacts/plugin-sources';
+import { readPluginSources, sourcesDigest } from '../../src/artifacts/plugin-sources';
 import { UsageError } from '../../src/errors';
 import { makeDirectory, readRegularFile } from '../../src/files';
 
@@ -58,6 +59,25 @@ function listen(file: string): Promise<void> {
   servers.push(server);
   return new Promise((resolve) => server.listen(file, resolve));
 }
+
+describe('sourcesDigest', () => {
+  it('is what sha256sum says of sha256sum over the files sent, in byte order of their paths', async () => {
+    await writeFile(path.join(dir, 'Zeta.go'), 'package main\n');
+    await writeFile(path.join(dir, 'ärger.go'), 'package main // ä\n');
+    const digest = await sourcesDigest(await readPluginSources(dir, 1024 ** 2));
+    const shell = "find . -type f ! -path './.git/*' -printf '%P\\n' | LC_ALL=C sort | xargs -d '\\n' sha256sum | sha256sum";
+    expect(execFileSync('sh', ['-c', shell], { cwd: dir, encoding: 'utf8' })).toBe(`${digest}  -\n`);
+  });
+
+  it('follows the content, not the times, and leaves out what is not sent', async () => {
+    const before = await sourcesDigest(await readPluginSources(dir, 1024 ** 2));
+    await utimes(path.join(dir, 'main.go'), new Date(0), new Date(0));
+    await writeFile(path.join(dir, '.git/HEAD'), 'ref: refs/heads/other\n');
+    expect(await sourcesDigest(await readPluginSources(dir, 1024 ** 2))).toBe(before);
+    await writeFile(path.join(dir, 'main.go'), 'package main\n\n');
+    expect(await sourcesDigest(await readPluginSources(dir, 1024 ** 2))).not.toBe(before);
+  });
+});
 
 describe('readPluginSources refuses what cannot be sent', () => {
   const refusal = async (): Promise<UsageError> => {

@@ -257,6 +257,12 @@ describe('the summary', () => {
     ]);
   });
 
+  it('names the provenance and the SBOM when the result has them', () => {
+    const lines = buildSummary({ ...result, attestations: { provenance: '/w/out/provenance.intoto.json', sbom: '/w/out/sbom.cdx.json' } });
+    expect(lines).toContain('provenance /w/out/provenance.intoto.json, SBOM /w/out/sbom.cdx.json');
+    expect(lines.at(-1)).toBe('installed into /p: d7y-resource-plugin-d7yfs.so, d7y-resource-plugin-humanfs.so');
+  });
+
   it('adds the cache facts only when the result has them', () => {
     expect(buildSummary({ ...result, cache: { mirror: 'hit', goBuildCache: '1.2 GiB' } }).at(-1)).toBe('cache: mirror hit, goBuildCache 1.2 GiB');
     expect(buildSummary({ ...result, cache: {} }).some((l) => l.startsWith('cache'))).toBe(false);

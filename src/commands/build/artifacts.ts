@@ -8,16 +8,21 @@ import path from 'node:path';
 import { extractExpected, UnexpectedEntryError, type ExtractedFile } from '../../artifacts/archive';
 import { placeAllLocked } from '../../artifacts/place';
 import { serializeManifest, type Manifest } from '../../artifacts/manifest';
+import { PROVENANCE_FILE, serializeProvenance } from '../../artifacts/provenance';
+import { SBOM_FILE, serializeSbom, type SbomBinary } from '../../artifacts/sbom';
 import { buildTimeFor } from '../../config';
 import { D7yError, InternalError } from '../../errors';
 import { makeTempDir } from '../../files';
+import { LABEL } from '../../docker/labels';
 import { maskSecrets, redactUrl } from '../../secrets';
 import { verifyFiles } from '../../verify';
+import { NotGoBinaryError, readGoBinary } from '../../verify/binary';
+import { UnreadableFileError } from '../../elf/elf';
 import { VERSION } from '../../version';
 import { CONTAINER, inside } from '../../session/layout';
 import { need } from '../../session/session';
 import type { BuildContext } from './state';
-import { sharedGoArgs } from '../../toolchain/goflags';
+import { buildTimestamp, sharedGoArgs } from '../../toolchain/goflags';
 import { LOADCHECK_COMMAND } from '../../validate/loader';
 
 export async function collectArtifacts(ctx: BuildContext): Promise<void> {
@@ -111,16 +116,68 @@ function manifestOf(ctx: BuildContext): Manifest {
   };
 }
 
+/**
+ * A binary for the SBOM, with the modules its build information records, read as `d7y-build
+ * inspect` reads them. A file that records none is listed without modules, saying why.
+ */
+async function sbomBinary(ctx: BuildContext, binary: Omit<SbomBinary, 'buildInfo' | 'buildInfoMissing'>, file: string): Promise<SbomBinary> {
+  try {
+    const read = await readGoBinary(file);
+    if (!read.buildInfoRecorded) return { ...binary, buildInfoMissing: `${read.buildInfo.goVersion} records no build information in plugins` };
+    const { goVersion, main, deps } = read.buildInfo;
+    return { ...binary, buildInfo: { goVersion, main, deps } };
+  } catch (err) {
+    // What verify can't read either (it said so in the step before); anything else is a bug.
+    if (!(err instanceof UnreadableFileError || err instanceof NotGoBinaryError)) throw err;
+    ctx.log.warn(`the SBOM lists no modules for ${binary.path}: ${err.message}`);
+    return { ...binary, buildInfoMissing: err.message };
+  }
+}
+
+/** provenance.intoto.json and sbom.cdx.json, from what the steps recorded and the binaries themselves. */
+async function attestationsOf(ctx: BuildContext, manifest: Manifest): Promise<{ provenance: string; sbom: string }> {
+  const { spec, state } = ctx;
+  const image = need(state.image, 'the image');
+  const ldflags = need(state.ldflags, 'the -ldflags');
+  const digests = need(state.sourcesSha256, 'the digests of the plugin sources');
+  const staged = need(state.staged, 'the artifacts');
+  // In the order of manifest.artifacts: host, loader check, plugins.
+  const stagedPaths = [staged.host.path, staged.loadcheck.path, ...staged.plugins.map((f) => f.path)];
+  const finishedOn = new Date();
+  const provenance = serializeProvenance({
+    version: VERSION,
+    subjects: manifest.artifacts.map((a) => ({ name: a.path, sha256: a.sha256 })),
+    dragonfly: { repo: spec.repo, ref: spec.ref, commit: manifest.dragonfly.commit },
+    plugins: spec.plugins.map((p) => ({ type: spec.type, name: p.name, dir: p.dir, sourcesSha256: need(digests.get(p.name), `the digest of ${p.name}`) })),
+    platform: spec.platform,
+    flags: spec.toolchain,
+    ldflags: { host: need(ldflags.host, 'the host -ldflags'), plugins: need(ldflags.plugins, 'the plugin -ldflags') },
+    buildCommit: manifest.buildCommit,
+    buildTime: { time: manifest.buildTime, reason: manifest.buildTimeReason },
+    goImage: { reference: image.goImage, id: image.goImageId, reason: image.goImageReason },
+    builderImage: { reference: image.builderImage, id: image.builderImageId },
+    run: { id: need(ctx.runLabels[LABEL.run], 'the run id'), startedOn: ctx.startedAt, finishedOn },
+  });
+  const binaries = await Promise.all(
+    manifest.artifacts.map((a, i) => sbomBinary(ctx, { kind: a.kind, name: a.name, path: a.path, sha256: a.sha256 }, stagedPaths[i]!)),
+  );
+  const sbom = serializeSbom({ version: VERSION, binaries, timestamp: buildTimestamp(spec.sourceDateEpoch, finishedOn) });
+  return { provenance, sbom };
+}
+
 export async function install(ctx: BuildContext): Promise<void> {
   const { spec } = ctx;
   const source = need(ctx.state.source, 'the source');
   const staged = need(ctx.state.staged, 'the artifacts');
   const manifest = manifestOf(ctx);
+  const attestations = await attestationsOf(ctx, manifest);
 
   const host = path.join(spec.outDir, 'bin', source.host);
   const loadcheck = path.join(spec.outDir, 'bin', LOADCHECK_COMMAND);
   const outPlugins = spec.plugins.map((p) => path.join(spec.outDir, 'plugins', p.file));
   const manifestPath = path.join(spec.outDir, 'manifest.json');
+  const provenancePath = path.join(spec.outDir, PROVENANCE_FILE);
+  const sbomPath = path.join(spec.outDir, SBOM_FILE);
   const installed = spec.plugins.map((p) => path.join(spec.pluginsDir, p.file));
   // One placement for both directories: every file is written before any is renamed into place,
   // so a failure (a full disk, another build that installed the same plugin first) changes neither.
@@ -131,6 +188,8 @@ export async function install(ctx: BuildContext): Promise<void> {
       { from: staged.loadcheck.path, to: loadcheck, mode: 0o755 },
       ...staged.plugins.map((f, i) => ({ from: f.path, to: outPlugins[i]!, mode: 0o755 })),
       { from: { content: maskSecrets(serializeManifest(manifest), ctx.secrets.values) }, to: manifestPath },
+      { from: { content: maskSecrets(attestations.provenance, ctx.secrets.values) }, to: provenancePath },
+      { from: { content: maskSecrets(attestations.sbom, ctx.secrets.values) }, to: sbomPath },
       ...staged.plugins.map((f, i) => ({ from: f.path, to: installed[i]!, mode: 0o755 })),
     ],
     `--out ${spec.outDir} and --plugins-dir ${spec.pluginsDir}`,
@@ -140,7 +199,7 @@ export async function install(ctx: BuildContext): Promise<void> {
       onWait: (dir) => ctx.log.info(`waiting for another d7y-build to finish installing into ${dir}`),
     },
   );
-  ctx.log.info(`wrote ${host}, ${outPlugins.length} plugin(s) and ${manifestPath}`);
+  ctx.log.info(`wrote ${host}, ${outPlugins.length} plugin(s), ${manifestPath}, ${provenancePath} and ${sbomPath}`);
   for (const file of installed) ctx.log.info(`installed ${file}`);
-  ctx.state.outputs = { host, loadcheck, plugins: outPlugins, manifest: manifestPath, installed };
+  ctx.state.outputs = { host, loadcheck, plugins: outPlugins, manifest: manifestPath, provenance: provenancePath, sbom: sbomPath, installed };
 }

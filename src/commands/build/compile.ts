@@ -113,7 +113,9 @@ export async function compilePlugins(ctx: BuildContext): Promise<void> {
   const source = need(ctx.state.source, 'the source');
   const buildCommit = buildCommitFor(ctx.spec, source.shortSha);
   ctx.state.buildCommit = buildCommit;
-  const args = [...sharedGoArgs(ctx.spec.toolchain), `-ldflags=${pluginLdflags(buildCommit, buildTimeFor(ctx.spec, source).time)}`];
+  const ldflags = pluginLdflags(buildCommit, buildTimeFor(ctx.spec, source).time);
+  ctx.state.ldflags = { ...ctx.state.ldflags, plugins: ldflags };
+  const args = [...sharedGoArgs(ctx.spec.toolchain), `-ldflags=${ldflags}`];
   const { plugins } = ctx.spec;
   const limit = pluginConcurrency(plugins.length, ctx.spec.limits.nanoCpus, ctx.state.engine?.cpus);
   if (plugins.length > 1) ctx.log.info(`compiling ${plugins.length} plugins, ${limit} at a time`);
@@ -138,6 +140,7 @@ export async function compileHost(ctx: BuildContext): Promise<void> {
     { gitCommit: source.shortSha, buildTime: buildTimeFor(ctx.spec, source).time, goVersion: `${toolchain.goVersion} ${toolchain.platform}` },
     ctx.spec.toolchain,
   );
+  ctx.state.ldflags = { ...ctx.state.ldflags, host: ldflags };
   // The loader check's program is built in the same go build: the same flags, so it opens the plugins
   // as the host does (the host's -X stamps name no package of it, and so leave it alone).
   const commands = [source.host, LOADCHECK_COMMAND];

@@ -7,6 +7,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { packDirectory } from '../../artifacts/archive';
+import { sourcesDigest } from '../../artifacts/plugin-sources';
 import { GoImageError, InternalError } from '../../errors';
 import { makeTempDir } from '../../files';
 import { LABEL } from '../../docker/labels';
@@ -127,8 +128,11 @@ export async function uploadSources(ctx: BuildContext): Promise<void> {
 
   const sources = need(ctx.state.pluginSources, 'the plugin sources');
   const modulePlugins = pluginsWithGoMod(ctx);
+  const digests = new Map<string, string>();
   for (const plugin of ctx.spec.plugins) {
     const context = need(sources.get(plugin.name), `the sources of ${plugin.name}`);
+    // Hashed as they are sent, for the provenance: what the plugin was built from.
+    digests.set(plugin.name, await sourcesDigest(context));
     const dest = path.posix.join(CONTAINER.pluginSources, plugin.name);
     await container.putArchive(
       packDirectory(context.dir, { prefix: inside(CONTAINER.work, dest), ignore: (rel) => !context.entries.has(rel) }),
@@ -138,4 +142,5 @@ export async function uploadSources(ctx: BuildContext): Promise<void> {
     ctx.log.info(`${plugin.dir} → ${dest}${note}`);
   }
   ctx.state.modulePlugins = modulePlugins;
+  ctx.state.sourcesSha256 = digests;
 }

@@ -43,6 +43,8 @@ export interface BuildResult {
   /** Whether the host came from the host cache, and under which key. */
   cache: HostCacheOutcome;
   artifacts: BuiltFile[];
+  /** provenance.intoto.json and sbom.cdx.json, beside manifest.json. */
+  attestations: { provenance: string; sbom: string };
   installed: string[];
   validation: ValidationFacts;
   /** The static verdict of `verify` on the same files. */
@@ -113,6 +115,7 @@ export async function build(spec: BuildSpec, options: BuildOptions = {}): Promis
       ...staged.plugins.map((f, i) => ({ kind: 'plugin' as const, path: outputs.plugins[i]!, sha256: f.sha256, size: f.size })),
       { kind: 'manifest', path: outputs.manifest },
     ],
+    attestations: { provenance: outputs.provenance, sbom: outputs.sbom },
     installed: outputs.installed,
     validation: need(state.validation, 'the validation'),
     verify: need(state.verification, 'the verification'),

@@ -18,8 +18,12 @@ export interface BuildState {
   /** The commit's source-tree volume, the loader check program in its tree, and whether upload-sources found the tree there. */
   sourceTree?: { volume: string; program: string; reused?: boolean };
   toolchain?: ToolchainFacts;
+  /** Per plugin name: the sha256 of the sources upload-sources sent (see sourcesDigest). */
+  sourcesSha256?: Map<string, string>;
   /** What compile-plugins stamped into main.buildCommit. */
   buildCommit?: string;
+  /** The -ldflags the plugins and the host were built with, for the provenance. */
+  ldflags?: { plugins?: string; host?: string };
   /** Whether compile-host took the host from the host cache. */
   hostCache?: HostCacheOutcome;
   /** Plugins (by name) that carry their own go.mod. */
@@ -32,7 +36,7 @@ export interface BuildState {
   /** The plugins directory's target files as they were before the build: installs must find them so. */
   pluginsBefore?: Map<string, FileState>;
   /** Paths written, in --out and --plugins-dir. */
-  outputs?: { host: string; loadcheck: string; plugins: string[]; manifest: string; installed: string[] };
+  outputs?: { host: string; loadcheck: string; plugins: string[]; manifest: string; provenance: string; sbom: string; installed: string[] };
 }
 
 export interface BuildContext extends SessionContext {

@@ -13,6 +13,8 @@ const KIND: Record<BuiltFile['kind'], string> = { host: 'host', 'loader-check': 
 const SHORT_SHA = 12;
 
 export type SummaryInput = Pick<BuildResult, 'artifacts' | 'installed' | 'steps'> & {
+  /** Where the provenance and the SBOM were written, when the result has them. */
+  attestations?: BuildResult['attestations'];
   /** Facts about the caches the build used (hits, sizes), when the result carries them. */
   cache?: Record<string, string | number | boolean>;
 };
@@ -27,6 +29,7 @@ export function buildSummary(result: SummaryInput): string[] {
   files.forEach((f, i) =>
     lines.push(`  ${KIND[f.kind].padEnd(kindWidth)}  ${sizes[i]!.padStart(sizeWidth)}  sha256:${f.sha256.slice(0, SHORT_SHA)}  ${f.path}`),
   );
+  if (result.attestations !== undefined) lines.push(`provenance ${result.attestations.provenance}, SBOM ${result.attestations.sbom}`);
   const byDir = new Map<string, string[]>();
   for (const file of result.installed) byDir.set(path.dirname(file), [...(byDir.get(path.dirname(file)) ?? []), path.basename(file)]);
   for (const [dir, names] of byDir) lines.push(`installed into ${dir}: ${names.join(', ')}`);

@@ -87,6 +87,43 @@ describe('install', () => {
     ]);
     expect(manifest.validation).toMatchObject({ command: 'dfget plugin', plugins: [{ name: 'myfs', location: PLUGIN.file }] });
     expect(ctx.state.outputs!.installed).toEqual([path.join(world.plugins, PLUGIN.file)]);
+
+    // Beside the manifest: the provenance of the same files, and their SBOM.
+    expect((await readdir(world.out)).sort()).toEqual(['bin', 'manifest.json', 'plugins', 'provenance.intoto.json', 'sbom.cdx.json']);
+    const provenance = JSON.parse(await readFile(path.join(world.out, 'provenance.intoto.json'), 'utf8'));
+    expect(provenance.subject).toEqual(manifest.artifacts.map((a: { path: string; sha256: string }) => ({ name: a.path, digest: { sha256: a.sha256 } })));
+    expect(provenance.predicate.buildDefinition.resolvedDependencies[0]).toMatchObject({ digest: { gitCommit: world.sha['v2.1.0'] } });
+    expect(provenance.predicate.buildDefinition.resolvedDependencies[2]).toMatchObject({
+      name: 'plugin/myfs',
+      digest: { sha256: expect.stringMatching(/^[0-9a-f]{64}$/) },
+    });
+    expect(provenance.predicate.buildDefinition.externalParameters.flags.ldflags.plugins).toBe(
+      `-X main.buildCommit=${world.sha['v2.1.0'].slice(0, 7)} -X main.buildTime=${BUILD_TIME}`,
+    );
+    expect(provenance.predicate.runDetails.metadata.invocationId).toBe('run-1');
+    const sbom = JSON.parse(await readFile(path.join(world.out, 'sbom.cdx.json'), 'utf8'));
+    expect(sbom.metadata.timestamp).toBe(BUILD_TIME);
+    // What the fake engine hands out is no Go binary: listed with its digest, and without modules, saying why.
+    expect(sbom.components.map((c: { name: string; hashes: Array<{ content: string }> }) => [c.name, c.hashes[0]!.content])).toEqual([
+      ['dfget', sha256('host binary')],
+      ['d7y-loadcheck', sha256('loadcheck binary')],
+      ['myfs', sha256('plugin binary')],
+    ]);
+    expect(sbom.components[0].properties).toContainEqual({ name: 'd7y-build:modulesUnknown', value: expect.any(String) });
+  });
+
+  it('writes the credentials of --repo into neither the manifest nor the provenance', async () => {
+    const engine = buildingEngine();
+    ctx = contextOf(engine, specOf(world));
+    await runBefore(ctx, 'install');
+    // The repository as a user would give a private one: only what is written is under test here.
+    ctx.spec.repo = 'https://user:s3cr3t-pass@git.example.com/dragonfly.git';
+    await runStep(ctx, 'install');
+    const provenance = JSON.parse(await readFile(path.join(world.out, 'provenance.intoto.json'), 'utf8'));
+    expect(provenance.predicate.buildDefinition.externalParameters.repository).toBe('https://git.example.com/dragonfly.git');
+    for (const file of ['manifest.json', 'provenance.intoto.json', 'sbom.cdx.json']) {
+      expect(await readFile(path.join(world.out, file), 'utf8')).not.toContain('s3cr3t-pass');
+    }
   });
 
   it('changes neither directory when one file cannot be placed', async () => {
@@ -103,6 +140,7 @@ describe('install', () => {
     expect(err).toBeInstanceOf(InstallError);
     expect(await readdir(world.plugins)).toEqual([PLUGIN.file]);
     expect(await readFile(path.join(world.plugins, PLUGIN.file), 'utf8')).toBe('the plugin before');
+    // Nor the manifest, the provenance or the SBOM.
     expect((await readdir(world.out)).sort()).toEqual(['bin']);
   });
 
