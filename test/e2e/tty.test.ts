@@ -82,6 +82,7 @@ async function expectFinishedScreen(screen: Screen, out: string, plugins: string
     expect.stringMatching(new RegExp(`^  plugin +\\d+ [KM]iB  ${await sha(installed)}  ${path.join(out, 'plugins/d7y-resource-plugin-d7yfs.so')}$`)),
     `provenance ${path.join(out, 'provenance.intoto.json')}, SBOM ${path.join(out, 'sbom.cdx.json')}`,
     `installed into ${plugins}: d7y-resource-plugin-d7yfs.so`,
+    expect.stringMatching(/^host cache: (hit, the host taken from it|miss, the host built and stored) \(key [0-9a-f]{12}\)$/),
     installed, // stdout
   ]);
 }

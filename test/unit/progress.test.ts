@@ -264,7 +264,12 @@ describe('the summary', () => {
   });
 
   it('adds the cache facts only when the result has them', () => {
-    expect(buildSummary({ ...result, cache: { mirror: 'hit', goBuildCache: '1.2 GiB' } }).at(-1)).toBe('cache: mirror hit, goBuildCache 1.2 GiB');
-    expect(buildSummary({ ...result, cache: {} }).some((l) => l.startsWith('cache'))).toBe(false);
+    const key = 'ab'.repeat(32);
+    expect(buildSummary({ ...result, cache: { host: 'hit', hostKey: key } }).at(-1)).toBe(`host cache: hit, the host taken from it (key ${key.slice(0, 12)})`);
+    expect(buildSummary({ ...result, cache: { host: 'miss', hostKey: key } }).at(-1)).toBe(
+      `host cache: miss, the host built and stored (key ${key.slice(0, 12)})`,
+    );
+    expect(buildSummary({ ...result, cache: { host: 'off' } }).at(-1)).toBe('host cache: off (--no-cache)');
+    expect(buildSummary(result).some((l) => l.startsWith('host cache'))).toBe(false);
   });
 });

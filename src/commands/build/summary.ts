@@ -1,11 +1,12 @@
 /**
  * What a successful build says last, on stderr: each file built with its size and the start of its
  * sha256 (to compare with manifest.json or another machine), where the plugins were installed, how
- * long the steps took, and the cache facts when the result has them. Pure.
+ * long the steps took, and whether the host came from the host cache. Pure.
  */
 import path from 'node:path';
 import { formatBytes } from '../../files';
 import { formatDuration } from '../../log';
+import type { HostCacheOutcome } from './host-cache';
 import type { BuildResult, BuiltFile } from './index';
 
 const KIND: Record<BuiltFile['kind'], string> = { host: 'host', 'loader-check': 'loader check', plugin: 'plugin', manifest: 'manifest' };
@@ -15,9 +16,16 @@ const SHORT_SHA = 12;
 export type SummaryInput = Pick<BuildResult, 'artifacts' | 'installed' | 'steps'> & {
   /** Where the provenance and the SBOM were written, when the result has them. */
   attestations?: BuildResult['attestations'];
-  /** Facts about the caches the build used (hits, sizes), when the result carries them. */
-  cache?: Record<string, string | number | boolean>;
+  /** Whether the host came from the host cache. */
+  cache?: HostCacheOutcome;
 };
+
+/** The host cache's part in the build, in words. */
+function hostCacheLine(cache: HostCacheOutcome): string {
+  if (cache.host === 'off') return 'host cache: off (--no-cache)';
+  const key = cache.hostKey.slice(0, SHORT_SHA);
+  return cache.host === 'hit' ? `host cache: hit, the host taken from it (key ${key})` : `host cache: miss, the host built and stored (key ${key})`;
+}
 
 export function buildSummary(result: SummaryInput): string[] {
   const total = result.steps.reduce((sum, s) => sum + s.durationMs, 0);
@@ -33,12 +41,6 @@ export function buildSummary(result: SummaryInput): string[] {
   const byDir = new Map<string, string[]>();
   for (const file of result.installed) byDir.set(path.dirname(file), [...(byDir.get(path.dirname(file)) ?? []), path.basename(file)]);
   for (const [dir, names] of byDir) lines.push(`installed into ${dir}: ${names.join(', ')}`);
-  if (result.cache !== undefined && Object.keys(result.cache).length > 0) {
-    lines.push(
-      `cache: ${Object.entries(result.cache)
-        .map(([key, value]) => `${key} ${String(value)}`)
-        .join(', ')}`,
-    );
-  }
+  if (result.cache !== undefined) lines.push(hostCacheLine(result.cache));
   return lines;
 }

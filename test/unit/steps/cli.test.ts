@@ -131,7 +131,7 @@ describe('d7y-build <plugin-dir>', () => {
       `  plugin        13 bytes  sha256:${shortSha('plugin binary')}  ${path.join(world.out, 'plugins', PLUGIN.file)}`,
       `provenance ${path.join(world.out, 'provenance.intoto.json')}, SBOM ${path.join(world.out, 'sbom.cdx.json')}`,
       `installed into ${world.plugins}: ${PLUGIN.file}`,
-      expect.stringMatching(/^cache: host miss, hostKey [0-9a-f]{64}$/),
+      expect.stringMatching(/^host cache: miss, the host built and stored \(key [0-9a-f]{12}\)$/),
     ]);
     expect(stdout).toBe(`${path.join(world.plugins, PLUGIN.file)}\n`);
   });
@@ -155,7 +155,7 @@ describe('d7y-build <plugin-dir>', () => {
     // The summary follows the last step, with nothing drawn after it.
     expect(stderr.slice(stderr.lastIndexOf('✔'))).toMatch(
       new RegExp(
-        `^✔ \\[13/13\\] install +\\d+ms\\nbuilt in .*\\n  host .*\\n  loader check .*\\n  plugin .*\\nprovenance .*, SBOM .*\\ninstalled into ${world.plugins}: ${PLUGIN.file}\\ncache: host miss, hostKey [0-9a-f]{64}\\n$`,
+        `^✔ \\[13/13\\] install +\\d+ms\\nbuilt in .*\\n  host .*\\n  loader check .*\\n  plugin .*\\nprovenance .*, SBOM .*\\ninstalled into ${world.plugins}: ${PLUGIN.file}\\nhost cache: miss, the host built and stored \\(key [0-9a-f]{12}\\)\\n$`,
       ),
     );
     expect(stdout).toBe(`${path.join(world.plugins, PLUGIN.file)}\n`);
