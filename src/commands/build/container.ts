@@ -1,8 +1,8 @@
 /**
- * start-container and upload-sources (upload-plugins when watching): the session's container with the Go this Dragonfly needs and
- * the commit's source-tree volume, then the Dragonfly tree streamed in as tar when that volume has
- * none yet (src/session/source-tree.ts), and each plugin's source. Nothing of this machine is
- * mounted, so remote and rootless engines work the same.
+ * start-container and upload-sources (and a watch's upload-plugins): the session's container with
+ * the Go this Dragonfly needs and the commit's source-tree volume, then the Dragonfly tree streamed
+ * in as tar when that volume has none yet (src/session/source-tree.ts), and each plugin's source.
+ * Nothing of this machine is mounted, so remote and rootless engines work the same.
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
