@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { Argument, Command, CommanderError, type Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { RunFailure } from './session/runner';
 import {
   DEFAULT_LOAD_TIMEOUT,
@@ -76,7 +76,7 @@ export interface CliIo {
 
 /** What the command line asks for: a command, its spec (flags and environment through config.ts) and the output flags. */
 export type Invocation = { output: OutputFlags } & (
-  | { command: 'build'; spec: BuildSpec }
+  | { command: 'build'; spec: BuildSpec; watch: boolean }
   | { command: 'install'; spec: InstallSpec }
   | { command: 'verify'; spec: VerifySpec }
   | { command: 'inspect'; spec: InspectSpec }
@@ -103,6 +103,8 @@ interface Outcome {
 interface RunContext {
   log: Logger;
   redact(values: string[]): void;
+  /** Masks the secret values known so far: for what a command writes as it runs (a watch's results). */
+  mask(text: string): string;
 }
 
 const EXAMPLE_OUT = `./${DEFAULT_OUT_DIR}`;
@@ -150,6 +152,7 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
     .argument('<plugin-dir...>', 'plugin source directories (package main, exporting DragonflyPluginInit)');
   for (const o of buildOptions()) root.addOption(o);
   root
+    .addOption(new Option('--watch', 'after the build, rebuild the plugins in the same container whenever their files change, until Ctrl-C'))
     .addOption(option.json())
     .addOption(option.verbose())
     .addOption(option.quiet())
@@ -160,8 +163,14 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
     // `d7y-build help <command>`, although the root command takes arguments of its own.
     .helpCommand(true)
     .action((dirs: string[], _flags: unknown, cmd: Command) => {
-      const flags = givenFlags<BuildFlags & OutputFlags>(cmd);
-      found({ command: 'build', spec: resolveSpec(dirs, flags, io.env, io.cwd, new Date(), readPluginMeta, configInputs(flags, io)), output: flags });
+      const flags = givenFlags<BuildFlags & OutputFlags & { watch?: boolean }>(cmd);
+      if (flags.watch && flags.json) {
+        throw new UsageError('--watch and --json do not go together', {
+          hint: '--watch runs until Ctrl-C and reports each rebuild as a line; for one JSON outcome, build once without --watch',
+        });
+      }
+      const spec = resolveSpec(dirs, flags, io.env, io.cwd, new Date(), readPluginMeta, configInputs(flags, io));
+      found({ command: 'build', spec, watch: flags.watch ?? false, output: flags });
     });
 
   root
@@ -371,7 +380,7 @@ export function parseCommandLine(argv: string[], io: ParseIo): Invocation | unde
 }
 
 /** Runs what the command line asked for. Each command's code is imported here, when it runs. */
-async function runInvocation(invocation: Invocation, io: CliIo, { log, redact }: RunContext): Promise<Outcome> {
+async function runInvocation(invocation: Invocation, io: CliIo, { log, redact, mask }: RunContext): Promise<Outcome> {
   switch (invocation.command) {
     case 'build': {
       const { spec } = invocation;
@@ -382,6 +391,18 @@ async function runInvocation(invocation: Invocation, io: CliIo, { log, redact }:
       const { loadSecrets } = await import('./secrets');
       const secrets = await loadSecrets(spec.netrcFile, io.env);
       redact(secrets.values);
+      if (invocation.watch) {
+        // Each good round's paths on stdout as it installs them, each failed round's error block on stderr, as a build's.
+        const { watchBuild } = await import('./commands/build/watch');
+        return watchBuild(
+          spec,
+          { log, signal: io.signal, secrets, engine: io.engine },
+          {
+            installed: (files) => io.stdout.write(files.map((f) => `${escapeControl(mask(f))}\n`).join('')),
+            failed: (error) => io.stderr.write(`${mask(formatError(error))}\n`),
+          },
+        );
+      }
       const result = await build(spec, { log, signal: io.signal, secrets, engine: io.engine });
       if (!invocation.output.json) {
         const { buildSummary } = await import('./commands/build/summary');
@@ -508,7 +529,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   });
   try {
     // The live view ends before anything else is written: the result, the error, the kept container.
-    const outcome = await runInvocation(invocation, io, { log, redact: (values) => secrets.push(...values) }).finally(() => log.close());
+    const outcome = await runInvocation(invocation, io, { log, redact: (values) => secrets.push(...values), mask }).finally(() => log.close());
     if (json) {
       await writeOut(io.stdout, jsonLine(successOutcome(outcome.result), mask));
     } else {

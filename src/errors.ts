@@ -113,8 +113,12 @@ export const DOCTOR_FOUND_A_PROBLEM = 15;
 export class InterruptedError extends D7yError {
   readonly code = 'interrupted';
   readonly exitCode: number;
-  constructor(readonly signal: NodeJS.Signals) {
-    super(`interrupted by ${signal}`, { hint: 'nothing was installed; the build container was removed' });
+  /** The hint says what the interrupted run leaves: a build nothing, a watch what its last good round installed. */
+  constructor(
+    readonly signal: NodeJS.Signals,
+    hint = 'nothing was installed; the build container was removed',
+  ) {
+    super(`interrupted by ${signal}`, { hint });
     this.exitCode = signal === 'SIGTERM' ? 143 : 130;
   }
 }

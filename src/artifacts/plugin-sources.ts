@@ -62,12 +62,17 @@ async function linkTarget(root: string, file: string, rel: string): Promise<'fil
   throw refuse(`is a symbolic link to ${kindOf(info)} (${real}), not a regular file`);
 }
 
-/** root must be the directory's real path; the signal stops the walk of a large tree. */
-export async function readPluginSources(root: string, maxBytes: number, signal?: AbortSignal): Promise<PluginSources> {
-  const rules = ignore()
+/** What of the directory root is never sent: .git and what its .gitignore and .dockerignore list. */
+export async function ignoreRules(root: string): Promise<ignore.Ignore> {
+  return ignore()
     .add(['.git'])
     .add(await ignoreFile(root, '.gitignore'))
     .add(await ignoreFile(root, '.dockerignore'));
+}
+
+/** root must be the directory's real path; the signal stops the walk of a large tree. */
+export async function readPluginSources(root: string, maxBytes: number, signal?: AbortSignal): Promise<PluginSources> {
+  const rules = await ignoreRules(root);
   const entries = new Set<string>(['']);
   const files = new Set<string>();
   let bytes = 0;

@@ -85,7 +85,8 @@ export async function runSteps<C extends PipelineContext>(steps: ReadonlyArray<S
         const durationMs = Math.round(performance.now() - started);
         timings.push({ name: step.name, status: 'failed', durationMs });
         ctx.log.stepFailed(i + 1, steps.length, step.name, durationMs);
-        const error = ctx.signal.aborted ? interruption(ctx.signal) : asD7yError(err);
+        // A step that ends by the interruption may say what it leaves (a watch: what it installed).
+        const error = ctx.signal.aborted && !(err instanceof InterruptedError) ? interruption(ctx.signal) : asD7yError(err);
         error.step ??= step.name;
         throw error;
       }

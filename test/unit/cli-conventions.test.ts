@@ -57,6 +57,7 @@ describe('d7y-build completion', () => {
   it('bash: completes commands, the options of the command typed, and choices of valued options', async () => {
     expect(bashCompletes(bash, ['d7y-build', 'ins'])).toEqual(expect.arrayContaining(['install', 'inspect', 'inspect-api']));
     expect(bashCompletes(bash, ['d7y-build', 'install', '--plu'])).toEqual(['--plugins-dir']);
+    expect(bashCompletes(bash, ['d7y-build', '--wat'])).toEqual(['--watch']);
     expect(bashCompletes(bash, ['d7y-build', '--type', ''])).toEqual([...PLUGIN_TYPES]);
     expect(bashCompletes(bash, ['d7y-build', 'completion', ''])).toEqual(expect.arrayContaining(['bash', 'zsh', 'fish']));
   });

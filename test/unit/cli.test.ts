@@ -370,7 +370,18 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
     expect({ json: invocation?.output.json, verbose: invocation?.output.verbose }).toEqual({ json: undefined, verbose: undefined, ...output });
   });
 
+  it.each<[string[], boolean]>([
+    [['--commit', 'c', './fs'], false],
+    [['--commit', 'c', '--watch', './fs'], true],
+    [['--watch', '--commit', 'c', '--quiet', './fs'], true],
+  ])('--watch in %j: %s', (argv, watch) => {
+    const invocation = parse(argv);
+    expect(invocation?.command).toBe('build');
+    expect(invocation).toMatchObject({ watch });
+  });
+
   it.each<[string[], Record<string, string>, RegExp]>([
+    [['--commit', 'c', '--watch', '--json', './fs'], {}, /^--watch and --json do not go together$/],
     [['./fs'], {}, /no Dragonfly commit given/],
     [['inspect-api', '--type', 'manager'], {}, /no Dragonfly commit given/],
     [['install', '/p/d7y-resource-plugin-x.so'], {}, /no host binary given/],
@@ -406,6 +417,7 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
     [['--commit', 'c', '--type', 'storage', './fs'], /'storage' is invalid/],
     [['verify', '/p.so'], /required option '--host <binary>' not specified/],
     [['prune', '--colour'], /unknown option '--colour'/],
+    [['config', '--watch'], /unknown option '--watch'/],
     [['cache', 'export'], /missing required argument 'dir\|file.tar'/],
   ])('commander refuses %j', (argv, message) => {
     expect(() => parse(argv)).toThrow(CommanderError);
@@ -454,6 +466,12 @@ describe('help', () => {
     }
     // --json on every command, --help on every command, and the others several take.
     expect(shared).toBeGreaterThan(2 * COMMANDS.length);
+  });
+
+  it('the build help describes --watch', () => {
+    expect(options(help(undefined)).get('--watch')).toBe(
+      'after the build, rebuild the plugins in the same container whenever their files change, until Ctrl-C',
+    );
   });
 
   it('help cache names its subcommands', () => {

@@ -1,8 +1,8 @@
 /**
- * start-container and upload-sources: the session's container with the Go this Dragonfly needs and
- * the commit's source-tree volume, then the Dragonfly tree streamed in as tar when that volume has
- * none yet (src/session/source-tree.ts), and each plugin's source. Nothing of this machine is
- * mounted, so remote and rootless engines work the same.
+ * start-container and upload-sources (and a watch's upload-plugins): the session's container with
+ * the Go this Dragonfly needs and the commit's source-tree volume, then the Dragonfly tree streamed
+ * in as tar when that volume has none yet (src/session/source-tree.ts), and each plugin's source.
+ * Nothing of this machine is mounted, so remote and rootless engines work the same.
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -123,9 +123,28 @@ async function provideTree(ctx: BuildContext): Promise<void> {
 }
 
 export async function uploadSources(ctx: BuildContext): Promise<void> {
-  const container = need(ctx.state.container, 'the container');
   await provideTree(ctx);
+  await uploadPlugins(ctx);
+}
 
+/**
+ * upload-plugins, a rebuild's upload in watch mode: each plugin's source and Go workspace removed
+ * from the container, so that a file deleted on this machine is gone there too and a changed go.mod
+ * gets a new workspace, then the sources sent again into the same container.
+ */
+export async function replacePlugins(ctx: BuildContext): Promise<void> {
+  const container = need(ctx.state.container, 'the container');
+  const toolchain = need(ctx.state.toolchain, 'the toolchain');
+  const stale = ctx.spec.plugins.flatMap((p) => [path.posix.join(CONTAINER.pluginSources, p.name), path.posix.join(CONTAINER.workspaces, p.name)]);
+  const removed = await container.exec(['rm', '-rf', '--', ...stale]);
+  if (removed.exitCode !== 0) throw new InternalError(`cannot remove the previous plugin sources in the container: ${removed.stderr.trim()}`);
+  checkWorkspaces(pluginsWithGoMod(ctx), toolchain.goVersion, need(ctx.state.image, 'the image').goImage);
+  await uploadPlugins(ctx);
+}
+
+/** Each plugin's source as tar, into CONTAINER.pluginSources/<name>. */
+async function uploadPlugins(ctx: BuildContext): Promise<void> {
+  const container = need(ctx.state.container, 'the container');
   const sources = need(ctx.state.pluginSources, 'the plugin sources');
   const modulePlugins = pluginsWithGoMod(ctx);
   const digests = new Map<string, string>();

@@ -8,7 +8,7 @@ import { formatDuration } from '../../log';
 import type { VerifyReport } from '../../verify';
 import { need, runSession, type RunOptions, type ValidationFacts } from '../../session/session';
 import type { BuildContext } from './state';
-import type { StepTiming } from '../../session/runner';
+import type { Step, StepTiming } from '../../session/runner';
 import { BUILD_STEPS } from './steps';
 import { sharedGoArgs } from '../../toolchain/goflags';
 import type { HostCacheOutcome } from './host-cache';
@@ -54,8 +54,8 @@ export interface BuildResult {
   container?: string;
 }
 
-/** The caller's signal, plus --timeout: both abort the run, each with its own error. */
-function runSignal(outer: AbortSignal | undefined, timeoutMs: number | undefined): { signal: AbortSignal; dispose: () => void } {
+/** The caller's signal, plus --timeout until endTimeout(): both abort the run, each with its own error. */
+function runSignal(outer: AbortSignal | undefined, timeoutMs: number | undefined): { signal: AbortSignal; endTimeout: () => void; dispose: () => void } {
   const controller = new AbortController();
   const onOuter = () => controller.abort(outer!.reason);
   outer?.addEventListener('abort', onOuter, { once: true });
@@ -70,25 +70,36 @@ function runSignal(outer: AbortSignal | undefined, timeoutMs: number | undefined
             }),
           );
         }, timeoutMs);
+  const endTimeout = () => clearTimeout(timer);
   return {
     signal: controller.signal,
+    endTimeout,
     dispose: () => {
-      if (timer) clearTimeout(timer);
+      endTimeout();
       outer?.removeEventListener('abort', onOuter);
     },
   };
 }
 
-export async function build(spec: BuildSpec, options: BuildOptions = {}): Promise<BuildResult> {
+/**
+ * Runs steps over a new build session, aborted by the caller's signal and by --timeout. The steps
+ * are made with a way to end the timeout: a watch (watch.ts) runs until it is stopped.
+ */
+export async function runBuild(
+  spec: BuildSpec,
+  options: BuildOptions,
+  steps: (endTimeout: () => void) => ReadonlyArray<Step<BuildContext>>,
+): Promise<{ runId: string; ctx: BuildContext; steps: StepTiming[] }> {
   const run = runSignal(options.signal, spec.limits.timeoutMs);
-  let session: { runId: string; ctx: BuildContext; steps: StepTiming[] };
   try {
-    session = await runSession(BUILD_STEPS, spec, options, run.signal);
+    return await runSession(steps(run.endTimeout), spec, options, run.signal);
   } finally {
     run.dispose();
   }
+}
 
-  const { runId, ctx, steps } = session;
+export async function build(spec: BuildSpec, options: BuildOptions = {}): Promise<BuildResult> {
+  const { runId, ctx, steps } = await runBuild(spec, options, () => BUILD_STEPS);
   const { state } = ctx;
   const source = need(state.source, 'the source');
   const outputs = need(state.outputs, 'the outputs');

@@ -106,15 +106,35 @@ function checkNameLength(spec: BuildSpec): void {
   }
 }
 
+/** Each plugin directory as it is now: what of it is sent, checked. */
+async function readPlugins(ctx: BuildContext): Promise<Map<string, PluginSources>> {
+  const sources = new Map<string, PluginSources>();
+  for (const plugin of ctx.spec.plugins) {
+    const context = await readPluginSources(await realPluginDir(plugin), ctx.spec.maxContextBytes, ctx.signal);
+    await checkPluginSource(plugin, context, ctx.spec.maxContextBytes);
+    sources.set(plugin.name, context);
+  }
+  return sources;
+}
+
+/** The plugins directory's target files as they are now: the install must find them so. */
+async function recordPluginsBefore(ctx: BuildContext): Promise<void> {
+  ctx.state.pluginsBefore = await statesOf(ctx.spec.plugins.map((p) => path.join(ctx.spec.pluginsDir, p.file)));
+}
+
+/**
+ * check-sources, the first step of a rebuild in watch mode: the plugin directories read and checked
+ * again, and the plugins directory's files as the last install left them.
+ */
+export async function checkSources(ctx: BuildContext): Promise<void> {
+  ctx.state.pluginSources = await readPlugins(ctx);
+  await recordPluginsBefore(ctx);
+}
+
 /** The mirror cache and the install locks live in the cache dir: it must take new files. */
 export async function checkInputs(ctx: BuildContext): Promise<void> {
   const { spec } = ctx;
-  ctx.state.pluginSources = new Map();
-  for (const plugin of spec.plugins) {
-    const context = await readPluginSources(await realPluginDir(plugin), spec.maxContextBytes, ctx.signal);
-    await checkPluginSource(plugin, context, spec.maxContextBytes);
-    ctx.state.pluginSources.set(plugin.name, context);
-  }
+  ctx.state.pluginSources = await readPlugins(ctx);
   // Checked as given by resolveSpec; again here through symbolic links.
   checkDirsApart(
     await realPathOf(spec.outDir),
@@ -125,8 +145,7 @@ export async function checkInputs(ctx: BuildContext): Promise<void> {
   await assertWritableDir(spec.outDir, '--out');
   await assertWritableDir(spec.pluginsDir, '--plugins-dir');
   await checkCacheDir(spec.cacheDir, spec.cacheDirOrigin);
-  const targets = spec.plugins.map((p) => path.join(spec.pluginsDir, p.file));
-  ctx.state.pluginsBefore = await statesOf(targets);
+  await recordPluginsBefore(ctx);
 
   const engine = await ctx.engine.ping(ctx.signal);
   ctx.state.engine = engine;

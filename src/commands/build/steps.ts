@@ -5,10 +5,10 @@
 import { checkApi } from './api';
 import { collectArtifacts, install, verifyArtifacts } from './artifacts';
 import { compileHost, compilePlugins, checkDependencies } from './compile';
-import { startContainer, uploadSources } from './container';
+import { replacePlugins, startContainer, uploadSources } from './container';
 import type { BuildContext } from './state';
 import { prepareImage } from '../../session/image';
-import { checkInputs } from './inputs';
+import { checkInputs, checkSources } from './inputs';
 import type { Step } from '../../session/runner';
 import { resolveSource } from '../../session/source';
 import { validatePlugins } from './validate';
@@ -27,4 +27,20 @@ export const BUILD_STEPS: ReadonlyArray<Step<BuildContext>> = [
   { name: 'collect-artifacts', run: collectArtifacts },
   { name: 'verify', run: verifyArtifacts }, // the static check of d7y-build verify, recorded in manifest.json
   { name: 'install', run: install }, // --out and --plugins-dir together, under install locks, atomically
+];
+
+/**
+ * A rebuild in watch mode (watch.ts), in the container and with the host of the build before it:
+ * the plugin side of the build again, the same step functions, installing only what validates.
+ */
+export const ROUND_STEPS: ReadonlyArray<Step<BuildContext>> = [
+  { name: 'check-sources', run: checkSources }, // the plugin directories read and checked again
+  { name: 'upload-plugins', run: replacePlugins }, // the previous plugin sources replaced
+  { name: 'check-api', run: checkApi },
+  { name: 'check-dependencies', run: checkDependencies },
+  { name: 'compile-plugins', run: compilePlugins },
+  { name: 'validate', run: validatePlugins },
+  { name: 'collect-artifacts', run: collectArtifacts },
+  { name: 'verify', run: verifyArtifacts },
+  { name: 'install', run: install },
 ];
