@@ -56,7 +56,15 @@ function session(signal: AbortSignal, lines: string[]): BuildContext {
     state: {
       pluginSources: new Map([['myfs', { dir: pluginDir, entries: new Set(['']), files: new Set(), bytes: 0 }]]),
       source: { host: 'dfget' } as SourceFacts,
-      outputs: { host: '', loadcheck: '', plugins: [], manifest: '', provenance: '', sbom: '', installed: [path.join(root, 'plugins', 'd7y-resource-plugin-myfs.so')] },
+      outputs: {
+        host: '',
+        loadcheck: '',
+        plugins: [],
+        manifest: '',
+        provenance: '',
+        sbom: '',
+        installed: [path.join(root, 'plugins', 'd7y-resource-plugin-myfs.so')],
+      },
     },
   };
 }
