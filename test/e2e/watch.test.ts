@@ -142,17 +142,18 @@ describe('d7y-build --watch', () => {
       5 * 60_000,
       'failed rebuild',
     );
-    const after = w.stderr.slice(from);
-    expect(after).toMatch(/^error: plugin d7yfs does not compile against Dragonfly v2\.1\.0 \([0-9a-f]{7}\) \[compile-plugins\]$/m);
-    expect(after).toMatch(/cannot use "not an int"/);
-    expect(after).toMatch(/^hint: fix the errors shown/m);
-    expect(after).not.toMatch(/watch: rebuilt/);
+    // The error block follows the result line: the next "watching" line ends it.
     await w.waitFor(
       new RegExp(`${LINE}watching ${escape(pluginDir)} \\(Ctrl-C to stop\\)$`, 'm'),
       failed.index! + from,
       60_000,
       'watching after the failed rebuild',
     );
+    const after = w.stderr.slice(from);
+    expect(after).toMatch(/^error: plugin d7yfs does not compile against Dragonfly v2\.1\.0 \([0-9a-f]{7}\) \[compile-plugins\]$/m);
+    expect(after).toMatch(/cannot use "not an int"/);
+    expect(after).toMatch(/^hint: fix the errors shown/m);
+    expect(after).not.toMatch(/watch: rebuilt/);
     expect(w.running).toBe(true);
     expect(await digest(installed)).toBe(second);
     expect(w.stdout).toBe(`${installed}\n${installed}\n`);
