@@ -3,7 +3,7 @@
 // B, A on the next round), so drift of the machine hits both sides alike; medians, min and max.
 //
 //   node bench/run.mjs [--runs 3] [--plugins 5] [--repo <path> --commit <ref>] [--go-image <image>]
-//                      [--out bench/RESULTS.md] [--smoke]
+//                      [--only <case,…>] [--out bench/RESULTS.md] [--smoke]
 //
 // Cases:
 //   classic   upstream's plugin-builder way: a fresh image (docker build --no-cache of a generated
@@ -19,6 +19,10 @@
 //   N plugins in one call against N separate warm calls, `--help` against `node -e 0`, and the peak
 //   RSS of d7y-build with a large file in the plugin directory (sent: --max-context raised).
 //   A table of d7y-build's steps (from --json) shows where ours cold and ours warm spend their time.
+//
+// --only runs just the named cases (classic, cold, floor, warm, one-call, separate, large, imported,
+// help, node; the RSS rows come with warm and large), e.g. --only classic,cold; the others are marked
+// not run, and only what they need is set up.
 //
 // Needs the bundle (npm run build), a Docker engine (scripts/engine.sh start) and the Go image
 // (scripts/go-image.sh 1.23.5). Without --repo it builds against the generated fixture Dragonfly.
@@ -43,7 +47,7 @@ const passedEnv = ['GOPROXY', 'GOPRIVATE', 'GONOPROXY', 'GONOSUMDB', 'GOSUMDB', 
 const BENCH_LABEL = 'io.d7y-build-bench';
 const MB = 1024 * 1024;
 
-const usage = 'usage: node bench/run.mjs [--runs N] [--plugins N] [--repo <path> --commit <ref>] [--go-image <image>] [--out FILE] [--smoke]';
+const usage = 'usage: node bench/run.mjs [--runs N] [--plugins N] [--repo <path> --commit <ref>] [--go-image <image>] [--only <case,…>] [--out FILE] [--smoke]';
 let values;
 try {
   ({ values } = parseArgs({
@@ -53,6 +57,7 @@ try {
       repo: { type: 'string' },
       commit: { type: 'string' },
       'go-image': { type: 'string', default: DEFAULT_GO_IMAGE },
+      only: { type: 'string' },
       out: { type: 'string', default: path.join(root, 'bench/RESULTS.md') },
       smoke: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -203,6 +208,52 @@ const cases = {
   rssWarm: new Case('peak RSS, warm', 'd7y-build process, ours warm', 'MB'),
   rssLarge: new Case('peak RSS, large context', `d7y-build process, ours warm with the ${largeBytes / MB} MB file`, 'MB'),
 };
+/** Not a failure: cases --only leaves out keep their row, so the table keeps its shape. */
+const notApplicable = new Set();
+
+/** --only: the cases by their names on the command line; the RSS rows follow the runs they come from. */
+const selectable = {
+  classic: cases.classic,
+  cold: cases.cold,
+  floor: cases.floor,
+  warm: cases.warm,
+  'one-call': cases.oneCall,
+  separate: cases.separate,
+  large: cases.large,
+  imported: cases.imported,
+  help: cases.help,
+  node: cases.node,
+};
+if (values.only !== undefined) {
+  const names = values.only
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  const unknown = names.filter((n) => !(n in selectable));
+  if (names.length === 0 || unknown.length > 0) {
+    console.error(
+      `--only ${values.only}: ${unknown.length > 0 ? `no case ${unknown.join(', ')}` : 'no case named'}; the cases: ${Object.keys(selectable).join(', ')}\n${usage}`,
+    );
+    process.exit(2);
+  }
+  for (const [name, c] of Object.entries(selectable)) {
+    if (names.includes(name)) continue;
+    c.error = 'not run (--only)';
+    notApplicable.add(c);
+  }
+  for (const [rss, from] of [
+    [cases.rssWarm, cases.warm],
+    [cases.rssLarge, cases.large],
+  ]) {
+    if (notApplicable.has(from)) {
+      rss.error = from.error;
+      notApplicable.add(rss);
+    }
+  }
+}
+/** Whether a case is to run. */
+const selected = (c) => !notApplicable.has(c);
+
 /** Where the time of ours cold, ours warm and the imported case goes: step name → durations (ms), from --json. */
 const steps = { cold: new Map(), warm: new Map(), imported: new Map() };
 function recordSteps(into, outcome) {
@@ -368,10 +419,7 @@ async function main() {
   // floor: one running container of the Go image, the tree and the plugin copied in, caches warmed
   // by one untimed build.
   const floorPlugin = copyPlugin(path.join(work, 'floor'), 'd7yfs');
-  const floor = sh('docker', ['run', '-d', '--label', `${BENCH_LABEL}=floor`, ...goEnv, goImage, 'sleep', 'infinity']);
-  cleanups.push(() => sh('docker', ['rm', '-f', floor]));
-  sh('docker', ['exec', floor, 'mkdir', '-p', '/work/dragonfly', '/work/out']);
-  sh('bash', ['-c', 'git -C "$1" archive "$2" | docker cp - "$3:/work/dragonfly"', '_', repo, sha, floor]);
+  let floor;
   const floorBuild = () => {
     sh('docker', ['cp', floorPlugin, `${floor}:/work/`]);
     const files = readdirSync(floorPlugin)
@@ -392,8 +440,14 @@ async function main() {
       ...files,
     ]);
   };
-  log("warming the floor container's Go caches");
-  await floorBuild();
+  if (selected(cases.floor)) {
+    floor = sh('docker', ['run', '-d', '--label', `${BENCH_LABEL}=floor`, ...goEnv, goImage, 'sleep', 'infinity']);
+    cleanups.push(() => sh('docker', ['rm', '-f', floor]));
+    sh('docker', ['exec', floor, 'mkdir', '-p', '/work/dragonfly', '/work/out']);
+    sh('bash', ['-c', 'git -C "$1" archive "$2" | docker cp - "$3:/work/dragonfly"', '_', repo, sha, floor]);
+    log("warming the floor container's Go caches");
+    await floorBuild();
+  }
 
   // ours: the plugins, and one untimed call that warms the mirror and the caches and names the
   // builder image the cold case removes.
@@ -405,13 +459,14 @@ async function main() {
   truncateSync(largeFile, largeBytes);
   const largeArgs = ['--max-context', `${Math.ceil(largeBytes / MB) + 10}m`];
   log("warming d7y-build's caches");
-  const { outcome: first } = await d7yBuild([warmPlugin, ...many]);
+  const manyWanted = selected(cases.oneCall) || selected(cases.separate);
+  const { outcome: first } = await d7yBuild([warmPlugin, ...(manyWanted ? many : [])]);
   const builderImage = first.builderImage;
-  await d7yBuild([largePlugin], { extra: largeArgs });
+  if (selected(cases.large)) await d7yBuild([largePlugin], { extra: largeArgs });
 
   // The export the imported case starts from: the caches of the warm-up build.
   const exported = path.join(work, 'export.tar');
-  sh(process.execPath, [cli, 'cache', 'export', exported], { env: { ...process.env, D7Y_CACHE_DIR: warmCache } });
+  if (selected(cases.imported)) sh(process.execPath, [cli, 'cache', 'export', exported], { env: { ...process.env, D7Y_CACHE_DIR: warmCache } });
 
   /** An engine without d7y-build's cache volumes and builder image. */
   const forget = () => {
@@ -471,25 +526,25 @@ async function main() {
     return ms;
   };
 
-  /** A then B on even rounds, B then A on odd ones. */
+  /** A then B on even rounds, B then A on odd ones; a case --only leaves out is not run. */
   const pair = async (round, a, b) => {
     const order = round % 2 === 0 ? [a, b] : [b, a];
-    for (const [c, fn] of order) await c.sample(fn);
+    for (const [c, fn] of order) if (selected(c)) await c.sample(fn);
   };
   for (let round = 0; round < runs; round++) {
     log(`round ${round + 1} of ${runs}`);
     await pair(round, [cases.classic, classicRun], [cases.cold, coldRun]);
     await pair(round, [cases.floor, floorRun], [cases.warm, warmRun]);
     await pair(round, [cases.oneCall, oneCallRun], [cases.separate, separateRun]);
-    await cases.large.sample(largeRun);
-    await cases.imported.sample(importedRun);
+    if (selected(cases.large)) await cases.large.sample(largeRun);
+    if (selected(cases.imported)) await cases.imported.sample(importedRun);
   }
   // The RSS rows fail with the runs they come from.
   cases.rssWarm.error ??= cases.warm.error;
   cases.rssLarge.error ??= cases.large.error;
 
-  log(`--help and node -e 0, ${startupRuns} runs each`);
-  for (let round = 0; round < startupRuns; round++) {
+  if (selected(cases.help) || selected(cases.node)) log(`--help and node -e 0, ${startupRuns} runs each`);
+  for (let round = 0; round < startupRuns && (selected(cases.help) || selected(cases.node)); round++) {
     await pair(
       round,
       [cases.help, async () => (await measure(process.execPath, [cli, '--help'])).ms],
@@ -508,12 +563,17 @@ const fmt = (value, unit) => (unit === 's' ? (value / 1000).toFixed(2) : value.t
 
 function table() {
   const rows = Object.values(cases).map((c) => {
-    if (c.error !== undefined) return `| ${c.name} | failed: ${c.error.split('\n')[0]} | | | | | ${c.what} |`;
+    if (c.error !== undefined) return `| ${c.name} | ${notApplicable.has(c) ? c.error : `failed: ${c.error.split('\n')[0]}`} | | | | | ${c.what} |`;
     const [med, min, max] = [median(c.samples), Math.min(...c.samples), Math.max(...c.samples)].map((v) => fmt(v, c.unit));
     return `| ${c.name} | ${med} | ${min} | ${max} | ${c.unit} | ${c.samples.length} | ${c.what} |`;
   });
   const ratio = (name, a, b) => {
-    const value = a.error === undefined && b.error === undefined ? `${(median(a.samples) / median(b.samples)).toFixed(2)}` : 'n/a (a case failed)';
+    const value =
+      a.error === undefined && b.error === undefined
+        ? `${(median(a.samples) / median(b.samples)).toFixed(2)}`
+        : notApplicable.has(a) || notApplicable.has(b)
+          ? 'n/a (not run)'
+          : 'n/a (a case failed)';
     return `| ${name} | ${value} |`;
   };
   return [
@@ -586,6 +646,6 @@ if (!failed) {
   mkdirSync(path.dirname(outFile), { recursive: true });
   writeFileSync(outFile, report(facts, text));
   log(`wrote ${outFile}`);
-  failed = Object.values(cases).some((c) => c.error !== undefined);
+  failed = Object.values(cases).some((c) => c.error !== undefined && !notApplicable.has(c));
 }
 process.exit(failed ? 1 : 0);

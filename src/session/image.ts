@@ -14,8 +14,9 @@ import type { Readable } from 'node:stream';
 import { engineMessage } from '../docker/engine';
 import { toolLabels } from '../docker/labels';
 import { D7yError, GoImageError, InternalError } from '../errors';
+import { inBackground } from './background';
 import { builderBuildArgs } from './layout';
-import { need, type ImageFacts, type SessionContext, type SourceContext } from './session';
+import { need, type BuilderImage, type ImageFacts, type SessionContext, type SourceContext } from './session';
 import { chooseGoImage, offlineGoImage, type GoImageChoice } from '../toolchain/gomod';
 
 const DOCKERFILE = 'Dockerfile.builder';
@@ -86,10 +87,8 @@ async function ensureGoImage(ctx: SessionContext, choice: GoImageChoice): Promis
   return pulled.id;
 }
 
-/** The chosen Go image, present or pulled, and the builder image on top of it, built when absent. */
-export async function ensureImages(ctx: SessionContext, choice: GoImageChoice): Promise<ImageFacts> {
-  const goImage = choice.image;
-  const goImageId = await ensureGoImage(ctx, choice);
+/** The builder image on top of the Go image with this id, built when absent. */
+async function ensureBuilderImage(ctx: SessionContext, goImage: string, goImageId: string): Promise<BuilderImage> {
   const root = packageRoot();
   const files = await builderContextFiles(root);
   const buildArgs = builderBuildArgs(goImageId);
@@ -97,7 +96,7 @@ export async function ensureImages(ctx: SessionContext, choice: GoImageChoice): 
   const present = await ctx.engine.inspectImage(builderImage);
   if (present !== undefined) {
     ctx.log.info(`using ${builderImage} (${goImage})`);
-    return { goImage, goImageReason: choice.reason, goRelease: choice.release, goImageId, builderImage, builderImageId: present.id };
+    return { goImageId, builderImage, builderImageId: present.id };
   }
 
   ctx.log.info(`building ${builderImage} from ${goImage}`);
@@ -128,7 +127,27 @@ export async function ensureImages(ctx: SessionContext, choice: GoImageChoice): 
   }
   const built = await ctx.engine.inspectImage(builderImage);
   if (built === undefined) throw new GoImageError(`${builderImage} was built but is not listed by the engine`);
-  return { goImage, goImageReason: choice.reason, goRelease: choice.release, goImageId, builderImage, builderImageId: built.id };
+  return { goImageId, builderImage, builderImageId: built.id };
+}
+
+/** The chosen Go image, present or pulled, and the builder image on top of it, built when absent. */
+export async function ensureImages(ctx: SessionContext, choice: GoImageChoice): Promise<ImageFacts> {
+  const builder = await ensureBuilderImage(ctx, choice.image, await ensureGoImage(ctx, choice));
+  return { goImage: choice.image, goImageReason: choice.reason, goRelease: choice.release, ...builder };
+}
+
+/**
+ * With --go-image the Go image is known before the source: when the engine has it, its builder
+ * image is found or built while resolve-source fetches Dragonfly, and prepare-image waits for it. A
+ * Go image to pull is left to prepare-image, whose hint names the release go.mod asks for.
+ */
+export function startBuilderImage(ctx: SourceContext): void {
+  const goImage = ctx.spec.goImage;
+  if (goImage === undefined) return;
+  ctx.state.builderImage = inBackground(ctx, async (signal) => {
+    const present = await ctx.engine.inspectImage(goImage);
+    return present === undefined ? undefined : ensureBuilderImage({ ...ctx, signal }, goImage, present.id);
+  });
 }
 
 export async function prepareImage(ctx: SourceContext): Promise<void> {
@@ -142,5 +161,7 @@ export async function prepareImage(ctx: SourceContext): Promise<void> {
     });
   }
   ctx.log.info(`Go image ${choice.image}: ${choice.reason}`);
-  ctx.state.image = await ensureImages(ctx, choice);
+  const early = await ctx.state.builderImage?.wait();
+  ctx.state.image =
+    early !== undefined ? { goImage: choice.image, goImageReason: choice.reason, goRelease: choice.release, ...early } : await ensureImages(ctx, choice);
 }

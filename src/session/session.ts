@@ -15,6 +15,7 @@ import type { Loader } from '../validate/loader';
 import type { LoadedPlugin } from '../validate/plugin-output';
 import type { GoMod } from '../toolchain/gomod';
 import type { HostName } from '../plugin';
+import type { Background } from './background';
 import { PipelineError, RunFailure, runSteps, type PipelineContext, type Step, type StepTiming } from './runner';
 import { randomUUID } from 'node:crypto';
 import { InternalError } from '../errors';
@@ -34,15 +35,19 @@ export interface SourceFacts {
   pluginCommand: boolean;
 }
 
-export interface ImageFacts {
+/** The builder image and the Go image it is built on. */
+export interface BuilderImage {
+  goImageId: string;
+  builderImage: string;
+  builderImageId: string;
+}
+
+export interface ImageFacts extends BuilderImage {
   goImage: string;
   /** Why this Go image: "--go-image", "go.mod toolchain go1.23.5", … (see chooseGoImage). */
   goImageReason: string;
   /** The Go release go.mod asks for, when it names one. */
   goRelease?: string;
-  goImageId: string;
-  builderImage: string;
-  builderImageId: string;
 }
 
 export interface ToolchainFacts {
@@ -90,7 +95,14 @@ export type SourceSpec = Pick<BuildSpec, 'ref' | 'repo' | 'type' | 'cacheDir' | 
 /** A session that resolves a Dragonfly commit and prepares the images for it. */
 export interface SourceContext extends SessionContext {
   spec: SourceSpec;
-  state: { source?: SourceFacts; image?: ImageFacts };
+  state: SourceState;
+}
+
+export interface SourceState {
+  source?: SourceFacts;
+  image?: ImageFacts;
+  /** The builder image of --go-image, made while the source resolves; undefined when the Go image is to be pulled. */
+  builderImage?: Background<BuilderImage | undefined>;
 }
 
 /** What a caller of the library may pass to a run. */

@@ -65,7 +65,9 @@ export class FakeEngine implements Engine {
   /** Names of removed volumes, in order. */
   readonly removedVolumes: string[] = [];
   readonly pulls: Array<{ ref: string; platform: string }> = [];
-  readonly builds: Array<{ tag: string; buildArgs: Record<string, string>; labels: Record<string, string> }> = [];
+  readonly builds: Array<{ tag: string; buildArgs: Record<string, string>; labels: Record<string, string>; signal?: AbortSignal }> = [];
+  /** Set: a builder image build does not end until its signal aborts it. */
+  holdBuilds = false;
   readonly containers: Array<{ id: string; spec: ContainerSpec }> = [];
   readonly execs: ExecCall[] = [];
   readonly puts: PutArchiveCall[] = [];
@@ -101,9 +103,17 @@ export class FakeEngine implements Engine {
     this.images.set(ref, found);
   }
 
-  async buildImage(context: Readable, options: { tag: string; buildArgs: Record<string, string>; labels: Record<string, string> }): Promise<void> {
+  async buildImage(
+    context: Readable,
+    options: { tag: string; buildArgs: Record<string, string>; labels: Record<string, string> },
+    _onOutput?: (line: string) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
     context.resume();
-    this.builds.push({ tag: options.tag, buildArgs: options.buildArgs, labels: options.labels });
+    this.builds.push({ tag: options.tag, buildArgs: options.buildArgs, labels: options.labels, signal });
+    if (this.holdBuilds) {
+      await new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(new Error('the build was cancelled')), { once: true }));
+    }
     this.images.set(options.tag, { id: `sha256:built-${this.builds.length}`, env: {}, labels: options.labels, arch: 'amd64' });
   }
 

@@ -132,9 +132,11 @@ describe('builder/build.sh', () => {
 });
 
 describe('Dockerfile.builder', () => {
-  const dockerfile = read('Dockerfile.builder');
+  // Instructions one a line: continued lines joined.
+  const dockerfile = read('Dockerfile.builder').replace(/\\\n/g, ' ');
   const [beforeFrom, afterFrom] = dockerfile.split(/^FROM .*$/m) as [string, string];
-  const args = (text: string): string[] => [...text.matchAll(/^ARG (\w+)$/gm)].map((m) => m[1]!);
+  // One ARG instruction may declare several.
+  const args = (text: string): string[] => [...text.matchAll(/^ARG ([\w ]+)$/gm)].flatMap((m) => m[1]!.split(' ').filter((w) => w !== ''));
   const buildArgs = builderBuildArgs('sha256:0');
 
   it('declares exactly the build args d7y-build passes', () => {
@@ -150,7 +152,7 @@ describe('Dockerfile.builder', () => {
     const code = withoutShellComments(afterFrom).replace(/^ARG .*$/gm, '');
     const loop =
       /for v in ([^;]*); do/
-        .exec(code.replace(/\\\n/g, ' '))?.[1]
+        .exec(code)?.[1]
         ?.split(/\s+/)
         .filter((w) => w !== '') ?? [];
     expect([...loop].sort()).toEqual(args(afterFrom).sort());

@@ -77,14 +77,18 @@ export async function checkDependencies(ctx: BuildContext): Promise<void | 'skip
   }
 }
 
+/** The CPUs the container may use: --cpus (whole ones), else the engine's. */
+export function containerCpus(nanoCpus: number | undefined, engineCpus: number | undefined): number {
+  return nanoCpus !== undefined ? Math.floor(nanoCpus / 1e9) : (engineCpus ?? 1);
+}
+
 /**
- * How many plugins compile at once: one per CPU the container may use (--cpus, else the engine's),
- * and no more than there are plugins. Each go build runs its own packages in parallel too; more
- * builds than CPUs would only make them take turns.
+ * How many plugins compile at once: one per CPU the container may use, less those reserved for
+ * the host's compile running beside them, and no more than there are plugins. Each go build runs
+ * its own packages in parallel too; more builds than CPUs would only make them take turns.
  */
-export function pluginConcurrency(plugins: number, nanoCpus: number | undefined, engineCpus: number | undefined): number {
-  const cpus = nanoCpus !== undefined ? Math.floor(nanoCpus / 1e9) : (engineCpus ?? 1);
-  return Math.max(1, Math.min(plugins, cpus));
+export function pluginConcurrency(plugins: number, nanoCpus: number | undefined, engineCpus: number | undefined, reserved = 0): number {
+  return Math.max(1, Math.min(plugins, containerCpus(nanoCpus, engineCpus) - reserved));
 }
 
 /**
@@ -109,7 +113,8 @@ export async function forEachBounded<T>(items: readonly T[], limit: number, task
   if (failures.size > 0) throw failures.get(Math.min(...failures.keys()));
 }
 
-export async function compilePlugins(ctx: BuildContext): Promise<void> {
+/** Compiles the plugins; `besideHost`: the host's compile runs meanwhile and takes one CPU of theirs. */
+export async function compilePlugins(ctx: BuildContext, besideHost = false): Promise<void> {
   const source = need(ctx.state.source, 'the source');
   const buildCommit = buildCommitFor(ctx.spec, source.shortSha);
   ctx.state.buildCommit = buildCommit;
@@ -117,8 +122,8 @@ export async function compilePlugins(ctx: BuildContext): Promise<void> {
   ctx.state.ldflags = { ...ctx.state.ldflags, plugins: ldflags };
   const args = [...sharedGoArgs(ctx.spec.toolchain), `-ldflags=${ldflags}`];
   const { plugins } = ctx.spec;
-  const limit = pluginConcurrency(plugins.length, ctx.spec.limits.nanoCpus, ctx.state.engine?.cpus);
-  if (plugins.length > 1) ctx.log.info(`compiling ${plugins.length} plugins, ${limit} at a time`);
+  const limit = pluginConcurrency(plugins.length, ctx.spec.limits.nanoCpus, ctx.state.engine?.cpus, besideHost ? 1 : 0);
+  if (plugins.length > 1) ctx.log.info(`compiling ${plugins.length} plugins, ${limit} at a time${besideHost ? `, beside ${source.host}` : ''}`);
   await forEachBounded(plugins, limit, async (plugin) => {
     const result = await run(ctx, plugin.name, ['plugin', plugin.name, plugin.file, '--', ...args]);
     if (result.exitCode !== 0) {
@@ -131,11 +136,17 @@ export async function compilePlugins(ctx: BuildContext): Promise<void> {
   });
 }
 
-export async function compileHost(ctx: BuildContext): Promise<void> {
+/** The host's go build: the commands it links, its arguments, and its host cache key (none with --no-cache). */
+export interface HostBuild {
+  commands: string[];
+  goArgs: string[];
+  key?: string;
+}
+
+export function hostBuildOf(ctx: BuildContext): HostBuild {
   const source = need(ctx.state.source, 'the source');
   const toolchain = need(ctx.state.toolchain, 'the toolchain');
   const image = need(ctx.state.image, 'the image');
-  const container = need(ctx.state.container, 'the container');
   const ldflags = hostLdflags(
     { gitCommit: source.shortSha, buildTime: buildTimeFor(ctx.spec, source).time, goVersion: `${toolchain.goVersion} ${toolchain.platform}` },
     ctx.spec.toolchain,
@@ -145,11 +156,7 @@ export async function compileHost(ctx: BuildContext): Promise<void> {
   // as the host does (the host's -X stamps name no package of it, and so leave it alone).
   const commands = [source.host, LOADCHECK_COMMAND];
   const goArgs = [...sharedGoArgs(ctx.spec.toolchain), `-ldflags=${ldflags}`];
-  if (ctx.spec.noCache) {
-    await buildHost(ctx, commands, goArgs);
-    ctx.state.hostCache = { host: 'off' };
-    return;
-  }
+  if (ctx.spec.noCache) return { commands, goArgs };
   const key = hostCacheKey({
     commit: source.commit.sha,
     goImageId: image.goImageId,
@@ -161,14 +168,33 @@ export async function compileHost(ctx: BuildContext): Promise<void> {
     commands,
     loaderProgram: loaderProgram(source.loader),
   });
-  if (await takeFromHostCache(container, ctx.log, key, commands)) {
-    ctx.log.info(`${source.host} from cache (key ${shortKey(key)})`);
-    ctx.state.hostCache = { host: 'hit', hostKey: key };
+  return { commands, goArgs, key };
+}
+
+/** Takes the host from the host cache when its entry is there and whole: true then, and nothing is to compile. */
+export async function hostFromCache(ctx: BuildContext, host: HostBuild): Promise<boolean> {
+  if (host.key === undefined) return false;
+  const source = need(ctx.state.source, 'the source');
+  if (!(await takeFromHostCache(need(ctx.state.container, 'the container'), ctx.log, host.key, host.commands))) return false;
+  ctx.log.info(`${source.host} from cache (key ${shortKey(host.key)})`);
+  ctx.state.hostCache = { host: 'hit', hostKey: host.key };
+  return true;
+}
+
+/** Compiles the host (a miss, or --no-cache) and stores it in the host cache under its key. */
+export async function compileAndStoreHost(ctx: BuildContext, host: HostBuild): Promise<void> {
+  await buildHost(ctx, host.commands, host.goArgs);
+  if (host.key === undefined) {
+    ctx.state.hostCache = { host: 'off' };
     return;
   }
-  await buildHost(ctx, commands, goArgs);
-  await putInHostCache(container, ctx.log, key, commands);
-  ctx.state.hostCache = { host: 'miss', hostKey: key };
+  await putInHostCache(need(ctx.state.container, 'the container'), ctx.log, host.key, host.commands);
+  ctx.state.hostCache = { host: 'miss', hostKey: host.key };
+}
+
+export async function compileHost(ctx: BuildContext): Promise<void> {
+  const host = hostBuildOf(ctx);
+  if (!(await hostFromCache(ctx, host))) await compileAndStoreHost(ctx, host);
 }
 
 async function buildHost(ctx: BuildContext, commands: string[], goArgs: string[]): Promise<void> {

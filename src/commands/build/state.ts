@@ -4,27 +4,28 @@ import type { FileState } from '../../artifacts/place';
 import type { PluginSources } from '../../artifacts/plugin-sources';
 import type { BuildSpec } from '../../config';
 import type { BuildContainer, EngineInfo } from '../../docker/engine';
-import type { ImageFacts, SessionContext, SourceFacts, ToolchainFacts, ValidationFacts } from '../../session/session';
+import type { Background } from '../../session/background';
+import type { SessionContext, SourceState, ToolchainFacts, ValidationFacts } from '../../session/session';
 import type { VerifyReport } from '../../verify';
 import type { HostCacheOutcome } from './host-cache';
 
-export interface BuildState {
+export interface BuildState extends SourceState {
   engine?: EngineInfo;
   /** Per plugin name: what of its directory goes to the container. */
   pluginSources?: Map<string, PluginSources>;
-  source?: SourceFacts;
-  image?: ImageFacts;
   container?: BuildContainer;
   /** The commit's source-tree volume, the loader check program in its tree, and whether upload-sources found the tree there. */
   sourceTree?: { volume: string; program: string; reused?: boolean };
   toolchain?: ToolchainFacts;
   /** Per plugin name: the sha256 of the sources upload-sources sent (see sourcesDigest). */
   sourcesSha256?: Map<string, string>;
+  /** The host's compile, when it runs beside the plugins' (see overlap.ts). */
+  hostBuild?: Background<void>;
   /** What compile-plugins stamped into main.buildCommit. */
   buildCommit?: string;
   /** The -ldflags the plugins and the host were built with, for the provenance. */
   ldflags?: { plugins?: string; host?: string };
-  /** Whether compile-host took the host from the host cache. */
+  /** Whether the host came from the host cache (looked up by compile-plugins when the host compiles beside the plugins, else by compile-host). */
   hostCache?: HostCacheOutcome;
   /** Plugins (by name) that carry their own go.mod. */
   modulePlugins?: string[];

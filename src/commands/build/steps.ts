@@ -1,28 +1,30 @@
 /**
  * The build, in order. Each step reads what the earlier ones put in ctx.state and adds its own;
- * cleanups they register (container, temp dirs) run after the last step or the first failure.
+ * cleanups they register (container, temp dirs) run after the last step or the first failure. Some
+ * start work a later step waits for (overlap.ts): the builder image of --go-image while the source
+ * resolves, the host while the plugins compile.
  */
 import { checkApi } from './api';
 import { collectArtifacts, install, verifyArtifacts } from './artifacts';
-import { compileHost, compilePlugins, checkDependencies } from './compile';
+import { checkDependencies, compilePlugins } from './compile';
 import { replacePlugins, startContainer, uploadSources } from './container';
 import type { BuildContext } from './state';
 import { prepareImage } from '../../session/image';
 import { checkInputs, checkSources } from './inputs';
+import { compileHostAfterPlugins, compilePluginsBesideHost, resolveSourceBesideImage } from './overlap';
 import type { Step } from '../../session/runner';
-import { resolveSource } from '../../session/source';
 import { validatePlugins } from './validate';
 
 export const BUILD_STEPS: ReadonlyArray<Step<BuildContext>> = [
   { name: 'check-inputs', run: checkInputs }, // plugin sources, target dirs, engine: before any work
-  { name: 'resolve-source', run: resolveSource }, // ref → SHA (mirror cache), go.mod, host command exists
+  { name: 'resolve-source', run: resolveSourceBesideImage }, // ref → SHA (mirror cache), go.mod, host command exists
   { name: 'prepare-image', run: prepareImage }, // Go image present or pulled; builder image built once
   { name: 'start-container', run: startContainer }, // labelled, cache volumes, Go version checked
   { name: 'upload-sources', run: uploadSources }, // Dragonfly tree and plugins as tar, no bind mounts
   { name: 'check-api', run: checkApi }, // each plugin's methods against its loader's interface, from the sources
   { name: 'check-dependencies', run: checkDependencies }, // only plugins with their own go.mod
-  { name: 'compile-plugins', run: compilePlugins },
-  { name: 'compile-host', run: compileHost },
+  { name: 'compile-plugins', run: compilePluginsBesideHost }, // the host from its cache first, or its compile beside them
+  { name: 'compile-host', run: compileHostAfterPlugins },
   { name: 'validate', run: validatePlugins }, // `<host> plugin` in the container, output parsed
   { name: 'collect-artifacts', run: collectArtifacts },
   { name: 'verify', run: verifyArtifacts }, // the static check of d7y-build verify, recorded in manifest.json

@@ -80,15 +80,21 @@ describe('d7y-build <plugin-dir>', () => {
     expect(engine.removed).toEqual([engine.containers[0]!.id]);
   });
 
-  it('exits 6 with one error block naming the step when the plugin does not compile', async () => {
+  it.each<[string, string[], number]>([
+    // With two CPUs or more the host's compile starts beside the plugins' (overlap.ts): it ran, but
+    // the host is neither validated nor installed.
+    ['the host compiled beside the plugins', [], 1],
+    ['one CPU: the host not compiled at all', ['--cpus', '1'], 0],
+  ])('exits 6 with one error block naming the step when the plugin does not compile (%s)', async (_label, flags, hostBuilds) => {
     const engine = buildingEngine().onExec([BUILD_SH, 'plugin'], { exitCode: 1, stderr: './main.go:3:1: syntax error\n' });
-    const { code, stdout, stderr } = await cli(buildArgs(world), engine);
+    const { code, stdout, stderr } = await cli([...buildArgs(world), ...flags], engine);
     expect(code).toBe(6);
     expect(stdout).toBe('');
     expect(stderr).toContain(
       `error: plugin myfs does not compile against Dragonfly v2.1.0 (${world.sha['v2.1.0'].slice(0, 7)}) [compile-plugins]\n  ./main.go:3:1: syntax error\nhint: `,
     );
-    expect(engine.execsOf([BUILD_SH, 'host'])).toEqual([]);
+    expect(engine.execsOf([BUILD_SH, 'host'])).toHaveLength(hostBuilds);
+    expect(engine.execsOf([BUILD_SH, 'validate'])).toEqual([]);
     expect(engine.removed).toEqual([engine.containers[0]!.id]);
     await expect(readFile(path.join(world.plugins, PLUGIN.file))).rejects.toMatchObject({ code: 'ENOENT' });
   });

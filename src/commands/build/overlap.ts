@@ -1,0 +1,49 @@
+/**
+ * Steps that start work a later step needs, so that what does not depend on each other runs at once.
+ * The table in steps.ts keeps its names and order; the later step waits for what was started.
+ */
+import { startBuilderImage } from '../../session/image';
+import { inBackground } from '../../session/background';
+import { need } from '../../session/session';
+import { resolveSource } from '../../session/source';
+import { compileAndStoreHost, compileHost, compilePlugins, containerCpus, hostBuildOf, hostFromCache } from './compile';
+import type { BuildContext } from './state';
+
+/** resolve-source, with the builder image of --go-image made meanwhile (see startBuilderImage). */
+export async function resolveSourceBesideImage(ctx: BuildContext): Promise<void> {
+  startBuilderImage(ctx);
+  await resolveSource(ctx);
+}
+
+/**
+ * Whether the host compiles beside the plugins: with two CPUs or more, the host's go build on one
+ * and the plugins' on the others keep them busy where one build alone waits on its linker or on a
+ * chain of packages that depend on each other. The two share no compiled package (a plugin's are
+ * built for dynamic linking), and go's build cache is safe for concurrent use. Not under --memory:
+ * two compilers need more than one.
+ */
+export function hostBesidePlugins(ctx: BuildContext): boolean {
+  const cpus = containerCpus(ctx.spec.limits.nanoCpus, need(ctx.state.engine, 'the engine').cpus);
+  return cpus >= 2 && ctx.spec.limits.memoryBytes === undefined;
+}
+
+/**
+ * compile-plugins, with the host looked up in the host cache first when hostBesidePlugins: a hit
+ * leaves nothing to compile but the plugins, on every CPU; on a miss the host's compile starts
+ * beside theirs, on a CPU of its own.
+ */
+export async function compilePluginsBesideHost(ctx: BuildContext): Promise<void> {
+  if (!hostBesidePlugins(ctx)) return compilePlugins(ctx);
+  const host = hostBuildOf(ctx);
+  if (await hostFromCache(ctx, host)) return compilePlugins(ctx);
+  ctx.state.hostBuild = inBackground(ctx, () => compileAndStoreHost(ctx, host));
+  await compilePlugins(ctx, true);
+}
+
+/** compile-host: waits for the compile started beside the plugins', or, when none was, takes or compiles the host now. */
+export async function compileHostAfterPlugins(ctx: BuildContext): Promise<void> {
+  if (ctx.state.hostBuild !== undefined) return ctx.state.hostBuild.wait();
+  // Taken from the host cache before the plugins compiled.
+  if (ctx.state.hostCache !== undefined) return;
+  await compileHost(ctx);
+}
