@@ -109,12 +109,14 @@ export class UnverifiableError extends D7yError {
  */
 export const DOCTOR_FOUND_A_PROBLEM = 15;
 
-/** SIGINT (130) or SIGTERM (143); cleanup has run. */
+/** SIGINT (130), SIGTERM (143), or a library caller's AbortSignal (130, no signal); cleanup has run. */
 export class InterruptedError extends D7yError {
   readonly code = 'interrupted';
   readonly exitCode: number;
-  constructor(readonly signal: NodeJS.Signals) {
-    super(`interrupted by ${signal}`, { hint: 'nothing was installed; the build container was removed' });
+  constructor(readonly signal?: NodeJS.Signals) {
+    super(signal === undefined ? 'aborted by the AbortSignal given' : `interrupted by ${signal}`, {
+      hint: 'nothing was installed; the build container was removed',
+    });
     this.exitCode = signal === 'SIGTERM' ? 143 : 130;
   }
 }

@@ -125,7 +125,7 @@ export async function compilePlugins(ctx: BuildContext): Promise<void> {
         detail: compilerOutput(result),
       });
     }
-    ctx.log.info(`built ${plugin.file}`);
+    ctx.log.info(`built ${plugin.file}`, { type: 'plugin-compiled', plugin: plugin.name, file: plugin.file });
   });
 }
 
@@ -159,7 +159,7 @@ export async function compileHost(ctx: BuildContext): Promise<void> {
     loaderProgram: loaderProgram(source.loader),
   });
   if (await takeFromHostCache(container, ctx.log, key, commands)) {
-    ctx.log.info(`${source.host} from cache (key ${shortKey(key)})`);
+    ctx.log.info(`${source.host} from cache (key ${shortKey(key)})`, { type: 'host-compiled', host: source.host, fromCache: true });
     ctx.state.hostCache = { host: 'hit', hostKey: key };
     return;
   }
@@ -177,5 +177,5 @@ async function buildHost(ctx: BuildContext, commands: string[], goArgs: string[]
       detail: compilerOutput(result),
     });
   }
-  ctx.log.info(`built ${source.host}`);
+  ctx.log.info(`built ${source.host}`, { type: 'host-compiled', host: source.host, fromCache: false });
 }

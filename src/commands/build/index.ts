@@ -1,8 +1,12 @@
 /**
- * The library entry: build(spec) runs the pipeline and returns what was built, or throws a
- * RunFailure that carries the typed error and the step timings.
+ * The build command: runBuild(spec) announces the build, reads its credentials and runs the
+ * pipeline; it returns what was built, or throws a RunFailure that carries the typed error and the
+ * step timings. The CLI and the library both run it.
  */
 import { buildTimeFor, type BuildSpec } from '../../config';
+import { loadSecrets } from '../../secrets';
+import { VERSION } from '../../version';
+import type { CommandIo } from '../io';
 import { TimeoutError } from '../../errors';
 import { formatDuration } from '../../log';
 import type { VerifyReport } from '../../verify';
@@ -12,8 +16,6 @@ import type { StepTiming } from '../../session/runner';
 import { BUILD_STEPS } from './steps';
 import { sharedGoArgs } from '../../toolchain/goflags';
 import type { HostCacheOutcome } from './host-cache';
-
-export type BuildOptions = RunOptions;
 
 export interface BuiltFile {
   kind: 'host' | 'loader-check' | 'plugin' | 'manifest';
@@ -77,7 +79,16 @@ function runSignal(outer: AbortSignal | undefined, timeoutMs: number | undefined
   };
 }
 
-export async function build(spec: BuildSpec, options: BuildOptions = {}): Promise<BuildResult> {
+/** A build as a command: its headline, the credentials of --netrc and GIT_AUTH_TOKEN (masked from then on), the run. */
+export async function runBuild(spec: BuildSpec, { log, signal, env, engine, redact }: CommandIo): Promise<BuildResult> {
+  const plugins = spec.plugins.map((p) => p.name).join(', ');
+  log.headline(`d7y-build ${VERSION}: ${spec.type} plugin${spec.plugins.length > 1 ? 's' : ''} ${plugins} against Dragonfly ${spec.ref}`);
+  const secrets = await loadSecrets(spec.netrcFile, env);
+  redact(secrets.values);
+  return build(spec, { log, signal, secrets, engine });
+}
+
+export async function build(spec: BuildSpec, options: RunOptions = {}): Promise<BuildResult> {
   const run = runSignal(options.signal, spec.limits.timeoutMs);
   let session: { runId: string; ctx: BuildContext; steps: StepTiming[] };
   try {
