@@ -180,7 +180,7 @@ const handlers = ['SIGINT', 'SIGTERM'].map((s) => process.listenerCount(s));
 writeFileSync(report, JSON.stringify({ result, events, missingDir, aborted, handlers }));
 `,
     );
-    const missing = path.join(work, 'no-such-plugin');
+    const missing = path.join(work, 'nosuchplugin');
     const script = await run(process.execPath, ['release.mjs', JSON.stringify(options), missing, report], {
       cwd: project,
       env: cleanEnv({ D7Y_CACHE_DIR: path.join(inject('scratch'), 'cache'), SOURCE_DATE_EPOCH: '1704164645' }),
