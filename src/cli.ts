@@ -46,7 +46,7 @@ import {
   type VerifySpec,
 } from './config';
 import { buildOptions, option } from './cli-options';
-import { readPluginConfig, readUserConfig, type ConfigFile } from './config-files';
+import { configInputs } from './config-files';
 import { completionScript, SHELLS, type CommandShape, type Shell } from './completion';
 import type { Engine } from './docker/engine';
 import { asD7yError, InterruptedError, UsageError, type D7yError } from './errors';
@@ -54,8 +54,9 @@ import { escapeControl, type Logger } from './log';
 import { failureOutcome, formatError, jsonLine, successOutcome } from './outcome';
 import { hostFor, PLUGIN_FILE_PATTERN, pluginFileName } from './plugin';
 import { createProgress } from './progress';
+import { eventLogger, renderEvent } from './events';
 import { readPluginMeta } from './plugin-meta';
-import { maskSecrets, urlSecrets } from './secrets';
+import { knownSecrets, maskSecrets } from './secrets';
 import { VERSION } from './version';
 
 interface OutputFlags {
@@ -135,14 +136,8 @@ function givenFlags<T>(cmd: Command): T {
 }
 
 /** The config files a command reads, each one's URL credentials handed to redact as it is read. */
-function configInputs(flags: { config?: string }, io: ParseIo): ConfigInputs {
-  const seen = (file: ConfigFile | undefined) => {
-    io.redact?.(Object.values(file?.values ?? {}).flatMap((v) => urlSecrets(String(v))));
-    return file;
-  };
-  const user = readUserConfig(flags.config, io.env, io.cwd);
-  seen(user?.file);
-  return { user, readPluginConfig: (dir) => seen(readPluginConfig(dir)) };
+function configFiles(flags: { config?: string }, io: ParseIo): ConfigInputs {
+  return configInputs(flags.config, io.env, io.cwd, io.redact);
 }
 
 /** The commands, their options and arguments; each action resolves its spec and hands the invocation to found. */
@@ -169,7 +164,7 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
           hint: '--watch runs until Ctrl-C and reports each rebuild as a line; for one JSON outcome, build once without --watch',
         });
       }
-      const spec = resolveSpec(dirs, flags, io.env, io.cwd, new Date(), readPluginMeta, configInputs(flags, io));
+      const spec = resolveSpec(dirs, flags, io.env, io.cwd, new Date(), readPluginMeta, configFiles(flags, io));
       found({ command: 'build', spec, watch: flags.watch ?? false, output: flags });
     });
 
@@ -186,7 +181,7 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
     .addOption(option.verbose())
     .addOption(option.quiet())
     .action((files: string[], flags: InstallFlags & OutputFlags) => {
-      found({ command: 'install', spec: resolveInstallSpec(files, flags, io.env, io.cwd, configInputs(flags, io)), output: flags });
+      found({ command: 'install', spec: resolveInstallSpec(files, flags, io.env, io.cwd, configFiles(flags, io)), output: flags });
     });
 
   root
@@ -226,14 +221,14 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
     'inspect-api',
     'print the interface a plugin of --type must implement at --commit: loader, interface, methods with their doc comments, metadata',
   ).action((flags: ApiFlags & OutputFlags) => {
-    found({ command: 'inspect-api', spec: resolveApiSpec(flags, io.env, io.cwd, configInputs(flags, io)), output: flags });
+    found({ command: 'inspect-api', spec: resolveApiSpec(flags, io.env, io.cwd, configFiles(flags, io)), output: flags });
   });
 
   apiCommand('init', 'write a plugin scaffold into a new or empty <dir> that implements the interface of --type as it is at --commit')
     .argument('<dir>', 'the directory to create (new or empty)')
     .addOption(option.name())
     .action((dir: string, flags: InitFlags & OutputFlags) => {
-      found({ command: 'init', spec: resolveInitSpec(dir, flags, io.env, io.cwd, configInputs(flags, io)), output: flags });
+      found({ command: 'init', spec: resolveInitSpec(dir, flags, io.env, io.cwd, configFiles(flags, io)), output: flags });
     });
 
   root
@@ -245,7 +240,7 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
     .addOption(option.config())
     .addOption(option.json())
     .action((flags: PruneFlags & OutputFlags) => {
-      found({ command: 'prune', spec: resolvePruneSpec(flags, io.env, io.cwd, configInputs(flags, io)), output: flags });
+      found({ command: 'prune', spec: resolvePruneSpec(flags, io.env, io.cwd, configFiles(flags, io)), output: flags });
     });
 
   const cache = root
@@ -296,7 +291,7 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
   for (const o of buildOptions()) config.addOption(o);
   config.addOption(option.json()).action((dirs: string[], _flags: unknown, cmd: Command) => {
     const flags = givenFlags<BuildFlags & OutputFlags>(cmd);
-    found({ command: 'config', spec: resolveConfigSpec(dirs, flags, io.env, io.cwd, readPluginMeta, configInputs(flags, io)), output: flags });
+    found({ command: 'config', spec: resolveConfigSpec(dirs, flags, io.env, io.cwd, readPluginMeta, configFiles(flags, io)), output: flags });
   });
 
   root
@@ -383,27 +378,15 @@ export function parseCommandLine(argv: string[], io: ParseIo): Invocation | unde
 async function runInvocation(invocation: Invocation, io: CliIo, { log, redact, mask }: RunContext): Promise<Outcome> {
   switch (invocation.command) {
     case 'build': {
-      const { spec } = invocation;
-      log.headline(
-        `d7y-build ${VERSION}: ${spec.type} plugin${spec.plugins.length > 1 ? 's' : ''} ${spec.plugins.map((p) => p.name).join(', ')} against Dragonfly ${spec.ref}`,
-      );
-      const { build } = await import('./commands/build');
-      const { loadSecrets } = await import('./secrets');
-      const secrets = await loadSecrets(spec.netrcFile, io.env);
-      redact(secrets.values);
-      if (invocation.watch) {
-        // Each good round's paths on stdout as it installs them, each failed round's error block on stderr, as a build's.
-        const { watchBuild } = await import('./commands/build/watch');
-        return watchBuild(
-          spec,
-          { log, signal: io.signal, secrets, engine: io.engine },
-          {
-            installed: (files) => io.stdout.write(files.map((f) => `${escapeControl(mask(f))}\n`).join('')),
-            failed: (error) => io.stderr.write(`${mask(formatError(error))}\n`),
-          },
-        );
-      }
-      const result = await build(spec, { log, signal: io.signal, secrets, engine: io.engine });
+      const { runBuild } = await import('./commands/build');
+      // With --watch: each good round's paths on stdout as it installs them, each failed round's error block on stderr, as a build's.
+      const watch = invocation.watch
+        ? {
+            installed: (files: string[]) => io.stdout.write(files.map((f) => `${escapeControl(mask(f))}\n`).join('')),
+            failed: (error: D7yError) => io.stderr.write(`${mask(formatError(error))}\n`),
+          }
+        : undefined;
+      const result = await runBuild(invocation.spec, { log, signal: io.signal, env: io.env, engine: io.engine, redact }, watch);
       if (!invocation.output.json) {
         const { buildSummary } = await import('./commands/build/summary');
         for (const line of buildSummary(result)) log.headline(line);
@@ -411,10 +394,8 @@ async function runInvocation(invocation: Invocation, io: CliIo, { log, redact, m
       return { lines: result.installed, result, container: result.container };
     }
     case 'install': {
-      const { spec } = invocation;
-      log.headline(`d7y-build ${VERSION}: install ${spec.plugins.map((p) => p.file).join(', ')} for ${spec.host}`);
-      const { installPrebuilt } = await import('./commands/install');
-      const result = await installPrebuilt(spec, { log, signal: io.signal, engine: io.engine });
+      const { runInstall } = await import('./commands/install');
+      const result = await runInstall(invocation.spec, { log, signal: io.signal, env: io.env, engine: io.engine, redact });
       return { lines: result.installed, result };
     }
     case 'verify': {
@@ -453,10 +434,8 @@ async function runInvocation(invocation: Invocation, io: CliIo, { log, redact, m
       return { lines: [completionScript(invocation.spec.shell, invocation.spec.tree)], result: { shell: invocation.spec.shell }, raw: true };
     }
     case 'prune': {
-      const { spec } = invocation;
-      const { prune } = await import('./commands/prune');
-      const engine = io.engine ?? new (await import('./docker/dockerode')).DockerEngine(undefined, { pingTimeoutMs: spec.pingTimeoutMs });
-      const result = await prune(engine, { all: spec.all, dirs: spec.dirs }, io.signal);
+      const { runPrune } = await import('./commands/prune');
+      const result = await runPrune(invocation.spec, io);
       const lines = [
         ...result.removedContainers.map((id) => `removed container ${id.slice(0, 12)}`),
         ...result.sparedContainers.map((id) => `spared container ${id.slice(0, 12)}: its run is still going (--all removes it)`),
@@ -488,9 +467,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   // Secret values are masked in everything written, from the first line: the credentials of URLs
   // in the arguments and the environment (D7Y_REPO, GOPROXY, proxies), GIT_AUTH_TOKEN, and (once
   // read) the passwords of --netrc.
-  const secrets = [...argv, ...Object.values(io.env)].flatMap((text) => urlSecrets(text ?? ''));
-  const token = io.env.GIT_AUTH_TOKEN?.trim();
-  if (token) secrets.push(token);
+  const secrets = knownSecrets(argv, io.env);
   const mask = (text: string) => maskSecrets(text, secrets);
 
   // Until the command line is parsed, --json anywhere in it asks for the error as a JSON document.
@@ -518,7 +495,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   if (invocation === undefined) return 0;
 
   const { json, verbose, quiet } = invocation.output;
-  const log = createProgress({
+  const progress = createProgress({
     verbose: verbose ?? false,
     quiet: quiet ?? false,
     json: json ?? false,
@@ -527,9 +504,11 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     mask,
     signal: io.signal,
   });
+  // The progress shown is the events a library caller gets, drawn.
+  const log = eventLogger((event) => renderEvent(progress, event));
   try {
     // The live view ends before anything else is written: the result, the error, the kept container.
-    const outcome = await runInvocation(invocation, io, { log, redact: (values) => secrets.push(...values), mask }).finally(() => log.close());
+    const outcome = await runInvocation(invocation, io, { log, redact: (values) => secrets.push(...values), mask }).finally(() => progress.close());
     if (json) {
       await writeOut(io.stdout, jsonLine(successOutcome(outcome.result), mask));
     } else {

@@ -11,11 +11,12 @@
 import os from 'node:os';
 import path from 'node:path';
 import type * as Yaml from 'yaml';
-import { OPTION_KEYS, OPTIONS, type OptionKey, type ValueKind } from './config';
+import { OPTION_KEYS, OPTIONS, type ConfigInputs, type OptionKey, type ValueKind } from './config';
 import { UsageError } from './errors';
 import { readRegularFileSync } from './files';
 import type { FileScope } from './origin';
 import { PLUGIN_TYPES } from './plugin';
+import { urlSecrets } from './secrets';
 
 /** A plugin directory's config file, by the names looked for, in this order. */
 export const PLUGIN_CONFIG_NAMES = ['d7y-plugin.yaml', 'd7y-plugin.json'] as const;
@@ -167,4 +168,18 @@ export function readUserConfig(flag: string | undefined, env: Env, cwd: string):
   const where = userConfigPath(flag, env, cwd);
   if (where === undefined) return undefined;
   return { path: where.path, file: readConfigFile(where.path, 'user', !where.explicit) };
+}
+
+/**
+ * The config files a command reads: the user's (--config, else where userConfigPath says) now, each
+ * plugin directory's when the spec asks; the URL credentials each one holds go to redact as it is read.
+ */
+export function configInputs(flag: string | undefined, env: Env, cwd: string, redact: (values: string[]) => void = () => {}): ConfigInputs {
+  const seen = (file: ConfigFile | undefined) => {
+    redact(Object.values(file?.values ?? {}).flatMap((v) => urlSecrets(String(v))));
+    return file;
+  };
+  const user = readUserConfig(flag, env, cwd);
+  seen(user?.file);
+  return { user, readPluginConfig: (dir) => seen(readPluginConfig(dir)) };
 }

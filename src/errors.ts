@@ -109,16 +109,16 @@ export class UnverifiableError extends D7yError {
  */
 export const DOCTOR_FOUND_A_PROBLEM = 15;
 
-/** SIGINT (130) or SIGTERM (143); cleanup has run. */
+/** SIGINT (130), SIGTERM (143), or a library caller's AbortSignal (130, no signal); cleanup has run. */
 export class InterruptedError extends D7yError {
   readonly code = 'interrupted';
   readonly exitCode: number;
   /** The hint says what the interrupted run leaves: a build nothing, a watch what its last good round installed. */
   constructor(
-    readonly signal: NodeJS.Signals,
+    readonly signal?: NodeJS.Signals,
     hint = 'nothing was installed; the build container was removed',
   ) {
-    super(`interrupted by ${signal}`, { hint });
+    super(signal === undefined ? 'aborted by the AbortSignal given' : `interrupted by ${signal}`, { hint });
     this.exitCode = signal === 'SIGTERM' ? 143 : 130;
   }
 }

@@ -1,12 +1,37 @@
-/** d7y-build as a library: what the CLI runs, with typed options, results and errors. */
-export { build, type BuildOptions, type BuildResult, type BuiltFile } from './commands/build';
+/**
+ * d7y-build as a library: the CLI's commands as functions with typed options, results, progress
+ * events and errors (src/library.ts), and the lower-level pieces they are made of.
+ */
+export {
+  build,
+  install,
+  verify,
+  inspect,
+  prune,
+  type BuildOptions,
+  type InstallOptions,
+  type VerifyOptions,
+  type InspectOptions,
+  type PruneOptions,
+  type ContextOptions,
+  type RunContextOptions,
+} from './library';
+export type { BuildResult, BuiltFile } from './commands/build';
+export type { HostCacheOutcome } from './commands/build/host-cache';
+export type { InstallResult } from './commands/install';
+export type { PruneResult } from './commands/prune';
+export type { InspectReport, VerifyReport } from './verify';
+export type { ValidationFacts } from './session/session';
+export type { StepTiming } from './session/runner';
+export type { ProgressEvent, ProgressEventType, Fact, StepStatus } from './events';
+export * from './errors';
+export { PLUGIN_TYPES, type PluginType } from './plugin';
+
+// The commands that read Dragonfly's plugin interfaces, over resolved specs.
 export { RunFailure } from './session/runner';
-export { installPrebuilt, type InstallResult } from './commands/install';
-export { inspectFile, verifyFiles, type InspectReport, type VerifyReport } from './verify';
 export { inspectApi, type InspectApiResult } from './commands/inspect-api';
 export { initScaffold, type InitResult } from './commands/init';
 export type { ApiMethod, PluginApi } from './scaffold/render';
-export { prune, type PruneOptions, type PruneResult } from './commands/prune';
 export { loadSecrets, type Secrets } from './secrets';
 export {
   resolveApiSpec,
@@ -27,6 +52,4 @@ export {
   type PluginSpec,
 } from './config';
 export { parseConfigFile, readPluginConfig, readUserConfig, type ConfigFile } from './config-files';
-export * from './errors';
 export { createLogger, nullLogger, type Logger } from './log';
-export { PLUGIN_TYPES, type PluginType } from './plugin';

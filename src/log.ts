@@ -7,15 +7,22 @@
  * terminal is src/progress.ts.
  */
 
+/** A fact a step established, told with its info line: what a library caller can act on without parsing text. */
+export type Fact =
+  { type: 'plugin-compiled'; plugin: string; file: string } | { type: 'host-compiled'; host: string; fromCache: boolean } | { type: 'installed'; path: string };
+
+/** How a step ended: 'skipped' when it had nothing to do. */
+export type StepStatus = 'done' | 'skipped' | 'failed';
+
 export interface Logger {
   /** A line of its own, not indented: the run's header. */
   headline(message: string): void;
-  info(message: string): void;
+  info(message: string, fact?: Fact): void;
   warn(message: string): void;
   /** A line of container output: shown with --verbose only. */
   output(source: string, line: string): void;
   stepStart(index: number, total: number, name: string): void;
-  stepDone(index: number, total: number, name: string, ms: number): void;
+  stepDone(index: number, total: number, name: string, ms: number, status?: Exclude<StepStatus, 'failed'>): void;
   stepFailed(index: number, total: number, name: string, ms: number): void;
 }
 

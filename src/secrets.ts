@@ -89,6 +89,17 @@ export function urlSecrets(text: string): string[] {
 }
 
 /**
+ * The secret values known before a run reads any file: the credentials of the URLs in the texts
+ * given (the arguments, a library caller's options) and in the environment (D7Y_REPO, GOPROXY,
+ * proxies), and GIT_AUTH_TOKEN.
+ */
+export function knownSecrets(texts: string[], env: Record<string, string | undefined>): string[] {
+  const values = [...texts, ...Object.values(env)].flatMap((text) => urlSecrets(text ?? ''));
+  const token = env.GIT_AUTH_TOKEN?.trim();
+  return token ? [...values, token] : values;
+}
+
+/**
  * Replaces every secret value (of 4 characters or more: shorter ones would mask noise) with ***,
  * and drops the credentials of every URL in the text.
  */

@@ -23,6 +23,8 @@ import { HOST_LIST } from '../plugin';
 import { LOADCHECK_COMMAND } from '../validate/loader';
 import { readRegularFile } from '../files';
 import { makeTempDir } from '../files';
+import { VERSION } from '../version';
+import type { CommandIo } from './io';
 
 interface InstallContext extends SessionContext {
   spec: InstallSpec;
@@ -130,7 +132,7 @@ async function install(ctx: InstallContext): Promise<void> {
       onWait: (dir) => ctx.log.info(`waiting for another d7y-build to finish installing into ${dir}`),
     },
   );
-  for (const file of installed) ctx.log.info(`installed ${file}`);
+  for (const file of installed) ctx.log.info(`installed ${file}`, { type: 'installed', path: file });
   ctx.state.installed = installed;
 }
 
@@ -150,6 +152,12 @@ export interface InstallResult {
   installed: string[];
   validation: ValidationFacts;
   steps: StepTiming[];
+}
+
+/** The install as a command: its headline, then the run. */
+export function runInstall(spec: InstallSpec, { log, signal, engine }: CommandIo): Promise<InstallResult> {
+  log.headline(`d7y-build ${VERSION}: install ${spec.plugins.map((p) => p.file).join(', ')} for ${spec.host}`);
+  return installPrebuilt(spec, { log, signal, engine });
 }
 
 export async function installPrebuilt(spec: InstallSpec, options: RunOptions = {}): Promise<InstallResult> {

@@ -12,6 +12,8 @@ import { LABEL, ownerOf } from '../docker/labels';
 import { TEMP_DIR } from '../files';
 import { ownerAlive, pidAlive } from '../owner';
 import { TEMP_FILE } from '../artifacts/place';
+import type { PruneSpec } from '../config';
+import type { CommandIo } from './io';
 
 export interface PruneOptions {
   /** Also remove containers whose owner is alive or on another host. */
@@ -24,6 +26,12 @@ export interface PruneResult {
   removedContainers: string[];
   sparedContainers: string[];
   removedPaths: string[];
+}
+
+/** Prune as a command: the engine given, else one from DOCKER_HOST and friends, with the spec's ping timeout. */
+export async function runPrune(spec: PruneSpec, io: Pick<CommandIo, 'engine' | 'signal'>): Promise<PruneResult> {
+  const engine = io.engine ?? new (await import('../docker/dockerode')).DockerEngine(undefined, { pingTimeoutMs: spec.pingTimeoutMs });
+  return prune(engine, { all: spec.all, dirs: spec.dirs }, io.signal);
 }
 
 export async function prune(engine: Engine, options: PruneOptions, signal?: AbortSignal): Promise<PruneResult> {

@@ -4,11 +4,11 @@
  * run, last first, without hiding the error that stopped the build.
  */
 import { asD7yError, D7yError, InterruptedError } from '../errors';
-import type { Logger } from '../log';
+import type { Logger, StepStatus } from '../log';
 
 export interface StepTiming {
   name: string;
-  status: 'done' | 'skipped' | 'failed';
+  status: StepStatus;
   durationMs: number;
 }
 
@@ -49,10 +49,10 @@ export class RunFailure extends Error {
 
 /**
  * Why the run was aborted: the reason given to abort() when it is a D7yError (an InterruptedError
- * naming the signal, a TimeoutError), else an interruption.
+ * naming the signal, a TimeoutError), else an interruption by the caller's AbortSignal.
  */
 export function interruption(signal: AbortSignal): D7yError {
-  return signal.reason instanceof D7yError ? signal.reason : new InterruptedError('SIGINT');
+  return signal.reason instanceof D7yError ? signal.reason : new InterruptedError();
 }
 
 async function runCleanups<C extends PipelineContext>(ctx: C): Promise<void> {
@@ -79,8 +79,9 @@ export async function runSteps<C extends PipelineContext>(steps: ReadonlyArray<S
         // A step cut short by the abort may return normally; the interruption still wins, unless
         // this was the last step: then the work is done (installed) and saying otherwise would lie.
         if (ctx.signal.aborted && i < steps.length - 1) throw interruption(ctx.signal);
-        timings.push({ name: step.name, status: outcome === 'skipped' ? 'skipped' : 'done', durationMs });
-        ctx.log.stepDone(i + 1, steps.length, step.name, durationMs);
+        const status = outcome === 'skipped' ? 'skipped' : 'done';
+        timings.push({ name: step.name, status, durationMs });
+        ctx.log.stepDone(i + 1, steps.length, step.name, durationMs, status);
       } catch (err) {
         const durationMs = Math.round(performance.now() - started);
         timings.push({ name: step.name, status: 'failed', durationMs });

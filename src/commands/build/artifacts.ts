@@ -200,6 +200,6 @@ export async function install(ctx: BuildContext): Promise<void> {
     },
   );
   ctx.log.info(`wrote ${host}, ${outPlugins.length} plugin(s), ${manifestPath}, ${provenancePath} and ${sbomPath}`);
-  for (const file of installed) ctx.log.info(`installed ${file}`);
+  for (const file of installed) ctx.log.info(`installed ${file}`, { type: 'installed', path: file });
   ctx.state.outputs = { host, loadcheck, plugins: outPlugins, manifest: manifestPath, provenance: provenancePath, sbom: sbomPath, installed };
 }

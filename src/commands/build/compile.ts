@@ -132,7 +132,7 @@ export async function compilePlugins(ctx: BuildContext, besideHost = false): Pro
         detail: compilerOutput(result),
       });
     }
-    ctx.log.info(`built ${plugin.file}`);
+    ctx.log.info(`built ${plugin.file}`, { type: 'plugin-compiled', plugin: plugin.name, file: plugin.file });
   });
 }
 
@@ -176,7 +176,7 @@ export async function hostFromCache(ctx: BuildContext, host: HostBuild): Promise
   if (host.key === undefined) return false;
   const source = need(ctx.state.source, 'the source');
   if (!(await takeFromHostCache(need(ctx.state.container, 'the container'), ctx.log, host.key, host.commands))) return false;
-  ctx.log.info(`${source.host} from cache (key ${shortKey(host.key)})`);
+  ctx.log.info(`${source.host} from cache (key ${shortKey(host.key)})`, { type: 'host-compiled', host: source.host, fromCache: true });
   ctx.state.hostCache = { host: 'hit', hostKey: host.key };
   return true;
 }
@@ -206,5 +206,5 @@ async function buildHost(ctx: BuildContext, commands: string[], goArgs: string[]
       detail: compilerOutput(result),
     });
   }
-  ctx.log.info(`built ${source.host}`);
+  ctx.log.info(`built ${source.host}`, { type: 'host-compiled', host: source.host, fromCache: false });
 }

@@ -1,8 +1,12 @@
 /**
- * The library entry: build(spec) runs the pipeline and returns what was built, or throws a
- * RunFailure that carries the typed error and the step timings.
+ * The build command: runBuild(spec) announces the build, reads its credentials and runs the
+ * pipeline; it returns what was built, or throws a RunFailure that carries the typed error and the
+ * step timings. The CLI and the library both run it.
  */
 import { buildTimeFor, type BuildSpec } from '../../config';
+import { loadSecrets } from '../../secrets';
+import { VERSION } from '../../version';
+import type { CommandIo } from '../io';
 import { TimeoutError } from '../../errors';
 import { formatDuration } from '../../log';
 import type { VerifyReport } from '../../verify';
@@ -12,8 +16,7 @@ import type { Step, StepTiming } from '../../session/runner';
 import { BUILD_STEPS } from './steps';
 import { sharedGoArgs } from '../../toolchain/goflags';
 import type { HostCacheOutcome } from './host-cache';
-
-export type BuildOptions = RunOptions;
+import type { WatchOutput } from './watch';
 
 export interface BuiltFile {
   kind: 'host' | 'loader-check' | 'plugin' | 'manifest';
@@ -82,12 +85,28 @@ function runSignal(outer: AbortSignal | undefined, timeoutMs: number | undefined
 }
 
 /**
+ * A build as a command: its headline, the credentials of --netrc and GIT_AUTH_TOKEN (masked from
+ * then on), the run. With a watch's output, the build goes on watching (watch.ts) and settles only
+ * by rejecting.
+ */
+export async function runBuild(spec: BuildSpec, { log, signal, env, engine, redact }: CommandIo, watch?: WatchOutput): Promise<BuildResult> {
+  const plugins = spec.plugins.map((p) => p.name).join(', ');
+  log.headline(`d7y-build ${VERSION}: ${spec.type} plugin${spec.plugins.length > 1 ? 's' : ''} ${plugins} against Dragonfly ${spec.ref}`);
+  const secrets = await loadSecrets(spec.netrcFile, env);
+  redact(secrets.values);
+  const options = { log, signal, secrets, engine };
+  if (watch === undefined) return build(spec, options);
+  const { watchBuild } = await import('./watch');
+  return watchBuild(spec, options, watch);
+}
+
+/**
  * Runs steps over a new build session, aborted by the caller's signal and by --timeout. The steps
  * are made with a way to end the timeout: a watch (watch.ts) runs until it is stopped.
  */
-export async function runBuild(
+export async function runBuildSteps(
   spec: BuildSpec,
-  options: BuildOptions,
+  options: RunOptions,
   steps: (endTimeout: () => void) => ReadonlyArray<Step<BuildContext>>,
 ): Promise<{ runId: string; ctx: BuildContext; steps: StepTiming[] }> {
   const run = runSignal(options.signal, spec.limits.timeoutMs);
@@ -98,8 +117,8 @@ export async function runBuild(
   }
 }
 
-export async function build(spec: BuildSpec, options: BuildOptions = {}): Promise<BuildResult> {
-  const { runId, ctx, steps } = await runBuild(spec, options, () => BUILD_STEPS);
+export async function build(spec: BuildSpec, options: RunOptions = {}): Promise<BuildResult> {
+  const { runId, ctx, steps } = await runBuildSteps(spec, options, () => BUILD_STEPS);
   const { state } = ctx;
   const source = need(state.source, 'the source');
   const outputs = need(state.outputs, 'the outputs');

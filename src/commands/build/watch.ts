@@ -12,8 +12,8 @@ import { ignoreRules } from '../../artifacts/plugin-sources';
 import { asD7yError, InternalError, InterruptedError, UsageError, type D7yError } from '../../errors';
 import { formatDuration } from '../../log';
 import { interruption, PipelineError, runSteps, type Step } from '../../session/runner';
-import { need } from '../../session/session';
-import { runBuild, type BuildOptions } from './index';
+import { need, type RunOptions } from '../../session/session';
+import { runBuildSteps } from './index';
 import type { BuildContext } from './state';
 import { BUILD_STEPS, ROUND_STEPS } from './steps';
 import type { BuildSpec } from '../../config';
@@ -187,8 +187,8 @@ export function watchStep(settings: WatchSettings): Step<BuildContext> {
  * A build, then a watch that rebuilds on every change until SIGINT or SIGTERM (or a failure of the
  * first build, or of the watch itself). Settles only by rejecting, with a RunFailure as build's.
  */
-export async function watchBuild(spec: BuildSpec, options: BuildOptions, output: WatchOutput): Promise<never> {
+export async function watchBuild(spec: BuildSpec, options: RunOptions, output: WatchOutput): Promise<never> {
   const started = performance.now();
-  await runBuild(spec, options, (endTimeout) => [...BUILD_STEPS, watchStep({ output, started, onStart: endTimeout })]);
+  await runBuildSteps(spec, options, (endTimeout) => [...BUILD_STEPS, watchStep({ output, started, onStart: endTimeout })]);
   throw new InternalError('the watch ended without being stopped');
 }
