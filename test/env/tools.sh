@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The programs the e2e tests drive besides the engine, installed from Debian's archive when missing:
 #   tmux                    tty.test.ts reads the live progress off a real pseudo-terminal
+#   docker-registry         image.test.ts pushes the runtime image to a real registry on loopback
 # Usage: test/env/tools.sh
 set -euo pipefail
 
 # command → Debian package
 declare -A wanted=(
   [tmux]=tmux
+  [docker-registry]=docker-registry
 )
 
 missing=()

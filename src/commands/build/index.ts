@@ -9,7 +9,7 @@ import type { VerifyReport } from '../../verify';
 import { need, runSession, type RunOptions, type ValidationFacts } from '../../session/session';
 import type { BuildContext } from './state';
 import type { StepTiming } from '../../session/runner';
-import { BUILD_STEPS } from './steps';
+import { buildSteps } from './steps';
 import { sharedGoArgs } from '../../toolchain/goflags';
 import type { HostCacheOutcome } from './host-cache';
 
@@ -48,6 +48,8 @@ export interface BuildResult {
   /** The static verdict of `verify` on the same files. */
   verify: VerifyReport | { error: string };
   steps: StepTiming[];
+  /** With --image: the image's reference and id, and with --push the digest the registry gave it. */
+  image?: { ref: string; id: string; digest?: string };
   /** Set with --keep. */
   container?: string;
 }
@@ -81,7 +83,7 @@ export async function build(spec: BuildSpec, options: BuildOptions = {}): Promis
   const run = runSignal(options.signal, spec.limits.timeoutMs);
   let session: { runId: string; ctx: BuildContext; steps: StepTiming[] };
   try {
-    session = await runSession(BUILD_STEPS, spec, options, run.signal);
+    session = await runSession(buildSteps(spec), spec, options, run.signal);
   } finally {
     run.dispose();
   }
@@ -117,6 +119,7 @@ export async function build(spec: BuildSpec, options: BuildOptions = {}): Promis
     validation: need(state.validation, 'the validation'),
     verify: need(state.verification, 'the verification'),
     steps,
+    image: state.runtimeImage,
     container: spec.keep ? state.container?.id : undefined,
   };
 }

@@ -12,7 +12,7 @@ const KIND: Record<BuiltFile['kind'], string> = { host: 'host', 'loader-check': 
 /** Hex digits of the sha256 shown: enough to tell files apart by eye. */
 const SHORT_SHA = 12;
 
-export type SummaryInput = Pick<BuildResult, 'artifacts' | 'installed' | 'steps'> & {
+export type SummaryInput = Pick<BuildResult, 'artifacts' | 'installed' | 'steps' | 'image'> & {
   /** Facts about the caches the build used (hits, sizes), when the result carries them. */
   cache?: Record<string, string | number | boolean>;
 };
@@ -30,6 +30,10 @@ export function buildSummary(result: SummaryInput): string[] {
   const byDir = new Map<string, string[]>();
   for (const file of result.installed) byDir.set(path.dirname(file), [...(byDir.get(path.dirname(file)) ?? []), path.basename(file)]);
   for (const [dir, names] of byDir) lines.push(`installed into ${dir}: ${names.join(', ')}`);
+  if (result.image !== undefined) {
+    lines.push(`image ${result.image.ref}  ${result.image.id}`);
+    if (result.image.digest !== undefined) lines.push(`pushed ${result.image.ref}@${result.image.digest}`);
+  }
   if (result.cache !== undefined && Object.keys(result.cache).length > 0) {
     lines.push(
       `cache: ${Object.entries(result.cache)
