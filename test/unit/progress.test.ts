@@ -257,6 +257,15 @@ describe('the summary', () => {
     ]);
   });
 
+  it('names the runtime image with its id, and the digest it was pushed as', () => {
+    const image = { ref: 'reg.example/d7y/dfget-plugins:v2.1.0', id: `sha256:${'e'.repeat(64)}` };
+    expect(buildSummary({ ...result, image }).slice(-1)).toEqual([`image reg.example/d7y/dfget-plugins:v2.1.0  sha256:${'e'.repeat(64)}`]);
+    expect(buildSummary({ ...result, image: { ...image, digest: `sha256:${'f'.repeat(64)}` } }).slice(-2)).toEqual([
+      `image reg.example/d7y/dfget-plugins:v2.1.0  sha256:${'e'.repeat(64)}`,
+      `pushed reg.example/d7y/dfget-plugins:v2.1.0@sha256:${'f'.repeat(64)}`,
+    ]);
+  });
+
   it('adds the cache facts only when the result has them', () => {
     expect(buildSummary({ ...result, cache: { mirror: 'hit', goBuildCache: '1.2 GiB' } }).at(-1)).toBe('cache: mirror hit, goBuildCache 1.2 GiB');
     expect(buildSummary({ ...result, cache: {} }).some((l) => l.startsWith('cache'))).toBe(false);
