@@ -115,7 +115,7 @@ export async function buildRuntimeImage(ctx: BuildContext): Promise<void> {
     { tag: ref, dockerfile: DOCKERFILE, buildArgs: { BASE: image.goImageId }, labels },
     (message, output, cause) =>
       new ImageError(`cannot build the image ${ref} on ${image.goImage}: ${message}`, {
-        hint: 'check that the engine has room for another image (docker system df); --verbose prints the build output',
+        hint: "the engine's reason and the build's last lines are shown; --verbose prints all of its output (docker system df shows whether the engine has room)",
         detail: output,
         cause,
       }),
