@@ -128,4 +128,27 @@ describe('--image and --push', () => {
     expect(await snapshot(plugins)).toEqual({});
     expect(await snapshot(out)).toEqual({});
   });
+
+  it('SIGINT during build-image: exit 130, no image tagged, no container, nothing installed', async () => {
+    await using work = await tempDir('image-sigint-');
+    const ref = `${registry.address}/d7y/dfget-plugins:interrupted`;
+    made.push(ref);
+    const out = path.join(work.path, 'out');
+    const plugins = path.join(work.path, 'plugins');
+    let sent = false;
+    const run = await runCli([...fixtureArgs('v2.1.0'), '--out', out, '--plugins-dir', plugins, '--image', ref, path.join(examples, 'd7yfs')], {
+      onStderr: (child, stderr) => {
+        if (!sent && /\] build-image\n/.test(stderr)) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      },
+    });
+    expect(sent).toBe(true);
+    expect(run.exitCode).toBe(130);
+    expect(run.stderr).toContain('interrupted by SIGINT');
+    expect(await imageExists(ref)).toBe(false);
+    expect(await snapshot(plugins)).toEqual({});
+    expect(await snapshot(out)).toEqual({});
+  });
 });
