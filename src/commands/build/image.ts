@@ -5,7 +5,7 @@
  * install: a build whose image fails installs nothing.
  */
 import { readFile } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
 import { buildTimeFor, splitTaggedReference } from '../../config';
 import { engineMessage } from '../../docker/engine';
@@ -64,8 +64,13 @@ export function runtimeDockerfile(host: string): string {
   ].join('\n');
 }
 
-/** The build context as a tar stream: sorted entries, one owner and one mtime (the build time), so the same files make the same bytes. */
-function contextTar(files: Array<{ name: string; content: Buffer; mode: number }>, mtime: Date): Readable {
+/**
+ * The build context as tar: sorted entries, one owner and one mtime (the build time), so the same
+ * files make the same bytes. Packed into memory first (the files are read already): an aborted
+ * request then drops a buffer, where a live tar-stream pack would fail its entries' streams with
+ * errors nobody listens to.
+ */
+async function contextTar(files: Array<{ name: string; content: Buffer; mode: number }>, mtime: Date): Promise<Readable> {
   const pack = tarStream.pack();
   const entries = [{ name: 'empty/', type: 'directory' as const, mode: 0o755 }, ...files.map((f) => ({ ...f, type: 'file' as const }))];
   entries.sort((a, b) => a.name.localeCompare(b.name));
@@ -75,7 +80,9 @@ function contextTar(files: Array<{ name: string; content: Buffer; mode: number }
     else pack.entry(header);
   }
   pack.finalize();
-  return pack as unknown as Readable;
+  const chunks: Buffer[] = [];
+  for await (const chunk of pack as unknown as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Readable.from([Buffer.concat(chunks)]);
 }
 
 export async function buildRuntimeImage(ctx: BuildContext): Promise<void> {
@@ -111,7 +118,7 @@ export async function buildRuntimeImage(ctx: BuildContext): Promise<void> {
   ctx.log.info(`building ${ref} from ${image.goImage}`);
   const id = await buildTagged(
     ctx,
-    contextTar(files, new Date(buildTime.time)),
+    await contextTar(files, new Date(buildTime.time)),
     { tag: ref, dockerfile: DOCKERFILE, buildArgs: { BASE: image.goImageId }, labels },
     (message, output, cause) =>
       new ImageError(`cannot build the image ${ref} on ${image.goImage}: ${message}`, {
