@@ -63,6 +63,11 @@ export function buildOptions(): Option[] {
     new Option('--timeout <duration>', `give up (and clean up) after this long, e.g. 30m (1s to 168h)${env('timeout')}`),
     new Option('--max-context <size>', `the most a plugin directory may send to the build${env('maxContext')} (default: ${DEFAULT_MAX_CONTEXT})`),
     new Option('--netrc <file>', `credentials for private Go modules, used at run time only${env('netrc')}; GIT_AUTH_TOKEN works too`),
+    new Option(
+      '--image <name:tag>',
+      `after validation, build a runnable image of the host with the plugins, e.g. registry.example/d7y/dfget-plugins:v2.1.0${env('image')}`,
+    ),
+    new Option('--push', `push the --image to its registry${env('push')}`),
     option.keep(),
     option.config(),
   ];

@@ -165,6 +165,11 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
         });
       }
       const spec = resolveSpec(dirs, flags, io.env, io.cwd, new Date(), readPluginMeta, configFiles(flags, io));
+      if (flags.watch && spec.image !== undefined) {
+        throw new UsageError('--watch and --image do not go together', {
+          hint: 'a watch rebuilds the plugins on every save; build the runtime image once, without --watch, when the plugin is ready',
+        });
+      }
       found({ command: 'build', spec, watch: flags.watch ?? false, output: flags });
     });
 

@@ -60,6 +60,8 @@ export interface BuildFlags {
   timeout?: string;
   maxContext?: string;
   netrc?: string;
+  image?: string;
+  push?: boolean;
   /** The user config file, instead of $XDG_CONFIG_HOME/d7y-build/config.yaml (config-files.ts). */
   config?: string;
 }
@@ -109,6 +111,10 @@ export interface BuildSpec {
   loadTimeoutMs: number;
   /** The os/arch the images are pulled and the container created for. */
   platform: string;
+  /** --image: the runtime image (name:tag) built from the host and plugins after validation; undefined: none. */
+  image: string | undefined;
+  /** --push: push the runtime image to its registry (only with image). */
+  push: boolean;
 }
 
 export const DEFAULT_MAX_CONTEXT = '100m';
@@ -205,6 +211,18 @@ const IMAGE_REFERENCE = (() => {
 export function isImageReference(ref: string): boolean {
   const m = IMAGE_REFERENCE.exec(ref);
   return m !== null && m[1]!.length <= 255;
+}
+
+/**
+ * A reference an image can be built and tagged as: name:tag, no digest (a digest names what a
+ * registry holds, not what a build makes). The repository and the tag apart, as a push takes them.
+ */
+export function splitTaggedReference(ref: string): { repository: string; tag: string } | undefined {
+  if (!isImageReference(ref) || ref.includes('@')) return undefined;
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  if (colon <= slash) return undefined;
+  return { repository: ref.slice(0, colon), tag: ref.slice(colon + 1) };
 }
 
 function parseSourceDateEpoch(value: string | undefined): number | undefined {
@@ -575,6 +593,22 @@ export const OPTIONS = {
     fallback: DEFAULT_MAX_CONTEXT,
   }),
   netrc: option<string | undefined>({ flag: true, files: ['user'], kind: 'string', what: 'a netrc file', examples: ['/home/me/.netrc'], parse: pathFrom }),
+  // A release job's choice, per call: no config file names the image it ships.
+  image: option<string | undefined>({
+    flag: true,
+    files: [],
+    kind: 'string',
+    what: 'an image name with a tag (lower-case name, no digest)',
+    examples: ['registry.example:5000/d7y/dfget-plugins:v2.1.0'],
+    quoted: true,
+    parse: (raw, at, _base, self) => {
+      const ref = text(raw);
+      if (!isImageReference(ref)) throw invalid(at, ref, 'is not an image reference', self);
+      if (splitTaggedReference(ref) === undefined) throw invalid(at, ref, ref.includes('@') ? 'names a digest, not a tag' : 'has no tag', self);
+      return ref;
+    },
+  }),
+  push: option<boolean>({ flag: true, files: [], kind: 'boolean', what: 'true or false', examples: ['true', 'false'], parse: booleanOf, fallback: false }),
   cacheDir: option<string>({
     flag: false,
     files: ['user'],
@@ -822,6 +856,14 @@ export function resolveSpec(
     plugins.map((p) => p.dir),
   );
 
+  const image = opt('image');
+  const push = opt('push');
+  if (push.value && image.value === undefined) {
+    throw new UsageError(`${settingName(push.origin)} pushes the runtime image, but no --image names it`, {
+      hint: 'pass --image <name:tag> too, e.g. --image registry.example:5000/d7y/dfget-plugins:v2.1.0 --push',
+    });
+  }
+
   const cache = opt('cacheDir');
   return {
     ref,
@@ -851,6 +893,8 @@ export function resolveSpec(
     pingTimeoutMs: opt('pingTimeout').value,
     loadTimeoutMs: opt('loadTimeout').value,
     platform: DEFAULT_PLATFORM,
+    image: image.value,
+    push: push.value,
   };
 }
 

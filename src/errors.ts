@@ -103,6 +103,18 @@ export class UnverifiableError extends D7yError {
   readonly exitCode = 12;
 }
 
+/** The runtime image (--image) can't be built on the Go image; nothing is left tagged. */
+export class ImageError extends D7yError {
+  readonly code = 'image';
+  readonly exitCode = 16;
+}
+
+/** The registry refused the runtime image (--push) or could not be reached; the local image is kept. */
+export class PushError extends D7yError {
+  readonly code = 'push';
+  readonly exitCode = 17;
+}
+
 /**
  * `doctor`: a check other than the engine's failed, so a build would fail too. No error is thrown:
  * the report, which names each failed check and its fix, is the output.

@@ -190,6 +190,62 @@ export class DockerEngine implements Engine {
     });
   }
 
+  removeImage(ref: string): Promise<'removed' | 'gone'> {
+    return this.call(async () => ((await unless(this.docker.getImage(ref).remove(), 404)) === undefined ? 'gone' : 'removed'));
+  }
+
+  pushImage(
+    repository: string,
+    tag: string,
+    { onProgress, signal }: { onProgress?: (status: string) => void; signal?: AbortSignal },
+  ): Promise<{ digest?: string }> {
+    return this.call(async () => {
+      // An empty X-Registry-Auth: engines before API 1.44 refuse a push without the header.
+      const stream = (await this.docker
+        .getImage(repository)
+        .push({ tag, authconfig: {}, abortSignal: signal } as Docker.ImagePushOptions)) as NodeJS.ReadableStream;
+      let digest: string | undefined;
+      await this.follow(stream, (event) => {
+        const aux = event.aux as { Digest?: unknown } | undefined;
+        if (typeof aux?.Digest === 'string') digest = aux.Digest;
+        if (typeof event.status === 'string') onProgress?.(`${event.id ? `${String(event.id)}: ` : ''}${event.status}`);
+      });
+      return digest === undefined ? {} : { digest };
+    });
+  }
+
+  async runToEnd(spec: ContainerSpec, { timeoutMs, signal }: { timeoutMs: number; signal?: AbortSignal }): Promise<ExecResult & { timedOut: boolean }> {
+    const handle = await this.createContainer({ ...spec, start: false });
+    const onAbort = () => void handle.remove().catch(() => {});
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await this.call(async () => {
+        const container = this.docker.getContainer(handle.id);
+        await container.start();
+        let timedOut = false;
+        const timer = setTimeout(() => {
+          timedOut = true;
+          void unless(container.kill(), 404, 409).catch(() => {});
+        }, timeoutMs);
+        let status: { StatusCode?: number };
+        try {
+          status = (await container.wait()) as { StatusCode?: number };
+        } finally {
+          clearTimeout(timer);
+        }
+        // Without a terminal the log is framed, stdout and stderr apart.
+        const log = (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+        const out: string[] = [];
+        const err: string[] = [];
+        for (const frame of new FrameDecoder().push(Buffer.from(log))) (frame.stream === 'stderr' ? err : out).push(frame.data.toString('utf8'));
+        return { exitCode: status.StatusCode ?? -1, stdout: out.join(''), stderr: err.join(''), timedOut };
+      });
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      await handle.remove();
+    }
+  }
+
   /** Follows a progress stream to its end; rejects on the first event that carries an error. */
   private follow(stream: NodeJS.ReadableStream, onEvent: (event: Record<string, unknown>) => void): Promise<void> {
     return new Promise((resolve, reject) => {

@@ -117,6 +117,16 @@ export interface Engine {
   listContainers(labels: Record<string, string>): Promise<ContainerSummary[]>;
   /** Kills and removes a container by id; already gone is fine. */
   removeContainer(id: string): Promise<void>;
+  /**
+   * Creates a container from spec (its cmd the arguments of the image's entrypoint), starts it,
+   * waits for its end and removes it: its output and exit code. After timeoutMs it is killed and
+   * timedOut is set; an abort removes it at once.
+   */
+  runToEnd(spec: ContainerSpec, options: { timeoutMs: number; signal?: AbortSignal }): Promise<ExecResult & { timedOut: boolean }>;
+  /** Pushes repository:tag to its registry; the digest the registry gave it, when it said. */
+  pushImage(repository: string, tag: string, options: { onProgress?: (status: string) => void; signal?: AbortSignal }): Promise<{ digest?: string }>;
+  /** Untags ref and removes the image when no other tag holds it; 'gone' when there was none. */
+  removeImage(ref: string): Promise<'removed' | 'gone'>;
 }
 
 /** The engine's own message for an HTTP error, without dockerode's "(HTTP code 500) ..." wrapper. */

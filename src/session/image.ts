@@ -87,6 +87,38 @@ async function ensureGoImage(ctx: SessionContext, choice: GoImageChoice): Promis
   return pulled.id;
 }
 
+/**
+ * Builds a tar context into an image tagged options.tag, the engine's output going to the log: the
+ * image's id. A failed build becomes the error failure makes of the engine's message and the last
+ * lines of output; the classic builder tags only a complete image, and removes its intermediate
+ * containers (forcerm), so nothing half-built is left tagged.
+ */
+export async function buildTagged(
+  ctx: SessionContext,
+  context: Readable,
+  options: { tag: string; dockerfile: string; buildArgs: Record<string, string>; labels: Record<string, string> },
+  failure: (message: string, output: string, cause: unknown) => D7yError,
+): Promise<string> {
+  const output: string[] = [];
+  try {
+    await ctx.engine.buildImage(
+      context,
+      options,
+      (line) => {
+        output.push(line);
+        ctx.log.output('image', line);
+      },
+      ctx.signal,
+    );
+  } catch (err) {
+    if (err instanceof D7yError) throw err;
+    throw failure(engineMessage(err), output.slice(-20).join('\n'), err);
+  }
+  const built = await ctx.engine.inspectImage(options.tag);
+  if (built === undefined) throw failure(`${options.tag} was built but is not listed by the engine`, output.slice(-20).join('\n'), undefined);
+  return built.id;
+}
+
 /** The builder image on top of the Go image with this id, built when absent. */
 async function ensureBuilderImage(ctx: SessionContext, goImage: string, goImageId: string): Promise<BuilderImage> {
   const root = packageRoot();
@@ -101,33 +133,18 @@ async function ensureBuilderImage(ctx: SessionContext, goImage: string, goImageI
 
   ctx.log.info(`building ${builderImage} from ${goImage}`);
   const context = tarFs.pack(root, { entries: files.map((f) => f.name) }) as unknown as Readable;
-  const output: string[] = [];
-  try {
-    await ctx.engine.buildImage(
-      context,
-      {
-        tag: builderImage,
-        dockerfile: DOCKERFILE,
-        buildArgs,
-        labels: { ...toolLabels('builder'), 'io.d7y-build.go-image': goImage },
-      },
-      (line) => {
-        output.push(line);
-        ctx.log.output('image', line);
-      },
-      ctx.signal,
-    );
-  } catch (err) {
-    if (err instanceof D7yError) throw err;
-    throw new GoImageError(`cannot build the builder image on ${goImage}: ${engineMessage(err)}`, {
-      hint: 'the Go image must be a Debian-based golang image (bash, coreutils, gcc), like golang:<version>-bookworm',
-      detail: output.slice(-20).join('\n'),
-      cause: err,
-    });
-  }
-  const built = await ctx.engine.inspectImage(builderImage);
-  if (built === undefined) throw new GoImageError(`${builderImage} was built but is not listed by the engine`);
-  return { goImageId, builderImage, builderImageId: built.id };
+  const builtId = await buildTagged(
+    ctx,
+    context,
+    { tag: builderImage, dockerfile: DOCKERFILE, buildArgs, labels: { ...toolLabels('builder'), 'io.d7y-build.go-image': goImage } },
+    (message, output, cause) =>
+      new GoImageError(`cannot build the builder image on ${goImage}: ${message}`, {
+        hint: 'the Go image must be a Debian-based golang image (bash, coreutils, gcc), like golang:<version>-bookworm',
+        detail: output,
+        cause,
+      }),
+  );
+  return { goImageId, builderImage, builderImageId: builtId };
 }
 
 /** The chosen Go image, present or pulled, and the builder image on top of it, built when absent. */

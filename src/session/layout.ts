@@ -71,6 +71,19 @@ export const CONTAINER = {
 } as const;
 
 /**
+ * The runtime image --image builds: the host in bin, the plugins where Dragonfly looks for them
+ * (root's, read-only to the user it runs as), Dragonfly's state directories the user's, and the
+ * build container's uid:gid as the user (numeric: the image needs no passwd entry for it).
+ */
+export const RUNTIME_IMAGE = {
+  bin: '/usr/local/bin',
+  plugins: DRAGONFLY_DIRS.plugins,
+  /** Created for the user: what Dragonfly writes at run time. */
+  userDirs: [DRAGONFLY_DIRS.cache, DRAGONFLY_DIRS.log, DRAGONFLY_DIRS.data, DRAGONFLY_DIRS.config],
+  user: `${CONTAINER.user.uid}:${CONTAINER.user.gid}`,
+} as const;
+
+/**
  * The throwaway container of `d7y-build cache` (from an empty image; nothing runs in it): each cache
  * volume is mounted at <volumes>/<volume name>, and read and written through the engine's archive API.
  */

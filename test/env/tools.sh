@@ -2,6 +2,7 @@
 # The programs the e2e tests drive besides the engine, installed from Debian's archive when missing:
 #   tmux                    tty.test.ts reads the live progress off a real pseudo-terminal
 #   jq                      provenance.test.ts checks the provenance as the README does
+#   docker-registry         image.test.ts pushes the runtime image to a real registry on loopback
 # Usage: test/env/tools.sh
 set -euo pipefail
 
@@ -9,6 +10,7 @@ set -euo pipefail
 declare -A wanted=(
   [tmux]=tmux
   [jq]=jq
+  [docker-registry]=docker-registry
 )
 
 missing=()

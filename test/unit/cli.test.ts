@@ -382,6 +382,7 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
 
   it.each<[string[], Record<string, string>, RegExp]>([
     [['--commit', 'c', '--watch', '--json', './fs'], {}, /^--watch and --json do not go together$/],
+    [['--commit', 'c', '--watch', '--image', 'reg.example/d7y/dfget:v1', './fs'], {}, /^--watch and --image do not go together$/],
     [['./fs'], {}, /no Dragonfly commit given/],
     [['inspect-api', '--type', 'manager'], {}, /no Dragonfly commit given/],
     [['install', '/p/d7y-resource-plugin-x.so'], {}, /no host binary given/],

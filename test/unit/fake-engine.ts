@@ -65,14 +65,32 @@ export class FakeEngine implements Engine {
   /** Names of removed volumes, in order. */
   readonly removedVolumes: string[] = [];
   readonly pulls: Array<{ ref: string; platform: string }> = [];
-  readonly builds: Array<{ tag: string; buildArgs: Record<string, string>; labels: Record<string, string>; signal?: AbortSignal }> = [];
-  /** Set: a builder image build does not end until its signal aborts it. */
+  /** Image builds, with the regular files of their context as text. */
+  readonly builds: Array<{
+    tag: string;
+    dockerfile: string;
+    buildArgs: Record<string, string>;
+    labels: Record<string, string>;
+    files: Record<string, string>;
+    signal?: AbortSignal;
+  }> = [];
+  /** Set: an image build does not end until its signal aborts it. */
   holdBuilds = false;
+  /** Set: each image build fails with it, after reading its context. */
+  buildError: Error | undefined;
   readonly containers: Array<{ id: string; spec: ContainerSpec }> = [];
   readonly execs: ExecCall[] = [];
   readonly puts: PutArchiveCall[] = [];
   /** Ids of removed containers, in order. */
   readonly removed: string[] = [];
+  /** Pushes, in order; pushError set: each push fails with it. */
+  readonly pushes: Array<{ repository: string; tag: string }> = [];
+  pushError: Error | undefined;
+  /** Refs removed by removeImage, in order. */
+  readonly removedImages: string[] = [];
+  /** Containers run to their end by runToEnd, with their spec; what they answer, by default exit 0, silent. */
+  readonly runs: ContainerSpec[] = [];
+  runAnswer: Partial<ExecResult & { timedOut: boolean }> = {};
   /** What getArchive(path) returns: entries named from path's base name, e.g. out/bin/dfget for /work/out. */
   readonly archives = new Map<string, FileMap>();
   private readonly scripts: Array<{ prefix: string[]; answer: ExecAnswer }> = [];
@@ -105,15 +123,16 @@ export class FakeEngine implements Engine {
 
   async buildImage(
     context: Readable,
-    options: { tag: string; buildArgs: Record<string, string>; labels: Record<string, string> },
+    options: { tag: string; dockerfile: string; buildArgs: Record<string, string>; labels: Record<string, string> },
     _onOutput?: (line: string) => void,
     signal?: AbortSignal,
   ): Promise<void> {
-    context.resume();
-    this.builds.push({ tag: options.tag, buildArgs: options.buildArgs, labels: options.labels, signal });
+    const files = await readTar(context);
+    this.builds.push({ tag: options.tag, dockerfile: options.dockerfile, buildArgs: options.buildArgs, labels: options.labels, files, signal });
     if (this.holdBuilds) {
       await new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(new Error('the build was cancelled')), { once: true }));
     }
+    if (this.buildError !== undefined) throw this.buildError;
     this.images.set(options.tag, { id: `sha256:built-${this.builds.length}`, env: {}, labels: options.labels, arch: 'amd64' });
   }
 
@@ -151,6 +170,22 @@ export class FakeEngine implements Engine {
 
   async removeContainer(id: string): Promise<void> {
     if (!this.removed.includes(id)) this.removed.push(id);
+  }
+
+  async runToEnd(spec: ContainerSpec): Promise<ExecResult & { timedOut: boolean }> {
+    this.runs.push(spec);
+    return { exitCode: 0, stdout: '', stderr: '', timedOut: false, ...this.runAnswer };
+  }
+
+  async pushImage(repository: string, tag: string): Promise<{ digest?: string }> {
+    this.pushes.push({ repository, tag });
+    if (this.pushError !== undefined) throw this.pushError;
+    return { digest: `sha256:${'d'.repeat(64)}` };
+  }
+
+  async removeImage(ref: string): Promise<'removed' | 'gone'> {
+    this.removedImages.push(ref);
+    return this.images.delete(ref) ? 'removed' : 'gone';
   }
 
   /** What the container answers to cmd: the latest script whose prefix matches. */

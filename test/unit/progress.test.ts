@@ -263,6 +263,15 @@ describe('the summary', () => {
     expect(lines.at(-1)).toBe('installed into /p: d7y-resource-plugin-d7yfs.so, d7y-resource-plugin-humanfs.so');
   });
 
+  it('names the runtime image with its id, and the digest it was pushed as', () => {
+    const image = { ref: 'reg.example/d7y/dfget-plugins:v2.1.0', id: `sha256:${'e'.repeat(64)}` };
+    expect(buildSummary({ ...result, image }).slice(-1)).toEqual([`image reg.example/d7y/dfget-plugins:v2.1.0  sha256:${'e'.repeat(64)}`]);
+    expect(buildSummary({ ...result, image: { ...image, digest: `sha256:${'f'.repeat(64)}` } }).slice(-2)).toEqual([
+      `image reg.example/d7y/dfget-plugins:v2.1.0  sha256:${'e'.repeat(64)}`,
+      `pushed reg.example/d7y/dfget-plugins:v2.1.0@sha256:${'f'.repeat(64)}`,
+    ]);
+  });
+
   it('adds the cache facts only when the result has them', () => {
     const key = 'ab'.repeat(32);
     expect(buildSummary({ ...result, cache: { host: 'hit', hostKey: key } }).at(-1)).toBe(`host cache: hit, the host taken from it (key ${key.slice(0, 12)})`);

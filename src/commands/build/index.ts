@@ -13,7 +13,7 @@ import type { VerifyReport } from '../../verify';
 import { need, runSession, type RunOptions, type ValidationFacts } from '../../session/session';
 import type { BuildContext } from './state';
 import type { Step, StepTiming } from '../../session/runner';
-import { BUILD_STEPS } from './steps';
+import { buildSteps } from './steps';
 import { sharedGoArgs } from '../../toolchain/goflags';
 import type { HostCacheOutcome } from './host-cache';
 import type { WatchOutput } from './watch';
@@ -53,6 +53,8 @@ export interface BuildResult {
   /** The static verdict of `verify` on the same files. */
   verify: VerifyReport | { error: string };
   steps: StepTiming[];
+  /** With --image: the image's reference and id, and with --push the digest the registry gave it. */
+  image?: { ref: string; id: string; digest?: string };
   /** Set with --keep. */
   container?: string;
 }
@@ -118,7 +120,7 @@ export async function runBuildSteps(
 }
 
 export async function build(spec: BuildSpec, options: RunOptions = {}): Promise<BuildResult> {
-  const { runId, ctx, steps } = await runBuildSteps(spec, options, () => BUILD_STEPS);
+  const { runId, ctx, steps } = await runBuildSteps(spec, options, () => buildSteps(spec));
   const { state } = ctx;
   const source = need(state.source, 'the source');
   const outputs = need(state.outputs, 'the outputs');
@@ -150,6 +152,7 @@ export async function build(spec: BuildSpec, options: RunOptions = {}): Promise<
     validation: need(state.validation, 'the validation'),
     verify: need(state.verification, 'the verification'),
     steps,
+    image: state.runtimeImage,
     container: spec.keep ? state.container?.id : undefined,
   };
 }

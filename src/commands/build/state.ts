@@ -36,6 +36,8 @@ export interface BuildState extends SourceState {
   staged?: { host: ExtractedFile; loadcheck: ExtractedFile; plugins: ExtractedFile[] };
   /** The plugins directory's target files as they were before the build: installs must find them so. */
   pluginsBefore?: Map<string, FileState>;
+  /** The runtime image (--image): its reference, its id, and the digest the registry gave it (--push). */
+  runtimeImage?: { ref: string; id: string; digest?: string };
   /** Paths written, in --out and --plugins-dir. */
   outputs?: { host: string; loadcheck: string; plugins: string[]; manifest: string; provenance: string; sbom: string; installed: string[] };
 }

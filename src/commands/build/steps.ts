@@ -10,8 +10,10 @@ import { checkDependencies, compilePlugins } from './compile';
 import { replacePlugins, startContainer, uploadSources } from './container';
 import type { BuildContext } from './state';
 import { prepareImage } from '../../session/image';
+import { buildRuntimeImage, pushRuntimeImage } from './image';
 import { checkInputs, checkSources } from './inputs';
 import { compileHostAfterPlugins, compilePluginsBesideHost, resolveSourceBesideImage } from './overlap';
+import type { BuildSpec } from '../../config';
 import type { Step } from '../../session/runner';
 import { validatePlugins } from './validate';
 
@@ -46,3 +48,14 @@ export const ROUND_STEPS: ReadonlyArray<Step<BuildContext>> = [
   { name: 'verify', run: verifyArtifacts },
   { name: 'install', run: install },
 ];
+
+/**
+ * The steps of a build with --image (and --push): the image steps go before install, so a build
+ * whose image fails or is refused by the registry installs nothing, and install stays last.
+ */
+export function buildSteps(spec: Pick<BuildSpec, 'image' | 'push'>): ReadonlyArray<Step<BuildContext>> {
+  if (spec.image === undefined) return BUILD_STEPS;
+  const image: Array<Step<BuildContext>> = [{ name: 'build-image', run: buildRuntimeImage }]; // the host and plugins just built, on the Go image, run once
+  if (spec.push) image.push({ name: 'push-image', run: pushRuntimeImage }); // to the registry --image names; the local image stays
+  return [...BUILD_STEPS.slice(0, -1), ...image, BUILD_STEPS[BUILD_STEPS.length - 1]!];
+}

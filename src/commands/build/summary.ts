@@ -13,7 +13,7 @@ const KIND: Record<BuiltFile['kind'], string> = { host: 'host', 'loader-check': 
 /** Hex digits of the sha256 shown: enough to tell files apart by eye. */
 const SHORT_SHA = 12;
 
-export type SummaryInput = Pick<BuildResult, 'artifacts' | 'installed' | 'steps'> & {
+export type SummaryInput = Pick<BuildResult, 'artifacts' | 'installed' | 'steps' | 'image'> & {
   /** Where the provenance and the SBOM were written, when the result has them. */
   attestations?: BuildResult['attestations'];
   /** Whether the host came from the host cache. */
@@ -41,6 +41,10 @@ export function buildSummary(result: SummaryInput): string[] {
   const byDir = new Map<string, string[]>();
   for (const file of result.installed) byDir.set(path.dirname(file), [...(byDir.get(path.dirname(file)) ?? []), path.basename(file)]);
   for (const [dir, names] of byDir) lines.push(`installed into ${dir}: ${names.join(', ')}`);
+  if (result.image !== undefined) {
+    lines.push(`image ${result.image.ref}  ${result.image.id}`);
+    if (result.image.digest !== undefined) lines.push(`pushed ${result.image.ref}@${result.image.digest}`);
+  }
   if (result.cache !== undefined) lines.push(hostCacheLine(result.cache));
   return lines;
 }

@@ -1,0 +1,176 @@
+/**
+ * build-image and push-image (only with --image): the runtime image a release ships, built from the
+ * host and plugins this build compiled and validated (the staged files, not a rebuild), on the Go
+ * image the build used, then run once with `<host> plugin`, and pushed with --push. Both run before
+ * install: a build whose image fails installs nothing.
+ */
+import { readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import tarStream from 'tar-stream';
+import { buildTimeFor, splitTaggedReference } from '../../config';
+import { engineMessage } from '../../docker/engine';
+import { toolLabels } from '../../docker/labels';
+import { D7yError, ImageError, PushError, UnsupportedHostError, ValidationError } from '../../errors';
+import { maskSecrets, redactUrl } from '../../secrets';
+import { buildTagged } from '../../session/image';
+import { RUNTIME_IMAGE } from '../../session/layout';
+import { need } from '../../session/session';
+import { checkListing, parsePluginOutput } from '../../validate/plugin-output';
+import { hintFor } from '../../validate/diagnose';
+import type { BuildContext } from './state';
+
+const DOCKERFILE = 'Dockerfile';
+
+/** The label prefix of a plugin's sha256: io.d7y-build.plugin.<type>.<name>.sha256. */
+export const PLUGIN_LABEL_PREFIX = 'io.d7y-build.plugin';
+
+export interface RuntimeImageFacts {
+  commit: string;
+  /** The Dragonfly repository, credentials already removed. */
+  source: string;
+  ref: string;
+  /** RFC 3339 UTC. */
+  created: string;
+  plugins: Array<{ type: string; name: string; sha256: string }>;
+}
+
+/** The image's labels: OCI annotations, one sha256 per plugin, and d7y-build's own. Pure. */
+export function runtimeImageLabels(facts: RuntimeImageFacts): Record<string, string> {
+  return {
+    ...toolLabels('runtime'),
+    'org.opencontainers.image.revision': facts.commit,
+    'org.opencontainers.image.source': facts.source,
+    'org.opencontainers.image.version': facts.ref,
+    'org.opencontainers.image.created': facts.created,
+    ...Object.fromEntries(facts.plugins.map((p) => [`${PLUGIN_LABEL_PREFIX}.${p.type}.${p.name}.sha256`, p.sha256])),
+  };
+}
+
+/**
+ * The Dockerfile of the runtime image. No RUN: nothing executes while it is built, so its layers
+ * are the context's bytes. The base is the build's Go image, by id: the host and plugins are cgo
+ * binaries linked against its glibc, and plugin.Open needs that same libc at run time.
+ */
+export function runtimeDockerfile(host: string): string {
+  return [
+    'ARG BASE',
+    'FROM ${BASE}',
+    `COPY --chown=0:0 bin/${host} ${RUNTIME_IMAGE.bin}/${host}`,
+    `COPY --chown=0:0 plugins/ ${RUNTIME_IMAGE.plugins}/`,
+    ...RUNTIME_IMAGE.userDirs.map((dir) => `COPY --chown=${RUNTIME_IMAGE.user} empty/ ${dir}/`),
+    `USER ${RUNTIME_IMAGE.user}`,
+    `ENTRYPOINT ${JSON.stringify([`${RUNTIME_IMAGE.bin}/${host}`])}`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * The build context as tar: sorted entries, one owner and one mtime (the build time), so the same
+ * files make the same bytes. Packed into memory first (the files are read already): an aborted
+ * request then drops a buffer, where a live tar-stream pack would fail its entries' streams with
+ * errors nobody listens to.
+ */
+async function contextTar(files: Array<{ name: string; content: Buffer; mode: number }>, mtime: Date): Promise<Readable> {
+  const pack = tarStream.pack();
+  const entries = [{ name: 'empty/', type: 'directory' as const, mode: 0o755 }, ...files.map((f) => ({ ...f, type: 'file' as const }))];
+  entries.sort((a, b) => a.name.localeCompare(b.name));
+  for (const e of entries) {
+    const header = { name: e.name, type: e.type, mode: e.mode, mtime, uid: 0, gid: 0, uname: '', gname: '' };
+    if (e.type === 'file' && 'content' in e) pack.entry(header, e.content);
+    else pack.entry(header);
+  }
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of pack as unknown as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Readable.from([Buffer.concat(chunks)]);
+}
+
+export async function buildRuntimeImage(ctx: BuildContext): Promise<void> {
+  const { spec } = ctx;
+  const ref = need(spec.image, 'the --image reference');
+  const source = need(ctx.state.source, 'the source');
+  const image = need(ctx.state.image, 'the image');
+  const staged = need(ctx.state.staged, 'the artifacts');
+  if (!source.pluginCommand) {
+    throw new UnsupportedHostError(`${source.host} at ${source.shortSha} has no plugin command, so the image ${ref} can't be checked`, {
+      hint: 'leave out --image for this commit, or build a Dragonfly that has `plugin` (v2.0.1 on)',
+    });
+  }
+  const buildTime = buildTimeFor(spec, source);
+  const labels = runtimeImageLabels({
+    commit: source.commit.sha,
+    source: maskSecrets(redactUrl(spec.repo), ctx.secrets.values),
+    ref: spec.ref,
+    created: buildTime.time,
+    plugins: spec.plugins.map((p, i) => ({ type: spec.type, name: p.name, sha256: staged.plugins[i]!.sha256 })),
+  });
+  const files = [
+    { name: DOCKERFILE, content: Buffer.from(runtimeDockerfile(source.host)), mode: 0o644 },
+    { name: `bin/${source.host}`, content: await readFile(staged.host.path), mode: 0o755 },
+    ...(await Promise.all(spec.plugins.map(async (p, i) => ({ name: `plugins/${p.file}`, content: await readFile(staged.plugins[i]!.path), mode: 0o755 })))),
+  ];
+
+  // Until the image passed its check, a failure (or an interruption) takes its tag away again.
+  let accepted = false;
+  ctx.cleanups.push(async () => {
+    if (!accepted) await ctx.engine.removeImage(ref);
+  });
+  ctx.log.info(`building ${ref} from ${image.goImage}`);
+  const id = await buildTagged(
+    ctx,
+    await contextTar(files, new Date(buildTime.time)),
+    { tag: ref, dockerfile: DOCKERFILE, buildArgs: { BASE: image.goImageId }, labels },
+    (message, output, cause) =>
+      new ImageError(`cannot build the image ${ref} on ${image.goImage}: ${message}`, {
+        hint: "the engine's reason and the build's last lines are shown; --verbose prints all of its output (docker system df shows whether the engine has room)",
+        detail: output,
+        cause,
+      }),
+  );
+
+  // The image as it will run: its entrypoint (the host) with `plugin`, as the image's user.
+  const run = await ctx.engine.runToEnd(
+    { image: id, cmd: ['plugin'], labels: ctx.runLabels, volumes: [], env: {}, workdir: '/', platform: ctx.platform },
+    { timeoutMs: ctx.loadTimeoutMs, signal: ctx.signal },
+  );
+  const output = [run.stdout.trim(), run.stderr.trim()].filter((t) => t !== '').join('\n');
+  for (const line of output.split('\n')) if (line !== '') ctx.log.output('image', line);
+  const expected = spec.plugins.map((p) => ({ type: spec.type, name: p.name, file: p.file }));
+  if (run.timedOut || run.exitCode !== 0) {
+    throw new ValidationError(
+      `\`${source.host} plugin\` in the image ${ref} ${run.timedOut ? `did not finish within ${Math.ceil(ctx.loadTimeoutMs / 1000)} s` : `exited with ${run.exitCode}`}; the image was removed`,
+      { hint: hintFor(output, expected[0]!), detail: output },
+    );
+  }
+  const verdict = checkListing(parsePluginOutput(run.stdout, run.stderr), expected);
+  if (!verdict.ok) {
+    const first = verdict.problems[0]!;
+    throw new ValidationError(`the image ${ref} does not load ${first.file}: ${first.reason}; the image was removed`, {
+      hint: hintFor(first.reason, expected.find((p) => p.file === first.file) ?? expected[0]!),
+      detail: output,
+    });
+  }
+  accepted = true;
+  ctx.log.info(`${ref} (${id.slice(0, 19)}): \`${source.host} plugin\` lists ${verdict.plugins.map((p) => p.name).join(', ')}`);
+  ctx.state.runtimeImage = { ref, id };
+}
+
+export async function pushRuntimeImage(ctx: BuildContext): Promise<void> {
+  const built = need(ctx.state.runtimeImage, 'the runtime image');
+  const { repository, tag } = need(splitTaggedReference(built.ref), 'a tagged --image');
+  // A first component with a dot or a port, or localhost, names the registry; else it is Docker Hub.
+  const first = repository.split('/')[0]!;
+  const registry = repository.includes('/') && (/[.:]/.test(first) || first === 'localhost') ? first : 'docker.io';
+  ctx.log.info(`pushing ${built.ref} to ${registry}`);
+  try {
+    const pushed = await ctx.engine.pushImage(repository, tag, { onProgress: (status) => ctx.log.output('push', status), signal: ctx.signal });
+    built.digest = pushed.digest;
+  } catch (err) {
+    if (ctx.signal.aborted || err instanceof D7yError) throw err;
+    throw new PushError(`cannot push ${built.ref} to ${registry}: ${engineMessage(err)}`, {
+      hint: `the image is kept here as ${built.ref} (${built.id.slice(0, 19)}): start or reach the registry, log in with docker login when it needs credentials, and push it with docker push ${built.ref}; nothing was installed`,
+      cause: err,
+    });
+  }
+  ctx.log.info(`pushed ${built.ref}${built.digest === undefined ? '' : `@${built.digest}`}`);
+}

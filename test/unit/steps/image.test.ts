@@ -1,0 +1,215 @@
+/** --image and --push over the fake engine: the reference checked before anything runs, the context and labels, the check run, and what a failure leaves. */
+import { createHash } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildRuntimeImage, pushRuntimeImage, runtimeImageLabels } from '../../../src/commands/build/image';
+import type { BuildContext } from '../../../src/commands/build/state';
+import { buildSteps, BUILD_STEPS } from '../../../src/commands/build/steps';
+import { type D7yError, ImageError, PushError, UsageError, ValidationError } from '../../../src/errors';
+import { VERSION } from '../../../src/version';
+import { BUILD_TIME, buildingEngine, cleanUp, contextOf, LOADED_LINE, makeWorld, PLUGIN, runBefore, specOf, type World } from './harness';
+import type { FakeEngine } from '../fake-engine';
+
+const REF = '127.0.0.1:5000/d7y/dfget-plugins:test';
+
+let world: World;
+beforeAll(async () => {
+  world = await makeWorld();
+});
+afterAll(async () => {
+  await rm(world.root, { recursive: true, force: true });
+});
+
+let ctx: BuildContext | undefined;
+afterEach(async () => {
+  if (ctx !== undefined) await cleanUp(ctx);
+  ctx = undefined;
+});
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+function usage(run: () => unknown): UsageError {
+  try {
+    run();
+  } catch (err) {
+    expect(err).toBeInstanceOf(UsageError);
+    return err as UsageError;
+  }
+  throw new Error('no UsageError');
+}
+
+/** A context after verify, the engine answering the image's `dfget plugin` with the plugin loaded. */
+async function readyForImage(flags: { image?: string; push?: boolean } = { image: REF }): Promise<{ engine: FakeEngine; ctx: BuildContext }> {
+  const engine = buildingEngine();
+  engine.runAnswer = { stdout: LOADED_LINE, stderr: 'search plugin in /usr/local/dragonfly/plugins\n' };
+  const c = contextOf(engine, specOf(world, flags, { GIT_AUTH_TOKEN: '' }));
+  await runBefore(c, 'install');
+  return { engine, ctx: c };
+}
+
+describe('--image and --push on the command line', () => {
+  it.each([
+    ['Registry.example/D7y/dfget:v1', `--image "Registry.example/D7y/dfget:v1" is not an image reference`],
+    ['d7y/dfget-plugins', '--image "d7y/dfget-plugins" has no tag'],
+    [`d7y/dfget@sha256:${'a'.repeat(64)}`, `--image "d7y/dfget@sha256:${'a'.repeat(64)}" names a digest, not a tag`],
+    ['127.0.0.1:5000/d7y/dfget', '--image "127.0.0.1:5000/d7y/dfget" has no tag'],
+  ])('refuses --image %s before any build starts', (image, message) => {
+    const err = usage(() => specOf(world, { image }));
+    expect(err.message).toBe(message);
+    expect(err.hint).toMatch(/^pass an image name with a tag \(lower-case name, no digest\) like --image registry\.example:5000\/d7y\/dfget-plugins:v2\.1\.0/);
+  });
+
+  it('takes a registry with a port, a path and a tag; D7Y_IMAGE and D7Y_PUSH too', () => {
+    expect(specOf(world, { image: REF, push: true })).toMatchObject({ image: REF, push: true });
+    expect(specOf(world, {}, { D7Y_IMAGE: REF, D7Y_PUSH: '1' })).toMatchObject({ image: REF, push: true });
+    expect(specOf(world)).toMatchObject({ image: undefined, push: false });
+  });
+
+  it('refuses --push without --image', () => {
+    const err = usage(() => specOf(world, { push: true }));
+    expect(err.message).toBe('--push pushes the runtime image, but no --image names it');
+    expect(err.hint).toMatch(/^pass --image <name:tag> too/);
+  });
+
+  it('puts the image steps before install, which stays last; without --image the table is unchanged', () => {
+    const names = (spec: { image?: string; push: boolean }) => buildSteps({ image: spec.image, push: spec.push }).map((s) => s.name);
+    expect(buildSteps({ image: undefined, push: false })).toBe(BUILD_STEPS);
+    expect(names({ image: REF, push: false }).slice(-3)).toEqual(['verify', 'build-image', 'install']);
+    expect(names({ image: REF, push: true }).slice(-4)).toEqual(['verify', 'build-image', 'push-image', 'install']);
+  });
+});
+
+describe('build-image', () => {
+  it('labels: OCI revision, source, version, created, a sha256 per plugin, and the tool', () => {
+    expect(
+      runtimeImageLabels({
+        commit: 'c'.repeat(40),
+        source: 'https://git.example/dragonfly.git',
+        ref: 'v2.1.0',
+        created: BUILD_TIME,
+        plugins: [
+          { type: 'resource', name: 'myfs', sha256: 'a'.repeat(64) },
+          { type: 'resource', name: 'otherfs', sha256: 'b'.repeat(64) },
+        ],
+      }),
+    ).toEqual({
+      'io.d7y-build': 'true',
+      'io.d7y-build.version': VERSION,
+      'io.d7y-build.role': 'runtime',
+      'org.opencontainers.image.revision': 'c'.repeat(40),
+      'org.opencontainers.image.source': 'https://git.example/dragonfly.git',
+      'org.opencontainers.image.version': 'v2.1.0',
+      'org.opencontainers.image.created': BUILD_TIME,
+      'io.d7y-build.plugin.resource.myfs.sha256': 'a'.repeat(64),
+      'io.d7y-build.plugin.resource.otherfs.sha256': 'b'.repeat(64),
+    });
+  });
+
+  it('builds the staged host and plugins on the Go image by id, non-root, the host as entrypoint, then runs `dfget plugin` in it', async () => {
+    const ready = await readyForImage();
+    ctx = ready.ctx;
+    await buildRuntimeImage(ctx);
+    const build = ready.engine.builds.at(-1)!;
+    expect(build).toMatchObject({ tag: REF, dockerfile: 'Dockerfile', buildArgs: { BASE: 'sha256:go' } });
+    expect(build.labels).toMatchObject({
+      'org.opencontainers.image.revision': world.sha['v2.1.0'],
+      'org.opencontainers.image.source': world.repo,
+      'org.opencontainers.image.version': 'v2.1.0',
+      'org.opencontainers.image.created': BUILD_TIME,
+      'io.d7y-build.plugin.resource.myfs.sha256': sha256('plugin binary'),
+    });
+    // The very bytes collect-artifacts took out of the build container.
+    expect(build.files['bin/dfget']).toBe('host binary');
+    expect(build.files[`plugins/${PLUGIN.file}`]).toBe('plugin binary');
+    expect(build.files.Dockerfile).toBe(
+      [
+        'ARG BASE',
+        'FROM ${BASE}',
+        'COPY --chown=0:0 bin/dfget /usr/local/bin/dfget',
+        'COPY --chown=0:0 plugins/ /usr/local/dragonfly/plugins/',
+        'COPY --chown=10001:10001 empty/ /var/cache/dragonfly/',
+        'COPY --chown=10001:10001 empty/ /var/log/dragonfly/',
+        'COPY --chown=10001:10001 empty/ /var/lib/dragonfly/',
+        'COPY --chown=10001:10001 empty/ /etc/dragonfly/',
+        'USER 10001:10001',
+        'ENTRYPOINT ["/usr/local/bin/dfget"]',
+        '',
+      ].join('\n'),
+    );
+    const id = ready.engine.images.get(REF)!.id;
+    expect(ready.engine.runs).toEqual([expect.objectContaining({ image: id, cmd: ['plugin'], labels: ctx.runLabels, volumes: [] })]);
+    expect(ctx.state.runtimeImage).toEqual({ ref: REF, id });
+    await cleanUp(ctx);
+    expect(ready.engine.removedImages).toEqual([]);
+  });
+
+  it('masks credentials of the repository URL in the source label', async () => {
+    const engine = buildingEngine();
+    engine.runAnswer = { stdout: LOADED_LINE };
+    ctx = contextOf(engine, specOf(world, { image: REF }));
+    await runBefore(ctx, 'install');
+    ctx.spec = { ...ctx.spec, repo: 'https://user:s3cret@git.example/dragonfly.git' };
+    await buildRuntimeImage(ctx);
+    expect(engine.builds.at(-1)!.labels['org.opencontainers.image.source']).not.toContain('s3cret');
+  });
+
+  it.each([
+    [
+      'lists nothing',
+      { stdout: '', stderr: 'no plugin found\n' },
+      /^the image .* does not load d7y-resource-plugin-myfs\.so: the host does not list it \(no plugin found\); the image was removed$/,
+    ],
+    ['crashes', { exitCode: 2, stdout: '', stderr: 'panic: boom\n' }, /^`dfget plugin` in the image .* exited with 2; the image was removed$/],
+    ['never finishes', { exitCode: 137, timedOut: true }, /^`dfget plugin` in the image .* did not finish within 120 s; the image was removed$/],
+  ])('fails validation when the image %s, and untags the image', async (_what, answer, message) => {
+    const ready = await readyForImage();
+    ctx = ready.ctx;
+    ready.engine.runAnswer = answer;
+    const err = await buildRuntimeImage(ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as D7yError).message).toMatch(message);
+    await cleanUp(ctx);
+    expect(ready.engine.removedImages).toEqual([REF]);
+    expect(ready.engine.images.has(REF)).toBe(false);
+  });
+
+  it('a failed image build is an ImageError with the build output, and nothing stays tagged', async () => {
+    const ready = await readyForImage();
+    ctx = ready.ctx;
+    ready.engine.buildError = new Error('no space left on device');
+    const err = await buildRuntimeImage(ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImageError);
+    expect(err).toMatchObject({ exitCode: 16, code: 'image', message: `cannot build the image ${REF} on golang:1.23.5-bookworm: no space left on device` });
+    expect(ready.engine.runs).toEqual([]);
+    await cleanUp(ctx);
+    expect(ready.engine.removedImages).toEqual([REF]);
+  });
+});
+
+describe('push-image', () => {
+  it('pushes repository and tag apart and records the digest', async () => {
+    const ready = await readyForImage({ image: REF, push: true });
+    ctx = ready.ctx;
+    await buildRuntimeImage(ctx);
+    await pushRuntimeImage(ctx);
+    expect(ready.engine.pushes).toEqual([{ repository: '127.0.0.1:5000/d7y/dfget-plugins', tag: 'test' }]);
+    expect(ctx.state.runtimeImage!.digest).toBe(`sha256:${'d'.repeat(64)}`);
+  });
+
+  it('a refused push is a PushError naming the registry, and the local image is kept', async () => {
+    const ready = await readyForImage({ image: REF, push: true });
+    ctx = ready.ctx;
+    await buildRuntimeImage(ctx);
+    ready.engine.pushError = new Error('Get "http://127.0.0.1:5000/v2/": dial tcp 127.0.0.1:5000: connect: connection refused');
+    const err = await pushRuntimeImage(ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PushError);
+    expect(err).toMatchObject({
+      exitCode: 17,
+      message: `cannot push ${REF} to 127.0.0.1:5000: Get "http://127.0.0.1:5000/v2/": dial tcp 127.0.0.1:5000: connect: connection refused`,
+    });
+    expect((err as PushError).hint).toContain(`the image is kept here as ${REF}`);
+    await cleanUp(ctx);
+    expect(ready.engine.removedImages).toEqual([]);
+    expect(ready.engine.images.has(REF)).toBe(true);
+  });
+});
