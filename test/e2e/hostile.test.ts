@@ -180,11 +180,13 @@ describe('a branch that moved, built through a password-protected --repo', () =>
     expect(JSON.parse(second.stdout).installed).toEqual([path.join(plugins(), PLUGIN)]);
   });
 
-  it('writes the password nowhere: output, logs, manifest, mirror', async () => {
+  it('writes the password nowhere: output, logs, manifest, provenance, SBOM, mirror', async () => {
     expect(runs).toHaveLength(2);
     for (const r of runs) expect(r.stdout + r.stderr).not.toContain(TOKEN);
     expect(runs[1]!.stderr).toMatch(/^ +plugin\| /m); // --verbose did show container output
-    expect(await readFile(path.join(out(), 'manifest.json'), 'utf8')).not.toContain(TOKEN);
+    for (const file of ['manifest.json', 'provenance.intoto.json', 'sbom.cdx.json']) {
+      expect(await readFile(path.join(out(), file), 'utf8'), file).not.toContain(TOKEN);
+    }
     const mirror = mirrorOf(cache(), plainUrl);
     expect(await git(mirror, 'config', 'remote.origin.url')).toBe(plainUrl);
     // grep exits 1 when no file under the cache holds the token.
@@ -198,7 +200,14 @@ describe('a branch that moved, built through a password-protected --repo', () =>
     await writeFile(path.join(target, PLUGIN, 'keep-me'), 'not a plugin');
     await writeFile(path.join(target, 'd7y-resource-plugin-other.so'), 'another plugin');
     const before = { out: await snapshot(out()), plugins: await snapshot(target) };
-    expect(Object.keys(before.out).sort()).toEqual(['bin/d7y-loadcheck', 'bin/dfget', 'manifest.json', `plugins/${PLUGIN}`]);
+    expect(Object.keys(before.out).sort()).toEqual([
+      'bin/d7y-loadcheck',
+      'bin/dfget',
+      'manifest.json',
+      `plugins/${PLUGIN}`,
+      'provenance.intoto.json',
+      'sbom.cdx.json',
+    ]);
 
     const result = await runCli(
       ['--commit', 'dev', '--repo', authUrl, '--go-image', inject('goImage'), '--out', out(), '--plugins-dir', target, '--json', D7YFS],
