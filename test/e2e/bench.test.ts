@@ -66,11 +66,13 @@ describe('npm run bench', () => {
       expect(Number(runs), name).toBeGreaterThanOrEqual(1);
     }
     for (const name of RATIOS) expect(Number(row(report, name)[1]), name).toBeGreaterThan(0);
-    for (const step of ['compile-plugins', 'compile-host']) {
-      const [, cold, warm, imported] = row(report, step);
-      expect(Number(cold), step).toBeGreaterThan(0);
-      expect(Number(warm), step).toBeGreaterThan(0);
-      expect(Number(imported), step).toBeGreaterThan(0);
+    // The plugins always compile; the host compiles beside them on a host cache miss (then
+    // compile-host only waits for it, and may take no measurable time) or comes from the cache.
+    const plugins = row(report, 'compile-plugins').slice(1, 4).map(Number);
+    const host = row(report, 'compile-host').slice(1, 4).map(Number);
+    for (const [i, column] of ['cold', 'warm', 'imported'].entries()) {
+      expect(plugins[i], `compile-plugins, ${column}`).toBeGreaterThan(0);
+      expect(host[i], `compile-host, ${column}`).toBeGreaterThanOrEqual(0);
     }
     // The same table on stdout.
     expect(result.stdout).toContain(report.slice(report.indexOf('| case |'), report.indexOf('\n\n## Machine')));
