@@ -435,6 +435,10 @@ function defaultCacheDir(env: Env): { raw: string; from: string } {
 
 const option = <T>(def: OptionDef<T>): OptionDef<T> => def;
 
+/** An on/off flag: --<key>, D7Y_<KEY>=1|true|0|false, and `key: true|false` in the config files given. */
+const switchOption = (fallback: boolean, files: readonly FileScope[] = ['user']): OptionDef<boolean> =>
+  option<boolean>({ flag: true, files, kind: 'boolean', what: 'true or false', examples: ['true', 'false'], parse: booleanOf, fallback });
+
 /**
  * Every build option, once: where it may be set and how its value is read. A flag is --<kebab-case
  * key>, the variable D7Y_<SNAKE_CASE_KEY>, the config-file key the key itself; relative paths in a
@@ -526,34 +530,10 @@ export const OPTIONS = {
     fallback: [],
   }),
   gcflags: option<string>({ flag: true, files: ['plugin'], kind: 'string', what: 'go build -gcflags', examples: ['all=-N -l'], parse: quotable, fallback: '' }),
-  trimpath: option<boolean>({
-    flag: true,
-    files: ['user'],
-    kind: 'boolean',
-    what: 'true or false',
-    examples: ['true', 'false'],
-    parse: booleanOf,
-    fallback: true,
-  }),
-  race: option<boolean>({
-    flag: true,
-    files: ['user'],
-    kind: 'boolean',
-    what: 'true or false',
-    examples: ['true', 'false'],
-    parse: booleanOf,
-    fallback: false,
-  }),
+  trimpath: switchOption(true),
+  race: switchOption(false),
   buildCommit: option<string | undefined>({ flag: true, files: ['user'], kind: 'string', what: 'a stamp', examples: ['abc1234'], parse: quotable }),
-  keep: option<boolean>({
-    flag: true,
-    files: ['user'],
-    kind: 'boolean',
-    what: 'true or false',
-    examples: ['true', 'false'],
-    parse: booleanOf,
-    fallback: false,
-  }),
+  keep: switchOption(false),
   memory: option<number | undefined>({
     flag: true,
     files: ['user'],
@@ -608,7 +588,7 @@ export const OPTIONS = {
       return ref;
     },
   }),
-  push: option<boolean>({ flag: true, files: [], kind: 'boolean', what: 'true or false', examples: ['true', 'false'], parse: booleanOf, fallback: false }),
+  push: switchOption(false, []),
   cacheDir: option<string>({
     flag: false,
     files: ['user'],
