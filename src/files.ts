@@ -61,6 +61,47 @@ function chunkSize(size: number, length: number, maxBytes: number): number {
 }
 
 /**
+ * One bounded read of an open regular file, the same for the sync and the async reader: the buffer
+ * to read into next, the limit checked after each read, the text at the end.
+ */
+class BoundedRead {
+  private readonly chunks: Buffer[] = [];
+  private length = 0;
+
+  constructor(
+    private readonly info: Stats,
+    private readonly maxBytes: number,
+    private readonly refuse: (why: string) => UsageError,
+  ) {
+    if (!info.isFile()) throw refuse(`is ${kindOf(info)}, not a regular file`);
+  }
+
+  /** The buffer for the next read. Files under /proc and /sys say size 0 and still hold text: the limit is on what is read. */
+  next(): Buffer {
+    return Buffer.alloc(chunkSize(this.info.size, this.length, this.maxBytes));
+  }
+
+  /** Keeps what one read put into the buffer; false at the end of the file. */
+  took(chunk: Buffer, bytesRead: number): boolean {
+    if (bytesRead === 0) return false;
+    this.chunks.push(chunk.subarray(0, bytesRead));
+    this.length += bytesRead;
+    if (this.length > this.maxBytes) throw this.refuse(`is larger than ${formatBytes(this.maxBytes)}`);
+    return true;
+  }
+
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+}
+
+/** A refusal stays as it is; any other failure while reading becomes one naming its errno code. */
+function readFailure(err: unknown, refuse: (why: string) => UsageError): UsageError {
+  if (err instanceof UsageError) return err;
+  return refuse(`cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+}
+
+/**
  * The text of a regular file (symbolic links followed), or a UsageError naming the file and why it
  * was refused: missing, unreadable, not a regular file, or larger than maxBytes. With `optional`, a
  * missing file reads as undefined.
@@ -78,23 +119,11 @@ export async function readRegularFile(file: string, options: ReadOptions & { opt
     throw refuse(why);
   }
   try {
-    const info = await handle.stat();
-    if (!info.isFile()) throw refuse(`is ${kindOf(info)}, not a regular file`);
-    // Files under /proc and /sys say size 0 and still hold text: the limit is on what is read.
-    const chunks: Buffer[] = [];
-    let length = 0;
-    for (;;) {
-      const chunk = Buffer.alloc(chunkSize(info.size, length, options.maxBytes));
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      chunks.push(chunk.subarray(0, bytesRead));
-      length += bytesRead;
-      if (length > options.maxBytes) throw refuse(`is larger than ${formatBytes(options.maxBytes)}`);
-    }
-    return Buffer.concat(chunks).toString('utf8');
+    const read = new BoundedRead(await handle.stat(), options.maxBytes, refuse);
+    for (let chunk = read.next(); read.took(chunk, (await handle.read(chunk, 0, chunk.length, null)).bytesRead); chunk = read.next());
+    return read.text();
   } catch (err) {
-    if (err instanceof UsageError) throw err;
-    throw refuse(`cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw readFailure(err, refuse);
   } finally {
     await handle.close();
   }
@@ -118,22 +147,11 @@ export function readRegularFileSync(file: string, options: ReadOptions & { optio
     throw refuse(why);
   }
   try {
-    const info = fstatSync(fd);
-    if (!info.isFile()) throw refuse(`is ${kindOf(info)}, not a regular file`);
-    const chunks: Buffer[] = [];
-    let length = 0;
-    for (;;) {
-      const chunk = Buffer.alloc(chunkSize(info.size, length, options.maxBytes));
-      const bytesRead = readSync(fd, chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      chunks.push(chunk.subarray(0, bytesRead));
-      length += bytesRead;
-      if (length > options.maxBytes) throw refuse(`is larger than ${formatBytes(options.maxBytes)}`);
-    }
-    return Buffer.concat(chunks).toString('utf8');
+    const read = new BoundedRead(fstatSync(fd), options.maxBytes, refuse);
+    for (let chunk = read.next(); read.took(chunk, readSync(fd, chunk, 0, chunk.length, null)); chunk = read.next());
+    return read.text();
   } catch (err) {
-    if (err instanceof UsageError) throw err;
-    throw refuse(`cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw readFailure(err, refuse);
   } finally {
     closeSync(fd);
   }
