@@ -1,28 +1,15 @@
 /** collect-artifacts and install over the fake engine: files out of the container's tar, hashed, then placed all or none. */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BuildContext } from '../../../src/commands/build/state';
 import { InstallError, InternalError } from '../../../src/errors';
-import { BUILD_TIME, buildingEngine, cleanUp, contextOf, EPOCH, makeWorld, OUT_FILES, PLUGIN, runBefore, runStep, specOf, type World } from './harness';
+import { BUILD_TIME, buildingEngine, cleanUp, contextOf, EPOCH, OUT_FILES, PLUGIN, runBefore, runStep, specOf, useWorld } from './harness';
 import { CONTAINER } from '../../../src/session/layout';
 
-let world: World;
-beforeAll(async () => {
-  world = await makeWorld();
-});
-afterAll(async () => {
-  await rm(world.root, { recursive: true, force: true });
-});
-
+const world = useWorld({ clearTargets: true });
 let ctx: BuildContext | undefined;
-afterEach(async () => {
-  if (ctx !== undefined) await cleanUp(ctx);
-  ctx = undefined;
-  await rm(world.out, { recursive: true, force: true });
-  await rm(world.plugins, { recursive: true, force: true });
-});
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 

@@ -1,32 +1,22 @@
 /** check-inputs, check-api, check-dependencies, validate and verify over the fake engine. */
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { GO_LIST_FORMAT } from '../../../src/commands/build/deps';
 import type { BuildContext } from '../../../src/commands/build/state';
 import type { BuildFlags } from '../../../src/config';
 import { DependencyConflictError, UsageError, ValidationError } from '../../../src/errors';
 import { CONTAINER } from '../../../src/session/layout';
 import type { FakeEngine } from '../fake-engine';
-import { buildingEngine, cleanUp, contextOf, makeWorld, PLUGIN, runBefore, runStep, specOf, type World } from './harness';
+import { buildingEngine, contextOf, PLUGIN, runBefore, runStep, specOf, useWorld } from './harness';
 
 const BUILD_SH = CONTAINER.tools.buildSh;
 const APICHECK = CONTAINER.tools.apicheck;
 
-let world: World;
+const world = useWorld({ clearTargets: true });
 let ctx: BuildContext | undefined;
-beforeAll(async () => {
-  world = await makeWorld();
-});
-afterAll(async () => {
-  await rm(world.root, { recursive: true, force: true });
-});
 afterEach(async () => {
-  if (ctx) await cleanUp(ctx);
-  ctx = undefined;
   await rm(path.join(world.pluginDir, 'go.mod'), { force: true });
-  await rm(world.out, { recursive: true, force: true });
-  await rm(world.plugins, { recursive: true, force: true });
 });
 
 /** Runs the steps before `step`, then `step`: its outcome, or what it threw. */

@@ -3,27 +3,17 @@ import { createHash } from 'node:crypto';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli';
 import { BUILD_STEPS } from '../../../src/commands/build/steps';
 import { DockerUnavailableError } from '../../../src/errors';
 import { CONTAINER } from '../../../src/session/layout';
 import type { FakeEngine } from '../fake-engine';
-import { BUILD_TIME, buildArgs, buildingEngine, envOf, EPOCH, GO_IMAGE, makeWorld, PLUGIN, type World } from './harness';
+import { BUILD_TIME, buildArgs, buildingEngine, envOf, EPOCH, GO_IMAGE, PLUGIN, useWorld } from './harness';
 
 const BUILD_SH = CONTAINER.tools.buildSh;
 
-let world: World;
-beforeAll(async () => {
-  world = await makeWorld();
-});
-afterAll(async () => {
-  await rm(world.root, { recursive: true, force: true });
-});
-afterEach(async () => {
-  await rm(world.out, { recursive: true, force: true });
-  await rm(world.plugins, { recursive: true, force: true });
-});
+const world = useWorld({ clearTargets: true });
 
 class Sink extends Writable {
   text = '';

@@ -1,6 +1,5 @@
 /** compile-plugins and compile-host over the fake engine: what build.sh is asked, and the typed errors of a failure. */
-import { rm } from 'node:fs/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { pluginConcurrency } from '../../../src/commands/build/compile';
 import type { BuildContext } from '../../../src/commands/build/state';
 import type { BuildFlags } from '../../../src/config';
@@ -10,25 +9,16 @@ import type { FakeEngine } from '../fake-engine';
 import { hostCacheKey } from '../../../src/commands/build/host-cache';
 import type { Logger } from '../../../src/log';
 import { loaderProgram } from '../../../src/validate/loader';
-import { BUILD_TIME, buildingEngine, cleanUp, contextOf, makeWorld, PLUGIN, runBefore, runStep, specOf, type World } from './harness';
+import { BUILD_TIME, buildingEngine, cleanUp, contextOf, PLUGIN, runBefore, runStep, specOf, useWorld } from './harness';
 
 const BUILD_SH = CONTAINER.tools.buildSh;
 
-let world: World;
+const world = useWorld();
 let short: string;
-beforeAll(async () => {
-  world = await makeWorld();
+beforeAll(() => {
   short = world.sha['v2.1.0'].slice(0, 7);
 });
-afterAll(async () => {
-  await rm(world.root, { recursive: true, force: true });
-});
-
 let ctx: BuildContext | undefined;
-afterEach(async () => {
-  if (ctx !== undefined) await cleanUp(ctx);
-  ctx = undefined;
-});
 
 /** What the steps logged, as "info: …" and "warn: …" lines. */
 let logged: string[] = [];

@@ -1,29 +1,18 @@
 /** start-container and upload-sources over the fake engine: what the container is made with, and what is sent into it. */
 import { createHash } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BuildContext } from '../../../src/commands/build/state';
 import { GoImageError, InternalError } from '../../../src/errors';
 import { CACHE_VOLUMES } from '../../../src/session/cache';
 import { builderBuildArgs, CONTAINER, layoutEnv } from '../../../src/session/layout';
 import { loaderProgram } from '../../../src/validate/loader';
 import { VERSION } from '../../../src/version';
-import { buildingEngine, cleanUp, contextOf, GO_IMAGE, makeWorld, PLUGIN_MAIN, runBefore, runStep, specOf, type World } from './harness';
+import { buildingEngine, cleanUp, contextOf, GO_IMAGE, PLUGIN_MAIN, runBefore, runStep, specOf, useWorld } from './harness';
 
-let world: World;
-beforeAll(async () => {
-  world = await makeWorld();
-});
-afterAll(async () => {
-  await rm(world.root, { recursive: true, force: true });
-});
-
+const world = useWorld();
 let ctx: BuildContext | undefined;
-afterEach(async () => {
-  if (ctx !== undefined) await cleanUp(ctx);
-  ctx = undefined;
-});
 
 describe('prepare-image', () => {
   it('pulls a Go image the engine lacks for the platform, then builds the builder image on it', async () => {

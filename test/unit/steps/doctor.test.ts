@@ -4,27 +4,21 @@
  * exit code, and the report as printed and as --json.
  */
 import { execFileSync } from 'node:child_process';
-import { rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../../src/cli';
 import { doctor, DOCTOR_TIMEOUTS, formatDoctor, PROBE_MODULE, type Check, type DoctorResult } from '../../../src/commands/doctor';
 import { resolveDoctorSpec, type DoctorFlags, type DoctorSpec } from '../../../src/config';
 import { DOCTOR_FOUND_A_PROBLEM, DockerUnavailableError, InterruptedError } from '../../../src/errors';
 import { FakeEngine } from '../fake-engine';
-import { GO_IMAGE, makeWorld, type World } from './harness';
+import { GO_IMAGE, useWorld } from './harness';
 
 const GiB = 1024 ** 3;
 const ROOT_DIR = '/var/lib/docker';
 
-let world: World;
-beforeAll(async () => {
-  world = await makeWorld();
-});
-afterAll(async () => {
-  await rm(world.root, { recursive: true, force: true });
-});
+const world = useWorld();
 afterEach(() => {
   vi.useRealTimers();
 });

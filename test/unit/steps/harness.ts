@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { CONTAINER } from '../../../src/session/layout';
 import type { BuildContext } from '../../../src/commands/build/state';
 import { BUILD_STEPS } from '../../../src/commands/build/steps';
@@ -116,8 +117,38 @@ export function specOf(world: World, flags: BuildFlags = {}, env: Record<string,
   return resolveSpec([world.pluginDir], given, { ...envOf(world), ...env }, world.root, new Date(), readPluginMeta);
 }
 
+/** The contexts contextOf made during the current test: useWorld runs their cleanups after it. */
+const made = new Set<BuildContext>();
+
 export function contextOf(engine: FakeEngine, spec: BuildSpec, secrets?: Secrets): BuildContext {
-  return { ...newSession('run-1', spec, { engine, secrets }, new AbortController().signal), spec, state: {} };
+  const ctx: BuildContext = { ...newSession('run-1', spec, { engine, secrets }, new AbortController().signal), spec, state: {} };
+  made.add(ctx);
+  return ctx;
+}
+
+/**
+ * The world of a test file: made before its first test, removed after its last. After each test
+ * the cleanups of every context it made run (as the runner would), and with clearTargets --out
+ * and the plugins directory are removed. The object is filled in by the first beforeAll, so a
+ * test file's own beforeAll, registered after this call, sees it complete.
+ */
+export function useWorld(options: { clearTargets?: boolean } = {}): World {
+  const world = {} as World;
+  beforeAll(async () => {
+    Object.assign(world, await makeWorld());
+  });
+  afterAll(async () => {
+    await rm(world.root, { recursive: true, force: true });
+  });
+  afterEach(async () => {
+    for (const ctx of made) await cleanUp(ctx);
+    made.clear();
+    if (options.clearTargets) {
+      await rm(world.out, { recursive: true, force: true });
+      await rm(world.plugins, { recursive: true, force: true });
+    }
+  });
+  return world;
 }
 
 function stepNamed(name: string) {

@@ -1,30 +1,18 @@
 /** --image and --push over the fake engine: the reference checked before anything runs, the context and labels, the check run, and what a failure leaves. */
 import { createHash } from 'node:crypto';
-import { rm } from 'node:fs/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildRuntimeImage, pushRuntimeImage, runtimeImageLabels } from '../../../src/commands/build/image';
 import type { BuildContext } from '../../../src/commands/build/state';
 import { buildSteps, BUILD_STEPS } from '../../../src/commands/build/steps';
 import { type D7yError, ImageError, PushError, UsageError, ValidationError } from '../../../src/errors';
 import { VERSION } from '../../../src/version';
-import { BUILD_TIME, buildingEngine, cleanUp, contextOf, LOADED_LINE, makeWorld, PLUGIN, runBefore, specOf, type World } from './harness';
+import { BUILD_TIME, buildingEngine, cleanUp, contextOf, LOADED_LINE, PLUGIN, runBefore, specOf, useWorld } from './harness';
 import type { FakeEngine } from '../fake-engine';
 
 const REF = '127.0.0.1:5000/d7y/dfget-plugins:test';
 
-let world: World;
-beforeAll(async () => {
-  world = await makeWorld();
-});
-afterAll(async () => {
-  await rm(world.root, { recursive: true, force: true });
-});
-
+const world = useWorld();
 let ctx: BuildContext | undefined;
-afterEach(async () => {
-  if (ctx !== undefined) await cleanUp(ctx);
-  ctx = undefined;
-});
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 

@@ -2,8 +2,7 @@
  * Work started ahead of the step that needs it, over the fake engine: the builder image of
  * --go-image while the source resolves, the host's compile beside the plugins'.
  */
-import { rm } from 'node:fs/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BuildContext } from '../../../src/commands/build/state';
 import type { BuildFlags } from '../../../src/config';
 import { CompileError, GoImageError, SourceError } from '../../../src/errors';
@@ -11,23 +10,12 @@ import { CONTAINER } from '../../../src/session/layout';
 import { PipelineError, runSteps } from '../../../src/session/runner';
 import { BUILD_STEPS } from '../../../src/commands/build/steps';
 import type { FakeEngine } from '../fake-engine';
-import { buildingEngine, cleanUp, contextOf, GO_IMAGE, makeWorld, runBefore, runStep, specOf, type World } from './harness';
+import { buildingEngine, cleanUp, contextOf, GO_IMAGE, runBefore, runStep, specOf, useWorld } from './harness';
 
 const BUILD_SH = CONTAINER.tools.buildSh;
 
-let world: World;
-beforeAll(async () => {
-  world = await makeWorld();
-});
-afterAll(async () => {
-  await rm(world.root, { recursive: true, force: true });
-});
-
+const world = useWorld();
 let ctx: BuildContext | undefined;
-afterEach(async () => {
-  if (ctx !== undefined) await cleanUp(ctx);
-  ctx = undefined;
-});
 
 function context(engine: FakeEngine, flags: BuildFlags = {}): BuildContext {
   ctx = contextOf(engine, specOf(world, flags));

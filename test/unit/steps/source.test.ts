@@ -1,19 +1,12 @@
 /** resolve-source against a real git repository: the ref to a SHA, go.mod, the host and its loader. */
 import { execFileSync } from 'node:child_process';
-import { rm } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SourceError, UnsupportedHostError } from '../../../src/errors';
 import type { PluginType } from '../../../src/plugin';
 import { FakeEngine } from '../fake-engine';
-import { contextOf, makeWorld, runStep, specOf, type World } from './harness';
+import { contextOf, runStep, specOf, useWorld } from './harness';
 
-let world: World;
-beforeAll(async () => {
-  world = await makeWorld();
-});
-afterAll(async () => {
-  await rm(world.root, { recursive: true, force: true });
-});
+const world = useWorld();
 
 /** The source at commit; the type is set on the spec as is (this plugin's sources say resource). */
 async function resolve(commit: string, type: PluginType = 'resource') {

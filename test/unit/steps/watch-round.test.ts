@@ -5,20 +5,14 @@
  */
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BuildContext } from '../../../src/commands/build/state';
 import { BUILD_STEPS, ROUND_STEPS } from '../../../src/commands/build/steps';
 import { CONTAINER } from '../../../src/session/layout';
 import { runSteps } from '../../../src/session/runner';
-import { buildingEngine, cleanUp, contextOf, makeWorld, PLUGIN, specOf, type World } from './harness';
+import { buildingEngine, cleanUp, contextOf, PLUGIN, specOf, useWorld } from './harness';
 
-let world: World;
-beforeAll(async () => {
-  world = await makeWorld();
-});
-afterAll(async () => {
-  await rm(world.root, { recursive: true, force: true });
-});
+const world = useWorld();
 
 describe('a rebuild round', () => {
   it('sends the plugin again into the same container, where its old sources were removed first, and installs it again', async () => {
