@@ -7,6 +7,9 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          // Some steps' tests run real git and write real files many times over: the timeout only
+          // catches a hang, and a loaded machine (CI, or end-to-end builds beside) must not trip it.
+          testTimeout: 60_000,
         },
       },
       {
