@@ -40,7 +40,7 @@ function variablesOf(doc: Record<string, unknown>): Record<string, string> {
  * quotes, `$VAR`, `${VAR}` and GitHub's `${{ … }}` (a stand-in value) are resolved. Enough for the
  * recipes; anything it does not know (a subshell, a heredoc) fails the test rather than passing.
  */
-export function commandsOf(script: string, vars: Record<string, string>): string[][] {
+function commandsOf(script: string, vars: Record<string, string>): string[][] {
   const commands: string[][] = [];
   let words: string[] = [];
   let word: string | undefined;
