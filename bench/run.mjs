@@ -96,6 +96,9 @@ const gnuTime = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 
 const log = (line) => process.stderr.write(`bench: ${line}\n`);
 
+/** The commands measure() started that have not ended: an interrupted bench stops them first. */
+const running = new Set();
+
 /** Runs a command to its end; its stdout, or an error carrying the end of its stderr. */
 function sh(cmd, args, options = {}) {
   try {
@@ -128,6 +131,8 @@ function measure(cmd, args, { env, rss = false } = {}) {
     const [file, argv] = timeFile ? [gnuTime, ['-o', timeFile, '-f', '%M', cmd, ...args]] : [cmd, args];
     const started = process.hrtime.bigint();
     const child = spawn(file, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    child.on('close', () => running.delete(child));
     let peak = 0;
     const poll = rss && !timeFile ? setInterval(() => (peak = Math.max(peak, vmHwm(child.pid))), 5) : undefined;
     let stdout = '';
@@ -623,6 +628,45 @@ function report(facts, tableText) {
   ].join('\n');
 }
 
+/** Everything the bench made, gone: its containers and images (by label and name), its work directory. */
+function cleanUp() {
+  for (const cleanup of cleanups.reverse()) {
+    try {
+      cleanup();
+    } catch (err) {
+      log(`cleanup: ${err.message}`);
+    }
+  }
+  cleanups.length = 0;
+  rmSync(work, { recursive: true, force: true });
+}
+
+// Interrupted: the running commands are stopped as a terminal would (the docker CLI then cancels its
+// build, whose container the engine would otherwise finish alone), then what the bench made goes.
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+]) {
+  process.once(signal, () => {
+    log(`${signal}: stopping, then cleaning up`);
+    const ended = [...running].map((child) => new Promise((resolve) => child.once('close', resolve)));
+    for (const child of running) child.kill('SIGINT');
+    void Promise.all(ended).then(() => {
+      cleanUp();
+      for (const kind of [
+        ['ps', '-aq'],
+        ['images', '-q'],
+      ]) {
+        const ids = sh('docker', [...kind, '--filter', `label=${BENCH_LABEL}`])
+          .split('\n')
+          .filter(Boolean);
+        if (ids.length > 0) sh('docker', [kind[0] === 'ps' ? 'rm' : 'rmi', '-f', ...ids]);
+      }
+      process.exit(code);
+    });
+  });
+}
+
 let facts;
 let failed = false;
 try {
@@ -631,14 +675,7 @@ try {
   log(`setup failed: ${err.message}`);
   failed = true;
 } finally {
-  for (const cleanup of cleanups.reverse()) {
-    try {
-      cleanup();
-    } catch (err) {
-      log(`cleanup: ${err.message}`);
-    }
-  }
-  rmSync(work, { recursive: true, force: true });
+  cleanUp();
 }
 if (!failed) {
   const text = table();
