@@ -88,7 +88,7 @@ function manifestOf(ctx: BuildContext): Manifest {
   return {
     schemaVersion: 1,
     tool: { name: 'd7y-build', version: VERSION },
-    platform: spec.platform,
+    platform: spec.target,
     dragonfly: {
       repo: redactUrl(spec.repo),
       ref: spec.ref,
@@ -149,7 +149,7 @@ async function attestationsOf(ctx: BuildContext, manifest: Manifest): Promise<{ 
     subjects: manifest.artifacts.map((a) => ({ name: a.path, sha256: a.sha256 })),
     dragonfly: { repo: spec.repo, ref: spec.ref, commit: manifest.dragonfly.commit },
     plugins: spec.plugins.map((p) => ({ type: spec.type, name: p.name, dir: p.dir, sourcesSha256: need(digests.get(p.name), `the digest of ${p.name}`) })),
-    platform: spec.platform,
+    platform: spec.target,
     flags: spec.toolchain,
     ldflags: { host: need(ldflags.host, 'the host -ldflags'), plugins: need(ldflags.plugins, 'the plugin -ldflags') },
     buildCommit: manifest.buildCommit,

@@ -1,4 +1,5 @@
 /** start-container and upload-sources over the fake engine: what the container is made with, and what is sent into it. */
+import { DEFAULT_TARGET } from '../../../src/platform';
 import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -35,7 +36,7 @@ describe('prepare-image', () => {
     await runStep(ctx, 'prepare-image');
     expect(engine.pulls).toEqual([{ ref: GO_IMAGE, platform: 'linux/amd64' }]);
     expect(engine.builds).toHaveLength(1);
-    expect(engine.builds[0]!.buildArgs).toEqual(builderBuildArgs('sha256:pulled'));
+    expect(engine.builds[0]!.buildArgs).toEqual(builderBuildArgs('sha256:pulled', DEFAULT_TARGET));
     expect(engine.builds[0]!.buildArgs).toMatchObject({ GO_IMAGE: 'sha256:pulled' });
     expect(ctx.state.image).toMatchObject({ goImage: GO_IMAGE, goImageId: 'sha256:pulled', builderImage: engine.builds[0]!.tag });
   });
