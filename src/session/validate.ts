@@ -10,7 +10,7 @@ import { describeMethods, implementHint, loaderProblems, parseLoaderReport, summ
 import { checkListing, parsePluginOutput, type ExpectedPlugin as ListedPlugin, type LoadedPlugin } from '../validate/plugin-output';
 import { hintFor } from '../validate/diagnose';
 import { nameKeyHint, type PluginType } from '../plugin';
-import { runPrefixEnv } from '../platform';
+import { runPrefixEnv, targetPlatform } from '../platform';
 import { CONTAINER } from './layout';
 import type { SessionContext, ValidationFacts } from './session';
 
@@ -37,6 +37,8 @@ export async function validateIn(
   checks: ValidationChecks,
 ): Promise<ValidationFacts> {
   const files = expected.map((p) => p.file);
+  const cross = targetPlatform(ctx.target).cross;
+  if (cross !== undefined) ctx.log.info(`running the ${ctx.target} binaries under ${cross.qemu} -L ${cross.sysroot}`);
   const listed = checks.pluginCommand
     ? await runPluginCommand(ctx, container, host, expected, describeHost)
     : { stdout: '', stderr: '', plugins: [] as LoadedPlugin[] };

@@ -17,7 +17,8 @@ import { LABEL } from '../../docker/labels';
 import { maskSecrets, redactUrl } from '../../secrets';
 import { verifyFiles } from '../../verify';
 import { NotGoBinaryError, readGoBinary } from '../../verify/binary';
-import { UnreadableFileError } from '../../elf/elf';
+import { ElfFile, UnreadableFileError } from '../../elf/elf';
+import { targetPlatform, type TargetName } from '../../platform';
 import { VERSION } from '../../version';
 import { CONTAINER, inside } from '../../session/layout';
 import { need } from '../../session/session';
@@ -50,6 +51,23 @@ export async function collectArtifacts(ctx: BuildContext): Promise<void> {
     return found;
   };
   ctx.state.staged = { host: file(hostEntry), loadcheck: file(loadcheckEntry), plugins: pluginEntries.map(file) };
+  await checkTargetArch(ctx.spec.target, [ctx.state.staged.host, ctx.state.staged.loadcheck, ...ctx.state.staged.plugins]);
+}
+
+/**
+ * Cross-compiled binaries are for the target, by their ELF headers, before the manifest records
+ * the target as their platform: what is recorded is read from the files, not only what was asked
+ * for. (A native target's binaries ran natively in validation: they are the container's.)
+ */
+async function checkTargetArch(target: TargetName, files: ExtractedFile[]): Promise<void> {
+  if (targetPlatform(target).cross === undefined) return;
+  const expected = targetPlatform(target).elfArch;
+  for (const f of files) {
+    const elf = await ElfFile.open(f.path);
+    const arch = elf.header.arch;
+    await elf.close();
+    if (arch !== expected) throw new InternalError(`the build container returned ${f.name} for ${arch}, not for ${target}`);
+  }
 }
 
 /**
