@@ -92,6 +92,15 @@ describe('--platform linux/arm64', () => {
     expect(inspect.stdout).toMatch(/Go executable, linux\/arm64/);
   });
 
+  it('installs the arm64 plugin with install, which runs the arm64 host under qemu too', async () => {
+    const target = path.join(work.path, 'node-plugins');
+    const run = await runCli(['install', '--host', path.join(armOut(), 'bin/dfget'), '--plugins-dir', target, path.join(armOut(), 'plugins', PLUGIN)]);
+    expect(run.exitCode).toBe(0);
+    expect(run.stderr).toMatch(/dfget is a linux\/arm64 binary/);
+    expect(run.stderr).toMatch(/running the linux\/arm64 binaries under qemu-aarch64-static/);
+    expect((await elfHeader(path.join(target, PLUGIN))).machine).toBe(EM_AARCH64);
+  });
+
   it('makes verify refuse an amd64 plugin against the arm64 host, and a file its manifest does not describe', async () => {
     const amdOut = path.join(work.path, 'amd64');
     const amd = await runCli([...fixtureArgs('v2.1.0'), '--out', amdOut, '--plugins-dir', path.join(work.path, 'plugins-amd64'), path.join(examples, 'd7yfs')]);
