@@ -8,10 +8,12 @@ FROM ${GO_IMAGE}
 
 # One ARG instruction for the layout (Docker Engine 20.10 and newer): the classic builder commits a
 # layer for every instruction, a fifth of a second each.
+# D7Y_CROSS_PACKAGES: the Debian packages a --platform of another architecture needs (the cross
+# compiler, its libc, qemu-user to run the result; src/platform.ts), empty for the native one.
 ARG D7Y_USER D7Y_UID D7Y_GID D7Y_HOME D7Y_GOPATH D7Y_GOMODCACHE D7Y_GOCACHE D7Y_HOST_CACHE D7Y_WORK \
     D7Y_PLUGIN_SOURCES D7Y_WORKSPACES D7Y_OUT D7Y_TOOLS D7Y_APICHECK D7Y_SECRET_NETRC \
     D7Y_DRAGONFLY_WORK_HOME D7Y_DRAGONFLY_PLUGIN_DIR D7Y_DRAGONFLY_CACHE_DIR \
-    D7Y_DRAGONFLY_LOG_DIR D7Y_DRAGONFLY_DATA_DIR D7Y_DRAGONFLY_CONFIG_DIR
+    D7Y_DRAGONFLY_LOG_DIR D7Y_DRAGONFLY_DATA_DIR D7Y_DRAGONFLY_CONFIG_DIR D7Y_CROSS_PACKAGES
 
 COPY builder/ ${D7Y_TOOLS}/
 
@@ -24,6 +26,13 @@ RUN set -eu; \
              D7Y_DRAGONFLY_LOG_DIR D7Y_DRAGONFLY_DATA_DIR D7Y_DRAGONFLY_CONFIG_DIR; do \
       eval "[ -n \"\${$v:-}\" ]" || { echo "Dockerfile.builder: build arg $v is not set (d7y-build passes the container layout)" >&2; exit 1; }; \
     done; \
+    # The cross toolchain from Debian's mirror; the line starting "d7y-build: no apt-get" is what
+    # d7y-build recognises (src/session/image.ts) to name the fix.
+    if [ -n "${D7Y_CROSS_PACKAGES:-}" ]; then \
+      command -v apt-get >/dev/null 2>&1 || { echo "d7y-build: no apt-get in the Go image to install $D7Y_CROSS_PACKAGES" >&2; exit 1; }; \
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $D7Y_CROSS_PACKAGES; \
+      rm -rf /var/lib/apt/lists/*; \
+    fi; \
     echo "$D7Y_USER:x:$D7Y_UID:$D7Y_GID:d7y-build:$D7Y_HOME:/bin/sh" >> /etc/passwd; \
     echo "$D7Y_USER:x:$D7Y_GID:" >> /etc/group; \
     mkdir -p "$D7Y_GOMODCACHE" "$D7Y_GOCACHE" "$D7Y_HOST_CACHE" "$D7Y_PLUGIN_SOURCES" "$D7Y_OUT" "$D7Y_WORKSPACES"; \

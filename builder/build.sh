@@ -7,7 +7,8 @@
 #   build.sh plugin <name> <file> -- ARGS build $D7Y_PLUGIN_SOURCES/<name> into $D7Y_OUT_PLUGINS/<file>
 #   build.sh host <cmd>... -- ARGS        build each cmd/<cmd> into $D7Y_OUT_BIN/<cmd>, in one go build
 #   build.sh place <file>...              install the plugins where Dragonfly looks for them
-#   build.sh validate <cmd> <file>...     place the plugins, then run `<cmd> plugin` (within $D7Y_LOAD_TIMEOUT s)
+#   build.sh validate <cmd> <file>...     place the plugins, then run `<cmd> plugin` (within $D7Y_LOAD_TIMEOUT s,
+#                                         behind $D7Y_RUN_PREFIX: qemu-user for another architecture)
 #   build.sh loadcheck <type> <name>      load one placed plugin through Dragonfly's own loader
 #                                         ($D7Y_LOADCHECK, built like the host)
 #   build.sh oom-kills                    how many processes the memory limit has killed so far
@@ -64,8 +65,12 @@ has_go_mod() { [ -f "$D7Y_PLUGIN_SOURCES/$1/go.mod" ]; }
 
 # Loading plugins runs their init functions: one that never returns must not hold the build for
 # ever. D7Y_LOAD_TIMEOUT (seconds) bounds it; timeout exits 124, or 137 when the kill was needed.
+# D7Y_RUN_PREFIX runs a binary of another architecture than the container's: qemu-user and the
+# target's sysroot (e.g. "qemu-aarch64-static -L /usr/aarch64-linux-gnu"), empty for a native one.
 bounded() {
-  exec timeout --kill-after=5 "${D7Y_LOAD_TIMEOUT:-120}" "$@"
+  local prefix=()
+  read -r -a prefix <<< "${D7Y_RUN_PREFIX:-}"
+  exec timeout --kill-after=5 "${D7Y_LOAD_TIMEOUT:-120}" "${prefix[@]}" "$@"
 }
 
 # Only the given plugins, where Dragonfly looks for them.

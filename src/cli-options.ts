@@ -5,6 +5,7 @@
  */
 import { Option } from 'commander';
 import { DEFAULT_MAX_CONTEXT, DEFAULT_OUT_DIR, DEFAULT_PLUGIN_TYPE, DEFAULT_PLUGINS_DIR, DEFAULT_REPO, envName, type OptionKey } from './config';
+import { DEFAULT_TARGET, ENGINE_PLATFORM, TARGET_NAMES } from './platform';
 import { FIXED_NAMES, HOST_LIST, PLUGIN_NAME_CHARS, PLUGIN_TYPES } from './plugin';
 
 /** " [env D7Y_GO_IMAGE]": each build option's variable, named in its help. */
@@ -47,6 +48,10 @@ export function buildOptions(): Option[] {
     option.pluginsDir(),
     option.out(),
     option.goImage(),
+    new Option(
+      '--platform <os/arch>',
+      `the platform the host and plugins are built for, one of ${TARGET_NAMES.join(', ')}; cross-compiled and validated under qemu in the ${ENGINE_PLATFORM} container${env('platform')} (default: ${DEFAULT_TARGET})`,
+    ),
     new Option('--tags <tags>', `build tags, comma-separated, for host and plugins alike${env('tags')}`),
     new Option('--gcflags <flags>', `go build -gcflags, for host and plugins alike${env('gcflags')}`),
     new Option('--trimpath', `build with -trimpath, the default (host and plugins alike)${env('trimpath')}`),

@@ -23,6 +23,7 @@ import {
   PLUGIN_TYPES,
   type PluginType,
 } from './plugin';
+import { DEFAULT_TARGET, ENGINE_PLATFORM, isTargetName, TARGET_NAMES, type TargetName } from './platform';
 import { DRAGONFLY_DIRS } from './session/layout';
 import { BUILD_TAG, buildTimestamp, ldflagsQuotable, type ToolchainSettings } from './toolchain/goflags';
 
@@ -30,11 +31,6 @@ export const DEFAULT_REPO = 'https://github.com/dragonflyoss/dragonfly.git';
 /** Where Dragonfly looks for plugins by default, on this machine as in the container. */
 export const DEFAULT_PLUGINS_DIR = DRAGONFLY_DIRS.plugins;
 export const DEFAULT_OUT_DIR = 'd7y-build-out';
-/**
- * The os/arch of the images pulled and the containers created: Dragonfly's hosts and their plugins
- * are built for this platform, whatever the engine's machine is.
- */
-export const DEFAULT_PLATFORM = 'linux/amd64';
 export const DEFAULT_PLUGIN_TYPE: PluginType = 'resource';
 
 /** The flags as commander hands them over. */
@@ -62,6 +58,8 @@ export interface BuildFlags {
   netrc?: string;
   image?: string;
   push?: boolean;
+  /** The os/arch the host and plugins are built for (--platform). */
+  platform?: string;
   /** The user config file, instead of $XDG_CONFIG_HOME/d7y-build/config.yaml (config-files.ts). */
   config?: string;
 }
@@ -109,8 +107,10 @@ export interface BuildSpec {
   pingTimeoutMs: number;
   /** How long loading the plugins may take (D7Y_LOAD_TIMEOUT). */
   loadTimeoutMs: number;
-  /** The os/arch the images are pulled and the container created for. */
+  /** The os/arch the images are pulled and the container created for: the engine's (ENGINE_PLATFORM). */
   platform: string;
+  /** --platform: the os/arch the host and plugins are compiled for, and validated on (under qemu when it is not the container's). */
+  target: TargetName;
   /** --image: the runtime image (name:tag) built from the host and plugins after validation; undefined: none. */
   image: string | undefined;
   /** --push: push the runtime image to its registry (only with image). */
@@ -589,6 +589,21 @@ export const OPTIONS = {
     },
   }),
   push: switchOption(false, []),
+  platform: option<TargetName>({
+    flag: true,
+    files: ['plugin', 'user'],
+    kind: 'string',
+    what: 'a platform',
+    examples: TARGET_NAMES,
+    parse: (raw, at) => {
+      const value = text(raw);
+      if (!isTargetName(value)) {
+        throw new UsageError(`unknown platform "${value}" (${settingName(at)})`, { hint: `${settingName(at)} takes one of ${TARGET_NAMES.join(', ')}` });
+      }
+      return value;
+    },
+    fallback: DEFAULT_TARGET,
+  }),
   cacheDir: option<string>({
     flag: false,
     files: ['user'],
@@ -844,6 +859,16 @@ export function resolveSpec(
     });
   }
 
+  const target = opt('platform');
+  if (image.value !== undefined && target.value !== DEFAULT_TARGET) {
+    throw new UsageError(
+      `--image is not yet supported for ${settingName(target.origin)} ${target.value}: the runtime image is built on the ${ENGINE_PLATFORM} Go image`,
+      {
+        hint: `leave out --image (the host and plugins in --out are ${target.value} binaries), or build the image for ${DEFAULT_TARGET}`,
+      },
+    );
+  }
+
   const cache = opt('cacheDir');
   return {
     ref,
@@ -872,7 +897,8 @@ export function resolveSpec(
     netrcFile: opt('netrc').value,
     pingTimeoutMs: opt('pingTimeout').value,
     loadTimeoutMs: opt('loadTimeout').value,
-    platform: DEFAULT_PLATFORM,
+    platform: ENGINE_PLATFORM,
+    target: target.value,
     image: image.value,
     push: push.value,
   };
@@ -995,7 +1021,7 @@ export function resolveInstallSpec(files: string[], flags: InstallFlags, env: En
     cacheDirOrigin: originName(cache.origin),
     pingTimeoutMs: opt('pingTimeout').value,
     loadTimeoutMs: opt('loadTimeout').value,
-    platform: DEFAULT_PLATFORM,
+    platform: ENGINE_PLATFORM,
   };
 }
 
@@ -1041,7 +1067,7 @@ export function resolveApiSpec(flags: ApiFlags, env: Env, cwd: string, config: C
     limits: {},
     keep: false,
     pingTimeoutMs: opt('pingTimeout').value,
-    platform: DEFAULT_PLATFORM,
+    platform: ENGINE_PLATFORM,
   };
 }
 
@@ -1191,6 +1217,6 @@ export function resolveDoctorSpec(flags: DoctorFlags, env: Env, cwd: string): Do
     sourceDateEpoch: settle(() => parseSourceDateEpoch(env.SOURCE_DATE_EPOCH)),
     pingTimeoutMs: settle(() => pingTimeoutFor(env)),
     goEnv: goEnvOf(env),
-    platform: DEFAULT_PLATFORM,
+    platform: ENGINE_PLATFORM,
   };
 }

@@ -82,6 +82,8 @@ export interface BuildOptions extends RunContextOptions {
   timeout?: string | number;
   maxContext?: string | number;
   netrc?: string;
+  /** The os/arch the host and plugins are built for: linux/amd64 (the default) or linux/arm64. */
+  platform?: string;
   /** The user's config file, instead of $XDG_CONFIG_HOME/d7y-build/config.yaml. */
   config?: string;
 }
@@ -141,6 +143,7 @@ export function buildFlagsOf(options: BuildOptions): BuildFlags {
     timeout: flagText(options.timeout),
     maxContext: flagText(options.maxContext),
     netrc: options.netrc,
+    platform: options.platform,
     config: options.config,
   };
 }

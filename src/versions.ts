@@ -3,6 +3,7 @@
  * Node's, the engine's (or why it did not answer), and the builder recipe: the hash of
  * Dockerfile.builder, builder/ and the container layout, which every builder image tag starts from.
  */
+import { DEFAULT_TARGET } from './platform';
 import { pingTimeoutFor } from './config';
 import type { Engine } from './docker/engine';
 import { builderContextFiles, builderImageTag, packageRoot } from './session/image';
@@ -38,6 +39,6 @@ export async function versions(env: Record<string, string | undefined>, given?: 
     node: process.versions.node,
     platform: `${process.platform}/${process.arch}`,
     engine,
-    builderRecipe: builderImageTag(files, builderBuildArgs('')).split(':')[1]!,
+    builderRecipe: builderImageTag(files, builderBuildArgs('', DEFAULT_TARGET)).split(':')[1]!,
   };
 }

@@ -9,6 +9,8 @@ import path from 'node:path';
 import { packDirectory } from '../artifacts/archive';
 import { assertWritableDir, placeAllLocked, statesOf, type FileState } from '../artifacts/place';
 import type { Manifest } from '../artifacts/manifest';
+import { ElfFile, UnreadableFileError } from '../elf/elf';
+import { DEFAULT_TARGET, targetOfElfArch, type TargetName } from '../platform';
 import { openContainer } from '../session/container';
 import { CONTAINER, inside } from '../session/layout';
 import { need, runSession, type ImageFacts, type RunOptions, type SessionContext, type ToolchainFacts, type ValidationFacts } from '../session/session';
@@ -60,6 +62,18 @@ async function goImageFromManifest(host: string): Promise<string | undefined> {
   }
 }
 
+/** The target platform of an ELF file; undefined when it is none the table has (the `plugin` command then says why). */
+async function hostTarget(file: string): Promise<TargetName | undefined> {
+  try {
+    const elf = await ElfFile.open(file);
+    await elf.close();
+    return targetOfElfArch(elf.header.arch);
+  } catch (err) {
+    if (err instanceof UnreadableFileError) return undefined;
+    throw err;
+  }
+}
+
 async function checkInputs(ctx: InstallContext): Promise<void> {
   const { spec } = ctx;
   if (!(await isFile(spec.host))) {
@@ -74,6 +88,9 @@ async function checkInputs(ctx: InstallContext): Promise<void> {
       hint: 'pass --go-image with the image the host was built with (d7y-build records it in manifest.json)',
     });
   }
+  // The host's platform, by its ELF header: an arm64 host runs under qemu-user, as in a --platform build.
+  ctx.target = (await hostTarget(spec.host)) ?? ctx.target;
+  if (ctx.target !== DEFAULT_TARGET) ctx.log.info(`${path.basename(spec.host)} is a ${ctx.target} binary`);
   await assertWritableDir(spec.pluginsDir, '--plugins-dir');
   await checkCacheDir(spec.cacheDir, spec.cacheDirOrigin);
   const targets = spec.plugins.map((p) => path.join(spec.pluginsDir, p.file));

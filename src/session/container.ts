@@ -8,6 +8,7 @@ import { GoImageError, InternalError } from '../errors';
 import { CACHE_VOLUMES } from './cache';
 import { CONTAINER, layoutEnv } from './layout';
 import { type ImageFacts, type SessionContext, type ToolchainFacts } from './session';
+import { goTargetEnv } from '../platform';
 import { goCommandEnv } from '../toolchain/goflags';
 import { parseGoVersionOutput } from '../toolchain/gomod';
 
@@ -69,5 +70,5 @@ export async function openContainer(
     });
   }
   ctx.log.info(`${go.version} ${go.platform} in container ${short}`);
-  return { container, toolchain: { goVersion: go.version, platform: go.platform, env: goCommandEnv(go.version) } };
+  return { container, toolchain: { goVersion: go.version, platform: go.platform, env: { ...goCommandEnv(go.version), ...goTargetEnv(ctx.target) } } };
 }

@@ -16,12 +16,15 @@ import { toolLabels } from '../docker/labels';
 import { D7yError, GoImageError, InternalError } from '../errors';
 import { inBackground } from './background';
 import { builderBuildArgs } from './layout';
+import { crossPackages } from '../platform';
 import { need, type BuilderImage, type ImageFacts, type SessionContext, type SourceContext } from './session';
 import { chooseGoImage, offlineGoImage, type GoImageChoice } from '../toolchain/gomod';
 
 const DOCKERFILE = 'Dockerfile.builder';
 const BUILDER_DIR = 'builder';
 export const BUILDER_REPOSITORY = 'd7y-build/builder';
+/** What Dockerfile.builder says when the Go image has no apt-get to install a cross toolchain with. */
+const NO_APT_GET = /^d7y-build: no apt-get/m;
 
 /** The directory holding Dockerfile.builder: the package root, from the bundle or from the sources. */
 export function packageRoot(from: string = path.dirname(fileURLToPath(import.meta.url))): string {
@@ -123,7 +126,7 @@ export async function buildTagged(
 async function ensureBuilderImage(ctx: SessionContext, goImage: string, goImageId: string): Promise<BuilderImage> {
   const root = packageRoot();
   const files = await builderContextFiles(root);
-  const buildArgs = builderBuildArgs(goImageId);
+  const buildArgs = builderBuildArgs(goImageId, ctx.target);
   const builderImage = builderImageTag(files, buildArgs);
   const present = await ctx.engine.inspectImage(builderImage);
   if (present !== undefined) {
@@ -131,7 +134,8 @@ async function ensureBuilderImage(ctx: SessionContext, goImage: string, goImageI
     return { goImageId, builderImage, builderImageId: present.id };
   }
 
-  ctx.log.info(`building ${builderImage} from ${goImage}`);
+  const cross = crossPackages(ctx.target);
+  ctx.log.info(`building ${builderImage} from ${goImage}${cross.length > 0 ? `, with ${cross.join(' ')} for ${ctx.target}` : ''}`);
   const context = tarFs.pack(root, { entries: files.map((f) => f.name) }) as unknown as Readable;
   const builtId = await buildTagged(
     ctx,
@@ -139,7 +143,9 @@ async function ensureBuilderImage(ctx: SessionContext, goImage: string, goImageI
     { tag: builderImage, dockerfile: DOCKERFILE, buildArgs, labels: { ...toolLabels('builder'), 'io.d7y-build.go-image': goImage } },
     (message, output, cause) =>
       new GoImageError(`cannot build the builder image on ${goImage}: ${message}`, {
-        hint: 'the Go image must be a Debian-based golang image (bash, coreutils, gcc), like golang:<version>-bookworm',
+        hint: NO_APT_GET.test(output)
+          ? `--platform ${ctx.target} needs Debian's cross toolchain (${crossPackages(ctx.target).join(' ')}), installed with apt-get, which ${goImage} lacks: pass a Debian-based Go image with --go-image, like golang:<version>-bookworm`
+          : 'the Go image must be a Debian-based golang image (bash, coreutils, gcc), like golang:<version>-bookworm',
         detail: output,
         cause,
       }),

@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import { InternalError } from '../errors';
+import { crossPackages, type TargetName } from '../platform';
 import { LOADCHECK_COMMAND } from '../validate/loader';
 
 /**
@@ -133,9 +134,12 @@ export function layoutEnv(): Record<string, string> {
   };
 }
 
-/** The build args of the builder image on top of the given Go image: its base and the layout. */
-export function builderBuildArgs(goImageId: string): Record<string, string> {
-  return { GO_IMAGE: goImageId, ...IMAGE_VARIABLES };
+/**
+ * The build args of the builder image on top of the given Go image: its base, the layout and the
+ * target's cross packages (so each cross set has a builder image, and a tag, of its own).
+ */
+export function builderBuildArgs(goImageId: string, target: TargetName): Record<string, string> {
+  return { GO_IMAGE: goImageId, ...IMAGE_VARIABLES, D7Y_CROSS_PACKAGES: crossPackages(target).join(' ') };
 }
 
 /**

@@ -4,6 +4,7 @@
  * which runs a command's steps over it.
  */
 import { DEFAULT_LOAD_TIMEOUT_MS, type BuildSpec, type Limits } from '../config';
+import { DEFAULT_TARGET, type TargetName } from '../platform';
 import { NO_SECRETS, type Secrets } from '../secrets';
 import { DockerEngine } from '../docker/dockerode';
 import type { Engine } from '../docker/engine';
@@ -53,9 +54,9 @@ export interface ImageFacts extends BuilderImage {
 export interface ToolchainFacts {
   /** e.g. "go1.23.5" */
   goVersion: string;
-  /** e.g. "linux/amd64" */
+  /** The Go toolchain's own platform, as `go version` says it, e.g. "linux/amd64" (the target is SessionContext.target). */
   platform: string;
-  /** The environment every go command runs with, fit for that Go (see goCommandEnv). */
+  /** The environment every go command runs with, fit for that Go (see goCommandEnv) and the target (GOOS, GOARCH, CC: goTargetEnv). */
   env: Record<string, string>;
 }
 
@@ -83,8 +84,10 @@ export interface SessionContext extends PipelineContext {
   loadTimeoutMs: number;
   /** Credentials for private modules: put on a tmpfs in the container, masked in all output. */
   secrets: Secrets;
-  /** The os/arch the images are pulled and the container created for. */
+  /** The os/arch the images are pulled and the container created for: the engine's. */
   platform: string;
+  /** The os/arch the go commands compile for and the host's binaries are run as (under qemu when not the container's). */
+  target: TargetName;
   /** When the run started: the provenance's startedOn. */
   startedAt: Date;
 }
@@ -124,6 +127,8 @@ export interface SessionSettings {
   /** How long loading the plugins may take (D7Y_LOAD_TIMEOUT); the default when absent. */
   loadTimeoutMs?: number;
   platform: string;
+  /** The build's --platform; the container's own (DEFAULT_TARGET) for commands that compile nothing. */
+  target?: TargetName;
 }
 
 /** A new session for one run: its id, labels, adapters and settings; no steps run yet. */
@@ -139,6 +144,7 @@ export function newSession(runId: string, settings: SessionSettings, options: Ru
     loadTimeoutMs: settings.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS,
     secrets: options.secrets ?? NO_SECRETS,
     platform: settings.platform,
+    target: settings.target ?? DEFAULT_TARGET,
     startedAt: new Date(),
     cleanups: [],
   };

@@ -10,6 +10,7 @@ import { describeMethods, implementHint, loaderProblems, parseLoaderReport, summ
 import { checkListing, parsePluginOutput, type ExpectedPlugin as ListedPlugin, type LoadedPlugin } from '../validate/plugin-output';
 import { hintFor } from '../validate/diagnose';
 import { nameKeyHint, type PluginType } from '../plugin';
+import { runPrefixEnv, targetPlatform } from '../platform';
 import { CONTAINER } from './layout';
 import type { SessionContext, ValidationFacts } from './session';
 
@@ -36,6 +37,8 @@ export async function validateIn(
   checks: ValidationChecks,
 ): Promise<ValidationFacts> {
   const files = expected.map((p) => p.file);
+  const cross = targetPlatform(ctx.target).cross;
+  if (cross !== undefined) ctx.log.info(`running the ${ctx.target} binaries under ${cross.qemu} -L ${cross.sysroot}`);
   const listed = checks.pluginCommand
     ? await runPluginCommand(ctx, container, host, expected, describeHost)
     : { stdout: '', stderr: '', plugins: [] as LoadedPlugin[] };
@@ -54,9 +57,12 @@ export async function validateIn(
   return { ...listed, loader: checks.loader === undefined ? undefined : loader };
 }
 
-/** builder/build.sh bounds each load by D7Y_LOAD_TIMEOUT, in whole seconds. */
+/**
+ * builder/build.sh bounds each load by D7Y_LOAD_TIMEOUT, in whole seconds, and runs the host and the
+ * loader check behind D7Y_RUN_PREFIX: qemu-user for a target of another architecture.
+ */
 function loadEnv(ctx: SessionContext): Record<string, string> {
-  return { D7Y_LOAD_TIMEOUT: String(Math.ceil(ctx.loadTimeoutMs / 1000)) };
+  return { D7Y_LOAD_TIMEOUT: String(Math.ceil(ctx.loadTimeoutMs / 1000)), ...runPrefixEnv(ctx.target) };
 }
 
 /**

@@ -7,7 +7,8 @@ import { lstat, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UnreadableFileError } from '../elf/elf';
 import { UnverifiableError, UsageError } from '../errors';
-import { kindOf } from '../files';
+import { kindOf, readRegularFile } from '../files';
+import { targetOfElfArch } from '../platform';
 import { HOST_LIST } from '../plugin';
 import { NotGoBinaryError, readGoBinary, type GoBinary } from './binary';
 import { decide, type PluginVerdict } from './verdict';
@@ -58,6 +59,7 @@ async function load(file: string, role: Role, label = file): Promise<GoBinary> {
     if (role === 'host' && binary.kind !== 'executable') {
       throw new UnverifiableError(`${label} is a Go plugin, not a host executable`, { hint: `--host takes the ${HOST_LIST} binary` });
     }
+    await checkRecordedPlatform(file, label, binary.arch);
     return { ...binary, path: label };
   } catch (err) {
     if (err instanceof UnreadableFileError || err instanceof NotGoBinaryError) {
@@ -70,6 +72,41 @@ async function load(file: string, role: Role, label = file): Promise<GoBinary> {
     if (errnoOf(err) !== undefined) throw new UsageError(`cannot read ${label} (${errnoOf(err)})`, { hint: pathHint(role), cause: err });
     throw err;
   }
+}
+
+/**
+ * The platform the d7y-build that wrote a file recorded for it: the manifest.json of its --out
+ * (<out>/bin/<host>, <out>/plugins/<file>), when that manifest lists the file; undefined otherwise.
+ */
+export async function recordedPlatform(file: string): Promise<{ manifest: string; platform: string } | undefined> {
+  const out = path.dirname(path.dirname(file));
+  const manifest = path.join(out, 'manifest.json');
+  const text = await readRegularFile(manifest, {
+    what: 'the manifest',
+    hint: 'remove it, or pass files outside a d7y-build --out',
+    maxBytes: 16 * 1024 * 1024,
+    optional: true,
+  });
+  if (text === undefined) return undefined;
+  let parsed: { tool?: { name?: unknown }; platform?: unknown; artifacts?: Array<{ path?: unknown }> };
+  try {
+    parsed = JSON.parse(text) as typeof parsed;
+  } catch {
+    return undefined;
+  }
+  const own = path.relative(out, file).split(path.sep).join('/');
+  if (parsed.tool?.name !== 'd7y-build' || typeof parsed.platform !== 'string' || !parsed.artifacts?.some((a) => a.path === own)) return undefined;
+  return { manifest, platform: parsed.platform };
+}
+
+/** A file whose ELF machine is not the platform its manifest records was not written by that build. */
+async function checkRecordedPlatform(file: string, label: string, arch: string): Promise<void> {
+  const recorded = await recordedPlatform(file);
+  const actual = targetOfElfArch(arch) ?? `linux/${arch}`;
+  if (recorded === undefined || recorded.platform === actual) return;
+  throw new UnverifiableError(`${label} is an ELF file for ${actual}, but ${recorded.manifest} records ${recorded.platform}`, {
+    hint: 'the file was replaced after the build: pass the files of one build, or build again with --platform ' + recorded.platform,
+  });
 }
 
 export interface HostSummary {

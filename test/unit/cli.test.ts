@@ -52,7 +52,19 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
         netrcFile: undefined,
         pingTimeoutMs: 15_000,
         loadTimeoutMs: 120_000,
+        platform: 'linux/amd64',
+        target: 'linux/amd64',
       },
+    ],
+    // build: --platform is the target; the container stays on the engine's platform
+    ['build --platform', ['--commit', 'c', '--platform', 'linux/arm64', './fs'], {}, 'build', { platform: 'linux/amd64', target: 'linux/arm64' }],
+    ['build with D7Y_PLATFORM', ['--commit', 'c', './fs'], { D7Y_PLATFORM: 'linux/arm64' }, 'build', { target: 'linux/arm64' }],
+    [
+      'build: --platform beats D7Y_PLATFORM',
+      ['--commit', 'c', '--platform', 'linux/amd64', './fs'],
+      { D7Y_PLATFORM: 'linux/arm64' },
+      'build',
+      { target: 'linux/amd64' },
     ],
     // build: the environment stands in for its flags
     [

@@ -269,14 +269,20 @@ describe('precedence: flag > D7Y_* variable > d7y-plugin.yaml > config.yaml > de
 
 describe('what config files may hold', () => {
   it.each<[string, string, 'plugin' | 'user', RegExp, RegExp]>([
-    ['an unknown key', 'commit: v2.1.0\ncomit: v2.1.1\n', 'plugin', /: unknown key "comit"$/, /takes commit, repo, type, name, goImage, tags, gcflags$/],
+    [
+      'an unknown key',
+      'commit: v2.1.0\ncomit: v2.1.1\n',
+      'plugin',
+      /: unknown key "comit"$/,
+      /takes commit, repo, type, name, goImage, tags, gcflags, platform$/,
+    ],
     ['a key of the other kind of file', 'memory: 2g\n', 'plugin', /: unknown key "memory"$/, /d7y-plugin\.yaml takes /],
     [
       'a plugin key in the user file',
       'commit: v2.1.0\n',
       'user',
       /: unknown key "commit"$/,
-      /config\.yaml takes repo, pluginsDir, out, goImage, trimpath, race, buildCommit, keep, memory, cpus, timeout, maxContext, netrc, cacheDir, pingTimeout, loadTimeout$/,
+      /config\.yaml takes repo, pluginsDir, out, goImage, trimpath, race, buildCommit, keep, memory, cpus, timeout, maxContext, netrc, platform, cacheDir, pingTimeout, loadTimeout$/,
     ],
     ['a wrong type', 'commit: 2.1\n', 'plugin', /: commit: 2\.1 is not a string$/, /^commit takes a branch, tag or SHA, e\.g\. commit: v2\.1\.0$/],
     ['a bad enum value', 'type: storage\n', 'plugin', /: type: "storage" is not one of resource, scheduler, manager$/, /^type takes a plugin type/],
@@ -406,7 +412,7 @@ describe('d7y-build config', () => {
     const { code, stderr } = await cli(['config']);
     expect(code).toBe(2);
     expect(stderr).toBe(
-      `error: ${userFile}: unknown key "memroy"\nhint: the user's config.yaml takes ${['repo', 'pluginsDir', 'out', 'goImage', 'trimpath', 'race', 'buildCommit', 'keep', 'memory', 'cpus', 'timeout', 'maxContext', 'netrc', 'cacheDir', 'pingTimeout', 'loadTimeout'].join(', ')}\n`,
+      `error: ${userFile}: unknown key "memroy"\nhint: the user's config.yaml takes ${['repo', 'pluginsDir', 'out', 'goImage', 'trimpath', 'race', 'buildCommit', 'keep', 'memory', 'cpus', 'timeout', 'maxContext', 'netrc', 'platform', 'cacheDir', 'pingTimeout', 'loadTimeout'].join(', ')}\n`,
     );
   });
 });

@@ -78,6 +78,8 @@ export class FakeEngine implements Engine {
   holdBuilds = false;
   /** Set: each image build fails with it, after reading its context. */
   buildError: Error | undefined;
+  /** The lines a build prints before it ends (or fails with buildError). */
+  buildOutput: string[] = [];
   readonly containers: Array<{ id: string; spec: ContainerSpec }> = [];
   readonly execs: ExecCall[] = [];
   readonly puts: PutArchiveCall[] = [];
@@ -124,10 +126,11 @@ export class FakeEngine implements Engine {
   async buildImage(
     context: Readable,
     options: { tag: string; dockerfile: string; buildArgs: Record<string, string>; labels: Record<string, string> },
-    _onOutput?: (line: string) => void,
+    onOutput?: (line: string) => void,
     signal?: AbortSignal,
   ): Promise<void> {
     const files = await readTar(context);
+    for (const line of this.buildOutput) onOutput?.(line);
     this.builds.push({ tag: options.tag, dockerfile: options.dockerfile, buildArgs: options.buildArgs, labels: options.labels, files, signal });
     if (this.holdBuilds) {
       await new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(new Error('the build was cancelled')), { once: true }));

@@ -1,3 +1,4 @@
+import { DEFAULT_TARGET } from '../../src/platform';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +13,7 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 describe('builderImageTag', () => {
   const file = (name: string, content: string): ContextFile => ({ name, content: Buffer.from(content) });
   const files = [file('Dockerfile.builder', 'FROM ${GO_IMAGE}\n'), file('builder/build.sh', '#!/bin/bash\n')];
-  const buildArgs = builderBuildArgs('sha256:0123456789abcdef');
+  const buildArgs = builderBuildArgs('sha256:0123456789abcdef', DEFAULT_TARGET);
   const tag = builderImageTag(files, buildArgs);
 
   it('has the form d7y-build/builder:<16 hex digits>', () => {
@@ -36,7 +37,7 @@ describe('builderImageTag', () => {
     ['a file is renamed', [files[0]!, file('builder/run.sh', '#!/bin/bash\n')], buildArgs],
     ['a file is added', [...files, file('builder/extra', '')], buildArgs],
     ['a file is removed', [files[0]!], buildArgs],
-    ['the base image id changes', files, builderBuildArgs('sha256:fedcba9876543210')],
+    ['the base image id changes', files, builderBuildArgs('sha256:fedcba9876543210', DEFAULT_TARGET)],
     ['content moves between files', [file('Dockerfile.builder', 'FROM ${GO_IMAGE}\n#'), file('builder/build.sh', '!/bin/bash\n')], buildArgs],
     ['a layout path changes', files, { ...buildArgs, D7Y_OUT: '/work/output' }],
     ['the build uid changes', files, { ...buildArgs, D7Y_UID: '10002' }],

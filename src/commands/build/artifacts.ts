@@ -17,7 +17,8 @@ import { LABEL } from '../../docker/labels';
 import { maskSecrets, redactUrl } from '../../secrets';
 import { verifyFiles } from '../../verify';
 import { NotGoBinaryError, readGoBinary } from '../../verify/binary';
-import { UnreadableFileError } from '../../elf/elf';
+import { ElfFile, UnreadableFileError } from '../../elf/elf';
+import { targetPlatform, type TargetName } from '../../platform';
 import { VERSION } from '../../version';
 import { CONTAINER, inside } from '../../session/layout';
 import { need } from '../../session/session';
@@ -50,6 +51,23 @@ export async function collectArtifacts(ctx: BuildContext): Promise<void> {
     return found;
   };
   ctx.state.staged = { host: file(hostEntry), loadcheck: file(loadcheckEntry), plugins: pluginEntries.map(file) };
+  await checkTargetArch(ctx.spec.target, [ctx.state.staged.host, ctx.state.staged.loadcheck, ...ctx.state.staged.plugins]);
+}
+
+/**
+ * Cross-compiled binaries are for the target, by their ELF headers, before the manifest records
+ * the target as their platform: what is recorded is read from the files, not only what was asked
+ * for. (A native target's binaries ran natively in validation: they are the container's.)
+ */
+async function checkTargetArch(target: TargetName, files: ExtractedFile[]): Promise<void> {
+  if (targetPlatform(target).cross === undefined) return;
+  const expected = targetPlatform(target).elfArch;
+  for (const f of files) {
+    const elf = await ElfFile.open(f.path);
+    const arch = elf.header.arch;
+    await elf.close();
+    if (arch !== expected) throw new InternalError(`the build container returned ${f.name} for ${arch}, not for ${target}`);
+  }
 }
 
 /**
@@ -88,7 +106,7 @@ function manifestOf(ctx: BuildContext): Manifest {
   return {
     schemaVersion: 1,
     tool: { name: 'd7y-build', version: VERSION },
-    platform: spec.platform,
+    platform: spec.target,
     dragonfly: {
       repo: redactUrl(spec.repo),
       ref: spec.ref,
@@ -149,7 +167,7 @@ async function attestationsOf(ctx: BuildContext, manifest: Manifest): Promise<{ 
     subjects: manifest.artifacts.map((a) => ({ name: a.path, sha256: a.sha256 })),
     dragonfly: { repo: spec.repo, ref: spec.ref, commit: manifest.dragonfly.commit },
     plugins: spec.plugins.map((p) => ({ type: spec.type, name: p.name, dir: p.dir, sourcesSha256: need(digests.get(p.name), `the digest of ${p.name}`) })),
-    platform: spec.platform,
+    platform: spec.target,
     flags: spec.toolchain,
     ldflags: { host: need(ldflags.host, 'the host -ldflags'), plugins: need(ldflags.plugins, 'the plugin -ldflags') },
     buildCommit: manifest.buildCommit,

@@ -161,7 +161,7 @@ export function hostBuildOf(ctx: BuildContext): HostBuild {
     commit: source.commit.sha,
     goImageId: image.goImageId,
     builderImageId: image.builderImageId,
-    platform: ctx.spec.platform,
+    platform: ctx.spec.target,
     goEnv: toolchain.env,
     goArgs,
     toolchain: ctx.spec.toolchain,

@@ -20,8 +20,9 @@ export interface HostCacheInputs {
   /** The Go image (Go, its C toolchain and libc) and the builder image on it (build.sh, the environment). */
   goImageId: string;
   builderImageId: string;
+  /** The os/arch the host is built for (--platform); its GOOS, GOARCH and CC are in goEnv too. */
   platform: string;
-  /** The environment of the go command (GOFLAGS). */
+  /** The environment of the go command (GOFLAGS, and the target's GOOS, GOARCH and CC). */
   goEnv: Record<string, string>;
   /** The whole argument list of `go build`, -ldflags and its stamps included. */
   goArgs: string[];

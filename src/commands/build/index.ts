@@ -30,7 +30,7 @@ export interface BuildResult {
   commit: string;
   ref: string;
   goVersion: string;
-  /** The os/arch the images were pulled and the container created for. */
+  /** The os/arch the host and plugins were built for (--platform). */
   platform: string;
   goImage: string;
   /** Why that Go image: "--go-image", or the go.mod line it was chosen by. */
@@ -131,7 +131,7 @@ export async function build(spec: BuildSpec, options: RunOptions = {}): Promise<
     commit: source.commit.sha,
     ref: spec.ref,
     goVersion: need(state.toolchain, 'the toolchain').goVersion,
-    platform: spec.platform,
+    platform: spec.target,
     goImage: need(state.image, 'the image').goImage,
     goImageReason: need(state.image, 'the image').goImageReason,
     builderImage: need(state.image, 'the image').builderImage,

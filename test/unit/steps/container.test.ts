@@ -1,4 +1,5 @@
 /** start-container and upload-sources over the fake engine: what the container is made with, and what is sent into it. */
+import { DEFAULT_TARGET } from '../../../src/platform';
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -24,9 +25,38 @@ describe('prepare-image', () => {
     await runStep(ctx, 'prepare-image');
     expect(engine.pulls).toEqual([{ ref: GO_IMAGE, platform: 'linux/amd64' }]);
     expect(engine.builds).toHaveLength(1);
-    expect(engine.builds[0]!.buildArgs).toEqual(builderBuildArgs('sha256:pulled'));
+    expect(engine.builds[0]!.buildArgs).toEqual(builderBuildArgs('sha256:pulled', DEFAULT_TARGET));
     expect(engine.builds[0]!.buildArgs).toMatchObject({ GO_IMAGE: 'sha256:pulled' });
     expect(ctx.state.image).toMatchObject({ goImage: GO_IMAGE, goImageId: 'sha256:pulled', builderImage: engine.builds[0]!.tag });
+  });
+
+  it('builds a builder image of its own with the cross packages for --platform linux/arm64', async () => {
+    const engine = buildingEngine();
+    ctx = contextOf(engine, { ...specOf(world), target: 'linux/arm64' });
+    await runBefore(ctx, 'prepare-image');
+    await runStep(ctx, 'prepare-image');
+    expect(engine.builds[0]!.buildArgs).toMatchObject({ D7Y_CROSS_PACKAGES: 'gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static' });
+    const native = contextOf(engine, specOf(world));
+    await runBefore(native, 'prepare-image');
+    await runStep(native, 'prepare-image');
+    expect(engine.builds).toHaveLength(2);
+    expect(engine.builds[1]!.buildArgs).toMatchObject({ D7Y_CROSS_PACKAGES: '' });
+    expect(native.state.image!.builderImage).not.toBe(ctx.state.image!.builderImage);
+    await cleanUp(native);
+  });
+
+  it('names the fix when the Go image has no apt-get for the cross toolchain', async () => {
+    const engine = buildingEngine();
+    engine.buildOutput = ['d7y-build: no apt-get in the Go image to install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static'];
+    engine.buildError = new Error("The command '/bin/sh -c set -eu; …' returned a non-zero code: 1");
+    ctx = contextOf(engine, { ...specOf(world), target: 'linux/arm64' });
+    await runBefore(ctx, 'prepare-image');
+    const err = await runStep(ctx, 'prepare-image').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GoImageError);
+    expect((err as GoImageError).exitCode).toBe(5);
+    expect((err as GoImageError).hint).toMatch(
+      /^--platform linux\/arm64 needs Debian's cross toolchain .* installed with apt-get, which .* lacks: pass a Debian-based Go image with --go-image/,
+    );
   });
 
   it('neither pulls nor builds what the engine has', async () => {

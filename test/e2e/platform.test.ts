@@ -1,0 +1,139 @@
+/**
+ * --platform linux/arm64: the host and the plugin cross-compiled in the engine's amd64 container,
+ * validated by running the arm64 host's own `plugin` command and the loader check under qemu-user,
+ * recorded as linux/arm64, and checked by `verify` against their ELF machine.
+ */
+import { copyFile, open, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { examples, fixtureArgs, leftoverContainers, runCli, tempDir } from './helpers';
+
+const PLUGIN = 'd7y-resource-plugin-d7yfs.so';
+/** ELF e_machine values. */
+const EM_X86_64 = 62;
+const EM_AARCH64 = 183;
+
+/** The ELF header's class, data encoding, type and machine. */
+async function elfHeader(file: string): Promise<{ magic: string; elfClass: number; type: number; machine: number }> {
+  const handle = await open(file);
+  try {
+    const { buffer } = await handle.read(Buffer.alloc(20), 0, 20, 0);
+    return { magic: buffer.subarray(0, 4).toString('latin1'), elfClass: buffer[4]!, type: buffer.readUInt16LE(16), machine: buffer.readUInt16LE(18) };
+  } finally {
+    await handle.close();
+  }
+}
+
+afterEach(async () => {
+  expect(await leftoverContainers()).toEqual([]);
+});
+
+describe('--platform linux/arm64', () => {
+  let work: { path: string } & AsyncDisposable;
+  let arm: { exitCode: number | null; stdout: string; stderr: string };
+  const armOut = () => path.join(work.path, 'arm64');
+
+  beforeAll(async () => {
+    work = await tempDir('platform-');
+    arm = await runCli(
+      [
+        ...fixtureArgs('v2.1.0'),
+        '--platform',
+        'linux/arm64',
+        '--out',
+        armOut(),
+        '--plugins-dir',
+        path.join(work.path, 'plugins'),
+        '--json',
+        path.join(examples, 'd7yfs'),
+      ],
+      { env: { SOURCE_DATE_EPOCH: '1704164645' } },
+    );
+    return () => work[Symbol.asyncDispose]();
+  });
+
+  it('cross-compiles the host, the loader check and the plugin to aarch64 ELF files', async () => {
+    expect(arm.stderr).not.toMatch(/error:/);
+    expect(arm.exitCode).toBe(0);
+    for (const file of ['bin/dfget', 'bin/d7y-loadcheck', `plugins/${PLUGIN}`]) {
+      expect(await elfHeader(path.join(armOut(), file)), file).toMatchObject({ magic: '\x7fELF', elfClass: 2, machine: EM_AARCH64 });
+    }
+    expect((await elfHeader(path.join(armOut(), `plugins/${PLUGIN}`))).type).toBe(3); // ET_DYN
+  });
+
+  it("validates by running the arm64 host's plugin command and the loader check under qemu in the amd64 container", () => {
+    expect(arm.stderr).toMatch(/^(\d\d:\d\d:\d\d )?\s*running the linux\/arm64 binaries under qemu-aarch64-static -L \/usr\/aarch64-linux-gnu$/m);
+    const outcome = JSON.parse(arm.stdout) as {
+      platform: string;
+      validation: { stdout: string; plugins: Array<{ type: string; name: string; location: string }>; loader: Array<{ file: string; ok: boolean }> };
+    };
+    expect(outcome.platform).toBe('linux/arm64');
+    expect(outcome.validation.stdout).toMatch(/^resource plugin: d7yfs, location: d7y-resource-plugin-d7yfs\.so, attribute: /m);
+    expect(outcome.validation.plugins).toEqual([expect.objectContaining({ type: 'resource', name: 'd7yfs', location: PLUGIN })]);
+    expect(outcome.validation.loader).toEqual([expect.objectContaining({ file: PLUGIN, ok: true })]);
+  });
+
+  it('records linux/arm64 in the manifest and the provenance', async () => {
+    const manifest = JSON.parse(await readFile(path.join(armOut(), 'manifest.json'), 'utf8')) as { platform: string; go: { platform: string } };
+    expect(manifest.platform).toBe('linux/arm64');
+    // The toolchain ran in the amd64 container.
+    expect(manifest.go.platform).toBe('linux/amd64');
+    const provenance = JSON.parse(await readFile(path.join(armOut(), 'provenance.intoto.json'), 'utf8')) as object;
+    expect(JSON.stringify(provenance)).toContain('"platform":"linux/arm64"');
+  });
+
+  it('passes verify on the out directory', async () => {
+    const run = await runCli(['verify', '--host', path.join(armOut(), 'bin/dfget'), path.join(armOut(), 'plugins', PLUGIN)]);
+    expect(run.stderr).toBe('');
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toMatch(/loads into dfget/);
+    const inspect = await runCli(['inspect', path.join(armOut(), 'bin/dfget')]);
+    expect(inspect.exitCode).toBe(0);
+    expect(inspect.stdout).toMatch(/Go executable, linux\/arm64/);
+  });
+
+  it('installs the arm64 plugin with install, which runs the arm64 host under qemu too', async () => {
+    const target = path.join(work.path, 'node-plugins');
+    const run = await runCli(['install', '--host', path.join(armOut(), 'bin/dfget'), '--plugins-dir', target, path.join(armOut(), 'plugins', PLUGIN)]);
+    expect(run.exitCode).toBe(0);
+    expect(run.stderr).toMatch(/dfget is a linux\/arm64 binary/);
+    expect(run.stderr).toMatch(/running the linux\/arm64 binaries under qemu-aarch64-static/);
+    expect((await elfHeader(path.join(target, PLUGIN))).machine).toBe(EM_AARCH64);
+  });
+
+  it('makes verify refuse an amd64 plugin against the arm64 host, and a file its manifest does not describe', async () => {
+    const amdOut = path.join(work.path, 'amd64');
+    const amd = await runCli([...fixtureArgs('v2.1.0'), '--out', amdOut, '--plugins-dir', path.join(work.path, 'plugins-amd64'), path.join(examples, 'd7yfs')]);
+    expect(amd.exitCode).toBe(0);
+    const amdPlugin = path.join(amdOut, 'plugins', PLUGIN);
+    expect((await elfHeader(amdPlugin)).machine).toBe(EM_X86_64);
+
+    const refused = await runCli(['verify', '--host', path.join(armOut(), 'bin/dfget'), amdPlugin]);
+    expect(refused.exitCode).toBe(11); // will not load: a verdict
+    expect(refused.stdout).toMatch(/will NOT load into dfget/);
+    expect(refused.stdout).toMatch(/architecture: host is arm64, plugin is amd64/);
+
+    // The amd64 plugin in the arm64 out directory: its manifest records linux/arm64.
+    await copyFile(amdPlugin, path.join(armOut(), 'plugins', PLUGIN));
+    const replaced = await runCli(['verify', '--host', path.join(armOut(), 'bin/dfget'), path.join(armOut(), 'plugins', PLUGIN)]);
+    expect(replaced.exitCode).toBe(12);
+    expect(replaced.stderr).toMatch(/is an ELF file for linux\/amd64, but .*manifest\.json records linux\/arm64/);
+  });
+});
+
+describe('--platform refuses', () => {
+  it('an unknown platform, before anything runs, naming the supported ones', async () => {
+    const run = await runCli([...fixtureArgs('v2.1.0'), '--platform', 'linux/riscv64', path.join(examples, 'd7yfs')]);
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toMatch(/unknown platform "linux\/riscv64" \(--platform\)/);
+    expect(run.stderr).toMatch(/hint: --platform takes one of linux\/amd64, linux\/arm64/);
+  });
+
+  it('--image for linux/arm64, which is not yet supported', async () => {
+    const run = await runCli([...fixtureArgs('v2.1.0'), '--platform', 'linux/arm64', '--image', 'd7y-test/arm:v1', path.join(examples, 'd7yfs')], {
+      env: { D7Y_PLATFORM: undefined },
+    });
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toMatch(/--image is not yet supported for --platform linux\/arm64/);
+  });
+});
