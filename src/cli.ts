@@ -446,7 +446,8 @@ async function runInvocation(invocation: Invocation, io: CliIo, { log, redact, m
         throw err;
       });
       table(result);
-      return { lines: result.cells.map((c) => c.out), result };
+      // Nothing is installed: each passed cell's directory is where its plugins are.
+      return { lines: result.cells.filter((c) => c.status === 'passed').map((c) => c.out), result };
     }
     case 'matrix': {
       const { ciMatrix } = await import('./matrix/ci');

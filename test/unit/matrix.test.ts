@@ -14,7 +14,8 @@ import type { BuildSpec } from '../../src/config';
 import { runMatrix, type CellOutcome, type MatrixResult } from '../../src/commands/matrix';
 import type { BuildResult } from '../../src/commands/build';
 import { CompileError, InterruptedError, MatrixPartlyFailedError, SourceError, UsageError } from '../../src/errors';
-import { eventLogger, type ProgressEvent } from '../../src/events';
+import { eventLogger, renderEvent, type ProgressEvent } from '../../src/events';
+import { nullLogger } from '../../src/log';
 import { expandCells, refList, safeDirName } from '../../src/matrix/cells';
 import { ciMatrix } from '../../src/matrix/ci';
 import { parseMatrixFile } from '../../src/matrix/file';
@@ -366,6 +367,23 @@ describe('runMatrix', () => {
     expect(outcome).toBeInstanceOf(RunFailure);
     expect((outcome as RunFailure).error).toBeInstanceOf(InterruptedError);
     expect(summary).toBeUndefined();
+  });
+});
+
+describe('the cell events', () => {
+  it('are drawn as a header line per cell, and a failed cell as a warning', () => {
+    const drawn: string[] = [];
+    const render = {
+      ...nullLogger,
+      headline: (m: string) => drawn.push(`headline ${m}`),
+      info: (m: string) => drawn.push(`info ${m}`),
+      warn: (m: string) => drawn.push(`warn ${m}`),
+    };
+    const where = { index: 1, total: 2, ref: 'v1', platform: 'linux/amd64' };
+    renderEvent(render, { type: 'cell-started', ...where, out: '/o/v1/linux-amd64', message: 'cell 1/2: v1' });
+    renderEvent(render, { type: 'cell-finished', ...where, status: 'passed', exitCode: 0, message: 'cell 1/2 passed' });
+    renderEvent(render, { type: 'cell-finished', ...where, status: 'failed', exitCode: 4, message: 'cell 1/2 failed' });
+    expect(drawn).toEqual(['headline cell 1/2: v1', 'info cell 1/2 passed', 'warn cell 1/2 failed']);
   });
 });
 
