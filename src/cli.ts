@@ -134,7 +134,7 @@ is sent, at run time only, to the hosts GOPRIVATE, GONOPROXY and GONOSUMDB name.
 
 Examples:
   d7y-build --commit v2.1.66 --plugins-dir ./plugins ./d7yfs
-  d7y-build --commit v2.1.66,v2.3.4 ./d7yfs        (a matrix: ${EXAMPLE_OUT}/v2.1.66/linux-amd64/, …, ${EXAMPLE_OUT}/matrix.json)
+  d7y-build --commit v2.1.66,v2.3.4 ./d7yfs    (a matrix: into ${EXAMPLE_OUT}/<ref>/linux-amd64/ each)
   d7y-build install --host ${EXAMPLE_OUT}/bin/${hostFor('resource')} ${EXAMPLE_OUT}/plugins/${pluginFileName('resource', 'd7yfs')}`;
 
 type ParseIo = Pick<CliIo, 'stdout' | 'stderr' | 'env' | 'cwd'> & {
@@ -451,7 +451,7 @@ async function runInvocation(invocation: Invocation, io: CliIo, { log, redact, m
     }
     case 'matrix': {
       const { ciMatrix } = await import('./matrix/ci');
-      return { lines: [ciMatrix(invocation.spec.format, invocation.spec.cells)], result: invocation.spec };
+      return { lines: ciMatrix(invocation.spec.format, invocation.spec.cells).split('\n'), result: invocation.spec };
     }
     case 'install': {
       const { runInstall } = await import('./commands/install');

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { parseCommandLine, type Invocation } from '../../src/cli';
+import { main, parseCommandLine, type Invocation } from '../../src/cli';
 import type { BuildSpec } from '../../src/config';
 import { runMatrix, type CellOutcome, type MatrixResult } from '../../src/commands/matrix';
 import type { BuildResult } from '../../src/commands/build';
@@ -438,6 +438,30 @@ describe('the cells for a CI system', () => {
         { commit: 'v2.1.66', platform: 'linux/amd64', out: 'out/v2.1.66/linux-amd64', plugins: 'plugins/fs plugins/b' },
         { commit: 'a"b: c #d', platform: 'linux/amd64', out: 'out/a_b_c_d-12345678/linux-amd64', goImage: 'golang:1.23.5-bookworm' },
       ],
+    });
+  });
+
+  it('d7y-build matrix prints them on stdout as they are, for the CI to read', async () => {
+    const printed = async (format: string) => {
+      let stdout = '';
+      const stream = { write: (text: string, done?: () => void) => ((stdout += text), done?.(), true) } as unknown as NodeJS.WritableStream;
+      const code = await main(['matrix', '--format', format, '--commit', 'v1,feature/x', 'fs'], {
+        stdout: stream,
+        stderr: sink(),
+        env: {},
+        cwd: '/w',
+        signal: new AbortController().signal,
+      });
+      expect(code).toBe(0);
+      return stdout;
+    };
+    const github = await printed('github');
+    expect(github.endsWith('\n')).toBe(true);
+    expect(JSON.parse(github)).toMatchObject({
+      include: [{ commit: 'v1' }, { commit: 'feature/x', out: expect.stringMatching(/^d7y-build-out\/feature_x-[0-9a-f]{8}\/linux-amd64$/) }],
+    });
+    expect(parseYaml(await printed('gitlab'))).toMatchObject({
+      parallel: { matrix: [{ D7Y_COMMIT: 'v1', D7Y_OUT: 'd7y-build-out/v1/linux-amd64' }, { D7Y_COMMIT: 'feature/x' }] },
     });
   });
 
