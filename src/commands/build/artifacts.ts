@@ -191,7 +191,7 @@ export async function install(ctx: BuildContext): Promise<void> {
       { from: { content: maskSecrets(serializeManifest(manifest), ctx.secrets.values) }, to: manifestPath },
       { from: { content: maskSecrets(attestations.provenance, ctx.secrets.values) }, to: provenancePath },
       { from: { content: maskSecrets(attestations.sbom, ctx.secrets.values) }, to: sbomPath },
-      ...staged.plugins.map((f, i) => ({ from: f.path, to: installed[i]!, mode: 0o755 })),
+      ...installed.map((to, i) => ({ from: staged.plugins[i]!.path, to, mode: 0o755 })),
     ],
     pluginsDir === undefined ? `--out ${spec.outDir}` : `--out ${spec.outDir} and --plugins-dir ${pluginsDir}`,
     {
