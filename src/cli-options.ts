@@ -12,7 +12,7 @@ import { FIXED_NAMES, HOST_LIST, PLUGIN_NAME_CHARS, PLUGIN_TYPES } from './plugi
 const env = (key: OptionKey) => ` [env ${envName(key)}]`;
 
 export const option = {
-  commit: () => new Option('--commit <ref>', `Dragonfly branch, tag or SHA${env('commit')}`),
+  commit: () => new Option('--commit <ref>', `Dragonfly branch, tag or SHA${env('commit')}; a build takes several, comma-separated, as a matrix`),
   repo: () => new Option('--repo <url|path>', `Dragonfly git repository${env('repo')} (default: ${DEFAULT_REPO})`),
   type: () => new Option('--type <type>', `plugin type${env('type')}`).choices(PLUGIN_TYPES),
   name: () =>
@@ -32,6 +32,8 @@ export const option = {
   keep: () => new Option('--keep', `keep the container for debugging and print its id${env('keep')}`),
   verbose: () => new Option('--verbose', "show the container's output"),
   quiet: () => new Option('--quiet', 'print only warnings, errors and the final paths').conflicts('verbose'),
+  matrix: () =>
+    new Option('--matrix <file>', 'a YAML or JSON file listing the commits of a matrix, each with its own Go image and plugin directories if need be'),
   config: () => new Option('--config <file>', 'the config file of build settings [env D7Y_CONFIG] (default: $XDG_CONFIG_HOME/d7y-build/config.yaml)'),
 } satisfies Record<string, () => Option>;
 

@@ -23,7 +23,6 @@ import {
   resolveInspectSpec,
   resolveInstallSpec,
   resolvePruneSpec,
-  resolveSpec,
   resolveVerifySpec,
   type ApiFlags,
   type ApiSpec,
@@ -49,13 +48,23 @@ import { buildOptions, option } from './cli-options';
 import { configInputs } from './config-files';
 import { completionScript, SHELLS, type CommandShape, type Shell } from './completion';
 import type { Engine } from './docker/engine';
-import { asD7yError, InterruptedError, UsageError, type D7yError } from './errors';
+import { asD7yError, InterruptedError, MatrixPartlyFailedError, UsageError, type D7yError } from './errors';
 import { escapeControl, type Logger } from './log';
 import { failureOutcome, formatError, jsonLine, successOutcome } from './outcome';
 import { hostFor, PLUGIN_FILE_PATTERN, pluginFileName } from './plugin';
 import { createProgress } from './progress';
 import { eventLogger, renderEvent } from './events';
 import { readPluginMeta } from './plugin-meta';
+import {
+  CI_FORMATS,
+  resolveBuildPlan,
+  resolveCiCells,
+  type CiFormat,
+  type CiMatrixFlags,
+  type CiMatrixSpec,
+  type MatrixFlags,
+  type MatrixSpec,
+} from './matrix/spec';
 import { knownSecrets, maskSecrets } from './secrets';
 import { VERSION } from './version';
 
@@ -78,6 +87,8 @@ export interface CliIo {
 /** What the command line asks for: a command, its spec (flags and environment through config.ts) and the output flags. */
 export type Invocation = { output: OutputFlags } & (
   | { command: 'build'; spec: BuildSpec; watch: boolean }
+  | { command: 'build-matrix'; spec: MatrixSpec }
+  | { command: 'matrix'; spec: CiMatrixSpec }
   | { command: 'install'; spec: InstallSpec }
   | { command: 'verify'; spec: VerifySpec }
   | { command: 'inspect'; spec: InspectSpec }
@@ -123,6 +134,7 @@ is sent, at run time only, to the hosts GOPRIVATE, GONOPROXY and GONOSUMDB name.
 
 Examples:
   d7y-build --commit v2.1.66 --plugins-dir ./plugins ./d7yfs
+  d7y-build --commit v2.1.66,v2.3.4 ./d7yfs    (a matrix: into ${EXAMPLE_OUT}/<ref>/linux-amd64/ each)
   d7y-build install --host ${EXAMPLE_OUT}/bin/${hostFor('resource')} ${EXAMPLE_OUT}/plugins/${pluginFileName('resource', 'd7yfs')}`;
 
 type ParseIo = Pick<CliIo, 'stdout' | 'stderr' | 'env' | 'cwd'> & {
@@ -148,6 +160,8 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
   for (const o of buildOptions()) root.addOption(o);
   root
     .addOption(new Option('--watch', 'after the build, rebuild the plugins in the same container whenever their files change, until Ctrl-C'))
+    .addOption(option.matrix())
+    .addOption(new Option('--fail-fast', 'in a matrix, stop at the first failed cell; the cells after it are skipped'))
     .addOption(option.json())
     .addOption(option.verbose())
     .addOption(option.quiet())
@@ -158,13 +172,23 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
     // `d7y-build help <command>`, although the root command takes arguments of its own.
     .helpCommand(true)
     .action((dirs: string[], _flags: unknown, cmd: Command) => {
-      const flags = givenFlags<BuildFlags & OutputFlags & { watch?: boolean }>(cmd);
+      const flags = givenFlags<BuildFlags & MatrixFlags & OutputFlags & { watch?: boolean }>(cmd);
       if (flags.watch && flags.json) {
         throw new UsageError('--watch and --json do not go together', {
           hint: '--watch runs until Ctrl-C and reports each rebuild as a line; for one JSON outcome, build once without --watch',
         });
       }
-      const spec = resolveSpec(dirs, flags, io.env, io.cwd, new Date(), readPluginMeta, configFiles(flags, io));
+      const plan = resolveBuildPlan(dirs, flags, io.env, io.cwd, new Date(), readPluginMeta, configFiles(flags, io));
+      if ('matrix' in plan) {
+        if (flags.watch) {
+          throw new UsageError(`--watch watches one build, but the matrix has ${plan.matrix.cells.length} cells`, {
+            hint: 'watch one commit at a time: d7y-build --watch --commit <ref>',
+          });
+        }
+        found({ command: 'build-matrix', spec: plan.matrix, output: flags });
+        return;
+      }
+      const { spec } = plan;
       if (flags.watch && spec.image !== undefined) {
         throw new UsageError('--watch and --image do not go together', {
           hint: 'a watch rebuilds the plugins on every save; build the runtime image once, without --watch, when the plugin is ready',
@@ -275,6 +299,19 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
   cacheAction('import', 'create the cache volumes an export holds, where the engine has none of that name')
     .argument('<dir|file.tar>', 'what `cache export` wrote')
     .action((source: string, flags: OutputFlags) => foundCache('import', source, flags));
+
+  root
+    .command('matrix')
+    .description("print a matrix's cells (--commit a,b or --matrix <file>) for a CI system's own matrix: each CI job then builds one cell")
+    .argument('[plugin-dir...]', 'plugin directories, named in each cell')
+    .addOption(new Option('--format <format>', 'the CI system').choices(CI_FORMATS).makeOptionMandatory())
+    .addOption(option.commit())
+    .addOption(option.matrix())
+    .addOption(option.out())
+    .addOption(option.config())
+    .action((dirs: string[], flags: CiMatrixFlags & { format: CiFormat }) => {
+      found({ command: 'matrix', spec: { format: flags.format, cells: resolveCiCells(dirs, flags, io.env, io.cwd, configFiles(flags, io)) }, output: {} });
+    });
 
   root
     .command('doctor')
@@ -397,6 +434,24 @@ async function runInvocation(invocation: Invocation, io: CliIo, { log, redact, m
         for (const line of buildSummary(result)) log.headline(line);
       }
       return { lines: result.installed, result, container: result.container };
+    }
+    case 'build-matrix': {
+      const { runMatrix } = await import('./commands/matrix');
+      const { matrixTable } = await import('./matrix/table');
+      const table = (result: Parameters<typeof matrixTable>[0]) => {
+        if (!invocation.output.json) for (const line of matrixTable(result)) log.headline(line);
+      };
+      const result = await runMatrix(invocation.spec, { log, signal: io.signal, env: io.env, engine: io.engine, redact, mask }).catch((err: unknown) => {
+        if (err instanceof MatrixPartlyFailedError) table(err.result);
+        throw err;
+      });
+      table(result);
+      // Nothing is installed: each passed cell's directory is where its plugins are.
+      return { lines: result.cells.filter((c) => c.status === 'passed').map((c) => c.out), result };
+    }
+    case 'matrix': {
+      const { ciMatrix } = await import('./matrix/ci');
+      return { lines: ciMatrix(invocation.spec.format, invocation.spec.cells).split('\n'), result: invocation.spec };
     }
     case 'install': {
       const { runInstall } = await import('./commands/install');

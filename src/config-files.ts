@@ -98,18 +98,22 @@ function fileKind(scope: FileScope): string {
   return scope === 'plugin' ? `a plugin's ${PLUGIN_CONFIG_NAMES[0]}` : `the user's ${USER_CONFIG_NAME}`;
 }
 
-/** A config file's text to its values, validated; JSON when the name ends in .json, else YAML. Pure. */
-export function parseConfigFile(text: string, file: string, scope: FileScope): ConfigFile {
+/** A file's text as data: JSON when the name ends in .json, else YAML; a syntax error is a UsageError naming the line. Pure. */
+export function parseDocument(text: string, file: string): unknown {
   const format = file.endsWith('.json') ? 'JSON' : 'YAML';
   const yaml = loadYaml();
-  let data: unknown;
   try {
-    data = format === 'JSON' ? JSON.parse(text) : yaml.parse(text);
+    return format === 'JSON' ? JSON.parse(text) : yaml.parse(text);
   } catch (err) {
     const where = err instanceof yaml.YAMLParseError && err.linePos !== undefined ? `line ${err.linePos[0].line}, column ${err.linePos[0].col}: ` : '';
     const why = (err as Error).message.split('\n')[0];
     throw new UsageError(`${file} is not valid ${format}: ${where}${why}`, { hint: `fix the ${format} syntax of ${file}` });
   }
+}
+
+/** A config file's text to its values, validated; JSON when the name ends in .json, else YAML. Pure. */
+export function parseConfigFile(text: string, file: string, scope: FileScope): ConfigFile {
+  const data = parseDocument(text, file);
   // An empty file says nothing.
   if (data === null || data === undefined) return { path: file, scope, values: {} };
   if (typeof data !== 'object' || Array.isArray(data)) {

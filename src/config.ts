@@ -78,7 +78,8 @@ export interface BuildSpec {
   repo: string;
   type: PluginType;
   plugins: PluginSpec[];
-  pluginsDir: string;
+  /** undefined: nothing is installed, the plugins are in outDir only (a cell of a matrix of several cells). */
+  pluginsDir: string | undefined;
   outDir: string;
   /** undefined: golang:<version>-bookworm, the version read from go.mod at the commit. */
   goImage: string | undefined;
@@ -300,7 +301,7 @@ function noCacheOf(flag: boolean | undefined, env: Env): boolean {
  * sent as plugin source, and Dragonfly takes every file in --plugins-dir for a plugin. Checked on
  * the paths as given here, and on their real paths in check-inputs.
  */
-export function checkDirsApart(outDir: string, pluginsDir: string, pluginDirs: string[]): void {
+export function checkDirsApart(outDir: string, pluginsDir: string | undefined, pluginDirs: string[]): void {
   for (const dir of pluginDirs) {
     if (isInside(outDir, dir)) {
       throw new UsageError(`--out ${outDir} is inside the plugin directory ${dir}`, {
@@ -308,6 +309,7 @@ export function checkDirsApart(outDir: string, pluginsDir: string, pluginDirs: s
       });
     }
   }
+  if (pluginsDir === undefined) return;
   const clash =
     outDir === pluginsDir
       ? `--out and --plugins-dir are the same directory, ${outDir}`

@@ -2,6 +2,7 @@
  * One error class per failure kind. Each carries its exit code and a hint that names the fix; it is
  * raised where the fact is known and printed once, by the CLI.
  */
+import type { MatrixResult } from './commands/matrix';
 
 export interface ErrorDetails {
   /** What to do about it, in one sentence. */
@@ -113,6 +114,22 @@ export class ImageError extends D7yError {
 export class PushError extends D7yError {
   readonly code = 'push';
   readonly exitCode = 17;
+}
+
+/**
+ * A matrix of several cells ran, and some cells failed (with --fail-fast, the first failure stopped
+ * it). Each cell's own error, and what the others built, is in the result and in <out>/matrix.json.
+ */
+export class MatrixPartlyFailedError extends D7yError {
+  readonly code = 'matrix-partly-failed';
+  readonly exitCode = 18;
+  constructor(
+    message: string,
+    readonly result: MatrixResult,
+    details: ErrorDetails = {},
+  ) {
+    super(message, details);
+  }
 }
 
 /**

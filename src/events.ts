@@ -51,6 +51,11 @@ export function renderEvent(render: Logger, event: ProgressEvent): void {
     case 'step-finished':
       if (event.status === 'failed') return render.stepFailed(event.index, event.total, event.name, event.durationMs);
       return render.stepDone(event.index, event.total, event.name, event.durationMs, event.status);
+    // Each cell of a matrix under a header line of its own; a failed cell says why in a warning, as its error is no error block of its own.
+    case 'cell-started':
+      return render.headline(event.message);
+    case 'cell-finished':
+      return event.status === 'failed' ? render.warn(event.message) : render.info(event.message);
     case 'info':
     case 'plugin-compiled':
     case 'host-compiled':

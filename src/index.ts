@@ -4,11 +4,15 @@
  */
 export {
   build,
+  buildMatrix,
+  matrixCells,
   install,
   verify,
   inspect,
   prune,
   type BuildOptions,
+  type MatrixOptions,
+  type MatrixCellsOptions,
   type InstallOptions,
   type VerifyOptions,
   type InspectOptions,
@@ -18,6 +22,8 @@ export {
 } from './library';
 export type { BuildResult, BuiltFile } from './commands/build';
 export type { HostCacheOutcome } from './commands/build/host-cache';
+export type { CellOutcome, MatrixResult } from './commands/matrix';
+export type { CiCell } from './matrix/spec';
 export type { InstallResult } from './commands/install';
 export type { PruneResult } from './commands/prune';
 export type { InspectReport, VerifyReport } from './verify';

@@ -1,5 +1,5 @@
 /**
- * d7y-build as a library: build, install, verify, inspect and prune with options as plain values.
+ * d7y-build as a library: build, a matrix of builds, install, verify, inspect and prune with options as plain values.
  * Each resolves its options as the CLI resolves flags (config.ts: option, else D7Y_* variable, else
  * d7y-plugin.yaml, else the user's config.yaml, else the default) and runs the command's own
  * function, as the CLI does. Results are the CLI's --json documents; failures are thrown as the
@@ -26,6 +26,8 @@ import type { PluginType } from './plugin';
 import { readPluginMeta } from './plugin-meta';
 import { knownSecrets, maskSecrets } from './secrets';
 import { RunFailure } from './session/runner';
+import { resolveBuildPlan, resolveCiCells, type CiCell, type MatrixSpec } from './matrix/spec';
+import type { MatrixResult } from './commands/matrix';
 import type { CommandIo } from './commands/io';
 import type { BuildResult } from './commands/build';
 import type { InstallResult } from './commands/install';
@@ -85,6 +87,28 @@ export interface BuildOptions extends RunContextOptions {
   /** The os/arch the host and plugins are built for: linux/amd64 (the default) or linux/arm64. */
   platform?: string;
   /** The user's config file, instead of $XDG_CONFIG_HOME/d7y-build/config.yaml. */
+  config?: string;
+}
+
+/**
+ * A matrix's options: a build's, with the commits as a list (or a comma list) or a matrix file.
+ * Each commit is built as a build of its own; with several, each under <out>/<ref>/<platform>/.
+ */
+export interface MatrixOptions extends Omit<BuildOptions, 'commit'> {
+  /** The Dragonfly commits; required unless matrix, D7Y_COMMIT or d7y-plugin.yaml gives them. */
+  commits?: string | string[];
+  /** A matrix file (YAML or JSON): the commits, each with its own Go image and plugin directories if need be. */
+  matrix?: string;
+  /** Stop at the first failed cell; the cells after it are skipped. */
+  failFast?: boolean;
+}
+
+/** What `d7y-build matrix` prints the cells from: the commits, --out and the plugin directories. */
+export interface MatrixCellsOptions extends ContextOptions {
+  commits?: string | string[];
+  matrix?: string;
+  out?: string;
+  plugins?: string[];
   config?: string;
 }
 
@@ -156,6 +180,17 @@ export function resolveBuildOptions(options: BuildOptions, redact?: (values: str
   return resolveSpec(options.plugins, buildFlagsOf(options), env, cwd, new Date(), readPluginMeta, configInputs(options.config, env, cwd, redact));
 }
 
+/** The cells a matrix with these options runs; a single cell is a build as `build` runs it, under --out itself. */
+export function resolveMatrixOptions(options: MatrixOptions, redact?: (values: string[]) => void): MatrixSpec {
+  const { cwd, env } = contextOf(options);
+  const commit = Array.isArray(options.commits) ? options.commits.join(',') : options.commits;
+  const flags = { ...buildFlagsOf({ ...options, commit }), matrix: options.matrix, failFast: options.failFast };
+  const plan = resolveBuildPlan(options.plugins, flags, env, cwd, new Date(), readPluginMeta, configInputs(options.config, env, cwd, redact));
+  if ('matrix' in plan) return plan.matrix;
+  const { spec } = plan;
+  return { outDir: spec.outDir, cells: [{ cell: { ref: spec.ref, platform: spec.platform, dir: '.' }, spec }], failFast: flags.failFast ?? false };
+}
+
 export function resolveInstallOptions(options: InstallOptions, redact?: (values: string[]) => void): InstallSpec {
   const { cwd, env } = contextOf(options);
   const { host, pluginsDir, goImage, keep, config } = options;
@@ -193,9 +228,10 @@ async function runCommand<S, R>(
   const onEvent = options.onEvent;
   const log = eventLogger((event) => onEvent?.(maskEvent(event, (text) => maskSecrets(text, secrets))));
   const signal = options.signal ?? new AbortController().signal;
+  const mask = (text: string) => maskSecrets(text, secrets);
   return typed(async () => {
     try {
-      return await command(resolve(redact), { log, signal, env, redact });
+      return await command(resolve(redact), { log, signal, env, redact, mask });
     } catch (err) {
       // A RunFailure wraps the typed error with the step timings that the CLI's --json shows: a caller gets the error.
       throw err instanceof RunFailure ? err.error : err;
@@ -207,6 +243,23 @@ async function runCommand<S, R>(
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const { runBuild } = await import('./commands/build');
   return runCommand(options, (redact) => resolveBuildOptions(options, redact), runBuild);
+}
+
+/**
+ * Builds the plugins at each commit of a matrix, one cell after another: `d7y-build --commit a,b`.
+ * Some failed cells throw a MatrixPartlyFailedError whose result holds every cell's outcome.
+ */
+export async function buildMatrix(options: MatrixOptions): Promise<MatrixResult> {
+  const { runMatrix } = await import('./commands/matrix');
+  return runCommand(options, (redact) => resolveMatrixOptions(options, redact), runMatrix);
+}
+
+/** A matrix's cells as a CI job builds each: `d7y-build matrix`. Pure but for reading the matrix and config files. */
+export function matrixCells(options: MatrixCellsOptions = {}): CiCell[] {
+  const { cwd, env } = contextOf(options);
+  const commit = Array.isArray(options.commits) ? options.commits.join(',') : options.commits;
+  const { matrix, out, config } = options;
+  return resolveCiCells(options.plugins ?? [], { commit, matrix, out, config }, env, cwd, configInputs(config, env, cwd));
 }
 
 /** Installs prebuilt plugins after proving the host loads them: `d7y-build install`. */

@@ -9,7 +9,13 @@
 
 /** A fact a step established, told with its info line: what a library caller can act on without parsing text. */
 export type Fact =
-  { type: 'plugin-compiled'; plugin: string; file: string } | { type: 'host-compiled'; host: string; fromCache: boolean } | { type: 'installed'; path: string };
+  | { type: 'plugin-compiled'; plugin: string; file: string }
+  | { type: 'host-compiled'; host: string; fromCache: boolean }
+  | { type: 'installed'; path: string }
+  /** A matrix's cell begins: index counts from 1 to total; out is where its outputs go. */
+  | { type: 'cell-started'; index: number; total: number; ref: string; platform: string; out: string }
+  /** A matrix's cell ended; exitCode is its error's, 0 when it passed. */
+  | { type: 'cell-finished'; index: number; total: number; ref: string; platform: string; status: 'passed' | 'failed'; exitCode: number };
 
 /** How a step ended: 'skipped' when it had nothing to do. */
 export type StepStatus = 'done' | 'skipped' | 'failed';

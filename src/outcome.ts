@@ -3,7 +3,7 @@
  * The message and hint of an error are shown as one line each, its detail line by line, all with
  * their control characters escaped: the same text in the block and in the document.
  */
-import type { D7yError } from './errors';
+import { MatrixPartlyFailedError, type D7yError } from './errors';
 import type { RunFailure } from './session/runner';
 import { CONTROL, escapeControl, escapeLines, unicodeEscape } from './log';
 
@@ -32,6 +32,8 @@ export function failureOutcome(error: D7yError, failure?: RunFailure): Record<st
     commit: failure?.commit,
     steps: failure?.steps ?? [],
     error: errorFields(error),
+    // A matrix's failure is its cells': what each built or why it failed.
+    ...(error instanceof MatrixPartlyFailedError ? { cells: error.result.cells, summary: error.result.summary } : {}),
   };
 }
 

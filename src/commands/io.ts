@@ -13,4 +13,6 @@ export interface CommandIo {
   engine?: Engine;
   /** Takes secret values found on the way (a netrc's passwords), to mask them in all output. */
   redact(values: string[]): void;
+  /** Masks the secret values known so far, in what a command writes itself besides a build's files (matrix.json). */
+  mask?: (text: string) => string;
 }

@@ -62,6 +62,13 @@ describe('d7y-build completion', () => {
     expect(bashCompletes(bash, ['d7y-build', 'completion', ''])).toEqual(expect.arrayContaining(['bash', 'zsh', 'fish']));
   });
 
+  it('bash: completes the matrix flags and the matrix command', () => {
+    expect(bashCompletes(bash, ['d7y-build', '--fail'])).toEqual(['--fail-fast']);
+    expect(bashCompletes(bash, ['d7y-build', '--matr'])).toEqual(['--matrix']);
+    expect(bashCompletes(bash, ['d7y-build', 'matr'])).toEqual(['matrix']);
+    expect(bashCompletes(bash, ['d7y-build', 'matrix', '--format', ''])).toEqual(['github', 'gitlab']);
+  });
+
   it('bash: completes paths for plugin directories and path-valued options', async () => {
     await mkdir(path.join(cwd, 'myplugin'), { recursive: true });
     await writeFile(path.join(cwd, 'mynotes.txt'), '');

@@ -53,6 +53,10 @@ describe('what each command loads', () => {
     expect(loadsDockerode(staticClosure(['src/verify/index.ts', 'src/verify/report.ts']))).toBe(false);
   });
 
+  it('matrix prints its cells without an engine client', () => {
+    expect(loadsDockerode(staticClosure(['src/matrix/spec.ts', 'src/matrix/ci.ts']))).toBe(false);
+  });
+
   it('the commands that reach an engine do load it, through docker/dockerode.ts', () => {
     expect(loadsDockerode(staticClosure(['src/commands/build/index.ts']))).toBe(true);
     expect(loadsDockerode(staticClosure(['src/docker/engine.ts']))).toBe(false);

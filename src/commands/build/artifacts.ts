@@ -196,7 +196,8 @@ export async function install(ctx: BuildContext): Promise<void> {
   const manifestPath = path.join(spec.outDir, 'manifest.json');
   const provenancePath = path.join(spec.outDir, PROVENANCE_FILE);
   const sbomPath = path.join(spec.outDir, SBOM_FILE);
-  const installed = spec.plugins.map((p) => path.join(spec.pluginsDir, p.file));
+  const { pluginsDir } = spec;
+  const installed = pluginsDir === undefined ? [] : spec.plugins.map((p) => path.join(pluginsDir, p.file));
   // One placement for both directories: every file is written before any is renamed into place,
   // so a failure (a full disk, another build that installed the same plugin first) changes neither.
   await placeAllLocked(
@@ -208,9 +209,9 @@ export async function install(ctx: BuildContext): Promise<void> {
       { from: { content: maskSecrets(serializeManifest(manifest), ctx.secrets.values) }, to: manifestPath },
       { from: { content: maskSecrets(attestations.provenance, ctx.secrets.values) }, to: provenancePath },
       { from: { content: maskSecrets(attestations.sbom, ctx.secrets.values) }, to: sbomPath },
-      ...staged.plugins.map((f, i) => ({ from: f.path, to: installed[i]!, mode: 0o755 })),
+      ...installed.map((to, i) => ({ from: staged.plugins[i]!.path, to, mode: 0o755 })),
     ],
-    `--out ${spec.outDir} and --plugins-dir ${spec.pluginsDir}`,
+    pluginsDir === undefined ? `--out ${spec.outDir}` : `--out ${spec.outDir} and --plugins-dir ${pluginsDir}`,
     {
       unchangedSince: need(ctx.state.pluginsBefore, 'the plugins directory as it was'),
       signal: ctx.signal,

@@ -94,7 +94,7 @@ async function realPathOf(p: string): Promise<string> {
 /** The installer writes each plugin under a longer temporary name first: that one must fit too. */
 function checkNameLength(spec: BuildSpec): void {
   for (const plugin of spec.plugins) {
-    const longest = Buffer.byteLength(path.basename(tempName(path.join(spec.pluginsDir, plugin.file))));
+    const longest = Buffer.byteLength(path.basename(tempName(path.join(spec.pluginsDir ?? spec.outDir, plugin.file))));
     if (longest > NAME_MAX) {
       throw new UsageError(
         `plugin name ${plugin.name.slice(0, 16)}… (${plugin.name.length} characters) is too long: its .so would need a ${longest}-byte temporary name while it is installed, and a file name has at most ${NAME_MAX} bytes`,
@@ -119,7 +119,8 @@ async function readPlugins(ctx: BuildContext): Promise<Map<string, PluginSources
 
 /** The plugins directory's target files as they are now: the install must find them so. */
 async function recordPluginsBefore(ctx: BuildContext): Promise<void> {
-  ctx.state.pluginsBefore = await statesOf(ctx.spec.plugins.map((p) => path.join(ctx.spec.pluginsDir, p.file)));
+  const { pluginsDir } = ctx.spec;
+  ctx.state.pluginsBefore = pluginsDir === undefined ? new Map() : await statesOf(ctx.spec.plugins.map((p) => path.join(pluginsDir, p.file)));
 }
 
 /**
@@ -138,12 +139,12 @@ export async function checkInputs(ctx: BuildContext): Promise<void> {
   // Checked as given by resolveSpec; again here through symbolic links.
   checkDirsApart(
     await realPathOf(spec.outDir),
-    await realPathOf(spec.pluginsDir),
+    spec.pluginsDir === undefined ? undefined : await realPathOf(spec.pluginsDir),
     [...ctx.state.pluginSources.values()].map((c) => c.dir),
   );
   checkNameLength(spec);
   await assertWritableDir(spec.outDir, '--out');
-  await assertWritableDir(spec.pluginsDir, '--plugins-dir');
+  if (spec.pluginsDir !== undefined) await assertWritableDir(spec.pluginsDir, '--plugins-dir');
   await checkCacheDir(spec.cacheDir, spec.cacheDirOrigin);
   await recordPluginsBefore(ctx);
 

@@ -99,6 +99,16 @@ describe('install', () => {
     expect(sbom.components[0].properties).toContainEqual({ name: 'd7y-build:modulesUnknown', value: expect.any(String) });
   });
 
+  it('with no plugins directory (a cell of a matrix), writes --out and installs nothing', async () => {
+    const engine = buildingEngine();
+    ctx = contextOf(engine, { ...specOf(world), pluginsDir: undefined });
+    await runBefore(ctx, 'install');
+    await runStep(ctx, 'install');
+    expect(await readFile(path.join(world.out, 'plugins', PLUGIN.file), 'utf8')).toBe('plugin binary');
+    expect(ctx.state.outputs!.installed).toEqual([]);
+    expect(await readdir(world.plugins).catch(() => [])).toEqual([]);
+  });
+
   it('writes the credentials of --repo into neither the manifest nor the provenance', async () => {
     const engine = buildingEngine();
     ctx = contextOf(engine, specOf(world));
