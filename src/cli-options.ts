@@ -32,6 +32,11 @@ export const option = {
   keep: () => new Option('--keep', `keep the container for debugging and print its id${env('keep')}`),
   verbose: () => new Option('--verbose', "show the container's output"),
   quiet: () => new Option('--quiet', 'print only warnings, errors and the final paths').conflicts('verbose'),
+  platform: () =>
+    new Option(
+      '--platform <os/arch>',
+      `the platform the host and plugins are built for, one of ${TARGET_NAMES.join(', ')}, or a comma list of them (a matrix); cross-compiled and validated under qemu in the ${ENGINE_PLATFORM} container${env('platform')} (default: ${DEFAULT_TARGET})`,
+    ),
   matrix: () =>
     new Option('--matrix <file>', 'a YAML or JSON file listing the commits of a matrix, each with its own Go image and plugin directories if need be'),
   config: () => new Option('--config <file>', 'the config file of build settings [env D7Y_CONFIG] (default: $XDG_CONFIG_HOME/d7y-build/config.yaml)'),
@@ -50,10 +55,7 @@ export function buildOptions(): Option[] {
     option.pluginsDir(),
     option.out(),
     option.goImage(),
-    new Option(
-      '--platform <os/arch>',
-      `the platform the host and plugins are built for, one of ${TARGET_NAMES.join(', ')}; cross-compiled and validated under qemu in the ${ENGINE_PLATFORM} container${env('platform')} (default: ${DEFAULT_TARGET})`,
-    ),
+    option.platform(),
     new Option('--tags <tags>', `build tags, comma-separated, for host and plugins alike${env('tags')}`),
     new Option('--gcflags <flags>', `go build -gcflags, for host and plugins alike${env('gcflags')}`),
     new Option('--trimpath', `build with -trimpath, the default (host and plugins alike)${env('trimpath')}`),

@@ -306,6 +306,7 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
     .argument('[plugin-dir...]', 'plugin directories, named in each cell')
     .addOption(new Option('--format <format>', 'the CI system').choices(CI_FORMATS).makeOptionMandatory())
     .addOption(option.commit())
+    .addOption(option.platform())
     .addOption(option.matrix())
     .addOption(option.out())
     .addOption(option.config())

@@ -591,20 +591,31 @@ export const OPTIONS = {
     },
   }),
   push: switchOption(false, []),
-  platform: option<TargetName>({
+  platform: option<TargetName[]>({
     flag: true,
     files: ['plugin', 'user'],
     kind: 'string',
-    what: 'a platform',
+    what: 'a platform, or a comma list of them',
     examples: TARGET_NAMES,
+    // A comma list makes a matrix of builds (matrix/spec.ts), one per platform; each build has one.
     parse: (raw, at) => {
-      const value = text(raw);
-      if (!isTargetName(value)) {
-        throw new UsageError(`unknown platform "${value}" (${settingName(at)})`, { hint: `${settingName(at)} takes one of ${TARGET_NAMES.join(', ')}` });
+      const values = [
+        ...new Set(
+          text(raw)
+            .split(',')
+            .map((v) => v.trim()),
+        ),
+      ];
+      for (const value of values) {
+        if (!isTargetName(value)) {
+          throw new UsageError(`unknown platform "${value}" (${settingName(at)})`, {
+            hint: `${settingName(at)} takes one of ${TARGET_NAMES.join(', ')}, or a comma list of them`,
+          });
+        }
       }
-      return value;
+      return values as TargetName[];
     },
-    fallback: DEFAULT_TARGET,
+    fallback: [DEFAULT_TARGET],
   }),
   cacheDir: option<string>({
     flag: false,
@@ -861,7 +872,13 @@ export function resolveSpec(
     });
   }
 
-  const target = opt('platform');
+  const targets = opt('platform');
+  if (targets.value.length > 1) {
+    throw new UsageError(`${settingName(targets.origin)} names ${targets.value.length} platforms, and one build has one`, {
+      hint: 'build them as a matrix (d7y-build on the command line, or buildMatrix in the library), or name one platform',
+    });
+  }
+  const target = { value: targets.value[0]!, origin: targets.origin };
   if (image.value !== undefined && target.value !== DEFAULT_TARGET) {
     throw new UsageError(
       `--image is not yet supported for ${settingName(target.origin)} ${target.value}: the runtime image is built on the ${ENGINE_PLATFORM} Go image`,

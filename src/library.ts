@@ -94,9 +94,11 @@ export interface BuildOptions extends RunContextOptions {
  * A matrix's options: a build's, with the commits as a list (or a comma list) or a matrix file.
  * Each commit is built as a build of its own; with several, each under <out>/<ref>/<platform>/.
  */
-export interface MatrixOptions extends Omit<BuildOptions, 'commit'> {
+export interface MatrixOptions extends Omit<BuildOptions, 'commit' | 'platform'> {
   /** The Dragonfly commits; required unless matrix, D7Y_COMMIT or d7y-plugin.yaml gives them. */
   commits?: string | string[];
+  /** The platforms each commit is built for, e.g. ['linux/amd64', 'linux/arm64']; default linux/amd64. */
+  platforms?: string | string[];
   /** A matrix file (YAML or JSON): the commits, each with its own Go image and plugin directories if need be. */
   matrix?: string;
   /** Stop at the first failed cell; the cells after it are skipped. */
@@ -106,6 +108,7 @@ export interface MatrixOptions extends Omit<BuildOptions, 'commit'> {
 /** What `d7y-build matrix` prints the cells from: the commits, --out and the plugin directories. */
 export interface MatrixCellsOptions extends ContextOptions {
   commits?: string | string[];
+  platforms?: string | string[];
   matrix?: string;
   out?: string;
   plugins?: string[];
@@ -172,6 +175,9 @@ export function buildFlagsOf(options: BuildOptions): BuildFlags {
   };
 }
 
+/** A list option as the command line's comma list. */
+const listText = (value: string | string[] | undefined) => (Array.isArray(value) ? value.join(',') : value);
+
 const contextOf = (options: ContextOptions) => ({ cwd: options.cwd ?? process.cwd(), env: options.env ?? process.env });
 
 /** The spec a build with these options runs, as `d7y-build` with the same flags would; redact takes the secrets of the config files. */
@@ -183,12 +189,12 @@ export function resolveBuildOptions(options: BuildOptions, redact?: (values: str
 /** The cells a matrix with these options runs; a single cell is a build as `build` runs it, under --out itself. */
 export function resolveMatrixOptions(options: MatrixOptions, redact?: (values: string[]) => void): MatrixSpec {
   const { cwd, env } = contextOf(options);
-  const commit = Array.isArray(options.commits) ? options.commits.join(',') : options.commits;
-  const flags = { ...buildFlagsOf({ ...options, commit }), matrix: options.matrix, failFast: options.failFast };
+  const [commit, platform] = [listText(options.commits), listText(options.platforms)];
+  const flags = { ...buildFlagsOf({ ...options, commit, platform }), matrix: options.matrix, failFast: options.failFast };
   const plan = resolveBuildPlan(options.plugins, flags, env, cwd, new Date(), readPluginMeta, configInputs(options.config, env, cwd, redact));
   if ('matrix' in plan) return plan.matrix;
   const { spec } = plan;
-  return { outDir: spec.outDir, cells: [{ cell: { ref: spec.ref, platform: spec.platform, dir: '.' }, spec }], failFast: flags.failFast ?? false };
+  return { outDir: spec.outDir, cells: [{ cell: { ref: spec.ref, platform: spec.target, dir: '.' }, spec }], failFast: flags.failFast ?? false };
 }
 
 export function resolveInstallOptions(options: InstallOptions, redact?: (values: string[]) => void): InstallSpec {
@@ -257,9 +263,9 @@ export async function buildMatrix(options: MatrixOptions): Promise<MatrixResult>
 /** A matrix's cells as a CI job builds each: `d7y-build matrix`. Pure but for reading the matrix and config files. */
 export function matrixCells(options: MatrixCellsOptions = {}): CiCell[] {
   const { cwd, env } = contextOf(options);
-  const commit = Array.isArray(options.commits) ? options.commits.join(',') : options.commits;
+  const [commit, platform] = [listText(options.commits), listText(options.platforms)];
   const { matrix, out, config } = options;
-  return resolveCiCells(options.plugins ?? [], { commit, matrix, out, config }, env, cwd, configInputs(config, env, cwd));
+  return resolveCiCells(options.plugins ?? [], { commit, platform, matrix, out, config }, env, cwd, configInputs(config, env, cwd));
 }
 
 /** Installs prebuilt plugins after proving the host loads them: `d7y-build install`. */

@@ -2,10 +2,10 @@
  * A matrix's cells in a CI system's own matrix syntax, so that each CI job runs one cell as a
  * plain build. GitHub Actions: the `strategy.matrix` object as one JSON line, for
  * `fromJSON(needs.<job>.outputs.<name>)` through $GITHUB_OUTPUT; a job runs
- * `d7y-build --commit "${{ matrix.commit }}" --out "${{ matrix.out }}" --go-image "${{ matrix.goImage }}" ${{ matrix.plugins }}`
+ * `d7y-build --commit "${{ matrix.commit }}" --platform "${{ matrix.platform }}" --out "${{ matrix.out }}" --go-image "${{ matrix.goImage }}" ${{ matrix.plugins }}`
  * (a blank --go-image counts as unset). GitLab CI: a `parallel: matrix:` fragment whose variables
- * are d7y-build's own (D7Y_COMMIT, D7Y_OUT, D7Y_GO_IMAGE), so a job runs `d7y-build $PLUGIN_DIRS`;
- * D7Y_PLATFORM names the cell's platform, the one every build has today. Pure.
+ * are d7y-build's own (D7Y_COMMIT, D7Y_PLATFORM, D7Y_OUT, D7Y_GO_IMAGE), so a job runs
+ * `d7y-build $PLUGIN_DIRS`. Pure.
  */
 import { envName } from '../config';
 import type { CiCell, CiFormat } from './spec';
@@ -32,7 +32,7 @@ function gitlab(cells: CiCell[]): string {
   for (const c of cells) {
     const vars: Array<[string, string | undefined]> = [
       [envName('commit'), c.commit],
-      ['D7Y_PLATFORM', c.platform],
+      [envName('platform'), c.platform],
       [envName('out'), c.out],
       [envName('goImage'), c.goImage],
       ['PLUGIN_DIRS', c.plugins === undefined ? undefined : plain(c.plugins)],

@@ -6,7 +6,7 @@
  * `d7y-build matrix`, which prints them for a CI system. Pure but for reading the matrix file.
  */
 import path from 'node:path';
-import { DEFAULT_PLATFORM, envName, resolveSpec, resolver, type BuildFlags, type BuildSpec, type ConfigInputs } from '../config';
+import { envName, resolveSpec, resolver, type BuildFlags, type BuildSpec, type ConfigInputs } from '../config';
 import type { ConfigFile } from '../config-files';
 import { UsageError } from '../errors';
 import { dropHint, settingName } from '../origin';
@@ -30,6 +30,12 @@ export interface MatrixSpec {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** Settings as a build resolves them: flag, variable, the plugin directories' files, the user's file. */
+function settingsOf(dirs: string[], flags: object, env: Env, cwd: string, config: ConfigInputs) {
+  const pluginFiles = dirs.map((d) => config.readPluginConfig?.(path.resolve(cwd, d))).filter((f): f is ConfigFile => f !== undefined);
+  return resolver(flags, env, cwd, { plugin: pluginFiles, user: config.user?.file });
+}
 
 /** The commits of a matrix file, or of a comma list; a file and --commit at once is ambiguous. */
 function entriesOf(commit: string | undefined, file: string | undefined, commitFlag: string | undefined, cwd: string): MatrixEntry[] {
@@ -55,20 +61,31 @@ export function resolveBuildPlan(
   readMeta: (dir: string) => PluginMeta,
   config: ConfigInputs,
 ): { spec: BuildSpec } | { matrix: MatrixSpec } {
-  const specOf = (entry: MatrixEntry) =>
-    resolveSpec(entry.plugins ?? dirs, { ...flags, commit: entry.ref, goImage: entry.goImage ?? flags.goImage }, env, cwd, now, readMeta, config);
+  const settings = settingsOf(dirs, flags, env, cwd, config);
+  const platforms = settings('platform').value;
+  // Each cell's spec is resolved as a build of its one commit on its one platform would be.
+  const specOf = (entry: MatrixEntry, platform: string) =>
+    resolveSpec(
+      entry.plugins ?? dirs,
+      { ...flags, commit: entry.ref, goImage: entry.goImage ?? flags.goImage, ...(platforms.length > 1 ? { platform } : {}) },
+      env,
+      cwd,
+      now,
+      readMeta,
+      config,
+    );
   let entries: MatrixEntry[];
   if (flags.matrix === undefined) {
-    const spec = resolveSpec(dirs, flags, env, cwd, now, readMeta, config);
-    if (!spec.ref.includes(',')) return { spec };
-    entries = refList(spec.ref).map((ref) => ({ ref }));
+    const ref = settings('commit').value;
+    // No commit at all: resolveSpec says so, as for any build.
+    if (ref === undefined || (!ref.includes(',') && platforms.length === 1)) return { spec: resolveSpec(dirs, flags, env, cwd, now, readMeta, config) };
+    entries = refList(ref).map((r) => ({ ref: r }));
   } else {
     entries = entriesOf(flags.commit, flags.matrix, flags.commit, cwd);
   }
-  const specs = new Map(entries.map((e) => [e.ref, specOf(e)]));
-  const first = specs.get(entries[0]!.ref)!;
-  // Today one platform, the spec's; a list of platforms expands the cells here.
-  const cells = expandCells(entries, [first.platform]);
+  const cells = expandCells(entries, platforms);
+  const specs = cells.map((cell) => specOf(cell, cell.platform));
+  const first = specs[0]!;
   if (cells.length === 1) return { spec: first };
 
   const pluginsDir = resolver(flags, env, cwd, { plugin: [], user: config.user?.file })('pluginsDir');
@@ -85,10 +102,7 @@ export function resolveBuildPlan(
   return {
     matrix: {
       outDir: first.outDir,
-      cells: cells.map((cell) => ({
-        cell,
-        spec: { ...specs.get(cell.ref)!, platform: cell.platform, outDir: path.join(first.outDir, cell.dir), pluginsDir: undefined },
-      })),
+      cells: cells.map((cell, i) => ({ cell, spec: { ...specs[i]!, outDir: path.join(first.outDir, cell.dir), pluginsDir: undefined } })),
       failFast: flags.failFast ?? false,
     },
   };
@@ -116,6 +130,7 @@ export interface CiCell {
 
 export interface CiMatrixFlags {
   commit?: string;
+  platform?: string;
   matrix?: string;
   out?: string;
   config?: string;
@@ -133,14 +148,13 @@ function fromCwd(cwd: string, p: string): string {
  * as a build takes it (flag, variable, the plugin directories' files).
  */
 export function resolveCiCells(dirs: string[], flags: CiMatrixFlags, env: Env, cwd: string, config: ConfigInputs): CiCell[] {
-  const pluginFiles = dirs.map((d) => config.readPluginConfig?.(path.resolve(cwd, d))).filter((f): f is ConfigFile => f !== undefined);
-  const opt = resolver(flags, env, cwd, { plugin: pluginFiles, user: config.user?.file });
+  const opt = settingsOf(dirs, flags, env, cwd, config);
   const commit = flags.matrix === undefined ? opt('commit').value : undefined;
   if (flags.matrix === undefined && commit === undefined) {
     throw new UsageError('no Dragonfly commit given', { hint: `pass --commit v2.1.0,v2.1.1 (or set ${envName('commit')}), or --matrix <file>` });
   }
   const entries = entriesOf(commit, flags.matrix, flags.commit, cwd);
-  const cells = expandCells(entries, [DEFAULT_PLATFORM]);
+  const cells = expandCells(entries, opt('platform').value);
   const out = opt('out').value;
   return cells.map((cell) => ({
     commit: cell.ref,

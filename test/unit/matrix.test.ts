@@ -102,6 +102,39 @@ describe('argv → a build or a matrix', () => {
     expect(invocation?.spec).toMatchObject({ outDir: expected[0]!.outDir.split(`/${expected[0]!.ref}/`)[0], failFast });
   });
 
+  it('a comma list of platforms builds each commit on each, every cell with one target, commit by commit', () => {
+    const cells = cellsOf(parse(['--commit', 'v2.1.66,v2.3.4', '--platform', 'linux/amd64, linux/arm64', './fs']));
+    expect(cells.map((c) => [c.cell.dir, c.spec.ref, c.spec.target, c.spec.outDir])).toEqual([
+      ['v2.1.66/linux-amd64', 'v2.1.66', 'linux/amd64', `${OUT}/v2.1.66/linux-amd64`],
+      ['v2.1.66/linux-arm64', 'v2.1.66', 'linux/arm64', `${OUT}/v2.1.66/linux-arm64`],
+      ['v2.3.4/linux-amd64', 'v2.3.4', 'linux/amd64', `${OUT}/v2.3.4/linux-amd64`],
+      ['v2.3.4/linux-arm64', 'v2.3.4', 'linux/arm64', `${OUT}/v2.3.4/linux-arm64`],
+    ]);
+    // One commit on two platforms is a matrix too; a platform named twice is built once.
+    const one = cellsOf(parse(['--commit', 'v2.1.66', './fs'], { D7Y_PLATFORM: 'linux/arm64,linux/amd64,linux/arm64' }));
+    expect(one.map((c) => c.spec.target)).toEqual(['linux/arm64', 'linux/amd64']);
+    expect(parse(['--commit', 'v2.1.66', '--platform', 'linux/arm64', './fs'])).toMatchObject({ command: 'build', spec: { target: 'linux/arm64' } });
+  });
+
+  it('an unknown platform in the list is refused by name, with the ones there are', () => {
+    expect(() => parse(['--commit', 'v2.1.66', '--platform', 'linux/amd64,linux/s390x', './fs'])).toThrow(
+      expect.objectContaining({
+        message: 'unknown platform "linux/s390x" (--platform)',
+        hint: '--platform takes one of linux/amd64, linux/arm64, or a comma list of them',
+      }),
+    );
+  });
+
+  it('matrix --platform: every commit on every platform, each cell naming its own', () => {
+    const invocation = parse(['matrix', '--format', 'github', '--commit', 'v1,v2', '--platform', 'linux/amd64,linux/arm64']);
+    expect((invocation?.spec as { cells: CiCell[] }).cells.map((c) => [c.commit, c.platform, c.out])).toEqual([
+      ['v1', 'linux/amd64', 'd7y-build-out/v1/linux-amd64'],
+      ['v1', 'linux/arm64', 'd7y-build-out/v1/linux-arm64'],
+      ['v2', 'linux/amd64', 'd7y-build-out/v2/linux-amd64'],
+      ['v2', 'linux/arm64', 'd7y-build-out/v2/linux-arm64'],
+    ]);
+  });
+
   it('a matrix file gives each commit its own Go image and plugin directories, taken from the file', async () => {
     const file = await matrixFile('m.yaml', 'commits:\n  - v2.1.0\n  - ref: v2.1.1\n    goImage: golang:1.23.4-bookworm\n    plugins: [./other, /abs/third]\n');
     const cells = cellsOf(parse(['--matrix', file, '--go-image', 'golang:1.23.5-bookworm', './fs']));
