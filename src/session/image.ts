@@ -22,6 +22,9 @@ import { chooseGoImage, offlineGoImage, type GoImageChoice } from '../toolchain/
 const DOCKERFILE = 'Dockerfile.builder';
 const BUILDER_DIR = 'builder';
 export const BUILDER_REPOSITORY = 'd7y-build/builder';
+/** The builder image's role label, and the label naming the Go image it was built on. */
+export const BUILDER_ROLE = 'builder';
+export const GO_IMAGE_LABEL = 'io.d7y-build.go-image';
 
 /** The directory holding Dockerfile.builder: the package root, from the bundle or from the sources. */
 export function packageRoot(from: string = path.dirname(fileURLToPath(import.meta.url))): string {
@@ -119,12 +122,16 @@ export async function buildTagged(
   return built.id;
 }
 
+/** The builder image this d7y-build uses on the Go image with this id: its tag, context files and build args. */
+export async function builderImageFor(goImageId: string): Promise<{ tag: string; files: ContextFile[]; buildArgs: Record<string, string> }> {
+  const files = await builderContextFiles(packageRoot());
+  const buildArgs = builderBuildArgs(goImageId);
+  return { tag: builderImageTag(files, buildArgs), files, buildArgs };
+}
+
 /** The builder image on top of the Go image with this id, built when absent. */
 async function ensureBuilderImage(ctx: SessionContext, goImage: string, goImageId: string): Promise<BuilderImage> {
-  const root = packageRoot();
-  const files = await builderContextFiles(root);
-  const buildArgs = builderBuildArgs(goImageId);
-  const builderImage = builderImageTag(files, buildArgs);
+  const { tag: builderImage, files, buildArgs } = await builderImageFor(goImageId);
   const present = await ctx.engine.inspectImage(builderImage);
   if (present !== undefined) {
     ctx.log.info(`using ${builderImage} (${goImage})`);
@@ -132,11 +139,11 @@ async function ensureBuilderImage(ctx: SessionContext, goImage: string, goImageI
   }
 
   ctx.log.info(`building ${builderImage} from ${goImage}`);
-  const context = tarFs.pack(root, { entries: files.map((f) => f.name) }) as unknown as Readable;
+  const context = tarFs.pack(packageRoot(), { entries: files.map((f) => f.name) }) as unknown as Readable;
   const builtId = await buildTagged(
     ctx,
     context,
-    { tag: builderImage, dockerfile: DOCKERFILE, buildArgs, labels: { ...toolLabels('builder'), 'io.d7y-build.go-image': goImage } },
+    { tag: builderImage, dockerfile: DOCKERFILE, buildArgs, labels: { ...toolLabels(BUILDER_ROLE), [GO_IMAGE_LABEL]: goImage } },
     (message, output, cause) =>
       new GoImageError(`cannot build the builder image on ${goImage}: ${message}`, {
         hint: 'the Go image must be a Debian-based golang image (bash, coreutils, gcc), like golang:<version>-bookworm',

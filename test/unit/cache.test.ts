@@ -14,6 +14,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { exportCache, importCache, listCache, pruneCache } from '../../src/commands/cache';
 import { toolLabels } from '../../src/docker/labels';
 import { UsageError } from '../../src/errors';
+import { builderImageFor } from '../../src/session/image';
 import { CACHE_HELPER } from '../../src/session/layout';
 import { sourceTreeLabels } from '../../src/session/source-tree';
 import { FakeEngine } from './fake-engine';
@@ -166,6 +167,25 @@ async function exportingEngine(): Promise<FakeEngine> {
   return engine;
 }
 
+const GO_REF = 'golang:1.23.5-bookworm';
+const GO_ID = `sha256:${'a'.repeat(64)}`;
+const BUILDER_ID = `sha256:${'b'.repeat(64)}`;
+
+/**
+ * An exporting engine with the builder image this d7y-build uses on the Go image, and a builder
+ * image of an earlier d7y-build on it, which no build would use.
+ */
+async function engineWithImages(): Promise<{ engine: FakeEngine; builder: string }> {
+  const engine = await exportingEngine();
+  const builder = (await builderImageFor(GO_ID)).tag;
+  const labels = { ...toolLabels('builder'), 'io.d7y-build.go-image': GO_REF };
+  engine.images.set(GO_REF, { id: GO_ID, env: {}, labels: {}, arch: 'amd64' });
+  engine.images.set(builder, { id: BUILDER_ID, env: {}, labels, arch: 'amd64' });
+  engine.images.set('d7y-build/builder:0123456789abcdef', { id: `sha256:${'c'.repeat(64)}`, env: {}, labels, arch: 'amd64' });
+  engine.imageSizes.set(BUILDER_ID, 900 * MB);
+  return { engine, builder };
+}
+
 /** Every entry of a tar file: name, type, link target, content. */
 async function entriesOf(file: string): Promise<Array<{ name: string; type: string; linkname?: string; content: string }>> {
   const extract = tarStream.extract();
@@ -198,7 +218,8 @@ describe('cache export', () => {
     expect(entries[0]!.name).toBe('d7y-build-cache.json');
     const manifest = JSON.parse(entries[0]!.content);
     expect(manifest).toMatchObject({
-      schemaVersion: 1,
+      schemaVersion: 2,
+      images: [],
       volumes: [
         { name: 'd7y-build-go-build', role: 'go-build-cache' },
         { name: 'd7y-build-go-mod' },
@@ -235,6 +256,35 @@ describe('cache export', () => {
       `${NEW_TREE}/${IMPORTED}/go.mod`,
       `${NEW_TREE}/${IMPORTED}/cmd/dfget/main.go`,
       `${NEW_TREE}/dragonfly`,
+    ]);
+  });
+
+  it('carries the builder image a build would use and its Go image, in one save, after the manifest', async () => {
+    const { engine, builder } = await engineWithImages();
+    const file = path.join(dir, 'cache.tar');
+    const result = await exportCache(engine, file);
+    expect(result.images).toEqual([
+      { ref: builder, role: 'builder' },
+      { ref: GO_REF, role: 'go' },
+    ]);
+    expect(engine.saves).toEqual([[builder, GO_REF]]);
+    const entries = await entriesOf(file);
+    expect(JSON.parse(entries[0]!.content).images).toEqual([
+      { ref: builder, id: BUILDER_ID, role: 'builder' },
+      { ref: GO_REF, id: GO_ID, role: 'go' },
+    ]);
+    expect(entries.slice(1, 4).map((e) => e.name)).toEqual([
+      'images/manifest.json',
+      `images/${'b'.repeat(64)}/layer.tar`,
+      `images/${'a'.repeat(64)}/layer.tar`,
+    ]);
+    expect(entries[4]!.name).toBe('d7y-build-go-build/ab/abcd-d');
+
+    const listing = await listCache(engine, cacheDir);
+    expect(listing.images.map((i) => [i.ref, i.role, i.sizeBytes])).toEqual([
+      ['d7y-build/builder:0123456789abcdef', 'builder', 0],
+      [builder, 'builder', 900 * MB],
+      [GO_REF, 'go', 0],
     ]);
   });
 
@@ -280,6 +330,77 @@ describe('cache import', () => {
       ]);
       expect(fresh.removed).toEqual([helper.id]);
     }
+  });
+
+  it('loads the images an engine lacks, keeps those it has as the same image, from a file or a directory', async () => {
+    for (const kind of ['file', 'dir'] as const) {
+      const target = kind === 'file' ? path.join(dir, `${kind}.tar`) : path.join(dir, kind);
+      const { engine, builder } = await engineWithImages();
+      await exportCache(engine, target);
+      if (kind === 'dir') expect(await readdir(target)).toContain('images.tar');
+      const fresh = new FakeEngine();
+      fresh.images.set(GO_REF, { id: GO_ID, env: {}, labels: {}, arch: 'amd64' });
+      const result = await importCache(fresh, target);
+      expect(result.images).toEqual([{ ref: builder, role: 'builder' }]);
+      expect(result.keptImages).toEqual([GO_REF]);
+      expect(fresh.loads).toEqual([[builder, GO_REF]]);
+      expect(fresh.images.get(builder)?.id).toBe(BUILDER_ID);
+      expect(result.volumes.map((v) => v.name)).toEqual(['d7y-build-go-build', 'd7y-build-go-mod', NEW_TREE]);
+      // The images' entries went to the engine's image load, none into a volume.
+      expect(Object.keys(fresh.puts[0]!.files).every((name) => !name.startsWith('images/'))).toBe(true);
+
+      // Imported again: everything is there.
+      const again = await importCache(fresh, target);
+      expect(again.images).toEqual([]);
+      expect(again.keptImages).toEqual([builder, GO_REF]);
+      expect(fresh.loads).toHaveLength(1);
+    }
+  });
+
+  it('loads no image when a ref of the export names another image here', async () => {
+    const { engine, builder } = await engineWithImages();
+    const file = path.join(dir, 'cache.tar');
+    await exportCache(engine, file);
+    const fresh = new FakeEngine();
+    fresh.images.set(GO_REF, { id: `sha256:${'e'.repeat(64)}`, env: {}, labels: {}, arch: 'amd64' });
+    const result = await importCache(fresh, file);
+    expect(result.skippedImages).toEqual([{ ref: builder, why: `${GO_REF} is another image here (sha256:eeeeeeeeeeee)` }]);
+    expect(fresh.loads).toEqual([]);
+    expect(fresh.images.get(GO_REF)?.id).toBe(`sha256:${'e'.repeat(64)}`);
+    expect(result.volumes).toHaveLength(3);
+  });
+
+  it('refuses images that would tag what the manifest does not list, or that the engine refuses, and takes back all it made', async () => {
+    const { engine, builder } = await engineWithImages();
+    const file = path.join(dir, 'cache.tar');
+    await exportCache(engine, file);
+    const entries = await entriesOf(file);
+    const pack = tarStream.pack();
+    for (const e of entries) {
+      const content = e.name === 'images/manifest.json' ? e.content.replace(`"RepoTags":["${GO_REF}"]`, '"RepoTags":["alpine:latest"]') : e.content;
+      if (e.type === 'symlink') pack.entry({ name: e.name, type: 'symlink', linkname: e.linkname });
+      else if (e.type === 'directory') pack.entry({ name: e.name, type: 'directory' });
+      else pack.entry({ name: e.name }, content);
+    }
+    pack.finalize();
+    const crafted = path.join(dir, 'crafted.tar');
+    await writeFile(crafted, Buffer.concat(await Readable.from(pack).toArray()));
+
+    const fresh = new FakeEngine();
+    const err = await importCache(fresh, crafted).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).message).toBe(
+      `${crafted} is not a d7y-build cache export: the images would tag "alpine:latest", which the manifest does not list`,
+    );
+    expect([...fresh.images.keys()]).toEqual([]);
+    expect([...fresh.volumes.keys()]).toEqual([]);
+
+    const refusing = new FakeEngine();
+    refusing.loadError = new Error('unexpected EOF');
+    const refused = await importCache(refusing, file).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ exitCode: 2, message: `the engine refused the images of ${file}: unexpected EOF` });
+    expect(refusing.removedImages.sort()).toEqual([builder, GO_REF].sort());
+    expect([...refusing.volumes.keys()]).toEqual([]);
   });
 
   /** A one-file export with this manifest and these entries. */

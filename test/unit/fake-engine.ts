@@ -15,6 +15,7 @@ import type {
   ExecOptions,
   ExecResult,
   ImageInfo,
+  ImageSummary,
   VolumeInfo,
 } from '../../src/docker/engine';
 
@@ -88,6 +89,13 @@ export class FakeEngine implements Engine {
   pushError: Error | undefined;
   /** Refs removed by removeImage, in order. */
   readonly removedImages: string[] = [];
+  /** What the image listing says an image holds, by id; absent: 0. */
+  readonly imageSizes = new Map<string, number>();
+  /** The refs each saveImages was asked for, and each loadImages's tags, in order. */
+  readonly saves: string[][] = [];
+  readonly loads: string[][] = [];
+  /** Set: each image load fails with it, after reading its stream. */
+  loadError: Error | undefined;
   /** Containers run to their end by runToEnd, with their spec; what they answer, by default exit 0, silent. */
   readonly runs: ContainerSpec[] = [];
   runAnswer: Partial<ExecResult & { timedOut: boolean }> = {};
@@ -186,6 +194,40 @@ export class FakeEngine implements Engine {
   async removeImage(ref: string): Promise<'removed' | 'gone'> {
     this.removedImages.push(ref);
     return this.images.delete(ref) ? 'removed' : 'gone';
+  }
+
+  async listImages(labels: Record<string, string>): Promise<ImageSummary[]> {
+    const byId = new Map<string, ImageSummary>();
+    for (const [ref, info] of this.images) {
+      if (!Object.entries(labels).every(([k, v]) => k in info.labels && (v === '' || info.labels[k] === v))) continue;
+      const summary = byId.get(info.id) ?? { id: info.id, tags: [], labels: info.labels, sizeBytes: this.imageSizes.get(info.id) ?? 0 };
+      summary.tags.push(ref);
+      byId.set(info.id, summary);
+    }
+    return [...byId.values()];
+  }
+
+  /** A tar like `docker save`'s: manifest.json naming each image's tags, id and labels, and a layer per image. */
+  async saveImages(refs: string[]): Promise<Readable> {
+    this.saves.push(refs);
+    const manifest = refs.map((ref) => {
+      const info = this.images.get(ref);
+      if (info === undefined) throw Object.assign(new Error(`reference does not exist: ${ref}`), { statusCode: 404 });
+      return { RepoTags: [ref], Id: info.id, Labels: info.labels, Layers: [`${info.id.replace('sha256:', '')}/layer.tar`] };
+    });
+    return tarOf({
+      'manifest.json': JSON.stringify(manifest),
+      ...Object.fromEntries(manifest.map((m) => [m.Layers[0]!, `layer of ${m.Id}`])),
+    });
+  }
+
+  async loadImages(tar: Readable): Promise<void> {
+    const files = await readTar(tar);
+    if (this.loadError !== undefined) throw this.loadError;
+    if (files['manifest.json'] === undefined) throw new Error('open /var/lib/docker/tmp/docker-import/manifest.json: no such file or directory');
+    const manifest = JSON.parse(files['manifest.json']) as Array<{ RepoTags: string[]; Id: string; Labels: Record<string, string> }>;
+    this.loads.push(manifest.flatMap((m) => m.RepoTags));
+    for (const m of manifest) for (const tag of m.RepoTags) this.images.set(tag, { id: m.Id, env: {}, labels: m.Labels, arch: 'amd64' });
   }
 
   /** What the container answers to cmd: the latest script whose prefix matches. */
