@@ -1,10 +1,10 @@
 /**
  * The archive format of `d7y-build cache export` and `import`: tar entries named <volume>/<path>,
  * one volume after another, described by a manifest (MANIFEST_NAME). As one file, the manifest is
- * its first entry, then the builder images as `docker save` wrote them, each entry under
- * IMAGES_DIR/, then the volumes; as a directory, the manifest is a file beside IMAGES_FILE (the
- * images as `docker save` wrote them) and one <volume>.tar per volume. Schema version 1 (volumes
- * only) is still read.
+ * its first entry, then the builder images as `docker save` wrote them but for the layers of the Go
+ * image under them, each entry under IMAGES_DIR/, then the volumes; as a directory, the manifest is
+ * a file beside IMAGES_FILE (those images' entries) and one <volume>.tar per volume. Schema version
+ * 1 (volumes only) is still read.
  *
  * Entries are copied one at a time, each streamed through, so memory stays flat whatever the
  * caches hold. Each is rebuilt from its name, type, mode, owner, size, time and link target only:
@@ -32,12 +32,16 @@ export const IMAGES_DIR = 'images';
 /** The images' tar in a directory export. */
 export const IMAGES_FILE = 'images.tar';
 
-/** An image the export carries: a builder image, or the Go image it was built on. */
+/**
+ * A builder image the export carries: its layers above the Go image's, which `docker load` finds on
+ * an engine that has that Go image (it takes a layer it has without reading the file).
+ */
 export interface ManifestImage {
   ref: string;
   /** The image id the ref names once loaded: a load that yields another is refused. */
   id: string;
-  role: 'builder' | 'go';
+  /** The Go image it is built on, which the engine must have to load it. */
+  base: { ref: string; id: string };
 }
 
 export interface CacheManifest {
@@ -251,4 +255,29 @@ export function checkedName(header: tarStream.Header, volumes: ReadonlySet<strin
     throw new BadEntryError(`entry ${JSON.stringify(raw)} is a ${header.type ?? 'special entry'}: a cache holds directories, files and links`);
   }
   return { volume, name };
+}
+
+/** What of a `docker save` tar is the files of images' layers: manifest.json's Layers, and links among the entries. */
+export async function savedLayout(source: Readable): Promise<{ layers: Map<string, string[]>; links: Map<string, string> }> {
+  const extract = tarStream.extract();
+  pipeline(source, extract as unknown as NodeJS.WritableStream).catch(() => {});
+  const layers = new Map<string, string[]>();
+  const links = new Map<string, string>();
+  try {
+    for await (const entry of extract) {
+      const body = entry as unknown as AsyncIterable<Buffer>;
+      const { name, type, linkname } = entry.header;
+      if (type === 'symlink') links.set(name, path.posix.normalize(path.posix.join(path.posix.dirname(name), linkname ?? '')));
+      if (name === 'manifest.json' && type === 'file' && entry.header.size! <= MAX_MANIFEST_BYTES) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of body) chunks.push(chunk);
+        const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Array<{ RepoTags?: string[]; Layers?: string[] }>;
+        for (const m of parsed) for (const tag of m.RepoTags ?? []) layers.set(tag, m.Layers ?? []);
+      } else for await (const _ of body);
+    }
+  } finally {
+    source.destroy();
+    extract.destroy();
+  }
+  return { layers, links };
 }

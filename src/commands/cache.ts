@@ -35,6 +35,7 @@ import {
   MAX_MANIFEST_BYTES,
   plainHeader,
   readFirstEntry,
+  savedLayout,
   streamPack,
   type CacheManifest,
   type ManifestImage,
@@ -47,7 +48,7 @@ import type { BuildContainer, Engine } from '../docker/engine';
 import { LABEL, runLabels, toolLabels } from '../docker/labels';
 import { engineMessage } from '../docker/engine';
 import { D7yError, UsageError } from '../errors';
-import { diskUsage, formatBytes, kindOf, makeDirectory, readRegularFile } from '../files';
+import { diskUsage, formatBytes, kindOf, makeDirectory, makeTempDir, readRegularFile } from '../files';
 import { listMirrors } from '../git/source';
 import { LOCK_TEMP, lockIsStale } from '../lock';
 import { nullLogger, type Logger } from '../log';
@@ -302,7 +303,8 @@ export async function pruneCache(
 export interface CacheExportResult {
   target: string;
   volumes: Array<{ name: string; role: string }>;
-  images: Array<{ ref: string; role: string }>;
+  /** Builder images, each with the Go image it needs where it is imported. */
+  images: Array<{ ref: string; base: string }>;
   /** Volumes left out, and why. */
   skipped: Array<{ name: string; why: string }>;
 }
@@ -387,43 +389,68 @@ async function exportable(
   return volumes;
 }
 
-function manifestOf(volumes: ExportVolume[], images: ManifestImage[], files: boolean): CacheManifest {
+function manifestOf(volumes: ExportVolume[], exported: ExportImage[], files: boolean): CacheManifest {
   return {
     schemaVersion: 2,
     createdBy: `d7y-build ${VERSION}`,
     createdAt: new Date().toISOString(),
     volumes: volumes.map(({ name, role, labels }) => ({ name, role, labels, ...(files ? { file: `${name}.tar` } : {}) })),
-    images,
+    images: exported.map(({ ref, id, base }) => ({ ref, id, base })),
   };
+}
+
+/** A builder image to export, and how many of its lowest layers are its Go image's. */
+interface ExportImage extends ManifestImage {
+  baseLayers: number;
 }
 
 /**
  * The builder images a build of this d7y-build would use (the tag it derives from the Go image's
- * id), each with that Go image. A builder image of another Go image or another d7y-build is left
- * out: no build would take it. One `docker save` carries both: the Go image's layers are the
- * builder image's lower ones, so its tag adds nothing but its name.
+ * id), each on a Go image the engine has. A builder image of another Go image or another d7y-build
+ * is left out: no build would take it.
  */
-async function exportableImages(engine: Engine): Promise<ManifestImage[]> {
-  const images: ManifestImage[] = [];
+async function exportableImages(engine: Engine): Promise<ExportImage[]> {
+  const images: ExportImage[] = [];
   for (const builder of await engine.listImages({ [LABEL.tool]: '', [LABEL.role]: BUILDER_ROLE })) {
     const goRef = builder.labels[GO_IMAGE_LABEL];
     const go = goRef === undefined ? undefined : await engine.inspectImage(goRef);
     if (goRef === undefined || go === undefined) continue;
     const { tag } = await builderImageFor(go.id);
     if (!builder.tags.includes(tag)) continue;
-    images.push({ ref: tag, id: builder.id, role: 'builder' });
-    if (!images.some((i) => i.ref === goRef)) images.push({ ref: goRef, id: go.id, role: 'go' });
+    // The Go image's layers are the builder image's lowest, unless the engine says otherwise.
+    const layers = (await engine.inspectImage(tag))?.layers ?? [];
+    const base = go.layers ?? [];
+    const baseLayers = base.length > 0 && base.every((l, i) => layers[i] === l) ? base.length : 0;
+    images.push({ ref: tag, id: builder.id, base: { ref: goRef, id: go.id }, baseLayers });
   }
   return images.sort((a, b) => a.ref.localeCompare(b.ref));
 }
 
-/** The images' entries as `docker save` streams them, each under prefix. */
-async function packImages(engine: Engine, images: ManifestImage[], pack: tarStream.Pack, prefix: string, signal: AbortSignal | undefined): Promise<void> {
-  const saved = await engine.saveImages(
-    images.map((i) => i.ref),
-    signal,
-  );
-  await copyEntries(saved, pack, (h) => plainHeader(h, path.posix.join(prefix, h.name)));
+/**
+ * The images' entries as `docker save` writes them, each under prefix, without the files of the
+ * layers their Go images hold: the Go image is a gigabyte, the builder's own layers a few megabytes,
+ * and an engine that loads them has the Go image. The save is spooled to a temporary file first:
+ * which files those are, its manifest.json says, at its end.
+ */
+async function packImages(engine: Engine, images: ExportImage[], pack: tarStream.Pack, prefix: string, signal: AbortSignal | undefined): Promise<void> {
+  const spool = await makeTempDir('images');
+  try {
+    const saved = path.join(spool, 'saved.tar');
+    await pipeline(
+      await engine.saveImages(
+        images.map((i) => i.ref),
+        signal,
+      ),
+      createWriteStream(saved),
+    );
+    const { layers, links } = await savedLayout(createReadStream(saved));
+    const drop = new Set(images.flatMap((i) => (layers.get(i.ref) ?? []).slice(0, i.baseLayers)));
+    // A layer file another entry links to stays (docker save links a layer it holds twice).
+    for (const [from, to] of links) if (!drop.has(from)) drop.delete(to);
+    await copyEntries(createReadStream(saved), pack, (h) => (drop.has(h.name) ? undefined : plainHeader(h, path.posix.join(prefix, h.name))));
+  } finally {
+    await rm(spool, { recursive: true, force: true });
+  }
 }
 
 /** A directory export: the images' tar, a tar per volume, then the manifest naming them; tars no longer listed go. */
@@ -431,7 +458,7 @@ async function exportToDirectory(
   engine: Engine,
   container: BuildContainer,
   volumes: ExportVolume[],
-  images: ManifestImage[],
+  images: ExportImage[],
   target: string,
   { log, signal }: { log: Logger; signal: AbortSignal | undefined },
 ): Promise<void> {
@@ -489,7 +516,7 @@ export async function exportCache(engine: Engine, target: string, { log = nullLo
       await exportToDirectory(engine, container, volumes, images, target, { log, signal });
     }
     result.volumes = volumes.map((v) => ({ name: v.name, role: v.role }));
-    result.images = images.map((i) => ({ ref: i.ref, role: i.role }));
+    result.images = images.map((i) => ({ ref: i.ref, base: i.base.ref }));
   });
   return result;
 }
@@ -500,8 +527,8 @@ export interface CacheImportResult {
   volumes: Array<{ name: string; role: string }>;
   /** Volumes the engine has already: left as they are. */
   kept: string[];
-  /** Images loaded. */
-  images: Array<{ ref: string; role: string }>;
+  /** Builder images loaded, each with the Go image it is on. */
+  images: Array<{ ref: string; base: string }>;
   /** Images the engine has already, as the same image. */
   keptImages: string[];
   /** Images not loaded, and why. */
@@ -517,22 +544,29 @@ function notAnExport(source: string, why: string): UsageError {
 /** A reference of an image as an export names it: repository:tag, lower case, nothing else. */
 const IMAGE_REF = /^[a-z0-9][a-z0-9._/:-]{0,254}:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
-/** The manifest's images, each checked: a builder image of d7y-build's repository, or a Go image, by its id. */
+const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+
+/** The manifest's images, each checked: a builder image of d7y-build's repository by its id, on a Go image by its id. */
 function parseImages(images: unknown, source: string): ManifestImage[] {
   if (images === undefined) return [];
   if (!Array.isArray(images)) throw notAnExport(source, `its ${MANIFEST_NAME} lists no images`);
   const refs = new Set<string>();
   return images.map((i: Partial<ManifestImage>) => {
     const ref = typeof i?.ref === 'string' ? i.ref : '';
+    const base = i?.base;
     const ok =
       IMAGE_REF.test(ref) &&
+      ref.startsWith(`${BUILDER_REPOSITORY}:`) &&
       !refs.has(ref) &&
       typeof i.id === 'string' &&
-      /^sha256:[0-9a-f]{64}$/.test(i.id) &&
-      (i.role === 'go' || (i.role === 'builder' && ref.startsWith(`${BUILDER_REPOSITORY}:`)));
-    if (!ok) throw notAnExport(source, `it names the image ${JSON.stringify(ref)}, which is no builder or Go image by its id (or twice)`);
+      IMAGE_ID.test(i.id) &&
+      typeof base?.ref === 'string' &&
+      IMAGE_REF.test(base.ref) &&
+      typeof base.id === 'string' &&
+      IMAGE_ID.test(base.id);
+    if (!ok) throw notAnExport(source, `it names the image ${JSON.stringify(ref)}, which is no builder image on a Go image, by their ids (or twice)`);
     refs.add(ref);
-    return { ref, id: i.id!, role: i.role! };
+    return { ref, id: i.id!, base: { ref: base.ref, id: base.id } };
   });
 }
 
@@ -617,27 +651,46 @@ async function openExport(source: string): Promise<{ kind: 'file' | 'dir'; manif
 }
 
 /**
- * Which of the export's images to load: none when the engine has them all, or when one of their
- * refs names another image here (a load would move that tag; the builder image of another Go image
- * is no use anyway, and the first build makes its own).
+ * Which of the export's builder images to load: those the engine lacks, whose Go image it has by the
+ * same id (the export holds no layer of it). One whose tag names another image here is not loaded:
+ * the load would move the tag.
  */
 async function planImages(engine: Engine, images: ManifestImage[], result: CacheImportResult): Promise<ManifestImage[]> {
-  const here = await Promise.all(images.map(async (i) => ({ image: i, id: (await engine.inspectImage(i.ref))?.id })));
-  result.keptImages = here.filter((h) => h.id === h.image.id).map((h) => h.image.ref);
-  const absent = here.filter((h) => h.id === undefined).map((h) => h.image);
-  const other = here.find((h) => h.id !== undefined && h.id !== h.image.id);
-  if (other === undefined || absent.length === 0) return absent;
-  result.skippedImages = absent.map((i) => ({ ref: i.ref, why: `${other.image.ref} is another image here (${other.id!.slice(0, 19)})` }));
+  const load: ManifestImage[] = [];
+  for (const image of images) {
+    const here = (await engine.inspectImage(image.ref))?.id;
+    const base = (await engine.inspectImage(image.base.ref))?.id;
+    if (here === image.id) result.keptImages.push(image.ref);
+    else if (here !== undefined) result.skippedImages.push({ ref: image.ref, why: `${image.ref} is another image here (${here.slice(0, 19)})` });
+    else if (base !== image.base.id)
+      result.skippedImages.push({
+        ref: image.ref,
+        why: `it is built on ${image.base.ref} (${image.base.id.slice(0, 19)}), which ${base === undefined ? 'is not here' : `is another image here (${base.slice(0, 19)})`}; the first build makes its own`,
+      });
+    else load.push(image);
+  }
+  // One load tags every image of the export: with one that cannot be loaded, none is.
+  const skipped = result.skippedImages[0];
+  if (skipped === undefined) return load;
+  for (const image of load) result.skippedImages.push({ ref: image.ref, why: `it is saved together with ${skipped.ref}, which is not loaded` });
   return [];
 }
 
 /**
- * Loads the images of the export through the engine, each entry checked, tagging only the
- * manifest's images (those the engine has already keep their id); then each ref must name the
- * manifest's id.
+ * Loads the export's images through the engine, each entry checked, tagging nothing but the images
+ * to load (all of the export's but those kept or skipped: those the engine has keep their tag); then
+ * each ref must name the manifest's id.
  */
-async function loadImages(engine: Engine, source: string, kind: 'file' | 'dir', images: ManifestImage[], signal: AbortSignal | undefined): Promise<void> {
-  const check = { names: IMAGE_TAG_FILES, fn: (name: string, text: string) => checkImageTags(name, text, new Set(images.map((i) => i.ref))) };
+async function loadImages(
+  engine: Engine,
+  source: string,
+  kind: 'file' | 'dir',
+  images: ManifestImage[],
+  kept: string[],
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const allowed = new Set([...images.map((i) => i.ref), ...kept]);
+  const check = { names: IMAGE_TAG_FILES, fn: (name: string, text: string) => checkImageTags(name, text, allowed) };
   try {
     await streamPack(
       (pack) =>
@@ -689,8 +742,8 @@ export async function importCache(engine: Engine, source: string, { log = nullLo
     if (load.length > 0) {
       log.info(`loading images ${load.map((i) => i.ref).join(', ')}`);
       // From here on, a failure removes them again.
-      result.images = load.map((i) => ({ ref: i.ref, role: i.role }));
-      await loadImages(engine, source, kind, images, signal);
+      result.images = load.map((i) => ({ ref: i.ref, base: i.base.ref }));
+      await loadImages(engine, source, kind, load, result.keptImages, signal);
     }
     if (fill.length === 0) return result;
     for (const v of fill) {
@@ -757,7 +810,7 @@ export async function runCache(engine: Engine, spec: CacheSpec, options: CacheOp
       const result = await exportCache(engine, spec.target, options);
       return {
         lines: [
-          ...result.images.map((i) => `exported image ${i.ref}`),
+          ...result.images.map((i) => `exported image ${i.ref} (on ${i.base})`),
           ...result.volumes.map((v) => `exported volume ${v.name}`),
           ...result.skipped.map((v) => `skipped volume ${v.name}: ${v.why}`),
         ],

@@ -187,7 +187,8 @@ export class DockerEngine implements Engine {
           return [kv.slice(0, i), kv.slice(i + 1)];
         }),
       );
-      return { id: info.Id, env, labels: info.Config?.Labels ?? {}, arch: info.Architecture };
+      const layers = info.RootFS?.Layers;
+      return { id: info.Id, env, labels: info.Config?.Labels ?? {}, arch: info.Architecture, ...(layers !== undefined ? { layers } : {}) };
     });
   }
 

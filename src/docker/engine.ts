@@ -30,6 +30,8 @@ export interface ImageInfo {
   env: Record<string, string>;
   labels: Record<string, string>;
   arch: string;
+  /** Its layers' diff ids, lowest first, when the engine said. */
+  layers?: string[];
 }
 
 /** An image as listed: its id, the references that name it, its labels and size. */

@@ -207,27 +207,38 @@ export class FakeEngine implements Engine {
     return [...byId.values()];
   }
 
-  /** A tar like `docker save`'s: manifest.json naming each image's tags, id and labels, and a layer per image. */
+  /**
+   * A tar like `docker save`'s: a file per layer (<diff id hex>/layer.tar), then manifest.json naming
+   * each image's tags, id, labels and layer files.
+   */
   async saveImages(refs: string[]): Promise<Readable> {
     this.saves.push(refs);
     const manifest = refs.map((ref) => {
       const info = this.images.get(ref);
       if (info === undefined) throw Object.assign(new Error(`reference does not exist: ${ref}`), { statusCode: 404 });
-      return { RepoTags: [ref], Id: info.id, Labels: info.labels, Layers: [`${info.id.replace('sha256:', '')}/layer.tar`] };
+      return { RepoTags: [ref], Id: info.id, Labels: info.labels, Layers: (info.layers ?? []).map(layerFile) };
     });
     return tarOf({
+      ...Object.fromEntries(manifest.flatMap((m) => m.Layers.map((file) => [file, `layer ${file}`]))),
       'manifest.json': JSON.stringify(manifest),
-      ...Object.fromEntries(manifest.map((m) => [m.Layers[0]!, `layer of ${m.Id}`])),
     });
   }
 
+  /** As `docker load`: a layer the engine has needs no file. */
   async loadImages(tar: Readable): Promise<void> {
     const files = await readTar(tar);
     if (this.loadError !== undefined) throw this.loadError;
     if (files['manifest.json'] === undefined) throw new Error('open /var/lib/docker/tmp/docker-import/manifest.json: no such file or directory');
-    const manifest = JSON.parse(files['manifest.json']) as Array<{ RepoTags: string[]; Id: string; Labels: Record<string, string> }>;
+    const manifest = JSON.parse(files['manifest.json']) as Array<{ RepoTags: string[]; Id: string; Labels: Record<string, string>; Layers: string[] }>;
+    const held = new Set([...this.images.values()].flatMap((i) => (i.layers ?? []).map(layerFile)));
+    for (const file of manifest.flatMap((m) => m.Layers)) {
+      if (files[file] === undefined && !held.has(file)) throw new Error(`open /var/lib/docker/tmp/docker-import/${file}: no such file or directory`);
+    }
     this.loads.push(manifest.flatMap((m) => m.RepoTags));
-    for (const m of manifest) for (const tag of m.RepoTags) this.images.set(tag, { id: m.Id, env: {}, labels: m.Labels, arch: 'amd64' });
+    for (const m of manifest) {
+      const layers = m.Layers.map((f) => `sha256:${f.split('/')[0]}`);
+      for (const tag of m.RepoTags) this.images.set(tag, { id: m.Id, env: {}, labels: m.Labels, arch: 'amd64', layers });
+    }
   }
 
   /** What the container answers to cmd: the latest script whose prefix matches. */
@@ -238,6 +249,9 @@ export class FakeEngine implements Engine {
     return { exitCode: 0, stdout: '', stderr: '', ...answer };
   }
 }
+
+/** Where the fake `docker save` puts a layer. */
+const layerFile = (diffId: string): string => `${diffId.replace('sha256:', '')}/layer.tar`;
 
 function startsWith(cmd: string[], prefix: string[]): boolean {
   return prefix.every((part, i) => cmd[i] === part);
