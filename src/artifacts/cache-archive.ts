@@ -265,15 +265,15 @@ export async function savedLayout(source: Readable): Promise<{ layers: Map<strin
   const links = new Map<string, string>();
   try {
     for await (const entry of extract) {
-      const body = entry as unknown as AsyncIterable<Buffer>;
+      const body = entry as unknown as Readable;
       const { name, type, linkname } = entry.header;
       if (type === 'symlink') links.set(name, path.posix.normalize(path.posix.join(path.posix.dirname(name), linkname ?? '')));
       if (name === 'manifest.json' && type === 'file' && entry.header.size! <= MAX_MANIFEST_BYTES) {
         const chunks: Buffer[] = [];
-        for await (const chunk of body) chunks.push(chunk);
+        for await (const chunk of body as AsyncIterable<Buffer>) chunks.push(chunk);
         const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Array<{ RepoTags?: string[]; Layers?: string[] }>;
         for (const m of parsed) for (const tag of m.RepoTags ?? []) layers.set(tag, m.Layers ?? []);
-      } else for await (const _ of body);
+      } else body.resume();
     }
   } finally {
     source.destroy();
