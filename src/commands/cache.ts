@@ -7,8 +7,11 @@
  * - prune: source trees (--all: every cache volume), or the oldest of them down to --max-size, and
  *   the leftovers; never a volume a container has.
  * - export / import: the volumes as tar (cache-archive.ts), read and written through the archive API
- *   of a throwaway container that mounts them, so a remote engine works as a local one. Import only
- *   creates volumes: one that exists is left as it is.
+ *   of a throwaway container that mounts them, so a remote engine works as a local one; and the
+ *   builder images with the Go images they are built on, through the engine's image save and load,
+ *   so a fresh engine builds nothing before its first build. Import only creates: a volume that
+ *   exists is left as it is, and so is an image; images are not loaded where a ref names another
+ *   image. What an import made goes again when it fails.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -20,14 +23,22 @@ import tarStream from 'tar-stream';
 import {
   addEntryOf,
   BadEntryError,
+  checkedImageEntry,
   checkedName,
+  checkImageTags,
   copyEntries,
+  IMAGE_TAG_FILES,
+  IMAGES_DIR,
+  IMAGES_FILE,
+  isImageEntry,
   MANIFEST_NAME,
   MAX_MANIFEST_BYTES,
   plainHeader,
   readFirstEntry,
+  savedLayout,
   streamPack,
   type CacheManifest,
+  type ManifestImage,
   type ManifestVolume,
   type Rewrite,
 } from '../artifacts/cache-archive';
@@ -35,15 +46,18 @@ import { tempName } from '../artifacts/place';
 import type { CacheSpec } from '../config';
 import type { BuildContainer, Engine } from '../docker/engine';
 import { LABEL, runLabels, toolLabels } from '../docker/labels';
+import { engineMessage } from '../docker/engine';
 import { D7yError, UsageError } from '../errors';
-import { diskUsage, formatBytes, kindOf, makeDirectory, readRegularFile } from '../files';
+import { diskUsage, formatBytes, kindOf, makeDirectory, makeTempDir, readRegularFile } from '../files';
 import { listMirrors } from '../git/source';
 import { LOCK_TEMP, lockIsStale } from '../lock';
 import { nullLogger, type Logger } from '../log';
 import { currentOwner, pidAlive } from '../owner';
 import { CACHE_VOLUME_NAME, CACHE_VOLUMES, cacheVolumeRole } from '../session/cache';
+import { BUILDER_REPOSITORY, BUILDER_ROLE, builderImageFor, GO_IMAGE_LABEL } from '../session/image';
 import { CACHE_HELPER, CONTAINER } from '../session/layout';
 import { IMPORTED_TREE_PREFIX, LAST_USED_FILE, SOURCE_TREE_ROLE, sourceTreeLabels, TREE_DIR, TREE_LINK, isSourceTreeVolume } from '../session/source-tree';
+import { TARGET_NAMES } from '../platform';
 import { VERSION } from '../version';
 
 export interface CacheVolume {
@@ -59,8 +73,18 @@ export interface CacheVolume {
   sha?: string;
 }
 
+export interface CacheImage {
+  ref: string;
+  id: string;
+  /** builder, or go: the Go image a builder image is built on. */
+  role: 'builder' | 'go';
+  sizeBytes: number;
+}
+
 export interface CacheListing {
   volumes: CacheVolume[];
+  /** The builder images and the Go images under them. */
+  images: CacheImage[];
   /** The cache directory on this machine (D7Y_CACHE_DIR). */
   cacheDir: string;
   mirrors: Array<{ path: string; repo?: string; sizeBytes: number }>;
@@ -179,6 +203,21 @@ async function staleInstallLocks(cacheDir: string): Promise<string[]> {
   return stale;
 }
 
+/** The builder images, each tag of them, and the Go images their labels name, when the engine has them. */
+async function listImages(engine: Engine): Promise<CacheImage[]> {
+  const builders = await engine.listImages({ [LABEL.tool]: '', [LABEL.role]: BUILDER_ROLE });
+  const images: CacheImage[] = builders.flatMap((b) => b.tags.map((ref) => ({ ref, id: b.id, role: 'builder' as const, sizeBytes: b.sizeBytes })));
+  const goRefs = [...new Set(builders.flatMap((b) => b.labels[GO_IMAGE_LABEL] ?? []))];
+  if (goRefs.length > 0) {
+    const all = await engine.listImages({});
+    for (const ref of goRefs) {
+      const go = all.find((i) => i.tags.includes(ref));
+      if (go !== undefined) images.push({ ref, id: go.id, role: 'go', sizeBytes: go.sizeBytes });
+    }
+  }
+  return images.sort((a, b) => a.ref.localeCompare(b.ref));
+}
+
 export async function listCache(engine: Engine, cacheDir: string, { signal }: CacheOptions = {}): Promise<CacheListing> {
   await engine.ping(signal);
   const found = await cacheVolumes(engine, true);
@@ -199,13 +238,14 @@ export async function listCache(engine: Engine, cacheDir: string, { signal }: Ca
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
 
+  const images = await listImages(engine);
   const mirrorListing = await listMirrors(cacheDir);
   const mirrors = await Promise.all(
     mirrorListing.mirrors.map(async (m) => ({ path: m.dir, ...(m.repo ? { repo: m.repo } : {}), sizeBytes: await diskUsage(m.dir) })),
   );
   const leftoverPaths = [...mirrorListing.leftovers, ...(await staleInstallLocks(cacheDir))];
   const leftovers = await Promise.all(leftoverPaths.map(async (p) => ({ path: p, sizeBytes: await diskUsage(p) })));
-  return { volumes, cacheDir, mirrors, leftovers, volumeBytes: sum(volumes.map((v) => v.sizeBytes ?? 0)) };
+  return { volumes, images, cacheDir, mirrors, leftovers, volumeBytes: sum(volumes.map((v) => v.sizeBytes ?? 0)) };
 }
 
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
@@ -264,6 +304,8 @@ export async function pruneCache(
 export interface CacheExportResult {
   target: string;
   volumes: Array<{ name: string; role: string }>;
+  /** Builder images, each with the Go image it needs where it is imported. */
+  images: Array<{ ref: string; base: string }>;
   /** Volumes left out, and why. */
   skipped: Array<{ name: string; why: string }>;
 }
@@ -348,17 +390,85 @@ async function exportable(
   return volumes;
 }
 
-function manifestOf(volumes: ExportVolume[], files: boolean): CacheManifest {
+function manifestOf(volumes: ExportVolume[], exported: ExportImage[], files: boolean): CacheManifest {
   return {
-    schemaVersion: 1,
+    schemaVersion: 2,
     createdBy: `d7y-build ${VERSION}`,
     createdAt: new Date().toISOString(),
     volumes: volumes.map(({ name, role, labels }) => ({ name, role, labels, ...(files ? { file: `${name}.tar` } : {}) })),
+    images: exported.map(({ ref, id, base }) => ({ ref, id, base })),
   };
 }
 
-/** A directory export: a tar per volume, then the manifest naming them; tars of volumes no longer there go. */
-async function exportToDirectory(container: BuildContainer, volumes: ExportVolume[], target: string, log: Logger): Promise<void> {
+/** A builder image to export, and how many of its lowest layers are its Go image's. */
+interface ExportImage extends ManifestImage {
+  baseLayers: number;
+}
+
+/**
+ * The builder images a build of this d7y-build would use (the tag it derives from the Go image's
+ * id), each on a Go image the engine has. A builder image of another Go image or another d7y-build
+ * is left out: no build would take it.
+ */
+async function exportableImages(engine: Engine): Promise<ExportImage[]> {
+  const images: ExportImage[] = [];
+  for (const builder of await engine.listImages({ [LABEL.tool]: '', [LABEL.role]: BUILDER_ROLE })) {
+    const goRef = builder.labels[GO_IMAGE_LABEL];
+    const go = goRef === undefined ? undefined : await engine.inspectImage(goRef);
+    if (goRef === undefined || go === undefined) continue;
+    // One of the builder images this d7y-build would use on that Go image, for some platform.
+    const tags = await Promise.all(TARGET_NAMES.map(async (target) => (await builderImageFor(go.id, target)).tag));
+    const tag = tags.find((t) => builder.tags.includes(t));
+    if (tag === undefined) continue;
+    // The Go image's layers are the builder image's lowest, unless the engine says otherwise.
+    const layers = (await engine.inspectImage(tag))?.layers ?? [];
+    const base = go.layers ?? [];
+    const baseLayers = base.length > 0 && base.every((l, i) => layers[i] === l) ? base.length : 0;
+    images.push({ ref: tag, id: builder.id, base: { ref: goRef, id: go.id }, baseLayers });
+  }
+  return images.sort((a, b) => a.ref.localeCompare(b.ref));
+}
+
+/**
+ * The images' entries as `docker save` writes them, each under prefix, without the files of the
+ * layers their Go images hold: the Go image is a gigabyte, the builder's own layers a few megabytes,
+ * and an engine that loads them has the Go image. The save is spooled to a temporary file first:
+ * which files those are, its manifest.json says, at its end.
+ */
+async function packImages(engine: Engine, images: ExportImage[], pack: tarStream.Pack, prefix: string, signal: AbortSignal | undefined): Promise<void> {
+  const spool = await makeTempDir('images');
+  try {
+    const saved = path.join(spool, 'saved.tar');
+    await pipeline(
+      await engine.saveImages(
+        images.map((i) => i.ref),
+        signal,
+      ),
+      createWriteStream(saved),
+    );
+    const { layers, links } = await savedLayout(createReadStream(saved));
+    const drop = new Set(images.flatMap((i) => (layers.get(i.ref) ?? []).slice(0, i.baseLayers)));
+    // A layer file another entry links to stays (docker save links a layer it holds twice).
+    for (const [from, to] of links) if (!drop.has(from)) drop.delete(to);
+    await copyEntries(createReadStream(saved), pack, (h) => (drop.has(h.name) ? undefined : plainHeader(h, path.posix.join(prefix, h.name))));
+  } finally {
+    await rm(spool, { recursive: true, force: true });
+  }
+}
+
+/** A directory export: the images' tar, a tar per volume, then the manifest naming them; tars no longer listed go. */
+async function exportToDirectory(
+  engine: Engine,
+  container: BuildContainer,
+  volumes: ExportVolume[],
+  images: ExportImage[],
+  target: string,
+  { log, signal }: { log: Logger; signal: AbortSignal | undefined },
+): Promise<void> {
+  if (images.length > 0) {
+    log.info(`exporting images ${images.map((i) => i.ref).join(', ')} → ${IMAGES_FILE}`);
+    await writeAtomically(path.join(target, IMAGES_FILE), (pack) => packImages(engine, images, pack, '', signal));
+  }
   for (const volume of volumes) {
     log.info(`exporting volume ${volume.name} → ${volume.name}.tar`);
     await writeAtomically(path.join(target, `${volume.name}.tar`), (pack) => packVolume(container, volume, pack));
@@ -366,12 +476,13 @@ async function exportToDirectory(container: BuildContainer, volumes: ExportVolum
   const manifestFile = path.join(target, MANIFEST_NAME);
   const temp = tempName(manifestFile);
   try {
-    await writeFile(temp, `${JSON.stringify(manifestOf(volumes, true), null, 2)}\n`, { flag: 'wx' });
+    await writeFile(temp, `${JSON.stringify(manifestOf(volumes, images, true), null, 2)}\n`, { flag: 'wx' });
     await rename(temp, manifestFile);
     const kept = new Set(volumes.map((v) => `${v.name}.tar`));
     for (const name of await readdir(target)) {
       if (name.endsWith('.tar') && CACHE_VOLUME_NAME.test(name.slice(0, -4)) && !kept.has(name)) await rm(path.join(target, name), { force: true });
     }
+    if (images.length === 0) await rm(path.join(target, IMAGES_FILE), { force: true });
   } catch (err) {
     throw cannotWrite(target, err);
   } finally {
@@ -387,22 +498,28 @@ export async function exportCache(engine: Engine, target: string, { log = nullLo
     throw cannotWrite(target, err);
   });
 
-  const result: CacheExportResult = { target, volumes: [], skipped: [] };
+  const result: CacheExportResult = { target, volumes: [], images: [], skipped: [] };
   const names = found.map((v) => v.name);
+  const images = await exportableImages(engine);
   await withHelper(engine, names, signal, async (container) => {
     const volumes = await exportable(container, found, result);
     if (isTarFile(target)) {
       await writeAtomically(target, async (pack) => {
-        await addEntryOf(pack, { name: MANIFEST_NAME, mode: 0o644, mtime: new Date() }, JSON.stringify(manifestOf(volumes, false), null, 2));
+        await addEntryOf(pack, { name: MANIFEST_NAME, mode: 0o644, mtime: new Date() }, JSON.stringify(manifestOf(volumes, images, false), null, 2));
+        if (images.length > 0) {
+          log.info(`exporting images ${images.map((i) => i.ref).join(', ')}`);
+          await packImages(engine, images, pack, IMAGES_DIR, signal);
+        }
         for (const volume of volumes) {
           log.info(`exporting volume ${volume.name}`);
           await packVolume(container, volume, pack);
         }
       });
     } else {
-      await exportToDirectory(container, volumes, target, log);
+      await exportToDirectory(engine, container, volumes, images, target, { log, signal });
     }
     result.volumes = volumes.map((v) => ({ name: v.name, role: v.role }));
+    result.images = images.map((i) => ({ ref: i.ref, base: i.base.ref }));
   });
   return result;
 }
@@ -413,6 +530,12 @@ export interface CacheImportResult {
   volumes: Array<{ name: string; role: string }>;
   /** Volumes the engine has already: left as they are. */
   kept: string[];
+  /** Builder images loaded, each with the Go image it is on. */
+  images: Array<{ ref: string; base: string }>;
+  /** Images the engine has already, as the same image. */
+  keptImages: string[];
+  /** Images not loaded, and why. */
+  skippedImages: Array<{ ref: string; why: string }>;
 }
 
 function notAnExport(source: string, why: string): UsageError {
@@ -421,17 +544,52 @@ function notAnExport(source: string, why: string): UsageError {
   });
 }
 
-/** The manifest's volumes, each checked: a d7y-build cache volume name, and the labels it is created with. */
-function parseManifest(text: string, source: string): ManifestVolume[] {
+/** A reference of an image as an export names it: repository:tag, lower case, nothing else. */
+const IMAGE_REF = /^[a-z0-9][a-z0-9._/:-]{0,254}:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+
+/** The manifest's images, each checked: a builder image of d7y-build's repository by its id, on a Go image by its id. */
+function parseImages(images: unknown, source: string): ManifestImage[] {
+  if (images === undefined) return [];
+  if (!Array.isArray(images)) throw notAnExport(source, `its ${MANIFEST_NAME} lists no images`);
+  const refs = new Set<string>();
+  return images.map((i: Partial<ManifestImage>) => {
+    const ref = typeof i?.ref === 'string' ? i.ref : '';
+    const base = i?.base;
+    const ok =
+      IMAGE_REF.test(ref) &&
+      ref.startsWith(`${BUILDER_REPOSITORY}:`) &&
+      !refs.has(ref) &&
+      typeof i.id === 'string' &&
+      IMAGE_ID.test(i.id) &&
+      typeof base?.ref === 'string' &&
+      IMAGE_REF.test(base.ref) &&
+      typeof base.id === 'string' &&
+      IMAGE_ID.test(base.id);
+    if (!ok) throw notAnExport(source, `it names the image ${JSON.stringify(ref)}, which is no builder image on a Go image, by their ids (or twice)`);
+    refs.add(ref);
+    return { ref, id: i.id!, base: { ref: base.ref, id: base.id } };
+  });
+}
+
+/** The manifest, checked: its volumes (parseVolumes) and images (parseImages). */
+function parseManifest(text: string, source: string): { volumes: ManifestVolume[]; images: ManifestImage[] } {
   let parsed: Partial<CacheManifest>;
   try {
     parsed = JSON.parse(text) as Partial<CacheManifest>;
   } catch {
     throw notAnExport(source, `its ${MANIFEST_NAME} is not JSON`);
   }
-  if (parsed?.schemaVersion !== 1 || !Array.isArray(parsed.volumes)) throw notAnExport(source, `its ${MANIFEST_NAME} is not a manifest of schema version 1`);
+  if ((parsed?.schemaVersion !== 1 && parsed?.schemaVersion !== 2) || !Array.isArray(parsed.volumes))
+    throw notAnExport(source, `its ${MANIFEST_NAME} is not a manifest of schema version 1 or 2`);
+  return { volumes: parseVolumes(parsed.volumes, source), images: parsed.schemaVersion === 2 ? parseImages(parsed.images, source) : [] };
+}
+
+/** The manifest's volumes, each checked: a d7y-build cache volume name, and the labels it is created with. */
+function parseVolumes(volumes: Array<Partial<ManifestVolume>>, source: string): ManifestVolume[] {
   const names = new Set<string>();
-  return parsed.volumes.map((v: Partial<ManifestVolume>) => {
+  return volumes.map((v: Partial<ManifestVolume>) => {
     const name = typeof v?.name === 'string' ? v.name : '';
     const labels = typeof v?.labels === 'object' && v.labels !== null ? v.labels : {};
     const role = cacheVolumeRole({ name, labels });
@@ -458,9 +616,9 @@ function labelsFor(name: string, role: string, given: Record<string, string>, so
  * What of an archive goes into the new volumes: entries of the volumes to fill, each checked (and
  * the manifest of a one-file export left out); entries of volumes kept are skipped.
  */
-function importRewrite(all: ReadonlySet<string>, fill: ReadonlySet<string>): Rewrite {
+function importRewrite(all: ReadonlySet<string>, fill: ReadonlySet<string>, withImages: boolean): Rewrite {
   return (header) => {
-    if (header.name === MANIFEST_NAME) return undefined;
+    if (header.name === MANIFEST_NAME || (withImages && isImageEntry(header))) return undefined;
     const { volume, name } = checkedName(header, all);
     return fill.has(volume) ? plainHeader(header, name) : undefined;
   };
@@ -495,9 +653,77 @@ async function openExport(source: string): Promise<{ kind: 'file' | 'dir'; manif
   return { kind: 'file', manifestText: first.text };
 }
 
+/**
+ * Which of the export's builder images to load: those the engine lacks, whose Go image it has by the
+ * same id (the export holds no layer of it). One whose tag names another image here is not loaded:
+ * the load would move the tag.
+ */
+async function planImages(engine: Engine, images: ManifestImage[], result: CacheImportResult): Promise<ManifestImage[]> {
+  const load: ManifestImage[] = [];
+  for (const image of images) {
+    const here = (await engine.inspectImage(image.ref))?.id;
+    const base = (await engine.inspectImage(image.base.ref))?.id;
+    if (here === image.id) result.keptImages.push(image.ref);
+    else if (here !== undefined) result.skippedImages.push({ ref: image.ref, why: `${image.ref} is another image here (${here.slice(0, 19)})` });
+    else if (base !== image.base.id)
+      result.skippedImages.push({
+        ref: image.ref,
+        why: `it is built on ${image.base.ref} (${image.base.id.slice(0, 19)}), which ${base === undefined ? 'is not here' : `is another image here (${base.slice(0, 19)})`}; the first build makes its own`,
+      });
+    else load.push(image);
+  }
+  // One load tags every image of the export: with one that cannot be loaded, none is.
+  const skipped = result.skippedImages[0];
+  if (skipped === undefined) return load;
+  for (const image of load) result.skippedImages.push({ ref: image.ref, why: `it is saved together with ${skipped.ref}, which is not loaded` });
+  return [];
+}
+
+/**
+ * Loads the export's images through the engine, each entry checked, tagging nothing but the images
+ * to load (all of the export's but those kept or skipped: those the engine has keep their tag); then
+ * each ref must name the manifest's id.
+ */
+async function loadImages(
+  engine: Engine,
+  source: string,
+  kind: 'file' | 'dir',
+  images: ManifestImage[],
+  kept: string[],
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const allowed = new Set([...images.map((i) => i.ref), ...kept]);
+  const check = { names: IMAGE_TAG_FILES, fn: (name: string, text: string) => checkImageTags(name, text, allowed) };
+  try {
+    await streamPack(
+      (pack) =>
+        kind === 'file'
+          ? copyEntries(createReadStream(source), pack, (h) => (h.name === MANIFEST_NAME ? undefined : checkedImageEntry(h, IMAGES_DIR)), {
+              check,
+              stopAt: (h) => h.name !== MANIFEST_NAME && !isImageEntry(h),
+            })
+          : copyEntries(createReadStream(path.join(source, IMAGES_FILE)), pack, (h) => checkedImageEntry(h, ''), { check }),
+      (tar) => engine.loadImages(tar, signal),
+    );
+  } catch (err) {
+    if (err instanceof BadEntryError) throw notAnExport(source, err.message);
+    if (err instanceof D7yError || signal?.aborted) throw err;
+    const { code, syscall } = err as NodeJS.ErrnoException;
+    if (syscall !== undefined)
+      throw new UsageError(`cannot read the cache export ${source}: ${code}`, { hint: 'pass the file or directory `d7y-build cache export` wrote' });
+    throw new UsageError(`the engine refused the images of ${source}: ${engineMessage(err)}`, {
+      hint: 'the export may be damaged: export the caches again (docker system df shows whether the engine has room)',
+    });
+  }
+  for (const image of images) {
+    const id = (await engine.inspectImage(image.ref))?.id;
+    if (id !== image.id) throw notAnExport(source, `its image ${image.ref} loaded as ${id ?? 'nothing'}, where the manifest says ${image.id}`);
+  }
+}
+
 export async function importCache(engine: Engine, source: string, { log = nullLogger, signal }: CacheOptions = {}): Promise<CacheImportResult> {
   const { kind, manifestText } = await openExport(source);
-  const volumes = parseManifest(manifestText, source);
+  const { volumes, images } = parseManifest(manifestText, source);
   await engine.ping(signal);
   const existing = new Set((await engine.listVolumes()).map((v) => v.name));
   const fill = volumes.filter((v) => !existing.has(v.name));
@@ -505,18 +731,30 @@ export async function importCache(engine: Engine, source: string, { log = nullLo
     source,
     volumes: fill.map((v) => ({ name: v.name, role: v.role })),
     kept: volumes.filter((v) => existing.has(v.name)).map((v) => v.name),
+    images: [],
+    keptImages: [],
+    skippedImages: [],
   };
+  const load = await planImages(engine, images, result);
   for (const name of result.kept) log.info(`volume ${name} exists: kept as it is`);
-  if (fill.length === 0) return result;
+  for (const ref of result.keptImages) log.info(`image ${ref} exists: kept as it is`);
+  for (const { ref, why } of result.skippedImages) log.info(`image ${ref} not loaded: ${why}`);
 
   const created: string[] = [];
   try {
+    if (load.length > 0) {
+      log.info(`loading images ${load.map((i) => i.ref).join(', ')}`);
+      // From here on, a failure removes them again.
+      result.images = load.map((i) => ({ ref: i.ref, base: i.base.ref }));
+      await loadImages(engine, source, kind, load, result.keptImages, signal);
+    }
+    if (fill.length === 0) return result;
     for (const v of fill) {
       await engine.ensureVolume(v.name, v.labels);
       created.push(v.name);
     }
     await withHelper(engine, created, signal, async (container) => {
-      const rewrite = importRewrite(new Set(volumes.map((v) => v.name)), new Set(created));
+      const rewrite = importRewrite(new Set(volumes.map((v) => v.name)), new Set(created), images.length > 0);
       try {
         await streamPack(
           async (pack) => {
@@ -528,7 +766,7 @@ export async function importCache(engine: Engine, source: string, { log = nullLo
             for (const v of fill) {
               if (v.file === undefined) throw notAnExport(source, `its manifest names no file for ${v.name}`);
               log.info(`importing volume ${v.name} ← ${v.file}`);
-              await copyEntries(createReadStream(path.join(source, v.file)), pack, importRewrite(new Set([v.name]), new Set([v.name])));
+              await copyEntries(createReadStream(path.join(source, v.file)), pack, importRewrite(new Set([v.name]), new Set([v.name]), false));
             }
           },
           (tar) => container.putArchive(tar, CACHE_HELPER.volumes),
@@ -544,8 +782,9 @@ export async function importCache(engine: Engine, source: string, { log = nullLo
       }
     });
   } catch (err) {
-    // All or nothing: the volumes this import made go again.
+    // All or nothing: the volumes and images this import made go again.
     for (const name of created) await engine.removeVolume(name).catch(() => {});
+    for (const { ref } of result.images) await engine.removeImage(ref).catch(() => {});
     throw err;
   }
   return result;
@@ -573,13 +812,26 @@ export async function runCache(engine: Engine, spec: CacheSpec, options: CacheOp
     case 'export': {
       const result = await exportCache(engine, spec.target, options);
       return {
-        lines: [...result.volumes.map((v) => `exported volume ${v.name}`), ...result.skipped.map((v) => `skipped volume ${v.name}: ${v.why}`)],
+        lines: [
+          ...result.images.map((i) => `exported image ${i.ref} (on ${i.base})`),
+          ...result.volumes.map((v) => `exported volume ${v.name}`),
+          ...result.skipped.map((v) => `skipped volume ${v.name}: ${v.why}`),
+        ],
         result,
       };
     }
     case 'import': {
       const result = await importCache(engine, spec.source, options);
-      return { lines: [...result.volumes.map((v) => `imported volume ${v.name}`), ...result.kept.map((n) => `kept volume ${n}: it exists`)], result };
+      return {
+        lines: [
+          ...result.images.map((i) => `imported image ${i.ref}`),
+          ...result.keptImages.map((ref) => `kept image ${ref}: it exists`),
+          ...result.skippedImages.map((i) => `skipped image ${i.ref}: ${i.why}`),
+          ...result.volumes.map((v) => `imported volume ${v.name}`),
+          ...result.kept.map((n) => `kept volume ${n}: it exists`),
+        ],
+        result,
+      };
     }
   }
 }
@@ -596,6 +848,7 @@ function formatListing(listing: CacheListing): string[] {
         ...(v.usedBy.length > 0 ? [`in use by ${v.usedBy.map((id) => id.slice(0, 12)).join(', ')}`] : []),
       ].join('  '),
     ),
+    ...listing.images.map((i) => `image ${i.ref}  ${i.role === 'go' ? 'Go image' : 'builder'}  ${i.id.slice(7, 19)}  ${formatBytes(i.sizeBytes)}`),
     ...listing.mirrors.map((m) => `mirror ${m.path}  ${m.repo ?? 'repository unknown'}  ${formatBytes(m.sizeBytes)}`),
     ...listing.leftovers.map((l) => `leftover ${l.path}  ${formatBytes(l.sizeBytes)}  (cache prune removes it)`),
     `volumes together: ${formatBytes(listing.volumeBytes)}`,

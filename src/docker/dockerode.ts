@@ -20,6 +20,7 @@ import {
   type ExecOptions,
   type ExecResult,
   type ImageInfo,
+  type ImageSummary,
   type VolumeInfo,
 } from './engine';
 import { FrameDecoder, LineCollector } from './streams';
@@ -186,12 +187,34 @@ export class DockerEngine implements Engine {
           return [kv.slice(0, i), kv.slice(i + 1)];
         }),
       );
-      return { id: info.Id, env, labels: info.Config?.Labels ?? {}, arch: info.Architecture };
+      const layers = info.RootFS?.Layers;
+      return { id: info.Id, env, labels: info.Config?.Labels ?? {}, arch: info.Architecture, ...(layers !== undefined ? { layers } : {}) };
     });
   }
 
   removeImage(ref: string): Promise<'removed' | 'gone'> {
     return this.call(async () => ((await unless(this.docker.getImage(ref).remove(), 404)) === undefined ? 'gone' : 'removed'));
+  }
+
+  listImages(labels: Record<string, string>): Promise<ImageSummary[]> {
+    return this.call(async () => {
+      const found = await this.docker.listImages({ filters: { label: labelFilters(labels) } });
+      return found.map((i) => ({ id: i.Id, tags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'), labels: i.Labels ?? {}, sizeBytes: i.Size }));
+    });
+  }
+
+  saveImages(refs: string[], signal?: AbortSignal): Promise<Readable> {
+    // The typings omit this request.
+    const request = this.docker as unknown as { getImages(o: { names: string[]; abortSignal?: AbortSignal }): Promise<Readable> };
+    return this.call(() => request.getImages({ names: refs, abortSignal: signal }));
+  }
+
+  loadImages(tar: Readable, signal?: AbortSignal): Promise<void> {
+    return this.call(async () => {
+      // Without quiet, the engine reports each layer as progress events, an error among them.
+      const stream = (await this.docker.loadImage(tar, { quiet: false, abortSignal: signal } as object)) as NodeJS.ReadableStream;
+      await this.follow(stream, () => {});
+    });
   }
 
   pushImage(
@@ -371,7 +394,7 @@ export class DockerEngine implements Engine {
     return this.call(async () => {
       const found = await this.docker.listContainers({
         all: true,
-        filters: { label: Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`)) },
+        filters: { label: labelFilters(labels) },
       });
       return found.map((c) => ({
         id: c.Id,
@@ -385,6 +408,11 @@ export class DockerEngine implements Engine {
   removeContainer(id: string): Promise<void> {
     return this.call(() => removeQuietly(this.docker.getContainer(id)));
   }
+}
+
+/** The engine's label filter: key=value, or key alone for a label given as ''. */
+function labelFilters(labels: Record<string, string>): string[] {
+  return Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
 }
 
 /** Force-removes a container with its anonymous volumes; 404 (gone) and 409 (being removed) are fine. */

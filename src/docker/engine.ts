@@ -30,6 +30,16 @@ export interface ImageInfo {
   env: Record<string, string>;
   labels: Record<string, string>;
   arch: string;
+  /** Its layers' diff ids, lowest first, when the engine said. */
+  layers?: string[];
+}
+
+/** An image as listed: its id, the references that name it, its labels and size. */
+export interface ImageSummary {
+  id: string;
+  tags: string[];
+  labels: Record<string, string>;
+  sizeBytes: number;
 }
 
 export interface ExecOptions {
@@ -127,6 +137,12 @@ export interface Engine {
   pushImage(repository: string, tag: string, options: { onProgress?: (status: string) => void; signal?: AbortSignal }): Promise<{ digest?: string }>;
   /** Untags ref and removes the image when no other tag holds it; 'gone' when there was none. */
   removeImage(ref: string): Promise<'removed' | 'gone'>;
+  /** The images that carry all these labels (a label given as '' need only exist). */
+  listImages(labels: Record<string, string>): Promise<ImageSummary[]>;
+  /** The images refs name, with their layers and tags, as the tar stream `docker save` writes; read as it comes. */
+  saveImages(refs: string[], signal?: AbortSignal): Promise<Readable>;
+  /** Loads a tar stream of saveImages into the engine (`docker load`), tags included; fails when the engine refuses it. */
+  loadImages(tar: Readable, signal?: AbortSignal): Promise<void>;
 }
 
 /** The engine's own message for an HTTP error, without dockerode's "(HTTP code 500) ..." wrapper. */

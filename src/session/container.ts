@@ -29,7 +29,8 @@ export async function openContainer(
   volumes: SessionVolume[] = [],
 ): Promise<{ container: BuildContainer; toolchain: ToolchainFacts }> {
   const all = [...CACHE_VOLUMES.map((v) => ({ name: v.name, labels: toolLabels(v.role), target: v.target })), ...volumes];
-  for (const v of all) await ctx.engine.ensureVolume(v.name, v.labels);
+  // Each is created when missing, and creating one that exists is a no-op: no order among them.
+  await Promise.all(all.map((v) => ctx.engine.ensureVolume(v.name, v.labels)));
   const container = await ctx.engine.createContainer({
     image: image.builderImageId,
     labels: ctx.runLabels,

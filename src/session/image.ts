@@ -16,7 +16,7 @@ import { toolLabels } from '../docker/labels';
 import { D7yError, GoImageError, InternalError } from '../errors';
 import { inBackground } from './background';
 import { builderBuildArgs } from './layout';
-import { crossPackages } from '../platform';
+import { crossPackages, type TargetName } from '../platform';
 import { need, type BuilderImage, type ImageFacts, type SessionContext, type SourceContext } from './session';
 import { chooseGoImage, offlineGoImage, type GoImageChoice } from '../toolchain/gomod';
 
@@ -25,6 +25,9 @@ const BUILDER_DIR = 'builder';
 export const BUILDER_REPOSITORY = 'd7y-build/builder';
 /** What Dockerfile.builder says when the Go image has no apt-get to install a cross toolchain with. */
 const NO_APT_GET = /^d7y-build: no apt-get/m;
+/** The builder image's role label, and the label naming the Go image it was built on. */
+export const BUILDER_ROLE = 'builder';
+export const GO_IMAGE_LABEL = 'io.d7y-build.go-image';
 
 /** The directory holding Dockerfile.builder: the package root, from the bundle or from the sources. */
 export function packageRoot(from: string = path.dirname(fileURLToPath(import.meta.url))): string {
@@ -122,12 +125,19 @@ export async function buildTagged(
   return built.id;
 }
 
+/** The builder image this d7y-build uses on the Go image with this id, for a target platform: its tag, context files and build args. */
+export async function builderImageFor(
+  goImageId: string,
+  target: TargetName,
+): Promise<{ tag: string; files: ContextFile[]; buildArgs: Record<string, string> }> {
+  const files = await builderContextFiles(packageRoot());
+  const buildArgs = builderBuildArgs(goImageId, target);
+  return { tag: builderImageTag(files, buildArgs), files, buildArgs };
+}
+
 /** The builder image on top of the Go image with this id, built when absent. */
 async function ensureBuilderImage(ctx: SessionContext, goImage: string, goImageId: string): Promise<BuilderImage> {
-  const root = packageRoot();
-  const files = await builderContextFiles(root);
-  const buildArgs = builderBuildArgs(goImageId, ctx.target);
-  const builderImage = builderImageTag(files, buildArgs);
+  const { tag: builderImage, files, buildArgs } = await builderImageFor(goImageId, ctx.target);
   const present = await ctx.engine.inspectImage(builderImage);
   if (present !== undefined) {
     ctx.log.info(`using ${builderImage} (${goImage})`);
@@ -136,11 +146,11 @@ async function ensureBuilderImage(ctx: SessionContext, goImage: string, goImageI
 
   const cross = crossPackages(ctx.target);
   ctx.log.info(`building ${builderImage} from ${goImage}${cross.length > 0 ? `, with ${cross.join(' ')} for ${ctx.target}` : ''}`);
-  const context = tarFs.pack(root, { entries: files.map((f) => f.name) }) as unknown as Readable;
+  const context = tarFs.pack(packageRoot(), { entries: files.map((f) => f.name) }) as unknown as Readable;
   const builtId = await buildTagged(
     ctx,
     context,
-    { tag: builderImage, dockerfile: DOCKERFILE, buildArgs, labels: { ...toolLabels('builder'), 'io.d7y-build.go-image': goImage } },
+    { tag: builderImage, dockerfile: DOCKERFILE, buildArgs, labels: { ...toolLabels(BUILDER_ROLE), [GO_IMAGE_LABEL]: goImage } },
     (message, output, cause) =>
       new GoImageError(`cannot build the builder image on ${goImage}: ${message}`, {
         hint: NO_APT_GET.test(output)

@@ -46,10 +46,15 @@ export async function validateIn(
 
   const loader: NonNullable<ValidationFacts['loader']> = [];
   if (checks.loader !== undefined) {
-    for (const plugin of expected) {
-      const report = await runLoader(ctx, container, plugin, checks.loader.describe);
-      loader.push({ file: plugin.file, interface: report.interface, ok: true });
-      ctx.log.info(`${checks.loader.describe} loads ${plugin.file}: it implements ${report.interface}`);
+    // One process per plugin, each only reading the placed plugins: all at once; the first refusal
+    // in the plugins' order is the one reported.
+    const { describe } = checks.loader;
+    const reports = await Promise.allSettled(expected.map((plugin) => runLoader(ctx, container, plugin, describe)));
+    for (const [i, plugin] of expected.entries()) {
+      const outcome = reports[i]!;
+      if (outcome.status === 'rejected') throw outcome.reason;
+      loader.push({ file: plugin.file, interface: outcome.value.interface, ok: true });
+      ctx.log.info(`${describe} loads ${plugin.file}: it implements ${outcome.value.interface}`);
     }
   } else {
     ctx.log.warn(`the loader check did not run: no d7y-loadcheck beside ${describeHost}; only the \`plugin\` command validated the plugins`);

@@ -1,7 +1,9 @@
 /**
  * The caches carried from one engine state to another: a build fills them, `cache ls` measures them,
- * `cache export` writes them to a file, the engine loses them, `cache import` brings them back, and
- * the next build sends no Dragonfly tree and compiles nothing; `cache prune --all` removes them.
+ * `cache export` writes them with the builder image to a file, the engine loses them (volumes and
+ * builder image; the Go image stays), `cache import` brings them back, and the next build builds no
+ * image, sends no Dragonfly tree, takes the host from the host cache and compiles nothing;
+ * `cache prune --all` removes the volumes.
  */
 import path from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
@@ -62,22 +64,32 @@ describe('d7y-build cache', () => {
     // The build stamped its use of the tree.
     expect(Date.parse((byName.get(tree) as { lastUsed: string }).lastUsed)).toBeGreaterThan(Date.now() - 10 * 60_000);
     expect(listing.mirrors).toHaveLength(1);
+    const builderImage = JSON.parse(first.stdout).builderImage as string;
+    const goImage = inject('goImage');
+    expect(listing.images).toEqual(
+      expect.arrayContaining([expect.objectContaining({ ref: builderImage, role: 'builder' }), expect.objectContaining({ ref: goImage, role: 'go' })]),
+    );
 
     const file = path.join(work.path, 'export', 'd7y-cache.tar');
     const exported = await runCli(['cache', 'export', file], { env });
     expect(exported.stderr).not.toMatch(/error:/);
     expect(exported.exitCode).toBe(0);
     expect(exported.stdout).toContain(`exported volume ${tree}\n`);
+    expect(exported.stdout).toContain(`exported image ${builderImage} (on ${goImage})\n`);
     expect(await exists(file)).toBe(true);
 
-    // The engine loses d7y-build's cache volumes, and nothing else.
+    // The engine loses d7y-build's cache volumes and its builder image; the Go image stays.
     const before = await cacheVolumes();
     await docker('volume', 'rm', ...before);
     expect(await cacheVolumes()).toEqual([]);
+    await docker('image', 'rm', builderImage);
+    const goImageId = await docker('image', 'inspect', '--format', '{{.Id}}', goImage);
 
     const imported = await runCli(['cache', 'import', file], { env });
     expect(imported.stderr).not.toMatch(/error:/);
     expect(imported.exitCode).toBe(0);
+    expect(imported.stdout).toContain(`imported image ${builderImage}\n`);
+    expect(await docker('image', 'inspect', '--format', '{{.Id}}', goImage)).toBe(goImageId);
     expect(await cacheVolumes()).toEqual(expect.arrayContaining(['d7y-build-go-build', 'd7y-build-go-mod', tree]));
     const labels = JSON.parse(await docker('volume', 'inspect', tree))[0].Labels;
     expect(labels).toMatchObject({ 'io.d7y-build': 'true', 'io.d7y-build.role': 'dragonfly-source', 'io.d7y-build.sha': JSON.parse(first.stdout).commit });
@@ -87,9 +99,16 @@ describe('d7y-build cache', () => {
     const second = await build('second');
     expect(second.stderr).not.toMatch(/error:/);
     expect(second.exitCode).toBe(0);
-    // No tree sent: the imported one was used; no compile ran: Go's build cache gained no entry.
+    // No image built: the imported builder image was taken; no tree sent: the imported one was used;
+    // the host from the imported host cache; no compile ran: Go's build cache gained no entry.
+    const outcome = JSON.parse(second.stdout);
+    expect(outcome.builderImage).toBe(builderImage);
+    expect(second.stderr).toContain(`using ${builderImage} (${goImage})`);
+    expect(second.stderr).not.toContain('building d7y-build/builder');
+    expect(outcome.steps.find((s: { name: string }) => s.name === 'prepare-image').durationMs).toBeLessThan(2000);
     expect(second.stderr).toContain(`the source tree in volume ${tree} is reused, nothing sent`);
-    expect(JSON.parse(second.stdout).sourceTree).toEqual({ volume: tree, reused: true });
+    expect(outcome.sourceTree).toEqual({ volume: tree, reused: true });
+    expect(outcome.cache).toMatchObject({ host: 'hit' });
     expect(await buildCacheEntries()).toBe(entries);
 
     const pruned = await runCli(['cache', 'prune', '--all', '--json'], { env });

@@ -14,6 +14,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { exportCache, importCache, listCache, pruneCache } from '../../src/commands/cache';
 import { toolLabels } from '../../src/docker/labels';
 import { UsageError } from '../../src/errors';
+import { builderImageFor } from '../../src/session/image';
 import { CACHE_HELPER } from '../../src/session/layout';
 import { sourceTreeLabels } from '../../src/session/source-tree';
 import { FakeEngine } from './fake-engine';
@@ -166,6 +167,28 @@ async function exportingEngine(): Promise<FakeEngine> {
   return engine;
 }
 
+const GO_REF = 'golang:1.23.5-bookworm';
+const GO_ID = `sha256:${'a'.repeat(64)}`;
+const BUILDER_ID = `sha256:${'b'.repeat(64)}`;
+const GO_LAYERS = [`sha256:${'1'.repeat(64)}`, `sha256:${'2'.repeat(64)}`];
+const BUILDER_LAYER = `sha256:${'3'.repeat(64)}`;
+const goImage = () => ({ id: GO_ID, env: {}, labels: {}, arch: 'amd64', layers: GO_LAYERS });
+
+/**
+ * An exporting engine with the builder image this d7y-build uses on the Go image, and a builder
+ * image of an earlier d7y-build on it, which no build would use.
+ */
+async function engineWithImages(): Promise<{ engine: FakeEngine; builder: string }> {
+  const engine = await exportingEngine();
+  const builder = (await builderImageFor(GO_ID, 'linux/amd64')).tag;
+  const labels = { ...toolLabels('builder'), 'io.d7y-build.go-image': GO_REF };
+  engine.images.set(GO_REF, goImage());
+  engine.images.set(builder, { id: BUILDER_ID, env: {}, labels, arch: 'amd64', layers: [...GO_LAYERS, BUILDER_LAYER] });
+  engine.images.set('d7y-build/builder:0123456789abcdef', { id: `sha256:${'c'.repeat(64)}`, env: {}, labels, arch: 'amd64' });
+  engine.imageSizes.set(BUILDER_ID, 900 * MB);
+  return { engine, builder };
+}
+
 /** Every entry of a tar file: name, type, link target, content. */
 async function entriesOf(file: string): Promise<Array<{ name: string; type: string; linkname?: string; content: string }>> {
   const extract = tarStream.extract();
@@ -198,7 +221,8 @@ describe('cache export', () => {
     expect(entries[0]!.name).toBe('d7y-build-cache.json');
     const manifest = JSON.parse(entries[0]!.content);
     expect(manifest).toMatchObject({
-      schemaVersion: 1,
+      schemaVersion: 2,
+      images: [],
       volumes: [
         { name: 'd7y-build-go-build', role: 'go-build-cache' },
         { name: 'd7y-build-go-mod' },
@@ -235,6 +259,25 @@ describe('cache export', () => {
       `${NEW_TREE}/${IMPORTED}/go.mod`,
       `${NEW_TREE}/${IMPORTED}/cmd/dfget/main.go`,
       `${NEW_TREE}/dragonfly`,
+    ]);
+  });
+
+  it('carries the builder image a build would use, without the layers of its Go image, after the manifest', async () => {
+    const { engine, builder } = await engineWithImages();
+    const file = path.join(dir, 'cache.tar');
+    const result = await exportCache(engine, file);
+    expect(result.images).toEqual([{ ref: builder, base: GO_REF }]);
+    expect(engine.saves).toEqual([[builder]]);
+    const entries = await entriesOf(file);
+    expect(JSON.parse(entries[0]!.content).images).toEqual([{ ref: builder, id: BUILDER_ID, base: { ref: GO_REF, id: GO_ID } }]);
+    expect(entries.slice(1, 3).map((e) => e.name)).toEqual([`images/${'3'.repeat(64)}/layer.tar`, 'images/manifest.json']);
+    expect(entries[3]!.name).toBe('d7y-build-go-build/ab/abcd-d');
+
+    const listing = await listCache(engine, cacheDir);
+    expect(listing.images.map((i) => [i.ref, i.role, i.sizeBytes])).toEqual([
+      ['d7y-build/builder:0123456789abcdef', 'builder', 0],
+      [builder, 'builder', 900 * MB],
+      [GO_REF, 'go', 0],
     ]);
   });
 
@@ -280,6 +323,82 @@ describe('cache import', () => {
       ]);
       expect(fresh.removed).toEqual([helper.id]);
     }
+  });
+
+  it('loads a builder image the engine lacks onto its Go image, keeps one it has, from a file or a directory', async () => {
+    for (const kind of ['file', 'dir'] as const) {
+      const target = kind === 'file' ? path.join(dir, `${kind}.tar`) : path.join(dir, kind);
+      const { engine, builder } = await engineWithImages();
+      await exportCache(engine, target);
+      if (kind === 'dir') expect(await readdir(target)).toContain('images.tar');
+      const fresh = new FakeEngine();
+      fresh.images.set(GO_REF, goImage());
+      const result = await importCache(fresh, target);
+      expect(result.images).toEqual([{ ref: builder, base: GO_REF }]);
+      expect(fresh.loads).toEqual([[builder]]);
+      expect(fresh.images.get(builder)).toMatchObject({ id: BUILDER_ID, layers: [...GO_LAYERS, BUILDER_LAYER] });
+      expect(result.volumes.map((v) => v.name)).toEqual(['d7y-build-go-build', 'd7y-build-go-mod', NEW_TREE]);
+      // The images' entries went to the engine's image load, none into a volume.
+      expect(Object.keys(fresh.puts[0]!.files).every((name) => !name.startsWith('images/'))).toBe(true);
+
+      // Imported again: the image is there.
+      const again = await importCache(fresh, target);
+      expect(again.images).toEqual([]);
+      expect(again.keptImages).toEqual([builder]);
+      expect(fresh.loads).toHaveLength(1);
+    }
+  });
+
+  it('loads no builder image without its Go image, or where its tag names another image', async () => {
+    const { engine, builder } = await engineWithImages();
+    const file = path.join(dir, 'cache.tar');
+    await exportCache(engine, file);
+    const bare = new FakeEngine();
+    const result = await importCache(bare, file);
+    expect(result.skippedImages).toEqual([
+      { ref: builder, why: `it is built on ${GO_REF} (sha256:aaaaaaaaaaaa), which is not here; the first build makes its own` },
+    ]);
+    expect(result.volumes).toHaveLength(3);
+    const other = new FakeEngine();
+    other.images.set(GO_REF, goImage());
+    other.images.set(builder, { id: `sha256:${'e'.repeat(64)}`, env: {}, labels: {}, arch: 'amd64' });
+    expect((await importCache(other, file)).skippedImages).toEqual([{ ref: builder, why: `${builder} is another image here (sha256:eeeeeeeeeeee)` }]);
+    expect([...bare.loads, ...other.loads]).toEqual([]);
+  });
+
+  it('refuses images that would tag what the manifest does not list, or that the engine refuses, and takes back all it made', async () => {
+    const { engine, builder } = await engineWithImages();
+    const file = path.join(dir, 'cache.tar');
+    await exportCache(engine, file);
+    const entries = await entriesOf(file);
+    const pack = tarStream.pack();
+    for (const e of entries) {
+      const content = e.name === 'images/manifest.json' ? e.content.replace(`"RepoTags":["${builder}"]`, '"RepoTags":["alpine:latest"]') : e.content;
+      if (e.type === 'symlink') pack.entry({ name: e.name, type: 'symlink', linkname: e.linkname });
+      else if (e.type === 'directory') pack.entry({ name: e.name, type: 'directory' });
+      else pack.entry({ name: e.name }, content);
+    }
+    pack.finalize();
+    const crafted = path.join(dir, 'crafted.tar');
+    await writeFile(crafted, Buffer.concat(await Readable.from(pack).toArray()));
+
+    const fresh = new FakeEngine();
+    fresh.images.set(GO_REF, goImage());
+    const err = await importCache(fresh, crafted).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).message).toBe(
+      `${crafted} is not a d7y-build cache export: the images would tag "alpine:latest", which the manifest does not list`,
+    );
+    expect([...fresh.images.keys()]).toEqual([GO_REF]);
+    expect([...fresh.volumes.keys()]).toEqual([]);
+
+    const refusing = new FakeEngine();
+    refusing.images.set(GO_REF, goImage());
+    refusing.loadError = new Error('unexpected EOF');
+    const refused = await importCache(refusing, file).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ exitCode: 2, message: `the engine refused the images of ${file}: unexpected EOF` });
+    expect(refusing.removedImages).toEqual([builder]);
+    expect([...refusing.volumes.keys()]).toEqual([]);
   });
 
   /** A one-file export with this manifest and these entries. */

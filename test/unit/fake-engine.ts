@@ -15,6 +15,7 @@ import type {
   ExecOptions,
   ExecResult,
   ImageInfo,
+  ImageSummary,
   VolumeInfo,
 } from '../../src/docker/engine';
 
@@ -90,6 +91,13 @@ export class FakeEngine implements Engine {
   pushError: Error | undefined;
   /** Refs removed by removeImage, in order. */
   readonly removedImages: string[] = [];
+  /** What the image listing says an image holds, by id; absent: 0. */
+  readonly imageSizes = new Map<string, number>();
+  /** The refs each saveImages was asked for, and each loadImages's tags, in order. */
+  readonly saves: string[][] = [];
+  readonly loads: string[][] = [];
+  /** Set: each image load fails with it, after reading its stream. */
+  loadError: Error | undefined;
   /** Containers run to their end by runToEnd, with their spec; what they answer, by default exit 0, silent. */
   readonly runs: ContainerSpec[] = [];
   runAnswer: Partial<ExecResult & { timedOut: boolean }> = {};
@@ -191,6 +199,51 @@ export class FakeEngine implements Engine {
     return this.images.delete(ref) ? 'removed' : 'gone';
   }
 
+  async listImages(labels: Record<string, string>): Promise<ImageSummary[]> {
+    const byId = new Map<string, ImageSummary>();
+    for (const [ref, info] of this.images) {
+      if (!Object.entries(labels).every(([k, v]) => k in info.labels && (v === '' || info.labels[k] === v))) continue;
+      const summary = byId.get(info.id) ?? { id: info.id, tags: [], labels: info.labels, sizeBytes: this.imageSizes.get(info.id) ?? 0 };
+      summary.tags.push(ref);
+      byId.set(info.id, summary);
+    }
+    return [...byId.values()];
+  }
+
+  /**
+   * A tar like `docker save`'s: a file per layer (<diff id hex>/layer.tar), then manifest.json naming
+   * each image's tags, id, labels and layer files.
+   */
+  async saveImages(refs: string[]): Promise<Readable> {
+    this.saves.push(refs);
+    const manifest = refs.map((ref) => {
+      const info = this.images.get(ref);
+      if (info === undefined) throw Object.assign(new Error(`reference does not exist: ${ref}`), { statusCode: 404 });
+      return { RepoTags: [ref], Id: info.id, Labels: info.labels, Layers: (info.layers ?? []).map(layerFile) };
+    });
+    return tarOf({
+      ...Object.fromEntries(manifest.flatMap((m) => m.Layers.map((file) => [file, `layer ${file}`]))),
+      'manifest.json': JSON.stringify(manifest),
+    });
+  }
+
+  /** As `docker load`: a layer the engine has needs no file. */
+  async loadImages(tar: Readable): Promise<void> {
+    const files = await readTar(tar);
+    if (this.loadError !== undefined) throw this.loadError;
+    if (files['manifest.json'] === undefined) throw new Error('open /var/lib/docker/tmp/docker-import/manifest.json: no such file or directory');
+    const manifest = JSON.parse(files['manifest.json']) as Array<{ RepoTags: string[]; Id: string; Labels: Record<string, string>; Layers: string[] }>;
+    const held = new Set([...this.images.values()].flatMap((i) => (i.layers ?? []).map(layerFile)));
+    for (const file of manifest.flatMap((m) => m.Layers)) {
+      if (files[file] === undefined && !held.has(file)) throw new Error(`open /var/lib/docker/tmp/docker-import/${file}: no such file or directory`);
+    }
+    this.loads.push(manifest.flatMap((m) => m.RepoTags));
+    for (const m of manifest) {
+      const layers = m.Layers.map((f) => `sha256:${f.split('/')[0]}`);
+      for (const tag of m.RepoTags) this.images.set(tag, { id: m.Id, env: {}, labels: m.Labels, arch: 'amd64', layers });
+    }
+  }
+
   /** What the container answers to cmd: the latest script whose prefix matches. */
   async answer(call: ExecCall): Promise<ExecResult> {
     this.execs.push(call);
@@ -199,6 +252,9 @@ export class FakeEngine implements Engine {
     return { exitCode: 0, stdout: '', stderr: '', ...answer };
   }
 }
+
+/** Where the fake `docker save` puts a layer. */
+const layerFile = (diffId: string): string => `${diffId.replace('sha256:', '')}/layer.tar`;
 
 function startsWith(cmd: string[], prefix: string[]): boolean {
   return prefix.every((part, i) => cmd[i] === part);

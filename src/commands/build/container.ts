@@ -147,19 +147,23 @@ async function uploadPlugins(ctx: BuildContext): Promise<void> {
   const container = need(ctx.state.container, 'the container');
   const sources = need(ctx.state.pluginSources, 'the plugin sources');
   const modulePlugins = pluginsWithGoMod(ctx);
-  const digests = new Map<string, string>();
-  for (const plugin of ctx.spec.plugins) {
-    const context = need(sources.get(plugin.name), `the sources of ${plugin.name}`);
-    // Hashed as they are sent, for the provenance: what the plugin was built from.
-    digests.set(plugin.name, await sourcesDigest(context));
-    const dest = path.posix.join(CONTAINER.pluginSources, plugin.name);
-    await container.putArchive(
-      packDirectory(context.dir, { prefix: inside(CONTAINER.work, dest), ignore: (rel) => !context.entries.has(rel) }),
-      CONTAINER.work,
-    );
+  // Each plugin into its own directory: all at once.
+  const sent = await Promise.all(
+    ctx.spec.plugins.map(async (plugin) => {
+      const context = need(sources.get(plugin.name), `the sources of ${plugin.name}`);
+      const dest = path.posix.join(CONTAINER.pluginSources, plugin.name);
+      // Hashed as they are sent, for the provenance: what the plugin was built from.
+      const [digest] = await Promise.all([
+        sourcesDigest(context),
+        container.putArchive(packDirectory(context.dir, { prefix: inside(CONTAINER.work, dest), ignore: (rel) => !context.entries.has(rel) }), CONTAINER.work),
+      ]);
+      return { plugin, dest, digest };
+    }),
+  );
+  for (const { plugin, dest } of sent) {
     const note = modulePlugins.includes(plugin.name) ? ' (own go.mod: built in a workspace with Dragonfly)' : '';
     ctx.log.info(`${plugin.dir} → ${dest}${note}`);
   }
   ctx.state.modulePlugins = modulePlugins;
-  ctx.state.sourcesSha256 = digests;
+  ctx.state.sourcesSha256 = new Map(sent.map((s) => [s.plugin.name, s.digest]));
 }
