@@ -115,14 +115,14 @@ describe('--platform', () => {
       { platform: 'linux/riscv64' },
       {},
       'unknown platform "linux/riscv64" (--platform)',
-      '--platform takes one of linux/amd64, linux/arm64',
+      '--platform takes one of linux/amd64, linux/arm64, or a comma list of them',
     ],
     [
       'an os/arch spelled otherwise',
       {},
       { D7Y_PLATFORM: 'arm64' },
       'unknown platform "arm64" (D7Y_PLATFORM)',
-      'D7Y_PLATFORM takes one of linux/amd64, linux/arm64',
+      'D7Y_PLATFORM takes one of linux/amd64, linux/arm64, or a comma list of them',
     ],
   ])('refuses %s with exit 2, naming the supported ones', (_label, flags, env, message, hint) => {
     const err = usageError(() => resolve(flags, env));
