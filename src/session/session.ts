@@ -7,6 +7,7 @@ import { DEFAULT_LOAD_TIMEOUT_MS, type BuildSpec, type Limits } from '../config'
 import { NO_SECRETS, type Secrets } from '../secrets';
 import { DockerEngine } from '../docker/dockerode';
 import type { Engine } from '../docker/engine';
+import { nodeAuthIo, RegistryAuth, userConfigFile } from '../docker/registry-auth';
 import { runLabels } from '../docker/labels';
 import { nullLogger, type Logger } from '../log';
 import { currentOwner } from '../owner';
@@ -83,6 +84,8 @@ export interface SessionContext extends PipelineContext {
   loadTimeoutMs: number;
   /** Credentials for private modules: put on a tmpfs in the container, masked in all output. */
   secrets: Secrets;
+  /** Registry credentials for pulls and pushes, looked up per registry and masked once found. */
+  registryAuth: RegistryAuth;
   /** The os/arch the images are pulled and the container created for. */
   platform: string;
   /** When the run started: the provenance's startedOn. */
@@ -112,6 +115,8 @@ export interface RunOptions {
   engine?: Engine;
   /** Credentials for private modules (see loadSecrets); none by default. */
   secrets?: Secrets;
+  /** Registry credentials (see registryAuth); by default the user's config.json, DOCKER_CONFIG respected. */
+  registryAuth?: RegistryAuth;
 }
 
 /** What of a command's spec its session takes. */
@@ -138,6 +143,7 @@ export function newSession(runId: string, settings: SessionSettings, options: Ru
     limits: settings.limits,
     loadTimeoutMs: settings.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS,
     secrets: options.secrets ?? NO_SECRETS,
+    registryAuth: options.registryAuth ?? new RegistryAuth({ userFile: userConfigFile(process.env), io: nodeAuthIo, redact: () => {} }),
     platform: settings.platform,
     startedAt: new Date(),
     cleanups: [],
