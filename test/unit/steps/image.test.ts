@@ -60,6 +60,12 @@ describe('--image and --push on the command line', () => {
     expect(err.hint).toMatch(/^pass an image name with a tag \(lower-case name, no digest\) like --image registry\.example:5000\/d7y\/dfget-plugins:v2\.1\.0/);
   });
 
+  it('--registry-auth and D7Y_REGISTRY_AUTH name a file, relative to the working directory', () => {
+    expect(specOf(world, { registryAuth: 'auth.json' }).registryAuthFile).toBe(`${world.root}/auth.json`);
+    expect(specOf(world, {}, { D7Y_REGISTRY_AUTH: '/run/auth.json' }).registryAuthFile).toBe('/run/auth.json');
+    expect(specOf(world).registryAuthFile).toBeUndefined();
+  });
+
   it('takes a registry with a port, a path and a tag; D7Y_IMAGE and D7Y_PUSH too', () => {
     expect(specOf(world, { image: REF, push: true })).toMatchObject({ image: REF, push: true });
     expect(specOf(world, {}, { D7Y_IMAGE: REF, D7Y_PUSH: '1' })).toMatchObject({ image: REF, push: true });
