@@ -77,23 +77,13 @@ interface Outcome {
   error?: { code: string; exitCode: number; step: string; message: string; hint: string };
 }
 
-function pushBuild(ref: string, out: string, extra: string[], env: Record<string, string>): Promise<CliRun> {
-  return runCli(
-    [
-      ...fixtureArgs('v2.1.0'),
-      '--out',
-      out,
-      '--plugins-dir',
-      path.join(out, 'plugins-dir'),
-      '--image',
-      ref,
-      '--push',
-      '--json',
-      ...extra,
-      path.join(examples, 'd7yfs'),
-    ],
-    { env },
-  );
+/** A build into dir/out and dir/plugins. */
+function buildArgs(dir: string, goImage?: string): string[] {
+  return [...fixtureArgs('v2.1.0', goImage), '--out', path.join(dir, 'out'), '--plugins-dir', path.join(dir, 'plugins')];
+}
+
+function pushBuild(ref: string, dir: string, extra: string[], env: Record<string, string>): Promise<CliRun> {
+  return runCli([...buildArgs(dir), '--image', ref, '--push', '--json', ...extra, path.join(examples, 'd7yfs')], { env });
 }
 
 describe('--push to a registry that wants a user', () => {
@@ -135,12 +125,11 @@ describe('--push to a registry that wants a user', () => {
     const ref = `${authed.address}/d7y/dfget-plugins:file`;
     made.push(ref);
     const file = path.join(await dockerConfig(path.join(work.path, 'auth'), { [authed.address]: user }), 'config.json');
-    const out = path.join(work.path, 'out');
-    const run = await pushBuild(ref, out, ['--registry-auth', file], { DOCKER_CONFIG: wrong });
+    const run = await pushBuild(ref, work.path, ['--registry-auth', file], { DOCKER_CONFIG: wrong });
     expect(run.stderr).not.toMatch(/error:/);
     expect(run.exitCode).toBe(0);
     expect(run.stderr).toContain(`with the credentials from ${file}`);
-    const seen = await everything(run, out);
+    const seen = await everything(run, path.join(work.path, 'out'));
     expect(seen).not.toContain(user.password);
     expect(seen).not.toContain(basic(user));
     expect(seen).not.toContain('not-the-password');
@@ -177,12 +166,9 @@ describe('a missing --go-image pulled from a registry', () => {
   it('from a registry that wants no user: prepare-image pulls it and the build succeeds', async () => {
     await using work = await tempDir('pull-plain-');
     expect(await imageExists(plainRef)).toBe(false);
-    const run = await runCli(
-      [...fixtureArgs('v2.1.0', plainRef), '--out', work.path, '--plugins-dir', path.join(work.path, 'p'), path.join(examples, 'd7yfs')],
-      {
-        env: { DOCKER_CONFIG: nobody },
-      },
-    );
+    const run = await runCli([...buildArgs(work.path, plainRef), path.join(examples, 'd7yfs')], {
+      env: { DOCKER_CONFIG: nobody },
+    });
     expect(run.stderr).not.toMatch(/error:/);
     expect(run.exitCode).toBe(0);
     expect(run.stderr).toMatch(new RegExp(`pulling ${plainRef.replace(/[.]/g, '\\.')}\\n`));
@@ -191,10 +177,7 @@ describe('a missing --go-image pulled from a registry', () => {
 
   it('from the registry that wants a user, without credentials: exit 5, the hint says how to log in', async () => {
     await using work = await tempDir('pull-none-');
-    const run = await runCli(
-      [...fixtureArgs('v2.1.0', authedRef), '--out', work.path, '--plugins-dir', path.join(work.path, 'p'), '--json', path.join(examples, 'd7yfs')],
-      { env: { DOCKER_CONFIG: nobody } },
-    );
+    const run = await runCli([...buildArgs(work.path, authedRef), '--json', path.join(examples, 'd7yfs')], { env: { DOCKER_CONFIG: nobody } });
     expect(run.exitCode).toBe(5);
     const outcome = JSON.parse(run.stdout) as Outcome;
     expect(outcome.error).toMatchObject({ code: 'go-image', exitCode: 5, step: 'prepare-image' });
@@ -206,12 +189,9 @@ describe('a missing --go-image pulled from a registry', () => {
 
   it('from the registry that wants a user, with the credentials of DOCKER_CONFIG: pulled, built, the password nowhere', async () => {
     await using work = await tempDir('pull-auth-');
-    const run = await runCli(
-      [...fixtureArgs('v2.1.0', authedRef), '--out', work.path, '--plugins-dir', path.join(work.path, 'p'), path.join(examples, 'd7yfs')],
-      {
-        env: { DOCKER_CONFIG: loggedIn },
-      },
-    );
+    const run = await runCli([...buildArgs(work.path, authedRef), path.join(examples, 'd7yfs')], {
+      env: { DOCKER_CONFIG: loggedIn },
+    });
     expect(run.stderr).not.toMatch(/error:/);
     expect(run.exitCode).toBe(0);
     expect(run.stderr).toContain(`pulling ${authedRef} with the credentials from ${loggedIn}/config.json`);
@@ -277,7 +257,6 @@ describe('pushImageIndex: one tag for two platforms', () => {
         await docker(...config, 'pull', '--platform', platform, ref);
         // The very image pushed for that platform, reached through the index.
         expect(await docker('image', 'inspect', '--format', '{{.Id}} {{.Os}}/{{.Architecture}}', ref)).toBe(`${image.id} ${platform}`);
-        expect(await docker('image', 'inspect', '--format', '{{join .RepoDigests ","}}', ref)).toContain(`${repository}@${index.digest}`);
       }
     });
   }
