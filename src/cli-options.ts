@@ -73,6 +73,10 @@ export function buildOptions(): Option[] {
     new Option('--max-context <size>', `the most a plugin directory may send to the build${env('maxContext')} (default: ${DEFAULT_MAX_CONTEXT})`),
     new Option('--netrc <file>', `credentials for private Go modules, used at run time only${env('netrc')}; GIT_AUTH_TOKEN works too`),
     new Option(
+      '--registry-auth <file>',
+      `a Docker config.json whose credentials go ahead of ~/.docker/config.json's for --push and a Go image pull${env('registryAuth')}`,
+    ),
+    new Option(
       '--image <name:tag>',
       `after validation, build a runnable image of the host with the plugins, e.g. registry.example/d7y/dfget-plugins:v2.1.0${env('image')}`,
     ),

@@ -48,6 +48,7 @@ import { buildOptions, option } from './cli-options';
 import { configInputs } from './config-files';
 import { completionScript, SHELLS, type CommandShape, type Shell } from './completion';
 import type { Engine } from './docker/engine';
+import type { RegistryAuth } from './docker/registry-auth';
 import { asD7yError, InterruptedError, MatrixPartlyFailedError, UsageError, type D7yError } from './errors';
 import { escapeControl, type Logger } from './log';
 import { failureOutcome, formatError, jsonLine, successOutcome } from './outcome';
@@ -418,6 +419,12 @@ export function parseCommandLine(argv: string[], io: ParseIo): Invocation | unde
 }
 
 /** Runs what the command line asked for. Each command's code is imported here, when it runs. */
+/** The user's registry credentials for a command that may pull the Go image, masked once found. */
+async function userRegistryAuth(io: CliIo, redact: (values: string[]) => void): Promise<RegistryAuth> {
+  const { registryAuth } = await import('./docker/registry-auth');
+  return registryAuth(undefined, io.env, redact);
+}
+
 async function runInvocation(invocation: Invocation, io: CliIo, { log, redact, mask }: RunContext): Promise<Outcome> {
   switch (invocation.command) {
     case 'build': {
@@ -477,14 +484,14 @@ async function runInvocation(invocation: Invocation, io: CliIo, { log, redact, m
       log.headline(`d7y-build ${VERSION}: the ${spec.type} plugin interface at Dragonfly ${spec.ref}`);
       const { inspectApi } = await import('./commands/inspect-api');
       const { formatApi } = await import('./scaffold/render');
-      const result = await inspectApi(spec, { log, signal: io.signal, engine: io.engine });
+      const result = await inspectApi(spec, { log, signal: io.signal, engine: io.engine, registryAuth: await userRegistryAuth(io, redact) });
       return { lines: formatApi(result), result };
     }
     case 'init': {
       const { spec } = invocation;
       log.headline(`d7y-build ${VERSION}: init ${spec.type} plugin ${spec.name} in ${spec.dir} against Dragonfly ${spec.ref}`);
       const { initScaffold } = await import('./commands/init');
-      const result = await initScaffold(spec, { log, signal: io.signal, engine: io.engine });
+      const result = await initScaffold(spec, { log, signal: io.signal, engine: io.engine, registryAuth: await userRegistryAuth(io, redact) });
       return { lines: result.files, result };
     }
     case 'config': {

@@ -56,6 +56,7 @@ export interface BuildFlags {
   timeout?: string;
   maxContext?: string;
   netrc?: string;
+  registryAuth?: string;
   image?: string;
   push?: boolean;
   /** The os/arch the host and plugins are built for (--platform). */
@@ -104,6 +105,8 @@ export interface BuildSpec {
   maxContextBytes: number;
   /** A netrc file whose credentials the build may use (read at run time, never stored). */
   netrcFile: string | undefined;
+  /** --registry-auth: a Docker config.json whose credentials go ahead of the user's for push and pull (read at run time, never stored). */
+  registryAuthFile: string | undefined;
   /** How long the engine may take to answer (D7Y_PING_TIMEOUT). */
   pingTimeoutMs: number;
   /** How long loading the plugins may take (D7Y_LOAD_TIMEOUT). */
@@ -575,6 +578,15 @@ export const OPTIONS = {
     fallback: DEFAULT_MAX_CONTEXT,
   }),
   netrc: option<string | undefined>({ flag: true, files: ['user'], kind: 'string', what: 'a netrc file', examples: ['/home/me/.netrc'], parse: pathFrom }),
+  // Per call, like --netrc's file is: no config file points at registry passwords.
+  registryAuth: option<string | undefined>({
+    flag: true,
+    files: [],
+    kind: 'string',
+    what: 'a Docker config.json',
+    examples: ['/run/secrets/registry.json'],
+    parse: pathFrom,
+  }),
   // A release job's choice, per call: no config file names the image it ships.
   image: option<string | undefined>({
     flag: true,
@@ -914,6 +926,7 @@ export function resolveSpec(
     limits: limitsOf(opt),
     maxContextBytes: opt('maxContext').value,
     netrcFile: opt('netrc').value,
+    registryAuthFile: opt('registryAuth').value,
     pingTimeoutMs: opt('pingTimeout').value,
     loadTimeoutMs: opt('loadTimeout').value,
     platform: ENGINE_PLATFORM,

@@ -15,6 +15,7 @@ import { openContainer } from '../session/container';
 import { CONTAINER, inside } from '../session/layout';
 import { need, runSession, type ImageFacts, type RunOptions, type SessionContext, type ToolchainFacts, type ValidationFacts } from '../session/session';
 import { ensureImages } from '../session/image';
+import { registryAuth } from '../docker/registry-auth';
 import { checkCacheDir } from '../session/cache';
 import type { Step, StepTiming } from '../session/runner';
 import { validateIn } from '../session/validate';
@@ -172,9 +173,9 @@ export interface InstallResult {
 }
 
 /** The install as a command: its headline, then the run. */
-export function runInstall(spec: InstallSpec, { log, signal, engine }: CommandIo): Promise<InstallResult> {
+export async function runInstall(spec: InstallSpec, { log, signal, env, engine, redact }: CommandIo): Promise<InstallResult> {
   log.headline(`d7y-build ${VERSION}: install ${spec.plugins.map((p) => p.file).join(', ')} for ${spec.host}`);
-  return installPrebuilt(spec, { log, signal, engine });
+  return installPrebuilt(spec, { log, signal, engine, registryAuth: await registryAuth(undefined, env, redact) });
 }
 
 export async function installPrebuilt(spec: InstallSpec, options: RunOptions = {}): Promise<InstallResult> {

@@ -21,6 +21,7 @@ import {
   type ExecResult,
   type ImageInfo,
   type ImageSummary,
+  type RegistryCredential,
   type VolumeInfo,
 } from './engine';
 import { FrameDecoder, LineCollector } from './streams';
@@ -220,13 +221,13 @@ export class DockerEngine implements Engine {
   pushImage(
     repository: string,
     tag: string,
-    { onProgress, signal }: { onProgress?: (status: string) => void; signal?: AbortSignal },
+    { auth, onProgress, signal }: { auth?: RegistryCredential; onProgress?: (status: string) => void; signal?: AbortSignal },
   ): Promise<{ digest?: string }> {
     return this.call(async () => {
-      // An empty X-Registry-Auth: engines before API 1.44 refuse a push without the header.
+      // Without credentials an empty X-Registry-Auth: engines before API 1.44 refuse a push without the header.
       const stream = (await this.docker
         .getImage(repository)
-        .push({ tag, authconfig: {}, abortSignal: signal } as Docker.ImagePushOptions)) as NodeJS.ReadableStream;
+        .push({ tag, authconfig: auth ?? {}, abortSignal: signal } as Docker.ImagePushOptions)) as NodeJS.ReadableStream;
       let digest: string | undefined;
       await this.follow(stream, (event) => {
         const aux = event.aux as { Digest?: unknown } | undefined;
@@ -287,9 +288,13 @@ export class DockerEngine implements Engine {
     });
   }
 
-  pullImage(ref: string, { platform, onProgress, signal }: { platform: string; onProgress?: (status: string) => void; signal?: AbortSignal }): Promise<void> {
+  pullImage(
+    ref: string,
+    { platform, auth, onProgress, signal }: { platform: string; auth?: RegistryCredential; onProgress?: (status: string) => void; signal?: AbortSignal },
+  ): Promise<void> {
     return this.call(async () => {
-      const stream = await this.docker.pull(ref, { abortSignal: signal, platform });
+      // dockerode sends authconfig as X-Registry-Auth, not as a query parameter.
+      const stream = await this.docker.pull(ref, { abortSignal: signal, platform, ...(auth !== undefined ? { authconfig: auth } : {}) });
       await this.follow(stream, (event) => {
         if (typeof event.status === 'string') onProgress?.(`${event.id ? `${String(event.id)}: ` : ''}${event.status}`);
       });

@@ -42,6 +42,15 @@ export interface ImageSummary {
   sizeBytes: number;
 }
 
+/** Credentials for a registry, as the engine takes them (X-Registry-Auth): a user and password, or an identity token. */
+export interface RegistryCredential {
+  username?: string;
+  password?: string;
+  identitytoken?: string;
+  /** The registry they are for (Docker Hub: https://index.docker.io/v1/). */
+  serveraddress: string;
+}
+
 export interface ExecOptions {
   env?: Record<string, string>;
   /** Fed to the command's standard input, then closed: how secrets enter without a trace. */
@@ -109,8 +118,8 @@ export interface Engine {
   /** The engine's version and size; fails within the ping timeout, or at once on abort. */
   ping(signal?: AbortSignal): Promise<EngineInfo>;
   inspectImage(ref: string): Promise<ImageInfo | undefined>;
-  /** Pulls ref's image for the platform (os/arch, e.g. linux/amd64). */
-  pullImage(ref: string, options: { platform: string; onProgress?: (status: string) => void; signal?: AbortSignal }): Promise<void>;
+  /** Pulls ref's image for the platform (os/arch, e.g. linux/amd64), with the registry's credentials when given. */
+  pullImage(ref: string, options: { platform: string; auth?: RegistryCredential; onProgress?: (status: string) => void; signal?: AbortSignal }): Promise<void>;
   buildImage(
     context: Readable,
     options: { tag: string; dockerfile: string; buildArgs: Record<string, string>; labels: Record<string, string> },
@@ -133,8 +142,12 @@ export interface Engine {
    * timedOut is set; an abort removes it at once.
    */
   runToEnd(spec: ContainerSpec, options: { timeoutMs: number; signal?: AbortSignal }): Promise<ExecResult & { timedOut: boolean }>;
-  /** Pushes repository:tag to its registry; the digest the registry gave it, when it said. */
-  pushImage(repository: string, tag: string, options: { onProgress?: (status: string) => void; signal?: AbortSignal }): Promise<{ digest?: string }>;
+  /** Pushes repository:tag to its registry, with its credentials when given; the digest the registry gave it, when it said. */
+  pushImage(
+    repository: string,
+    tag: string,
+    options: { auth?: RegistryCredential; onProgress?: (status: string) => void; signal?: AbortSignal },
+  ): Promise<{ digest?: string }>;
   /** Untags ref and removes the image when no other tag holds it; 'gone' when there was none. */
   removeImage(ref: string): Promise<'removed' | 'gone'>;
   /** The images that carry all these labels (a label given as '' need only exist). */

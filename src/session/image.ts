@@ -13,6 +13,7 @@ import tarFs from 'tar-fs';
 import type { Readable } from 'node:stream';
 import { engineMessage } from '../docker/engine';
 import { toolLabels } from '../docker/labels';
+import { isUnauthorized, registryOf, unauthorizedHint } from '../docker/registry-auth';
 import { D7yError, GoImageError, InternalError } from '../errors';
 import { inBackground } from './background';
 import { builderBuildArgs } from './layout';
@@ -78,15 +79,22 @@ async function ensureGoImage(ctx: SessionContext, choice: GoImageChoice): Promis
   const present = await ctx.engine.inspectImage(goImage);
   if (present !== undefined) return present.id;
 
-  ctx.log.info(`pulling ${goImage}`);
+  const registry = registryOf(goImage);
+  const fail = (why: string, hint: string, cause?: unknown) =>
+    new GoImageError(`the Go image ${goImage} is not here and can't be pulled (${choice.reason}): ${why}`, { hint, cause });
+  const found = await ctx.registryAuth.credentialsFor(registry, fail);
+  ctx.log.info(`pulling ${goImage}${found.credential === undefined ? '' : ` with the credentials from ${found.source}`}`);
   try {
-    await ctx.engine.pullImage(goImage, { platform: ctx.platform, onProgress: (status) => ctx.log.output('pull', status), signal: ctx.signal });
+    await ctx.engine.pullImage(goImage, {
+      platform: ctx.platform,
+      ...(found.credential !== undefined ? { auth: found.credential } : {}),
+      onProgress: (status) => ctx.log.output('pull', status),
+      signal: ctx.signal,
+    });
   } catch (err) {
     if (err instanceof D7yError) throw err;
-    throw new GoImageError(`the Go image ${goImage} is not here and can't be pulled (${choice.reason}): ${engineMessage(err)}`, {
-      hint: missingGoImageHint(choice.release),
-      cause: err,
-    });
+    const message = engineMessage(err);
+    throw fail(message, isUnauthorized(message) ? unauthorizedHint(registry, found) : missingGoImageHint(choice.release), err);
   }
   const pulled = await ctx.engine.inspectImage(goImage);
   if (pulled === undefined) throw new GoImageError(`${goImage} was pulled but is not listed by the engine`);

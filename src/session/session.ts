@@ -8,6 +8,7 @@ import { DEFAULT_TARGET, type TargetName } from '../platform';
 import { NO_SECRETS, type Secrets } from '../secrets';
 import { DockerEngine } from '../docker/dockerode';
 import type { Engine } from '../docker/engine';
+import { nodeAuthIo, RegistryAuth, userConfigFile } from '../docker/registry-auth';
 import { runLabels } from '../docker/labels';
 import { nullLogger, type Logger } from '../log';
 import { currentOwner } from '../owner';
@@ -84,6 +85,8 @@ export interface SessionContext extends PipelineContext {
   loadTimeoutMs: number;
   /** Credentials for private modules: put on a tmpfs in the container, masked in all output. */
   secrets: Secrets;
+  /** Registry credentials for pulls and pushes, looked up per registry and masked once found. */
+  registryAuth: RegistryAuth;
   /** The os/arch the images are pulled and the container created for: the engine's. */
   platform: string;
   /** The os/arch the go commands compile for and the host's binaries are run as (under qemu when not the container's). */
@@ -115,6 +118,8 @@ export interface RunOptions {
   engine?: Engine;
   /** Credentials for private modules (see loadSecrets); none by default. */
   secrets?: Secrets;
+  /** Registry credentials (see registryAuth); by default the user's config.json, DOCKER_CONFIG respected. */
+  registryAuth?: RegistryAuth;
 }
 
 /** What of a command's spec its session takes. */
@@ -143,6 +148,7 @@ export function newSession(runId: string, settings: SessionSettings, options: Ru
     limits: settings.limits,
     loadTimeoutMs: settings.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS,
     secrets: options.secrets ?? NO_SECRETS,
+    registryAuth: options.registryAuth ?? new RegistryAuth({ userFile: userConfigFile(process.env), io: nodeAuthIo, redact: () => {} }),
     platform: settings.platform,
     target: settings.target ?? DEFAULT_TARGET,
     startedAt: new Date(),

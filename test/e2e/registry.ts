@@ -1,9 +1,11 @@
 /**
  * A real container registry on loopback for the tests: Debian's docker-registry (installed by
  * test/env/tools.sh), its storage in a temp dir. The engine treats 127.0.0.0/8 registries as
- * insecure (plain HTTP) by default, so it pushes there without any daemon configuration.
+ * insecure (plain HTTP) by default, so it pushes there without any daemon configuration. Given a
+ * user, it wants that user's password (htpasswd auth, bcrypt as the registry requires, made by
+ * `htpasswd -B`, also from test/env/tools.sh).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -24,10 +26,25 @@ export interface Registry {
   stop(): Promise<void>;
 }
 
-export async function startRegistry(): Promise<Registry> {
+export interface RegistryUser {
+  username: string;
+  password: string;
+}
+
+/** An htpasswd file with the user's bcrypt hash; the password goes on stdin, not the command line. */
+async function writeHtpasswd(file: string, user: RegistryUser): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const child = execFile('htpasswd', ['-B', '-i', '-c', file, user.username], (err) => (err ? reject(err) : resolve()));
+    child.stdin!.end(user.password);
+  });
+}
+
+export async function startRegistry(user?: RegistryUser): Promise<Registry> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'd7y-registry-'));
   const port = await freePort();
   const config = path.join(dir, 'config.yml');
+  const htpasswd = path.join(dir, 'htpasswd');
+  if (user !== undefined) await writeHtpasswd(htpasswd, user);
   await writeFile(
     config,
     [
@@ -39,6 +56,7 @@ export async function startRegistry(): Promise<Registry> {
       `    rootdirectory: ${path.join(dir, 'data')}`,
       'http:',
       `  addr: 127.0.0.1:${port}`,
+      ...(user !== undefined ? ['auth:', '  htpasswd:', '    realm: d7y-test', `    path: ${htpasswd}`] : []),
       '',
     ].join('\n'),
   );
@@ -53,10 +71,10 @@ export async function startRegistry(): Promise<Registry> {
     }
     await rm(dir, { recursive: true, force: true });
   };
-  // Up when /v2/ answers (the API's version check).
+  // Up when /v2/ answers (the API's version check): 200, or 401 when it wants a user.
   for (let i = 0; ; i++) {
     const ok = await fetch(`http://127.0.0.1:${port}/v2/`).then(
-      (r) => r.ok,
+      (r) => r.ok || (user !== undefined && r.status === 401),
       () => false,
     );
     if (ok) break;

@@ -3,6 +3,7 @@
 #   tmux                    tty.test.ts reads the live progress off a real pseudo-terminal
 #   jq                      provenance.test.ts checks the provenance as the README does
 #   docker-registry         image.test.ts pushes the runtime image to a real registry on loopback
+#   htpasswd                registry-auth.test.ts gives that registry bcrypt (htpasswd -B) users
 # Usage: test/env/tools.sh
 set -euo pipefail
 
@@ -11,6 +12,7 @@ declare -A wanted=(
   [tmux]=tmux
   [jq]=jq
   [docker-registry]=docker-registry
+  [htpasswd]=apache2-utils
 )
 
 missing=()

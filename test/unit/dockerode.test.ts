@@ -18,6 +18,8 @@ let server: http.Server;
 let socketPath: string;
 /** Method and URL of each request, in order. */
 let requests: string[];
+/** The X-Registry-Auth header of each request, decoded ('' when absent). */
+let registryAuths: string[];
 /** JSON answers by path, for the requests a test sets up. */
 let answers: Record<string, unknown>;
 
@@ -25,9 +27,11 @@ beforeEach(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'd7y-dockerode-'));
   socketPath = path.join(dir, 'docker.sock');
   requests = [];
+  registryAuths = [];
   answers = {};
   server = http.createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);
+    registryAuths.push(Buffer.from(String(req.headers['x-registry-auth'] ?? ''), 'base64url').toString('utf8'));
     req.resume();
     const url = new URL(req.url ?? '/', 'http://engine');
     if (url.pathname in answers) {
@@ -72,6 +76,22 @@ describe('DockerEngine', () => {
     expect(requests[0]).toMatch(/^POST \/images\/create\?/);
     expect(Object.fromEntries(query(requests[0]!))).toMatchObject({ fromImage: 'golang', tag: '1.23.5-bookworm', platform: 'linux/amd64' });
     expect(progress).toEqual(['1.23.5-bookworm: Pulling from library/golang', 'Downloaded newer image']);
+  });
+
+  it('sends registry credentials as X-Registry-Auth, never in the URL, for pulls and pushes; a push without them sends {}', async () => {
+    const auth = { username: 'ci', password: 's3cret/+pw', serveraddress: '127.0.0.1:5000' };
+    const engine = new DockerEngine({ socketPath });
+    await engine.pullImage('127.0.0.1:5000/golang:1', { platform: 'linux/amd64', auth });
+    await engine.pushImage('127.0.0.1:5000/d7y/x', 't', { auth }).catch(() => undefined);
+    await engine.pushImage('127.0.0.1:5000/d7y/x', 't', {}).catch(() => undefined);
+    expect(requests.map((r) => r.split('?')[0])).toEqual([
+      'POST /images/create',
+      'POST /images/127.0.0.1:5000/d7y/x/push',
+      'POST /images/127.0.0.1:5000/d7y/x/push',
+    ]);
+    expect(registryAuths.slice(0, 2).map((h) => JSON.parse(h) as unknown)).toEqual([auth, auth]);
+    expect(registryAuths[2]).toBe('{}');
+    expect(requests.join('\n')).not.toContain('s3cret');
   });
 
   it('creates a container for the platform, then starts it', async () => {

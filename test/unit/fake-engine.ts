@@ -16,6 +16,7 @@ import type {
   ExecResult,
   ImageInfo,
   ImageSummary,
+  RegistryCredential,
   VolumeInfo,
 } from '../../src/docker/engine';
 
@@ -65,7 +66,7 @@ export class FakeEngine implements Engine {
   readonly volumeSizes = new Map<string, number>();
   /** Names of removed volumes, in order. */
   readonly removedVolumes: string[] = [];
-  readonly pulls: Array<{ ref: string; platform: string }> = [];
+  readonly pulls: Array<{ ref: string; platform: string; auth?: RegistryCredential }> = [];
   /** Image builds, with the regular files of their context as text. */
   readonly builds: Array<{
     tag: string;
@@ -87,7 +88,7 @@ export class FakeEngine implements Engine {
   /** Ids of removed containers, in order. */
   readonly removed: string[] = [];
   /** Pushes, in order; pushError set: each push fails with it. */
-  readonly pushes: Array<{ repository: string; tag: string }> = [];
+  readonly pushes: Array<{ repository: string; tag: string; auth?: RegistryCredential }> = [];
   pushError: Error | undefined;
   /** Refs removed by removeImage, in order. */
   readonly removedImages: string[] = [];
@@ -124,8 +125,8 @@ export class FakeEngine implements Engine {
     return this.images.get(ref);
   }
 
-  async pullImage(ref: string, options: { platform: string }): Promise<void> {
-    this.pulls.push({ ref, platform: options.platform });
+  async pullImage(ref: string, options: { platform: string; auth?: RegistryCredential }): Promise<void> {
+    this.pulls.push({ ref, platform: options.platform, ...(options.auth !== undefined ? { auth: options.auth } : {}) });
     const found = this.registry.get(ref);
     if (found === undefined) throw new Error(`pull access denied for ${ref}`);
     this.images.set(ref, found);
@@ -188,8 +189,8 @@ export class FakeEngine implements Engine {
     return { exitCode: 0, stdout: '', stderr: '', timedOut: false, ...this.runAnswer };
   }
 
-  async pushImage(repository: string, tag: string): Promise<{ digest?: string }> {
-    this.pushes.push({ repository, tag });
+  async pushImage(repository: string, tag: string, options: { auth?: RegistryCredential } = {}): Promise<{ digest?: string }> {
+    this.pushes.push({ repository, tag, ...(options.auth !== undefined ? { auth: options.auth } : {}) });
     if (this.pushError !== undefined) throw this.pushError;
     return { digest: `sha256:${'d'.repeat(64)}` };
   }

@@ -10,6 +10,7 @@ import tarStream from 'tar-stream';
 import { buildTimeFor, splitTaggedReference } from '../../config';
 import { engineMessage } from '../../docker/engine';
 import { toolLabels } from '../../docker/labels';
+import { isUnauthorized, registryOf, unauthorizedHint } from '../../docker/registry-auth';
 import { D7yError, ImageError, PushError, UnsupportedHostError, ValidationError } from '../../errors';
 import { maskSecrets, redactUrl } from '../../secrets';
 import { buildTagged } from '../../session/image';
@@ -158,19 +159,28 @@ export async function buildRuntimeImage(ctx: BuildContext): Promise<void> {
 export async function pushRuntimeImage(ctx: BuildContext): Promise<void> {
   const built = need(ctx.state.runtimeImage, 'the runtime image');
   const { repository, tag } = need(splitTaggedReference(built.ref), 'a tagged --image');
-  // A first component with a dot or a port, or localhost, names the registry; else it is Docker Hub.
-  const first = repository.split('/')[0]!;
-  const registry = repository.includes('/') && (/[.:]/.test(first) || first === 'localhost') ? first : 'docker.io';
-  ctx.log.info(`pushing ${built.ref} to ${registry}`);
+  const registry = registryOf(repository);
+  const kept = `the image is kept here as ${built.ref} (${built.id.slice(0, 19)}) and nothing was installed`;
+  const fail = (why: string, hint: string, cause?: unknown) => new PushError(`cannot push ${built.ref} to ${registry}: ${why}`, { hint, cause });
+  const found = await ctx.registryAuth.credentialsFor(registry, (why, hint, cause) => fail(why, `${hint}; ${kept}`, cause));
+  ctx.log.info(`pushing ${built.ref} to ${registry}${found.credential === undefined ? '' : ` with the credentials from ${found.source}`}`);
   try {
-    const pushed = await ctx.engine.pushImage(repository, tag, { onProgress: (status) => ctx.log.output('push', status), signal: ctx.signal });
+    const pushed = await ctx.engine.pushImage(repository, tag, {
+      ...(found.credential !== undefined ? { auth: found.credential } : {}),
+      onProgress: (status) => ctx.log.output('push', status),
+      signal: ctx.signal,
+    });
     built.digest = pushed.digest;
   } catch (err) {
     if (ctx.signal.aborted || err instanceof D7yError) throw err;
-    throw new PushError(`cannot push ${built.ref} to ${registry}: ${engineMessage(err)}`, {
-      hint: `the image is kept here as ${built.ref} (${built.id.slice(0, 19)}): start or reach the registry, log in with docker login when it needs credentials, and push it with docker push ${built.ref}; nothing was installed`,
-      cause: err,
-    });
+    const message = engineMessage(err);
+    throw fail(
+      message,
+      isUnauthorized(message)
+        ? `${unauthorizedHint(registry, found)}; ${kept}`
+        : `${kept}: start or reach the registry, and push it with docker push ${built.ref}`,
+      err,
+    );
   }
   ctx.log.info(`pushed ${built.ref}${built.digest === undefined ? '' : `@${built.digest}`}`);
 }

@@ -4,6 +4,7 @@
  * step timings. The CLI and the library both run it.
  */
 import { buildTimeFor, type BuildSpec } from '../../config';
+import { registryAuth } from '../../docker/registry-auth';
 import { loadSecrets } from '../../secrets';
 import { VERSION } from '../../version';
 import type { CommandIo } from '../io';
@@ -88,7 +89,7 @@ function runSignal(outer: AbortSignal | undefined, timeoutMs: number | undefined
 
 /**
  * A build as a command: its headline, the credentials of --netrc and GIT_AUTH_TOKEN (masked from
- * then on), the run. With a watch's output, the build goes on watching (watch.ts) and settles only
+ * then on), the registry credentials (--registry-auth read now, masked as they are found), the run. With a watch's output, the build goes on watching (watch.ts) and settles only
  * by rejecting.
  */
 export async function runBuild(spec: BuildSpec, { log, signal, env, engine, redact }: CommandIo, watch?: WatchOutput): Promise<BuildResult> {
@@ -96,7 +97,7 @@ export async function runBuild(spec: BuildSpec, { log, signal, env, engine, reda
   log.headline(`d7y-build ${VERSION}: ${spec.type} plugin${spec.plugins.length > 1 ? 's' : ''} ${plugins} against Dragonfly ${spec.ref}`);
   const secrets = await loadSecrets(spec.netrcFile, env);
   redact(secrets.values);
-  const options = { log, signal, secrets, engine };
+  const options = { log, signal, secrets, engine, registryAuth: await registryAuth(spec.registryAuthFile, env, redact) };
   if (watch === undefined) return build(spec, options);
   const { watchBuild } = await import('./watch');
   return watchBuild(spec, options, watch);

@@ -3,6 +3,7 @@
  * tags, a plugin directory, --out, --plugins-dir and the cache), a build context over the fake
  * engine, and the engine's answers for a build that succeeds.
  */
+import { RegistryAuth } from '../../../src/docker/registry-auth';
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -117,11 +118,22 @@ export function specOf(world: World, flags: BuildFlags = {}, env: Record<string,
   return resolveSpec([world.pluginDir], given, { ...envOf(world), ...env }, world.root, new Date(), readPluginMeta);
 }
 
+/** Registry credentials from no file at all: what this machine's ~/.docker holds stays out of the tests. */
+const NO_REGISTRY_AUTH = new RegistryAuth({
+  userFile: '/nonexistent/.docker/config.json',
+  io: { readConfig: async () => undefined, runHelper: async () => ({ kind: 'missing' }) },
+  redact: () => {},
+});
+
 /** The contexts contextOf made during the current test: useWorld runs their cleanups after it. */
 const made = new Set<BuildContext>();
 
 export function contextOf(engine: FakeEngine, spec: BuildSpec, secrets?: Secrets): BuildContext {
-  const ctx: BuildContext = { ...newSession('run-1', spec, { engine, secrets }, new AbortController().signal), spec, state: {} };
+  const ctx: BuildContext = {
+    ...newSession('run-1', spec, { engine, secrets, registryAuth: NO_REGISTRY_AUTH }, new AbortController().signal),
+    spec,
+    state: {},
+  };
   made.add(ctx);
   return ctx;
 }

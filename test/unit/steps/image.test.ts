@@ -8,6 +8,7 @@ import { type D7yError, ImageError, PushError, UsageError, ValidationError } fro
 import { VERSION } from '../../../src/version';
 import { BUILD_TIME, buildingEngine, cleanUp, contextOf, LOADED_LINE, PLUGIN, runBefore, specOf, useWorld } from './harness';
 import type { FakeEngine } from '../fake-engine';
+import { RegistryAuth } from '../../../src/docker/registry-auth';
 
 const REF = '127.0.0.1:5000/d7y/dfget-plugins:test';
 
@@ -45,6 +46,12 @@ describe('--image and --push on the command line', () => {
     const err = usage(() => specOf(world, { image }));
     expect(err.message).toBe(message);
     expect(err.hint).toMatch(/^pass an image name with a tag \(lower-case name, no digest\) like --image registry\.example:5000\/d7y\/dfget-plugins:v2\.1\.0/);
+  });
+
+  it('--registry-auth and D7Y_REGISTRY_AUTH name a file, relative to the working directory', () => {
+    expect(specOf(world, { registryAuth: 'auth.json' }).registryAuthFile).toBe(`${world.root}/auth.json`);
+    expect(specOf(world, {}, { D7Y_REGISTRY_AUTH: '/run/auth.json' }).registryAuthFile).toBe('/run/auth.json');
+    expect(specOf(world).registryAuthFile).toBeUndefined();
   });
 
   it('takes a registry with a port, a path and a tag; D7Y_IMAGE and D7Y_PUSH too', () => {
@@ -199,5 +206,33 @@ describe('push-image', () => {
     await cleanUp(ctx);
     expect(ready.engine.removedImages).toEqual([]);
     expect(ready.engine.images.has(REF)).toBe(true);
+  });
+
+  it('pushes with the registry credentials of the config, which the masking takes; a 401 hints at docker login', async () => {
+    const ready = await readyForImage({ image: REF, push: true });
+    ctx = ready.ctx;
+    const redacted: string[] = [];
+    const file = '/ci/docker/config.json';
+    const config = JSON.stringify({ auths: { '127.0.0.1:5000': { auth: Buffer.from('ci:s3cret-pw').toString('base64') } } });
+    ctx.registryAuth = new RegistryAuth({
+      userFile: file,
+      io: { readConfig: async (f) => (f === file ? config : undefined), runHelper: async () => ({ kind: 'missing' }) },
+      redact: (v) => redacted.push(...v),
+    });
+    await buildRuntimeImage(ctx);
+    await pushRuntimeImage(ctx);
+    expect(ready.engine.pushes).toEqual([
+      { repository: '127.0.0.1:5000/d7y/dfget-plugins', tag: 'test', auth: { username: 'ci', password: 's3cret-pw', serveraddress: '127.0.0.1:5000' } },
+    ]);
+    expect(redacted).toContain('s3cret-pw');
+
+    ready.engine.pushError = new Error('unauthorized: authentication required');
+    const err = await pushRuntimeImage(ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PushError);
+    expect((err as PushError).hint).toMatch(
+      new RegExp(
+        `^127\\.0\\.0\\.1:5000 refused the credentials from ${file}: log in again with docker login 127\\.0\\.0\\.1:5000.*; the image is kept here as ${REF}`,
+      ),
+    );
   });
 });
