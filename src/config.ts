@@ -1063,14 +1063,23 @@ export function resolveInitSpec(dir: string, flags: InitFlags, env: Env, cwd: st
   return { ...api, dir: abs, name: pluginName(api.type, path.basename(abs), explicit.value, {}, false, explicit.origin) };
 }
 
-/** `d7y-build verify`: the host and the plugin files, as absolute paths. */
+/** `d7y-build verify`: the host and the plugin files (or, with --provenance, a build's --out), as absolute paths. */
 export interface VerifySpec {
-  host: string;
+  /** Undefined only with provenance: the host the provenance names. */
+  host: string | undefined;
   plugins: string[];
+  /** --provenance: the file or directory given, absolute; true: the provenance.intoto.json of the set. */
+  provenance?: string | true;
 }
 
-export function resolveVerifySpec(files: string[], flags: { host: string }, cwd: string): VerifySpec {
-  return { host: path.resolve(cwd, flags.host), plugins: files.map((f) => path.resolve(cwd, f)) };
+export function resolveVerifySpec(files: string[], flags: { host?: string; provenance?: string | boolean }, cwd: string): VerifySpec {
+  const host = nonEmpty(flags.host);
+  const provenance = typeof flags.provenance === 'string' ? path.resolve(cwd, flags.provenance) : flags.provenance === true ? true : undefined;
+  return {
+    host: host === undefined ? undefined : path.resolve(cwd, host),
+    plugins: files.map((f) => path.resolve(cwd, f)),
+    ...(provenance === undefined ? {} : { provenance }),
+  };
 }
 
 /** `d7y-build inspect`: one Go binary, as an absolute path. */

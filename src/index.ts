@@ -11,6 +11,7 @@ export {
   type BuildOptions,
   type InstallOptions,
   type VerifyOptions,
+  type VerifyProvenanceOptions,
   type InspectOptions,
   type PruneOptions,
   type ContextOptions,
@@ -21,6 +22,8 @@ export type { HostCacheOutcome } from './commands/build/host-cache';
 export type { InstallResult } from './commands/install';
 export type { PruneResult } from './commands/prune';
 export type { InspectReport, VerifyReport } from './verify';
+export type { AttestedVerifyReport, ProvenanceReport } from './verify/attested';
+export type { ProvenanceMismatch } from './verify/provenance';
 export type { ValidationFacts } from './session/session';
 export type { StepTiming } from './session/runner';
 export type { ProgressEvent, ProgressEventType, Fact, StepStatus } from './events';
