@@ -177,12 +177,15 @@ export function resolvePruneOptions(options: PruneOptions): PruneSpec {
   return resolvePruneSpec({ all, pluginsDir, out, config }, env, cwd, configInputs(config, env, cwd));
 }
 
-/** Anything thrown that is not a D7yError is a bug: thrown as an InternalError, so every failure has its exitCode. */
+/**
+ * Anything thrown that is not a D7yError is a bug: thrown as an InternalError, so every failure has
+ * its exitCode. Hints name the options of the call (goImage), not the CLI's flags (--go-image).
+ */
 async function typed<T>(run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (err) {
-    throw asD7yError(err);
+    throw asD7yError(err).forLibrary();
   }
 }
 

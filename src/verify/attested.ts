@@ -12,6 +12,7 @@ import { PROVENANCE_FILE } from '../artifacts/provenance';
 import { binaryModules, SBOM_FILE } from '../artifacts/sbom';
 import { UsageError } from '../errors';
 import { isInside, kindOf, readRegularFile } from '../files';
+import { hintOption } from '../option-names';
 import { readGoBinary } from './binary';
 import { verifyFiles, type VerifyReport } from '.';
 import {
@@ -57,7 +58,7 @@ export interface AttestedVerifyReport {
   load: VerifyReport | null;
 }
 
-const USAGE_HINT = "pass --provenance <provenance.intoto.json>, or a build's --out directory (d7y-build verify --provenance ./d7y-build-out)";
+const USAGE_HINT = `pass ${hintOption('provenance', '<provenance.intoto.json>')}, or ${hintOption('provenance', '<the directory a build wrote>')}`;
 
 async function isDirectory(p: string): Promise<boolean> {
   return (await stat(p).catch(() => undefined))?.isDirectory() ?? false;

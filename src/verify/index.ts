@@ -11,6 +11,7 @@ import { kindOf } from '../files';
 import { HOST_LIST } from '../plugin';
 import { NotGoBinaryError, readGoBinary, type GoBinary } from './binary';
 import { decide, type PluginVerdict } from './verdict';
+import { hintOption } from '../option-names';
 
 type Role = 'host' | 'plugin' | 'file';
 
@@ -56,7 +57,7 @@ async function load(file: string, role: Role, label = file): Promise<GoBinary> {
       });
     }
     if (role === 'host' && binary.kind !== 'executable') {
-      throw new UnverifiableError(`${label} is a Go plugin, not a host executable`, { hint: `--host takes the ${HOST_LIST} binary` });
+      throw new UnverifiableError(`${label} is a Go plugin, not a host executable`, { hint: `${hintOption('host')} takes the ${HOST_LIST} binary` });
     }
     return { ...binary, path: label };
   } catch (err) {

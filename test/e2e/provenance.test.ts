@@ -215,15 +215,17 @@ describe('verify --provenance', () => {
     expect(report.load.plugins.map((p: Json) => p.file)).toEqual(plugins.map((p) => path.relative(out, p)));
 
     /** A copy of the set, changed by change, and what verify --provenance says of it. */
-    const tampered = async (name: string, change: (dir: string) => Promise<void>) => {
+    const tampered = async (name: string, change: (dir: string) => Promise<void>, count = 1) => {
       const dir = path.join(work.path, name);
       await cp(out, dir, { recursive: true });
       await change(dir);
       const run = await verify('--provenance', dir);
       expect(run.stderr).toBe('');
       expect(run.exitCode).toBe(18);
-      expect(run.stdout.split('\n')[0]).toMatch(new RegExp(`^${dir} does NOT match .*: 1 mismatch$`));
-      return run.stdout.split('\n')[1];
+      const lines = run.stdout.trimEnd().split('\n');
+      expect(lines[0]).toMatch(new RegExp(`^${dir} does NOT match .*: ${count} mismatch${count === 1 ? '' : 'es'}$`));
+      expect(lines).toHaveLength(count + 1);
+      return count === 1 ? lines[1] : lines.slice(1).join('\n');
     };
     const plugin = 'plugins/d7y-resource-plugin-d7yfs.so';
     const wanted = Object.fromEntries(
@@ -252,13 +254,21 @@ describe('verify --provenance', () => {
       `  - ${extra}: not named in the provenance (sha256 ${wanted[plugin]})`,
     );
 
-    // The predicate names another Dragonfly commit than the one the binaries were stamped with.
+    // The predicate names another Dragonfly commit than the one the host and the plugins were stamped with.
     const other = 'f'.repeat(40);
-    const edited = await tampered('commit', async (dir) => {
-      const file = path.join(dir, 'provenance.intoto.json');
-      await writeFile(file, (await readFile(file, 'utf8')).replace(`"gitCommit": "${sha}"`, `"gitCommit": "${other}"`));
-    });
-    expect(edited).toBe(`  - bin/dfget: Dragonfly commit is "${sha.slice(0, 7)}", but the provenance says "${other}"`);
+    const edited = await tampered(
+      'commit',
+      async (dir) => {
+        const file = path.join(dir, 'provenance.intoto.json');
+        await writeFile(file, (await readFile(file, 'utf8')).replace(`"gitCommit": "${sha}"`, `"gitCommit": "${other}"`));
+      },
+      3,
+    );
+    expect(edited).toBe(
+      ['bin/dfget', ...FILES.filter((f) => f.startsWith('plugins/'))]
+        .map((f) => `  - ${f}: Dragonfly commit is "${sha.slice(0, 7)}", but the provenance says "${other}"`)
+        .join('\n'),
+    );
 
     // A subject that is a link out of the set is not read: it is named, as missing.
     const linked = path.join(work.path, 'linked');
