@@ -216,11 +216,25 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
 
   root
     .command('verify')
-    .description('say, from the files alone, whether the plugins will load into --host, and why not (exit 0: they load, 11: they will not, 12: cannot tell)')
-    .argument('<plugin.so...>', 'plugin files, considered in the order Dragonfly loads them (by file name)')
-    .addOption(option.host().makeOptionMandatory())
+    .description(
+      'say, from the files alone, whether the plugins will load into --host, and why not; with --provenance, first whether the files are the ones a provenance.intoto.json names (exit 0: they load, 11: they will not, 12: cannot tell, 19: not the files the provenance names)',
+    )
+    .argument('[plugin.so...]', "plugin files, considered in the order Dragonfly loads them (by file name); with --provenance, or a build's --out directory")
+    .addOption(option.host())
+    .addOption(
+      new Option(
+        '--provenance [file]',
+        "check the files against a build's provenance.intoto.json (and the sbom.cdx.json beside it) before the load verdict (default: the one in the --out given, or beside --host's bin/)",
+      ),
+    )
     .addOption(option.json())
-    .action((files: string[], flags: { host: string } & OutputFlags) => {
+    .action((files: string[], flags: { host?: string; provenance?: string | boolean } & OutputFlags, cmd: Command) => {
+      // Without a provenance to name them, the host and the plugins must be given.
+      if (flags.provenance === undefined && flags.host === undefined) {
+        cmd.error("error: required option '--host <binary>' not specified", { code: 'commander.missingMandatoryOptionValue' });
+      }
+      if (flags.provenance === undefined && files.length === 0)
+        cmd.error("error: missing required argument 'plugin.so'", { code: 'commander.missingArgument' });
       found({ command: 'verify', spec: resolveVerifySpec(files, flags, io.cwd), output: flags });
     });
 
@@ -468,9 +482,15 @@ async function runInvocation(invocation: Invocation, io: CliIo, { log, redact, m
     }
     case 'verify': {
       const { spec } = invocation;
+      if (spec.provenance !== undefined) {
+        const { verifyProvenance } = await import('./verify/attested');
+        const { attestedExitCode, formatAttested } = await import('./verify/report');
+        const report = await verifyProvenance({ provenance: spec.provenance === true ? undefined : spec.provenance, host: spec.host, plugins: spec.plugins });
+        return { lines: formatAttested(report), result: report, exitCode: attestedExitCode(report) };
+      }
       const { verifyFiles } = await import('./verify');
       const { formatVerify, VERIFY_WILL_NOT_LOAD } = await import('./verify/report');
-      const report = await verifyFiles(spec.host, spec.plugins);
+      const report = await verifyFiles(spec.host!, spec.plugins);
       return { lines: formatVerify(report), result: report, exitCode: report.loads ? 0 : VERIFY_WILL_NOT_LOAD };
     }
     case 'inspect': {

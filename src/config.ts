@@ -9,6 +9,7 @@ import path from 'node:path';
 import os from 'node:os';
 import type { ConfigFile } from './config-files';
 import { UsageError } from './errors';
+import { envName as namedEnv, flagName as namedFlag, hintOption, type BUILD_OPTION_NAMES } from './option-names';
 import { isInside } from './files';
 import { dropHint, setHint, settingName, settingValue, sourceText, type FileScope, type Origin } from './origin';
 import type { PluginMeta } from './plugin-meta';
@@ -268,7 +269,7 @@ function buildTimeOf(flag: string | undefined, env: Env, now: Date): BuildTime |
     const seconds = parseRfc3339(value);
     if (!inRange(seconds, RANGES.sourceDateEpoch)) {
       throw new UsageError(`--build-time ${value} is not now, commit or an RFC 3339 time from 1970 to 9999`, {
-        hint: "pass --build-time 2024-01-02T03:04:05Z, --build-time now, or leave it out for the Dragonfly commit's committer date",
+        hint: `pass ${hintOption('buildTime', '2024-01-02T03:04:05Z')}, ${hintOption('buildTime', 'now')}, or leave it out for the Dragonfly commit's committer date`,
       });
     }
     return { time: buildTimestamp(seconds), reason: `--build-time ${value}` };
@@ -308,7 +309,7 @@ export function checkDirsApart(outDir: string, pluginsDir: string | undefined, p
   for (const dir of pluginDirs) {
     if (isInside(outDir, dir)) {
       throw new UsageError(`--out ${outDir} is inside the plugin directory ${dir}`, {
-        hint: 'put the output elsewhere, e.g. --out ./d7y-build-out next to the plugin, so it is not sent as plugin source',
+        hint: `put the output elsewhere, e.g. ${hintOption('out', `./${DEFAULT_OUT_DIR}`)} next to the plugin, so it is not sent as plugin source`,
       });
     }
   }
@@ -323,7 +324,7 @@ export function checkDirsApart(outDir: string, pluginsDir: string | undefined, p
           : undefined;
   if (clash !== undefined) {
     throw new UsageError(clash, {
-      hint: 'keep --out and --plugins-dir apart: --out gets bin/, plugins/ and manifest.json, and Dragonfly takes every file in --plugins-dir for a plugin',
+      hint: `keep ${hintOption('out')} and ${hintOption('pluginsDir')} apart: ${hintOption('out')} gets bin/, plugins/ and manifest.json, and Dragonfly takes every file in ${hintOption('pluginsDir')} for a plugin`,
     });
   }
 }
@@ -348,8 +349,6 @@ export type ValueKind = 'string' | 'boolean' | 'size' | 'list' | 'type';
 
 /** One option: where it may be set, and how a value becomes what the spec holds. */
 export interface OptionDef<T> {
-  /** Whether a flag sets it: --<key in kebab case>. Every option has its variable, D7Y_<KEY IN SNAKE CASE>. */
-  flag: boolean;
   /** The config files that may set it: a plugin's d7y-plugin.yaml, the user's config.yaml. */
   files: readonly FileScope[];
   kind: ValueKind;
@@ -442,17 +441,16 @@ const option = <T>(def: OptionDef<T>): OptionDef<T> => def;
 
 /** An on/off flag: --<key>, D7Y_<KEY>=1|true|0|false, and `key: true|false` in the config files given. */
 const switchOption = (fallback: boolean, files: readonly FileScope[] = ['user']): OptionDef<boolean> =>
-  option<boolean>({ flag: true, files, kind: 'boolean', what: 'true or false', examples: ['true', 'false'], parse: booleanOf, fallback });
+  option<boolean>({ files, kind: 'boolean', what: 'true or false', examples: ['true', 'false'], parse: booleanOf, fallback });
 
 /**
- * Every build option, once: where it may be set and how its value is read. A flag is --<kebab-case
- * key>, the variable D7Y_<SNAKE_CASE_KEY>, the config-file key the key itself; relative paths in a
- * config file are taken from the file's directory, elsewhere from the working directory.
+ * Every build option, once: where it may be set and how its value is read. Its flag, variable and
+ * library option are named by option-names.ts, the config-file key is the key itself; relative
+ * paths in a config file are taken from the file's directory, elsewhere from the working directory.
  */
 export const OPTIONS = {
-  commit: option<string | undefined>({ flag: true, files: ['plugin'], kind: 'string', what: 'a branch, tag or SHA', examples: ['v2.1.0'], parse: asText }),
+  commit: option<string | undefined>({ files: ['plugin'], kind: 'string', what: 'a branch, tag or SHA', examples: ['v2.1.0'], parse: asText }),
   repo: option<string>({
-    flag: true,
     files: ['plugin', 'user'],
     kind: 'string',
     what: 'a git URL or path',
@@ -461,7 +459,6 @@ export const OPTIONS = {
     fallback: DEFAULT_REPO,
   }),
   type: option<PluginType>({
-    flag: true,
     files: ['plugin'],
     kind: 'type',
     what: 'a plugin type',
@@ -476,7 +473,6 @@ export const OPTIONS = {
     fallback: DEFAULT_PLUGIN_TYPE,
   }),
   name: option<string | undefined>({
-    flag: true,
     files: ['plugin'],
     kind: 'string',
     what: 'a plugin name',
@@ -485,7 +481,6 @@ export const OPTIONS = {
     parse: asText,
   }),
   pluginsDir: option<string>({
-    flag: true,
     files: ['user'],
     kind: 'string',
     what: 'a directory',
@@ -494,7 +489,6 @@ export const OPTIONS = {
     fallback: DEFAULT_PLUGINS_DIR,
   }),
   out: option<string>({
-    flag: true,
     files: ['user'],
     kind: 'string',
     what: 'a directory',
@@ -503,7 +497,6 @@ export const OPTIONS = {
     fallback: DEFAULT_OUT_DIR,
   }),
   goImage: option<string | undefined>({
-    flag: true,
     files: ['plugin', 'user'],
     kind: 'string',
     what: 'an image (lower-case name)',
@@ -515,7 +508,6 @@ export const OPTIONS = {
     },
   }),
   tags: option<string[]>({
-    flag: true,
     files: ['plugin'],
     kind: 'list',
     what: 'build tags',
@@ -534,13 +526,12 @@ export const OPTIONS = {
     },
     fallback: [],
   }),
-  gcflags: option<string>({ flag: true, files: ['plugin'], kind: 'string', what: 'go build -gcflags', examples: ['all=-N -l'], parse: quotable, fallback: '' }),
+  gcflags: option<string>({ files: ['plugin'], kind: 'string', what: 'go build -gcflags', examples: ['all=-N -l'], parse: quotable, fallback: '' }),
   trimpath: switchOption(true),
   race: switchOption(false),
-  buildCommit: option<string | undefined>({ flag: true, files: ['user'], kind: 'string', what: 'a stamp', examples: ['abc1234'], parse: quotable }),
+  buildCommit: option<string | undefined>({ files: ['user'], kind: 'string', what: 'a stamp', examples: ['abc1234'], parse: quotable }),
   keep: switchOption(false),
   memory: option<number | undefined>({
-    flag: true,
     files: ['user'],
     kind: 'size',
     what: 'a memory size',
@@ -548,7 +539,6 @@ export const OPTIONS = {
     parse: sizeIn(RANGES.memory),
   }),
   cpus: option<number | undefined>({
-    flag: true,
     files: ['user'],
     kind: 'size',
     what: 'a number of CPUs',
@@ -561,7 +551,6 @@ export const OPTIONS = {
     },
   }),
   timeout: option<number | undefined>({
-    flag: true,
     files: ['user'],
     kind: 'size',
     what: 'a duration',
@@ -569,7 +558,6 @@ export const OPTIONS = {
     parse: durationIn(RANGES.timeout, true),
   }),
   maxContext: option<number>({
-    flag: true,
     files: ['user'],
     kind: 'size',
     what: 'a size',
@@ -577,10 +565,9 @@ export const OPTIONS = {
     parse: sizeIn(RANGES.maxContext),
     fallback: DEFAULT_MAX_CONTEXT,
   }),
-  netrc: option<string | undefined>({ flag: true, files: ['user'], kind: 'string', what: 'a netrc file', examples: ['/home/me/.netrc'], parse: pathFrom }),
+  netrc: option<string | undefined>({ files: ['user'], kind: 'string', what: 'a netrc file', examples: ['/home/me/.netrc'], parse: pathFrom }),
   // Per call, like --netrc's file is: no config file points at registry passwords.
   registryAuth: option<string | undefined>({
-    flag: true,
     files: [],
     kind: 'string',
     what: 'a Docker config.json',
@@ -589,7 +576,6 @@ export const OPTIONS = {
   }),
   // A release job's choice, per call: no config file names the image it ships.
   image: option<string | undefined>({
-    flag: true,
     files: [],
     kind: 'string',
     what: 'an image name with a tag (lower-case name, no digest)',
@@ -604,7 +590,6 @@ export const OPTIONS = {
   }),
   push: switchOption(false, []),
   platform: option<TargetName[]>({
-    flag: true,
     files: ['plugin', 'user'],
     kind: 'string',
     what: 'a platform, or a comma list of them',
@@ -630,7 +615,6 @@ export const OPTIONS = {
     fallback: [DEFAULT_TARGET],
   }),
   cacheDir: option<string>({
-    flag: false,
     files: ['user'],
     kind: 'string',
     what: 'an absolute path',
@@ -643,7 +627,6 @@ export const OPTIONS = {
     fallback: defaultCacheDir,
   }),
   pingTimeout: option<number>({
-    flag: false,
     files: ['user'],
     kind: 'size',
     what: 'a duration',
@@ -653,7 +636,6 @@ export const OPTIONS = {
   }),
   // A plugin whose init never returns would otherwise hold the build for ever.
   loadTimeout: option<number>({
-    flag: false,
     files: ['user'],
     kind: 'size',
     what: 'a duration',
@@ -661,7 +643,7 @@ export const OPTIONS = {
     parse: durationIn(RANGES.loadTimeout),
     fallback: DEFAULT_LOAD_TIMEOUT,
   }),
-} as const;
+} as const satisfies Record<keyof typeof BUILD_OPTION_NAMES, OptionDef<any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export type OptionKey = keyof typeof OPTIONS;
 export type OptionValue<K extends OptionKey> = (typeof OPTIONS)[K] extends OptionDef<infer T> ? T : never;
@@ -669,12 +651,12 @@ export const OPTION_KEYS = Object.keys(OPTIONS) as OptionKey[];
 
 /** goImage → D7Y_GO_IMAGE */
 export function envName(key: OptionKey): string {
-  return `D7Y_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+  return namedEnv(key);
 }
 
 /** goImage → --go-image; undefined for options without a flag. */
 export function flagName(key: OptionKey): string | undefined {
-  return OPTIONS[key].flag ? `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : undefined;
+  return namedFlag(key);
 }
 
 /** An option's value, where it came from, and how `d7y-build config` shows it. */
@@ -717,7 +699,7 @@ export function resolver(flags: object, env: Env, cwd: string, layers: ConfigLay
   return <K extends OptionKey>(key: K, pluginFiles?: ConfigFile[]): Setting<OptionValue<K>> => {
     const def = OPTIONS[key] as OptionDef<unknown>;
     const flag = given[key];
-    if (def.flag && isSet(flag)) {
+    if (flagName(key) !== undefined && isSet(flag)) {
       // --no-trimpath sets trimpath to false.
       const name = flag === false ? `--no-${flagName(key)!.slice(2)}` : flagName(key)!;
       return settle(def, flag as RawValue, { kind: 'flag', name }, cwd) as Setting<OptionValue<K>>;
@@ -730,7 +712,7 @@ export function resolver(flags: object, env: Env, cwd: string, layers: ConfigLay
       if (JSON.stringify(other.value) !== JSON.stringify(plugin[0]!.value)) {
         const [a, b] = [plugin[0]!, other].map((s) => ({ file: (s.origin as { path: string }).path, shown: JSON.stringify(s.shown) }));
         throw new UsageError(`${a!.file} and ${b!.file} disagree on ${key}: ${a!.shown} and ${b!.shown}`, {
-          hint: `plugins built together share one ${key}: set the same ${key} in both files, or build them apart${def.flag ? `, or pass ${flagName(key)} to choose` : ''}`,
+          hint: `plugins built together share one ${key}: set the same ${key} in both files, or build them apart${flagName(key) !== undefined ? `, or pass ${hintOption(key)} to choose` : ''}`,
         });
       }
     }
@@ -789,7 +771,7 @@ function userResolver(flags: object, env: Env, cwd: string, config: ConfigInputs
 function commitOf(setting: Setting<string | undefined>): string {
   if (setting.value === undefined) {
     throw new UsageError('no Dragonfly commit given', {
-      hint: "pass --commit <branch|tag|sha> (or set D7Y_COMMIT, or commit in the plugin's d7y-plugin.yaml), e.g. --commit v2.1.0",
+      hint: `pass ${hintOption('commit', '<branch|tag|sha>')} (or set D7Y_COMMIT, or commit in the plugin's d7y-plugin.yaml), e.g. ${hintOption('commit', 'v2.1.0')}`,
     });
   }
   return setting.value;
@@ -880,7 +862,7 @@ export function resolveSpec(
   const push = opt('push');
   if (push.value && image.value === undefined) {
     throw new UsageError(`${settingName(push.origin)} pushes the runtime image, but no --image names it`, {
-      hint: 'pass --image <name:tag> too, e.g. --image registry.example:5000/d7y/dfget-plugins:v2.1.0 --push',
+      hint: `pass ${hintOption('image', '<name:tag>')} too, e.g. ${hintOption('image', 'registry.example:5000/d7y/dfget-plugins:v2.1.0')} ${hintOption('push')}`,
     });
   }
 
@@ -1023,7 +1005,7 @@ export function resolveInstallSpec(files: string[], flags: InstallFlags, env: En
   const host = nonEmpty(flags.host);
   if (host === undefined) {
     throw new UsageError('no host binary given', {
-      hint: `pass --host <path to the ${HOST_LIST} the plugins must load into>`,
+      hint: `pass ${hintOption('host', `<path to the ${HOST_LIST} the plugins must load into>`)}`,
     });
   }
   const plugins = files.map((file) => {
@@ -1087,7 +1069,7 @@ export function resolveApiSpec(flags: ApiFlags, env: Env, cwd: string, config: C
   const type = opt('type');
   // The question asked: a type no flag or variable names is none, not the build's default.
   if (type.origin.kind === 'default') {
-    throw new UsageError('no plugin type given', { hint: `pass --type (or set D7Y_TYPE), one of ${PLUGIN_TYPES.join(', ')}` });
+    throw new UsageError('no plugin type given', { hint: `pass ${hintOption('type')} (or set D7Y_TYPE), one of ${PLUGIN_TYPES.join(', ')}` });
   }
   return {
     ref: commitOf(opt('commit')),
@@ -1121,14 +1103,23 @@ export function resolveInitSpec(dir: string, flags: InitFlags, env: Env, cwd: st
   return { ...api, dir: abs, name: pluginName(api.type, path.basename(abs), explicit.value, {}, false, explicit.origin) };
 }
 
-/** `d7y-build verify`: the host and the plugin files, as absolute paths. */
+/** `d7y-build verify`: the host and the plugin files (or, with --provenance, a build's --out), as absolute paths. */
 export interface VerifySpec {
-  host: string;
+  /** Undefined only with provenance: the host the provenance names. */
+  host: string | undefined;
   plugins: string[];
+  /** --provenance: the file or directory given, absolute; true: the provenance.intoto.json of the set. */
+  provenance?: string | true;
 }
 
-export function resolveVerifySpec(files: string[], flags: { host: string }, cwd: string): VerifySpec {
-  return { host: path.resolve(cwd, flags.host), plugins: files.map((f) => path.resolve(cwd, f)) };
+export function resolveVerifySpec(files: string[], flags: { host?: string; provenance?: string | boolean }, cwd: string): VerifySpec {
+  const host = nonEmpty(flags.host);
+  const provenance = typeof flags.provenance === 'string' ? path.resolve(cwd, flags.provenance) : flags.provenance === true ? true : undefined;
+  return {
+    host: host === undefined ? undefined : path.resolve(cwd, host),
+    plugins: files.map((f) => path.resolve(cwd, f)),
+    ...(provenance === undefined ? {} : { provenance }),
+  };
 }
 
 /** `d7y-build inspect`: one Go binary, as an absolute path. */

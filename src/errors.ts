@@ -5,27 +5,58 @@
 import type { MatrixResult } from './commands/matrix';
 
 export interface ErrorDetails {
-  /** What to do about it, in one sentence. */
+  /** What to do about it, in one sentence; options in it as optionToken (config.ts hintOption) makes them. */
   hint?: string;
   /** Multi-line evidence (compiler output, the host's `plugin` output), already trimmed. */
   detail?: string;
   cause?: unknown;
 }
 
+/** Who reads a hint: the CLI's user sets flags (--go-image), a library caller options (goImage). */
+export type HintReader = 'cli' | 'library';
+
+const OPTION_TOKEN = /\u27e6([^\u27e6\u27e7\u2980]*)\u2980([^\u27e6\u27e7\u2980]*)\u27e7/g;
+
+/**
+ * An option as a hint names it, both ways: ⟦--go-image⦀goImage⟧. Made from the option table only
+ * (config.ts hintOption), so that a hint is written once and read right by either reader.
+ */
+export function optionToken(cli: string, library: string): string {
+  return `\u27e6${cli}\u2980${library}\u27e7`;
+}
+
+/** The hint as its reader sets options: each token as its flag, or as its library option. */
+export function renderHint(hint: string, reader: HintReader): string {
+  return hint.replace(OPTION_TOKEN, (_, cli: string, library: string) => (reader === 'cli' ? cli : library));
+}
+
 export abstract class D7yError extends Error {
   /** Stable machine-readable name, used in `--json` output. */
   abstract readonly code: string;
   abstract readonly exitCode: number;
-  readonly hint: string | undefined;
   readonly detail: string | undefined;
   /** The pipeline step that failed; set by the pipeline when the error passes through it. */
   step: string | undefined;
+  /** The hint as written, its options as tokens. */
+  readonly #hint: string | undefined;
+  #reader: HintReader = 'cli';
 
   constructor(message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = new.target.name;
-    this.hint = details.hint;
+    this.#hint = details.hint;
     this.detail = details.detail;
+  }
+
+  /** What to do about it, naming flags, or library options once the library hands the error over (forLibrary). */
+  get hint(): string | undefined {
+    return this.#hint === undefined ? undefined : renderHint(this.#hint, this.#reader);
+  }
+
+  /** The error as a library call throws it: its hint names the options of the call, not flags. */
+  forLibrary(): this {
+    this.#reader = 'library';
+    return this;
   }
 }
 

@@ -15,6 +15,7 @@ export {
   type MatrixCellsOptions,
   type InstallOptions,
   type VerifyOptions,
+  type VerifyProvenanceOptions,
   type InspectOptions,
   type PruneOptions,
   type ContextOptions,
@@ -27,6 +28,8 @@ export type { CiCell } from './matrix/spec';
 export type { InstallResult } from './commands/install';
 export type { PruneResult } from './commands/prune';
 export type { InspectReport, VerifyReport } from './verify';
+export type { AttestedVerifyReport, ProvenanceReport } from './verify/attested';
+export type { ProvenanceMismatch } from './verify/provenance';
 export type { ValidationFacts } from './session/session';
 export type { StepTiming } from './session/runner';
 export type { ProgressEvent, ProgressEventType, Fact, StepStatus } from './events';

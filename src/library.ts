@@ -33,6 +33,7 @@ import type { BuildResult } from './commands/build';
 import type { InstallResult } from './commands/install';
 import type { PruneResult } from './commands/prune';
 import type { InspectReport, VerifyReport } from './verify';
+import type { AttestedVerifyReport } from './verify/attested';
 
 type Env = Record<string, string | undefined>;
 
@@ -131,6 +132,17 @@ export interface VerifyOptions extends Pick<ContextOptions, 'cwd'> {
   plugins: string[];
 }
 
+/**
+ * verify against a provenance: `d7y-build verify --provenance`. The set is a build's --out: give
+ * its directory (or its provenance.intoto.json) as `provenance`, or `true` with `host` in its bin/.
+ * Without host and plugins, the provenance's own host and plugins are checked.
+ */
+export interface VerifyProvenanceOptions extends Pick<ContextOptions, 'cwd'> {
+  provenance: string | true;
+  host?: string;
+  plugins?: string[];
+}
+
 export interface InspectOptions extends Pick<ContextOptions, 'cwd'> {
   /** A host binary or a plugin .so. */
   file: string;
@@ -209,12 +221,15 @@ export function resolvePruneOptions(options: PruneOptions): PruneSpec {
   return resolvePruneSpec({ all, pluginsDir, out, config }, env, cwd, configInputs(config, env, cwd));
 }
 
-/** Anything thrown that is not a D7yError is a bug: thrown as an InternalError, so every failure has its exitCode. */
+/**
+ * Anything thrown that is not a D7yError is a bug: thrown as an InternalError, so every failure has
+ * its exitCode. Hints name the options of the call (goImage), not the CLI's flags (--go-image).
+ */
 async function typed<T>(run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (err) {
-    throw asD7yError(err);
+    throw asD7yError(err).forLibrary();
   }
 }
 
@@ -274,11 +289,22 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   return runCommand(options, (redact) => resolveInstallOptions(options, redact), runInstall);
 }
 
-/** Whether the plugins will load into the host, from the files alone: `d7y-build verify`. `loads` false is an answer, not an error. */
-export async function verify(options: VerifyOptions): Promise<VerifyReport> {
-  const spec = resolveVerifySpec(options.plugins, { host: options.host }, contextOf(options).cwd);
+/**
+ * Whether the plugins will load into the host, from the files alone: `d7y-build verify`. `loads`
+ * false is an answer, not an error; so is `matches` false, with `provenance`: the files are not the
+ * ones the provenance names (the CLI's exit 19), and `load` is then null.
+ */
+export async function verify(options: VerifyOptions): Promise<VerifyReport>;
+export async function verify(options: VerifyProvenanceOptions): Promise<AttestedVerifyReport>;
+export async function verify(options: VerifyOptions | VerifyProvenanceOptions): Promise<VerifyReport | AttestedVerifyReport> {
+  const { provenance } = options as Partial<VerifyProvenanceOptions>;
+  const spec = resolveVerifySpec(options.plugins ?? [], { host: options.host, provenance }, contextOf(options).cwd);
+  if (spec.provenance !== undefined) {
+    const { verifyProvenance } = await import('./verify/attested');
+    return typed(() => verifyProvenance({ provenance: spec.provenance === true ? undefined : spec.provenance, host: spec.host, plugins: spec.plugins }));
+  }
   const { verifyFiles } = await import('./verify');
-  return typed(() => verifyFiles(spec.host, spec.plugins));
+  return typed(() => verifyFiles(spec.host ?? '', spec.plugins));
 }
 
 /** What a Go binary records: `d7y-build inspect`. */

@@ -4,7 +4,16 @@
  * fix it: `--memory 3x`, `D7Y_MEMORY="3x"`, `/ci/config.yaml: memory: "3x"`. Pure.
  */
 
+import { hintOption, optionOfFlag } from './option-names';
+
 export type FileScope = 'plugin' | 'user';
+
+/** A flag in a hint, with a value or not: the option's token where the flag sets one (config.ts hintOption), so that the library names its option. */
+function flagInHint(flag: string, value?: string): string {
+  const key = optionOfFlag(flag);
+  if (key === undefined) return value === undefined ? flag : `${flag} ${value}`;
+  return hintOption(key, value);
+}
 
 export type Origin =
   | { kind: 'flag'; name: string }
@@ -44,7 +53,7 @@ export function settingValue(at: Origin, value: string, quoted = false): string 
 export function setHint(at: Origin, what: string, examples: string[]): string {
   switch (at.kind) {
     case 'flag':
-      return `pass ${what} like ${examples.map((e) => `${at.name} ${e}`).join(' or ')}`;
+      return `pass ${what} like ${examples.map((e) => flagInHint(at.name, e)).join(' or ')}`;
     case 'env':
       return `set ${at.name} to ${what} like ${examples.join(' or ')}, or unset it`;
     case 'file':
@@ -58,7 +67,7 @@ export function setHint(at: Origin, what: string, examples: string[]): string {
 export function setToHint(at: Origin, value: string): string {
   switch (at.kind) {
     case 'flag':
-      return `pass ${at.name} ${value}`;
+      return `pass ${flagInHint(at.name, value)}`;
     case 'env':
       return `set ${at.name}=${value}`;
     case 'file':
@@ -72,7 +81,7 @@ export function setToHint(at: Origin, value: string): string {
 export function dropHint(at: Origin): string {
   switch (at.kind) {
     case 'flag':
-      return `drop ${at.name}`;
+      return `drop ${flagInHint(at.name)}`;
     case 'env':
       return `unset ${at.name}`;
     case 'file':

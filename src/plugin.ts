@@ -7,6 +7,7 @@ import path from 'node:path';
 import { UsageError } from './errors';
 import { dropHint, setToHint, settingName, type Origin } from './origin';
 import type { PluginMeta } from './plugin-meta';
+import { hintOption } from './option-names';
 
 /** The function Dragonfly loads a plugin type with, which asserts the type's interface. */
 export interface LoaderRule {
@@ -123,7 +124,7 @@ export function hostGoneHint(type: PluginType): string | undefined {
   const { host, hostGone } = rule(type);
   if (hostGone === undefined) return undefined;
   const others = PLUGIN_TYPES.filter((t) => rule(t).hostGone === undefined);
-  return `${host} left the Go tree in ${hostGone.release}: build ${type} plugins against an earlier commit (e.g. --commit ${hostGone.lastWith}), or build a ${orList(others)} plugin`;
+  return `${host} left the Go tree in ${hostGone.release}: build ${type} plugins against an earlier commit (e.g. ${hintOption('commit', hostGone.lastWith)}), or build a ${orList(others)} plugin`;
 }
 
 /** Upstream's PluginFormat: `d7y-<type>-plugin-<name>.so`. */
@@ -175,7 +176,7 @@ export function pluginName(
   if (meta.type !== undefined && meta.type !== type) {
     throw new UsageError(`the plugin in ${dirName} declares "type": "${meta.type}" in DragonflyPluginInit, but is built as a ${type} plugin`, {
       hint: isPluginType(meta.type)
-        ? `pass --type ${meta.type}, or change "type" in DragonflyPluginInit to "${type}"`
+        ? `pass ${hintOption('type', meta.type)}, or change "type" in DragonflyPluginInit to "${type}"`
         : `change "type" in DragonflyPluginInit to "${type}"`,
     });
   }
@@ -215,7 +216,7 @@ export function pluginName(
       explicit === undefined && meta.name === undefined
         ? several
           ? 'return "name": "<name>" from DragonflyPluginInit, or rename the directory'
-          : 'pass --name, e.g. --name myfs, or return "name" from DragonflyPluginInit'
+          : `pass ${hintOption('name')}, e.g. ${hintOption('name', 'myfs')}, or return "name" from DragonflyPluginInit`
         : `use lower-case letters and digits only`;
     throw new UsageError(`${origin} is not a valid plugin name`, { hint: `plugin names are ${PLUGIN_NAME_CHARS}: ${fix}` });
   }

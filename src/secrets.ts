@@ -7,6 +7,7 @@
  */
 import { UsageError } from './errors';
 import { readRegularFile } from './files';
+import { hintOption } from './option-names';
 
 export interface Secrets {
   /** The netrc text to put in the container; empty for none. */
@@ -115,7 +116,7 @@ export async function loadSecrets(netrcFile: string | undefined, env: Record<str
       ? ''
       : await readRegularFile(netrcFile, {
           what: 'the netrc file',
-          hint: 'pass --netrc a readable file with "machine <host> login <user> password <token>" lines',
+          hint: `pass ${hintOption('netrc')} a readable file with "machine <host> login <user> password <token>" lines`,
           maxBytes: MAX_NETRC,
         });
   const token = env.GIT_AUTH_TOKEN?.trim();

@@ -12,6 +12,7 @@ import path from 'node:path';
 import ignore from 'ignore';
 import { D7yError, UsageError } from '../errors';
 import { formatBytes, isInside, kindOf, readRegularFile } from '../files';
+import { hintOption } from '../option-names';
 
 export interface PluginSources {
   /** The plugin directory's real path (symbolic links resolved): what is packed. */
@@ -111,7 +112,7 @@ export async function readPluginSources(root: string, maxBytes: number, signal?:
       bytes += info.size;
       if (bytes > maxBytes) {
         throw new UsageError(`${root} holds more than ${formatBytes(maxBytes)} to send to the build (reached at ${child})`, {
-          hint: "list what the build does not need in the plugin's .dockerignore or .gitignore, or raise --max-context",
+          hint: `list what the build does not need in the plugin's .dockerignore or .gitignore, or raise ${hintOption('maxContext')}`,
         });
       }
     }

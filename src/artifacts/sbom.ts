@@ -63,21 +63,19 @@ function contentUuid(text: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+/** The modules a binary's build information names, by purl: main module, dependencies and the standard library. */
+export function binaryModules(info: NonNullable<SbomBinary['buildInfo']>): Map<string, { path: string; version: string }> {
+  const all = [...(info.main ? [info.main] : []), ...info.deps].map(effective);
+  // The standard library is linked in too, at the Go release that built the binary.
+  return new Map([...all, { path: 'stdlib', version: info.goVersion }].map((m) => [golangPurl(m.path, m.version), m]));
+}
+
 export function cycloneDx(input: SbomInput): object {
   const modules = new Map<string, { path: string; version: string }>();
   const dependencies = input.binaries.map((b) => {
-    const used = new Set<string>();
-    if (b.buildInfo !== undefined) {
-      const info = b.buildInfo;
-      const all = [...(info.main ? [info.main] : []), ...info.deps].map(effective);
-      // The standard library is linked in too, at the Go release that built the binary.
-      for (const m of [...all, { path: 'stdlib', version: info.goVersion }]) {
-        const purl = golangPurl(m.path, m.version);
-        modules.set(purl, m);
-        used.add(purl);
-      }
-    }
-    return { ref: `file:${b.path}`, dependsOn: [...used].sort() };
+    const used = b.buildInfo === undefined ? new Map<string, { path: string; version: string }>() : binaryModules(b.buildInfo);
+    for (const [purl, m] of used) modules.set(purl, m);
+    return { ref: `file:${b.path}`, dependsOn: [...used.keys()].sort() };
   });
   const binaries = input.binaries.map((b) => ({
     type: b.kind === 'plugin' ? 'library' : 'application',

@@ -12,7 +12,7 @@ import type { DoctorSpec } from '../config';
 import { DockerEngine } from '../docker/dockerode';
 import { engineMessage, type Engine, type EngineInfo, type ImageInfo } from '../docker/engine';
 import { runLabels } from '../docker/labels';
-import { asD7yError, D7yError, DOCTOR_FOUND_A_PROBLEM, UsageError } from '../errors';
+import { asD7yError, D7yError, DOCTOR_FOUND_A_PROBLEM, renderHint, UsageError } from '../errors';
 import { formatBytes } from '../files';
 import { DragonflyMirror } from '../git/source';
 import { nullLogger, type Logger } from '../log';
@@ -336,7 +336,7 @@ export async function doctor(spec: DoctorSpec, options: DoctorOptions = {}): Pro
           return warn(
             'go-image',
             `${choice.image} (${choice.reason}) is not on the engine: the first build pulls it`,
-            `if the engine can't reach the registry: ${missingGoImageHint(choice.release)}`,
+            `if the engine can't reach the registry: ${renderHint(missingGoImageHint(choice.release), 'cli')}`,
           );
         }
         image = { ref: choice.image, info: present };

@@ -28,6 +28,7 @@ import { readRegularFile } from '../files';
 import { makeTempDir } from '../files';
 import { VERSION } from '../version';
 import type { CommandIo } from './io';
+import { hintOption } from '../option-names';
 
 interface InstallContext extends SessionContext {
   spec: InstallSpec;
@@ -55,7 +56,7 @@ async function isFile(p: string): Promise<boolean> {
 async function goImageFromManifest(host: string): Promise<string | undefined> {
   const manifest = path.join(path.dirname(path.dirname(host)), 'manifest.json');
   try {
-    const text = await readRegularFile(manifest, { what: 'the manifest', hint: 'pass --go-image', maxBytes: 16 * 1024 * 1024, optional: true });
+    const text = await readRegularFile(manifest, { what: 'the manifest', hint: `pass ${hintOption('goImage')}`, maxBytes: 16 * 1024 * 1024, optional: true });
     return text === undefined ? undefined : (JSON.parse(text) as Manifest).go.image;
   } catch {
     // Not a d7y-build manifest: the caller asks for --go-image.
@@ -78,7 +79,7 @@ async function hostTarget(file: string): Promise<TargetName | undefined> {
 async function checkInputs(ctx: InstallContext): Promise<void> {
   const { spec } = ctx;
   if (!(await isFile(spec.host))) {
-    throw new UsageError(`host binary ${spec.host} does not exist`, { hint: `pass --host <the ${HOST_LIST} binary>` });
+    throw new UsageError(`host binary ${spec.host} does not exist`, { hint: `pass ${hintOption('host', `<the ${HOST_LIST} binary>`)}` });
   }
   for (const plugin of spec.plugins) {
     if (!(await isFile(plugin.path))) throw new UsageError(`plugin ${plugin.path} does not exist`, { hint: 'pass the .so files to install' });
@@ -86,7 +87,7 @@ async function checkInputs(ctx: InstallContext): Promise<void> {
   ctx.state.goImage = spec.goImage ?? (await goImageFromManifest(spec.host));
   if (ctx.state.goImage === undefined) {
     throw new UsageError(`no Go image to run ${path.basename(spec.host)} in`, {
-      hint: 'pass --go-image with the image the host was built with (d7y-build records it in manifest.json)',
+      hint: `pass ${hintOption('goImage')} with the image the host was built with (d7y-build records it in manifest.json)`,
     });
   }
   // The host's platform, by its ELF header: an arm64 host runs under qemu-user, as in a --platform build.

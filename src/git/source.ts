@@ -14,6 +14,7 @@ import { SourceError } from '../errors';
 import { describeHolder, LOCK_TEMP, lockIsStale, LockTimeoutError, withLock } from '../lock';
 import { pidAlive } from '../owner';
 import { gitRemote, redactUrl } from '../secrets';
+import { hintOption } from '../option-names';
 
 /** The most of one file d7y-build reads from the Dragonfly tree: go.mod and plugin.go files are kilobytes. */
 const MAX_SOURCE_FILE_BYTES = 1024 * 1024;
@@ -198,7 +199,7 @@ export class DragonflyMirror {
         await rename(tmp, this.dir);
       } catch (err) {
         throw new SourceError(`cannot clone ${this.repo}: ${gitMessage(err)}`, {
-          hint: 'check --repo (a git URL or a local path to a Dragonfly clone) and that it is reachable',
+          hint: `check ${hintOption('repo')} (a git URL or a local path to a Dragonfly clone) and that it is reachable`,
           cause: err,
         });
       } finally {
@@ -274,7 +275,7 @@ export class DragonflyMirror {
           return { repo: this.repo, ref, sha: cached, fetched: false };
         }
         throw new SourceError(`cannot fetch ${this.repo}: ${gitMessage(err)}`, {
-          hint: `check the network and --repo; a commit or tag built before needs no network (if the mirror is damaged, remove ${this.dir})`,
+          hint: `check the network and ${hintOption('repo')}; a commit or tag built before needs no network (if the mirror is damaged, remove ${this.dir})`,
           cause: err,
         });
       }
@@ -282,7 +283,7 @@ export class DragonflyMirror {
     const sha = await this.revParse(ref);
     if (sha !== undefined) return { repo: this.repo, ref, sha, fetched: true };
     throw new SourceError(`${this.repo} has no commit, branch or tag "${ref}"`, {
-      hint: `check --commit; \`git ls-remote ${this.repo}\` lists its branches and tags`,
+      hint: `check ${hintOption('commit')}; \`git ls-remote ${this.repo}\` lists its branches and tags`,
     });
   }
 
@@ -311,7 +312,7 @@ export class DragonflyMirror {
     if (type !== 'blob') return undefined;
     if (Number(size) > maxBytes) {
       throw new SourceError(`${this.repo} at ${sha.slice(0, 12)} has a ${file} of ${size} bytes, more than the ${maxBytes} d7y-build reads`, {
-        hint: `point --repo at a clone of Dragonfly: its ${file} is a few kilobytes`,
+        hint: `point ${hintOption('repo')} at a clone of Dragonfly: its ${file} is a few kilobytes`,
       });
     }
     try {

@@ -11,6 +11,7 @@ import { type ImageFacts, type SessionContext, type ToolchainFacts } from './ses
 import { goTargetEnv } from '../platform';
 import { goCommandEnv } from '../toolchain/goflags';
 import { parseGoVersionOutput } from '../toolchain/gomod';
+import { hintOption } from '../option-names';
 
 /** A volume of the session beyond Go's caches: created with its labels when new, mounted at target. */
 export interface SessionVolume {
@@ -67,7 +68,7 @@ export async function openContainer(
   const go = parseGoVersionOutput(probe.stdout);
   if (probe.exitCode !== 0 || go === undefined) {
     throw new GoImageError(`${image.goImage} has no working Go: \`go version\` said ${JSON.stringify((probe.stdout + probe.stderr).trim())}`, {
-      hint: 'pass a golang image with --go-image',
+      hint: `pass a golang image with ${hintOption('goImage')}`,
     });
   }
   ctx.log.info(`${go.version} ${go.platform} in container ${short}`);

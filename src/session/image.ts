@@ -20,6 +20,7 @@ import { builderBuildArgs } from './layout';
 import { crossPackages, type TargetName } from '../platform';
 import { need, type BuilderImage, type ImageFacts, type SessionContext, type SourceContext } from './session';
 import { chooseGoImage, offlineGoImage, type GoImageChoice } from '../toolchain/gomod';
+import { hintOption } from '../option-names';
 
 const DOCKERFILE = 'Dockerfile.builder';
 const BUILDER_DIR = 'builder';
@@ -69,9 +70,9 @@ export function builderImageTag(files: ContextFile[], buildArgs: Record<string, 
  */
 export function missingGoImageHint(release: string | undefined): string {
   if (release === undefined)
-    return 'pull it on a machine that reaches the registry and `docker load` it here, or pass --go-image with an image this engine has';
+    return `pull it on a machine that reaches the registry and \`docker load\` it here, or pass ${hintOption('goImage')} with an image this engine has`;
   const offline = offlineGoImage(release);
-  return `pull it on a machine that reaches the registry, or build a stand-in offline with ${offline.command} and pass --go-image ${offline.image}`;
+  return `pull it on a machine that reaches the registry, or build a stand-in offline with ${offline.command} and pass ${hintOption('goImage', offline.image)}`;
 }
 
 async function ensureGoImage(ctx: SessionContext, choice: GoImageChoice): Promise<string> {
@@ -198,7 +199,7 @@ export async function prepareImage(ctx: SourceContext): Promise<void> {
     const line =
       source.goMod.toolchain !== undefined ? `toolchain go${source.goMod.toolchain}` : source.goMod.go !== undefined ? `go ${source.goMod.go}` : 'no go line';
     throw new GoImageError(`go.mod at ${source.shortSha} names no Go release to pick a Go image by (${line})`, {
-      hint: 'pass --go-image, e.g. --go-image golang:1.23.5-bookworm',
+      hint: `pass ${hintOption('goImage')}, e.g. ${hintOption('goImage', 'golang:1.23.5-bookworm')}`,
     });
   }
   ctx.log.info(`Go image ${choice.image}: ${choice.reason}`);

@@ -5,6 +5,7 @@ import { hostFor, hostGoneHint, loaderRule, type PluginType } from '../plugin';
 import { parseLoaderParams, type Loader } from '../validate/loader';
 import type { SourceContext } from './session';
 import { parseGoMod, type GoMod } from '../toolchain/gomod';
+import { hintOption } from '../option-names';
 
 export const DRAGONFLY_MODULE = 'd7y.io/dragonfly/v2';
 
@@ -15,7 +16,7 @@ const REF = /^[A-Za-z0-9][A-Za-z0-9._/+-]*$/;
 export async function resolveDragonfly(mirror: DragonflyMirror, ref: string): Promise<{ commit: ResolvedCommit; shortSha: string; goMod: GoMod }> {
   if (!REF.test(ref) || ref.includes('..')) {
     throw new SourceError(`"${ref}" is not a branch, tag or commit name`, {
-      hint: 'pass --commit with a branch, a tag or a (short) SHA, e.g. --commit v2.1.0',
+      hint: `pass ${hintOption('commit')} with a branch, a tag or a (short) SHA, e.g. ${hintOption('commit', 'v2.1.0')}`,
     });
   }
   const commit = await mirror.resolve(ref);
@@ -25,7 +26,7 @@ export async function resolveDragonfly(mirror: DragonflyMirror, ref: string): Pr
   if (goMod.module !== DRAGONFLY_MODULE) {
     throw new SourceError(
       `${mirror.repo} at ${shortSha} is not Dragonfly: ${goModText === undefined ? 'it has no go.mod' : `its go.mod declares ${goMod.module ?? 'no module'}`}`,
-      { hint: `point --repo at a clone of Dragonfly (module ${DRAGONFLY_MODULE})` },
+      { hint: `point ${hintOption('repo')} at a clone of Dragonfly (module ${DRAGONFLY_MODULE})` },
     );
   }
   return { commit, shortSha, goMod };

@@ -16,7 +16,7 @@ export interface ToolchainSettings {
 /** Build tags as the go command accepts them in -tags. */
 export const BUILD_TAG = /^[A-Za-z0-9_.-]+$/;
 
-const VERSION_PKG = 'd7y.io/dragonfly/v2/version';
+export const VERSION_PKG = 'd7y.io/dragonfly/v2/version';
 
 /**
  * What the build uses that older Go lacks, by the version of the image's Go ("go1.17.13").
@@ -64,6 +64,23 @@ export function ldflagsX(name: string, value: string): string {
   if (!assignment.includes('"')) return `-X "${assignment}"`;
   if (!assignment.includes("'")) return `-X '${assignment}'`;
   throw new Error(`cannot quote ${JSON.stringify(value)} for -ldflags: it holds both kinds of quote`);
+}
+
+/**
+ * The `-X name=value` assignments of an -ldflags string, as the go command splits it: fields on
+ * spaces, a field in single or double quotes taken whole (cmd/internal/quoted). The inverse of
+ * ldflagsX; other flags are skipped.
+ */
+export function ldflagsAssignments(ldflags: string): Record<string, string> {
+  const fields = [...ldflags.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]!);
+  const out: Record<string, string> = {};
+  for (let i = 0; i < fields.length - 1; i++) {
+    if (fields[i] !== '-X') continue;
+    const assignment = fields[++i]!;
+    const eq = assignment.indexOf('=');
+    if (eq > 0) out[assignment.slice(0, eq)] = assignment.slice(eq + 1);
+  }
+  return out;
 }
 
 /** True when ldflagsX can carry the value. */

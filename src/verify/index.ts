@@ -12,6 +12,7 @@ import { targetOfElfArch } from '../platform';
 import { HOST_LIST } from '../plugin';
 import { NotGoBinaryError, readGoBinary, type GoBinary } from './binary';
 import { decide, type PluginVerdict } from './verdict';
+import { hintOption } from '../option-names';
 
 type Role = 'host' | 'plugin' | 'file';
 
@@ -57,7 +58,7 @@ async function load(file: string, role: Role, label = file): Promise<GoBinary> {
       });
     }
     if (role === 'host' && binary.kind !== 'executable') {
-      throw new UnverifiableError(`${label} is a Go plugin, not a host executable`, { hint: `--host takes the ${HOST_LIST} binary` });
+      throw new UnverifiableError(`${label} is a Go plugin, not a host executable`, { hint: `${hintOption('host')} takes the ${HOST_LIST} binary` });
     }
     await checkRecordedPlatform(file, label, binary.arch);
     return { ...binary, path: label };

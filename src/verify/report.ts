@@ -1,11 +1,33 @@
 /** How `verify` and `inspect` reports read on a terminal. Pure. */
 import path from 'node:path';
 import type { InspectReport, VerifyReport } from '.';
+import type { AttestedVerifyReport } from './attested';
 import { UNKNOWN_GO_VERSION } from './binary';
+import { describeMismatch } from './provenance';
 import { describeReason } from './verdict';
 
 /** Exit code of `verify` when a plugin will not load: a verdict, not a failure of d7y-build. */
 export const VERIFY_WILL_NOT_LOAD = 11;
+/** Exit code of `verify --provenance` when the files are not what their provenance (or SBOM) says: a verdict too. */
+export const VERIFY_PROVENANCE_MISMATCH = 19;
+
+/** The exit code of a `verify --provenance` verdict: a mismatch first, since then the load verdict is about other files. */
+export function attestedExitCode(report: AttestedVerifyReport): number {
+  if (!report.matches) return VERIFY_PROVENANCE_MISMATCH;
+  return report.load?.loads === false ? VERIFY_WILL_NOT_LOAD : 0;
+}
+
+export function formatAttested(report: AttestedVerifyReport): string[] {
+  const p = report.provenance;
+  const against = `${p.file}${p.sbom === null ? '' : ` and ${p.sbom}`}`;
+  if (!report.matches) {
+    return [
+      `${p.dir} does NOT match ${against}: ${p.mismatches.length} mismatch${p.mismatches.length === 1 ? '' : 'es'}`,
+      ...p.mismatches.map((m) => `  - ${describeMismatch(m)}`),
+    ];
+  }
+  return [`${p.dir} matches ${against}: ${p.subjects} files by sha256 and build information`, ...formatVerify(report.load!)];
+}
 
 export function formatVerify(report: VerifyReport): string[] {
   const host = `${path.basename(report.host.path)} (${report.host.goVersion}${report.host.dragonflyCommit ? `, Dragonfly ${report.host.dragonflyCommit}` : ''})`;

@@ -1,10 +1,11 @@
 /**
  * provenance.intoto.json and sbom.cdx.json beside the artifacts of real builds: their digests against
  * the files, the commit against the fixture, the modules against the binaries' own build information
- * (as `d7y-build inspect` reads it), and the same documents from two builds with SOURCE_DATE_EPOCH.
+ * (as `d7y-build inspect` reads it), and the same documents from two builds with SOURCE_DATE_EPOCH;
+ * then `verify --provenance` on a real out directory, as built and tampered with.
  */
 import { execFileSync } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { cp, open, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { digest, docker, examples, fixtureArgs, fixtureSha, leftoverContainers, runCli, tempDir } from './helpers';
@@ -187,5 +188,108 @@ describe('provenance and SBOM beside the artifacts', () => {
     expect(second.provenance).not.toBe(first.provenance);
     expect(withoutMetadata(second.provenance)).toBe(withoutMetadata(first.provenance));
     expect(JSON.parse(second.provenance).predicate.runDetails.metadata.invocationId).not.toBe(statement.predicate.runDetails.metadata.invocationId);
+  });
+});
+
+describe('verify --provenance', () => {
+  it('passes the set a build wrote, and names the file of each tampering: a flipped byte, a subject removed, an extra plugin, another commit', async () => {
+    await using work = await tempDir();
+    const { out } = await buildInto(work.path, false);
+    const sha = await fixtureSha('v2.1.0');
+    const verify = (...args: string[]) => runCli(['verify', ...args]);
+
+    // As built: every file matches, and the load verdict follows, from the out directory alone.
+    const good = await verify('--provenance', out);
+    expect(good.stderr).toBe('');
+    expect(good.exitCode).toBe(0);
+    expect(good.stdout.split('\n')[0]).toBe(
+      `${out} matches ${path.join(out, 'provenance.intoto.json')} and ${path.join(out, 'sbom.cdx.json')}: ${FILES.length} files by sha256 and build information`,
+    );
+    expect(good.stdout).toContain('d7y-resource-plugin-humanfs.so (go1.23.5, built against');
+    // The same from --host and the plugins with the provenance beside them, and as JSON.
+    const plugins = PLUGINS.map((p) => path.join(out, 'plugins', `d7y-resource-plugin-${p}.so`));
+    const json = await verify('--json', '--host', path.join(out, 'bin/dfget'), '--provenance', '--', ...plugins);
+    expect(json.exitCode).toBe(0);
+    const report = JSON.parse(json.stdout) as Json;
+    expect(report).toMatchObject({ matches: true, provenance: { matches: true, mismatches: [], subjects: FILES.length }, load: { loads: true } });
+    expect(report.load.plugins.map((p: Json) => p.file)).toEqual(plugins.map((p) => path.relative(out, p)));
+
+    /** A copy of the set, changed by change, and what verify --provenance says of it. */
+    const tampered = async (name: string, change: (dir: string) => Promise<void>, count = 1) => {
+      const dir = path.join(work.path, name);
+      await cp(out, dir, { recursive: true });
+      await change(dir);
+      const run = await verify('--provenance', dir);
+      expect(run.stderr).toBe('');
+      expect(run.exitCode).toBe(19);
+      const lines = run.stdout.trimEnd().split('\n');
+      expect(lines[0]).toMatch(new RegExp(`^${dir} does NOT match .*: ${count} mismatch${count === 1 ? '' : 'es'}$`));
+      expect(lines).toHaveLength(count + 1);
+      return count === 1 ? lines[1] : lines.slice(1).join('\n');
+    };
+    const plugin = 'plugins/d7y-resource-plugin-d7yfs.so';
+    const wanted = Object.fromEntries(
+      (JSON.parse(await readFile(path.join(out, 'provenance.intoto.json'), 'utf8')) as Json).subject.map((s: Json) => [s.name, s.digest.sha256]),
+    );
+
+    // One byte flipped, in the middle of the plugin.
+    const flipped = await tampered('flipped', async (dir) => {
+      const handle = await open(path.join(dir, plugin), 'r+');
+      const { size } = await handle.stat();
+      const byte = Buffer.alloc(1);
+      await handle.read(byte, 0, 1, Math.floor(size / 2));
+      await handle.write(Buffer.from([byte[0]! ^ 0xff]), 0, 1, Math.floor(size / 2));
+      await handle.close();
+    });
+    expect(flipped).toBe(`  - ${plugin}: sha256 ${await digest(path.join(work.path, 'flipped', plugin))}, but the provenance says ${wanted[plugin]}`);
+
+    // A subject removed.
+    expect(await tampered('removed', (dir) => rm(path.join(dir, 'bin/d7y-loadcheck')))).toBe(
+      `  - bin/d7y-loadcheck: does not exist, but the provenance names it (sha256 ${wanted['bin/d7y-loadcheck']})`,
+    );
+
+    // An extra plugin that Dragonfly would load with the others.
+    const extra = 'plugins/d7y-resource-plugin-extra.so';
+    expect(await tampered('extra', (dir) => cp(path.join(dir, plugin), path.join(dir, extra)))).toBe(
+      `  - ${extra}: not named in the provenance (sha256 ${wanted[plugin]})`,
+    );
+
+    // The predicate names another Dragonfly commit than the one the host and the plugins were stamped with.
+    const other = 'f'.repeat(40);
+    const edited = await tampered(
+      'commit',
+      async (dir) => {
+        const file = path.join(dir, 'provenance.intoto.json');
+        await writeFile(file, (await readFile(file, 'utf8')).replace(`"gitCommit": "${sha}"`, `"gitCommit": "${other}"`));
+      },
+      3,
+    );
+    expect(edited).toBe(
+      ['bin/dfget', ...FILES.filter((f) => f.startsWith('plugins/'))]
+        .map((f) => `  - ${f}: Dragonfly commit is "${sha.slice(0, 7)}", but the provenance says "${other}"`)
+        .join('\n'),
+    );
+
+    // A subject that is a link out of the set is not read: it is named, as missing.
+    const linked = path.join(work.path, 'linked');
+    await cp(out, linked, { recursive: true });
+    await rm(path.join(linked, plugin));
+    await symlink(path.join(out, plugin), path.join(linked, plugin));
+    const outside = await verify('--provenance', linked);
+    expect(outside.exitCode).toBe(19);
+    expect(outside.stdout).toContain(`  - ${plugin}: is a symbolic link out of the set's directory, to ${path.join(out, plugin)}`);
+
+    // A hostile statement: a typed error with its hint, and nothing read outside the set.
+    const hostile = path.join(work.path, 'hostile');
+    await cp(out, hostile, { recursive: true });
+    const statement = JSON.parse(await readFile(path.join(hostile, 'provenance.intoto.json'), 'utf8')) as Json;
+    statement.subject.push({ name: '../../etc/passwd', digest: { sha256: 'a'.repeat(64) } });
+    await writeFile(path.join(hostile, 'provenance.intoto.json'), JSON.stringify(statement));
+    const refused = await verify('--provenance', path.join(hostile, 'provenance.intoto.json'));
+    expect(refused.exitCode).toBe(12);
+    expect(refused.stderr).toMatch(
+      /^error: cannot tell from .*provenance\.intoto\.json: subject "\.\.\/\.\.\/etc\/passwd" is not bin\/<file> or plugins\/<file>/m,
+    );
+    expect(refused.stderr).toMatch(/^hint: /m);
   });
 });

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { checkToolchain, checkWorkspaces } from '../../src/commands/build/container';
 import { chooseGoImage, GO_RELEASES, type GoMod } from '../../src/toolchain/gomod';
 import { missingGoImageHint } from '../../src/session/image';
-import { GoImageError } from '../../src/errors';
+import { GoImageError, renderHint } from '../../src/errors';
 
 const script = path.resolve(__dirname, '../../scripts/go-image.sh');
 
@@ -73,7 +73,7 @@ describe('missingGoImageHint', () => {
     [{ go: '1.21rc2' }],
     [{ go: '1.26' }],
   ])('names a command that works for %j', (mod) => {
-    expectRunnable(missingGoImageHint(chooseGoImage(mod, undefined)!.release));
+    expectRunnable(renderHint(missingGoImageHint(chooseGoImage(mod, undefined)!.release), 'cli'));
   });
 
   it('names no script command when go.mod names no release', () => {

@@ -209,7 +209,11 @@ describe('the library functions throw the typed errors', () => {
     const events: ProgressEvent[] = [];
     const err = await build({ plugins: [d7yfs], env, cwd, onEvent: (e) => events.push(e) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UsageError);
-    expect(err).toMatchObject({ exitCode: 2, message: 'no Dragonfly commit given', hint: expect.stringContaining('--commit') });
+    // The hint names the option of the call, not the CLI's flag.
+    expect(err).toMatchObject({ exitCode: 2, message: 'no Dragonfly commit given' });
+    expect((err as UsageError).hint).toBe(
+      `pass commit: "<branch|tag|sha>" (or set D7Y_COMMIT, or commit in the plugin's d7y-plugin.yaml), e.g. commit: "v2.1.0"`,
+    );
     expect(events).toEqual([]);
   });
 

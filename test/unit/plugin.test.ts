@@ -1,5 +1,6 @@
 /** What the plugin type table yields: file names both ways, and the per-type words of messages. */
 import { describe, expect, it } from 'vitest';
+import { renderHint } from '../../src/errors';
 import {
   FIXED_NAMES,
   fixedName,
@@ -55,7 +56,7 @@ describe('the plugin type table', () => {
   });
 
   it('points a resource plugin at a release that still has dfget, and the others nowhere', () => {
-    expect(hostGoneHint('resource')).toBe(
+    expect(renderHint(hostGoneHint('resource')!, 'cli')).toBe(
       'dfget left the Go tree in v2.4.0: build resource plugins against an earlier commit (e.g. --commit v2.3.4), or build a scheduler or manager plugin',
     );
     expect(hostGoneHint('scheduler')).toBeUndefined();

@@ -13,6 +13,7 @@ import { conflictFix, describeConflict, findConflicts, GO_LIST_FORMAT, parseGoLi
 import { hostCacheKey, putInHostCache, shortKey, takeFromHostCache } from './host-cache';
 import { hostLdflags, pluginLdflags, sharedGoArgs } from '../../toolchain/goflags';
 import { LOADCHECK_COMMAND, loaderProgram } from '../../validate/loader';
+import { hintOption } from '../../option-names';
 
 /** What of go's output explains a failure: errors, not download chatter. */
 export function compilerOutput(result: ExecResult, maxLines = 40): string {
@@ -38,7 +39,7 @@ async function assertNotOutOfMemory(ctx: BuildContext, label: string): Promise<v
   if (Number(count.stdout.trim()) > 0) {
     const mib = Math.round(ctx.spec.limits.memoryBytes! / 1024 ** 2);
     throw new OutOfMemoryError(`the build container ran out of memory (--memory ${mib}m): the kernel killed go while building ${label}`, {
-      hint: 'raise --memory (go build of Dragonfly needs about 2g), or leave it out',
+      hint: `raise ${hintOption('memory')} (go build of Dragonfly needs about 2g), or leave it out`,
     });
   }
 }
@@ -202,7 +203,7 @@ async function buildHost(ctx: BuildContext, commands: string[], goArgs: string[]
   const result = await run(ctx, source.host, ['host', ...commands, '--', ...goArgs]);
   if (result.exitCode !== 0) {
     throw new CompileError(`Dragonfly's ${source.host} at ${source.shortSha} does not compile with these settings`, {
-      hint: 'check --tags and --gcflags; --verbose prints the whole build output',
+      hint: `check ${hintOption('tags')} and ${hintOption('gcflags')}; --verbose prints the whole build output`,
       detail: compilerOutput(result),
     });
   }

@@ -19,13 +19,14 @@ import { goFeatures } from '../../toolchain/goflags';
 import { chooseGoImage, compareGoVersions, offlineGoImage, type GoMod } from '../../toolchain/gomod';
 import { LOADCHECK_COMMAND, loaderProgram } from '../../validate/loader';
 import type { BuildContext } from './state';
+import { hintOption } from '../../option-names';
 
 /** The fix for an image whose Go is too old: the image d7y-build picks by go.mod, or its offline stand-in. */
 function newerGoHint(goMod: GoMod, atLeast: string): string {
   const choice = chooseGoImage(goMod, undefined);
-  if (choice?.release === undefined) return `pass --go-image with Go ${atLeast} or newer`;
+  if (choice?.release === undefined) return `pass ${hintOption('goImage')} with Go ${atLeast} or newer`;
   const offline = offlineGoImage(choice.release);
-  return `pass --go-image with Go ${atLeast} or newer, e.g. ${choice.image}, or build one offline with ${offline.command} and pass --go-image ${offline.image}`;
+  return `pass ${hintOption('goImage')} with Go ${atLeast} or newer, e.g. ${choice.image}, or build one offline with ${offline.command} and pass ${hintOption('goImage', offline.image)}`;
 }
 
 /**
@@ -46,7 +47,7 @@ export function checkWorkspaces(modulePlugins: string[], goVersion: string, goIm
   if (modulePlugins.length === 0 || goFeatures(goVersion).workspaces) return;
   const which = modulePlugins.length === 1 ? `plugin ${modulePlugins[0]} has its` : `plugins ${modulePlugins.join(', ')} have their`;
   throw new GoImageError(`${which} own go.mod, which is built in a Go workspace (go work), and ${goImage} has ${goVersion}: workspaces need Go 1.18 or newer`, {
-    hint: 'remove the go.mod to build the plugin inside the Dragonfly module, or pass --go-image with Go 1.18 or newer if this Dragonfly builds with it (scripts/go-image.sh 1.18 builds one offline)',
+    hint: `remove the go.mod to build the plugin inside the Dragonfly module, or pass ${hintOption('goImage')} with Go 1.18 or newer if this Dragonfly builds with it (scripts/go-image.sh 1.18 builds one offline)`,
   });
 }
 

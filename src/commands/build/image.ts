@@ -19,6 +19,7 @@ import { need } from '../../session/session';
 import { checkListing, parsePluginOutput } from '../../validate/plugin-output';
 import { hintFor } from '../../validate/diagnose';
 import type { BuildContext } from './state';
+import { hintOption } from '../../option-names';
 
 const DOCKERFILE = 'Dockerfile';
 
@@ -94,7 +95,7 @@ export async function buildRuntimeImage(ctx: BuildContext): Promise<void> {
   const staged = need(ctx.state.staged, 'the artifacts');
   if (!source.pluginCommand) {
     throw new UnsupportedHostError(`${source.host} at ${source.shortSha} has no plugin command, so the image ${ref} can't be checked`, {
-      hint: 'leave out --image for this commit, or build a Dragonfly that has `plugin` (v2.0.1 on)',
+      hint: `leave out ${hintOption('image')} for this commit, or build a Dragonfly that has \`plugin\` (v2.0.1 on)`,
     });
   }
   const buildTime = buildTimeFor(spec, source);

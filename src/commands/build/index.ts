@@ -18,6 +18,7 @@ import { buildSteps } from './steps';
 import { sharedGoArgs } from '../../toolchain/goflags';
 import type { HostCacheOutcome } from './host-cache';
 import type { WatchOutput } from './watch';
+import { hintOption } from '../../option-names';
 
 export interface BuiltFile {
   kind: 'host' | 'loader-check' | 'plugin' | 'manifest';
@@ -72,7 +73,7 @@ function runSignal(outer: AbortSignal | undefined, timeoutMs: number | undefined
       : setTimeout(() => {
           controller.abort(
             new TimeoutError(`the build took longer than --timeout (${formatDuration(timeoutMs)})`, {
-              hint: 'raise --timeout, or warm the caches with one build without it; nothing was installed',
+              hint: `raise ${hintOption('timeout')}, or warm the caches with one build without it; nothing was installed`,
             }),
           );
         }, timeoutMs);

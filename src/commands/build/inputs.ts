@@ -11,6 +11,7 @@ import { checkDirsApart, type BuildSpec, type PluginSpec } from '../../config';
 import { formatBytes, readRegularFile } from '../../files';
 import { checkCacheDir } from '../../session/cache';
 import type { BuildContext } from './state';
+import { hintOption } from '../../option-names';
 
 const INIT_SIGNATURE = 'func DragonflyPluginInit(option map[string]string) (any, map[string]string, error)';
 
@@ -99,7 +100,7 @@ function checkNameLength(spec: BuildSpec): void {
       throw new UsageError(
         `plugin name ${plugin.name.slice(0, 16)}… (${plugin.name.length} characters) is too long: its .so would need a ${longest}-byte temporary name while it is installed, and a file name has at most ${NAME_MAX} bytes`,
         {
-          hint: `pass a shorter --name, of at most ${plugin.name.length - (longest - NAME_MAX)} characters`,
+          hint: `pass a shorter ${hintOption('name')}, of at most ${plugin.name.length - (longest - NAME_MAX)} characters`,
         },
       );
     }
@@ -154,14 +155,14 @@ export async function checkInputs(ctx: BuildContext): Promise<void> {
   const { nanoCpus, memoryBytes } = spec.limits;
   if (nanoCpus !== undefined && nanoCpus > engine.cpus * 1e9) {
     throw new UsageError(`--cpus ${nanoCpus / 1e9} is more than the ${engine.cpus} CPUs the Docker engine at ${engine.address} has`, {
-      hint: `pass --cpus ${engine.cpus} or less, or leave --cpus out`,
+      hint: `pass ${hintOption('cpus', String(engine.cpus))} or less, or leave ${hintOption('cpus')} out`,
     });
   }
   if (memoryBytes !== undefined && memoryBytes > engine.memoryBytes) {
     throw new UsageError(
       `--memory ${formatBytes(memoryBytes)} is more than the ${formatBytes(engine.memoryBytes)} the Docker engine at ${engine.address} has`,
       {
-        hint: 'pass a smaller --memory, or leave --memory out',
+        hint: `pass a smaller ${hintOption('memory')}, or leave ${hintOption('memory')} out`,
       },
     );
   }
