@@ -9,6 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseCommandLine } from '../../src/cli';
+import type { CiCell } from '../../src/matrix/spec';
 
 const DOCS = path.join(__dirname, '../../docs/ci');
 const RECIPES = readdirSync(DOCS).filter((f) => /\.ya?ml$/.test(f));
@@ -44,8 +45,11 @@ function commandsOf(script: string, vars: Record<string, string>): string[][] {
   const commands: string[][] = [];
   let words: string[] = [];
   let word: string | undefined;
+  /** The next word is where a redirection goes, no word of the command. */
+  let redirect = false;
   const end = () => {
-    if (word !== undefined) words.push(word);
+    if (word !== undefined && !redirect) words.push(word);
+    if (word !== undefined) redirect = false;
     word = undefined;
   };
   const endCommand = () => {
@@ -54,8 +58,20 @@ function commandsOf(script: string, vars: Record<string, string>): string[][] {
     words = [];
   };
   const variable = (text: string, at: number): [string, number] => {
+    // A command substitution: its commands are read as the script's own, its output a stand-in.
+    if (text.startsWith('$(', at)) {
+      let depth = 0;
+      for (let j = at + 1; j < text.length; j++) {
+        if (text[j] === '(') depth++;
+        else if (text[j] === ')' && --depth === 0) {
+          commands.push(...commandsOf(text.slice(at + 2, j), vars));
+          return ['stand-in-output', j + 1];
+        }
+      }
+      throw new Error('an unclosed $( in a recipe script');
+    }
     const expr = /^\$\{\{(.*?)\}\}/.exec(text.slice(at));
-    if (expr) return [`stand-in-${expr[1]!.trim().replace(/[^\w.-]/g, '')}`, at + expr[0].length];
+    if (expr) return [vars[expr[1]!.trim()] ?? `stand-in-${expr[1]!.trim().replace(/[^\w.-]/g, '')}`, at + expr[0].length];
     const named = /^\$(?:\{(\w+)\}|(\w+))/.exec(text.slice(at));
     if (!named) throw new Error(`a recipe script uses ${JSON.stringify(text.slice(at, at + 2))}, which this reader does not follow`);
     const name = named[1] ?? named[2]!;
@@ -92,6 +108,10 @@ function commandsOf(script: string, vars: Record<string, string>): string[][] {
       const [value, next] = variable(script, i);
       word = (word ?? '') + value;
       i = next;
+    } else if ((c === '>' || c === '<') && script[i + 1] !== '<') {
+      end();
+      redirect = true;
+      i += script[i + 1] === '>' ? 2 : 1;
     } else if ('()<>`'.includes(c)) {
       throw new Error(`a recipe script uses ${c}, which this reader does not follow`);
     } else {
@@ -121,24 +141,46 @@ describe('commandsOf: the shell words of a recipe script', () => {
     expect(commandsOf(script, { REF: 'v1' })).toEqual(expected);
   });
 
+  it('reads the commands of a command substitution too', () => {
+    expect(commandsOf('echo "m=$(d7y-build matrix --commit "$REF")" >> out', { REF: 'v1' })).toEqual([
+      ['d7y-build', 'matrix', '--commit', 'v1'],
+      ['echo', 'm=stand-in-output'],
+    ]);
+  });
+
   it('refuses what it cannot follow, so that no command is skipped unread', () => {
-    expect(() => commandsOf('x=$(d7y-build --version)', {})).toThrow(/uses "\$\("/);
+    expect(() => commandsOf('x=`d7y-build --version`', {})).toThrow(/uses `/);
+    expect(() => commandsOf('cat <<EOF', {})).toThrow(/uses </);
   });
 });
+
+const parseArgv = (argv: string[]) => parseCommandLine(argv, { stdout: sink(), stderr: sink(), env: { HOME: '/home/ci' }, cwd: '/builds/plugins' });
+
+/**
+ * GitHub's `${{ matrix.* }}` as the recipe's own `d7y-build matrix` command makes them: its first
+ * cell, so a job's command is checked with what the CLI would really hand it.
+ */
+function matrixVariables(commands: string[][]): Record<string, string> {
+  const printing = commands.find((words) => words[0] === 'd7y-build' && words[1] === 'matrix');
+  if (printing === undefined) return {};
+  const cell = (parseArgv(printing.slice(1))?.spec as { cells: CiCell[] }).cells[0]!;
+  return Object.fromEntries(
+    Object.entries({ ...cell, plugins: cell.plugins?.join(' ') }).flatMap(([k, v]) => (v === undefined ? [] : [[`matrix.${k}`, String(v)]])),
+  );
+}
 
 describe.each(RECIPES)('docs/ci/%s', (recipe) => {
   const doc = parseYaml(readFileSync(path.join(DOCS, recipe), 'utf8')) as Record<string, unknown>;
   const vars = variablesOf(doc);
-  const commands = scriptsOf(doc)
-    .flatMap((script) => commandsOf(script, vars))
-    .filter((words) => words[0] === 'd7y-build');
+  const scripts = scriptsOf(doc);
+  const cellVars = matrixVariables(scripts.flatMap((script) => commandsOf(script, vars)));
+  const commands = scripts.flatMap((script) => commandsOf(script, { ...vars, ...cellVars })).filter((words) => words[0] === 'd7y-build');
 
   it('runs d7y-build', () => {
     expect(commands.length).toBeGreaterThan(0);
   });
 
   it.each(commands.map((words) => [words.slice(1).join(' '), words.slice(1)]))('d7y-build %s is a real command line', (_, argv) => {
-    const invocation = parseCommandLine(argv as string[], { stdout: sink(), stderr: sink(), env: { HOME: '/home/ci' }, cwd: '/builds/plugins' });
-    expect(invocation).toBeDefined();
+    expect(parseArgv(argv as string[])).toBeDefined();
   });
 });
