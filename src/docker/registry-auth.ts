@@ -19,6 +19,9 @@ const HUB_SERVER = 'https://index.docker.io/v1/';
 export const HELPER_TIMEOUT_MS = 10_000;
 /** A config.json is a few entries. */
 const MAX_CONFIG = 1024 * 1024;
+/** What a credential helper may print: a credential is a few hundred bytes. */
+const MAX_HELPER_OUTPUT = 1024 * 1024;
+const HELPER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 interface AuthEntry {
   auth?: string;
@@ -194,6 +197,13 @@ export class RegistryAuth {
   }
 
   private async ask(helper: string, registry: string, file: string, fail: Fail): Promise<RegistryCredential | undefined> {
+    // The name becomes a program looked up on PATH: a "/" would make it a path, relative to anywhere.
+    if (!HELPER_NAME.test(helper)) {
+      throw fail(
+        `${file} names ${JSON.stringify(helper.slice(0, 64))} as the credential helper for ${registry}, which is no helper name`,
+        `a helper is named as docker-credential-<name> is, with letters, digits, ".", "_" and "-": fix credsStore or credHelpers in ${file}, or pass --registry-auth`,
+      );
+    }
     const binary = `docker-credential-${helper}`;
     const answer = await this.options.io.runHelper(helper, serverAddressOf(registry), HELPER_TIMEOUT_MS);
     const why = `${file} says the credentials for ${registry} are kept by ${binary}`;
@@ -252,14 +262,23 @@ export const nodeAuthIo: AuthIo = {
       const child = spawn(`docker-credential-${helper}`, ['get'], { stdio: ['pipe', 'pipe', 'pipe'], timeout: timeoutMs });
       let stdout = '';
       let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      let overflowed = false;
+      const take = (d: Buffer, into: 'stdout' | 'stderr') => {
+        if (stdout.length + stderr.length + d.length > MAX_HELPER_OUTPUT) {
+          overflowed = true;
+          child.kill('SIGKILL');
+        } else if (into === 'stdout') stdout += d.toString();
+        else stderr += d.toString();
+      };
+      child.stdout.on('data', (d: Buffer) => take(d, 'stdout'));
+      child.stderr.on('data', (d: Buffer) => take(d, 'stderr'));
       child.stdin.on('error', () => {}); // a helper that exits without reading
       child.on('error', (err: NodeJS.ErrnoException) =>
         resolve(err.code === 'ENOENT' ? { kind: 'missing' } : { kind: 'failed', exitCode: -1, output: err.message }),
       );
       child.on('close', (code, signal) => {
-        if (signal !== null && child.killed) resolve({ kind: 'timeout' });
+        if (overflowed) resolve({ kind: 'failed', exitCode: -1, output: `printed more than ${MAX_HELPER_OUTPUT / 1024 / 1024} MiB` });
+        else if (signal !== null && child.killed) resolve({ kind: 'timeout' });
         else if (code === 0) resolve({ kind: 'ok', stdout });
         else resolve({ kind: 'failed', exitCode: code ?? -1, output: (stdout + stderr).trim().slice(0, 500) });
       });

@@ -162,6 +162,18 @@ describe('RegistryAuth', () => {
     });
   });
 
+  it('a helper name that is a path is refused before anything runs', async () => {
+    for (const name of ['../../tmp/x', '/bin/sh', '-rf']) {
+      const io = fakeIo({ [userFile]: JSON.stringify({ credsStore: name }) });
+      const auth = new RegistryAuth({ userFile, io, redact: () => {} });
+      await expect(auth.credentialsFor('r.example', fail)).rejects.toMatchObject({
+        exitCode: 5,
+        message: `${userFile} names ${JSON.stringify(name)} as the credential helper for r.example, which is no helper name`,
+      });
+      expect(io.asked).toEqual([]);
+    }
+  });
+
   it("a broken user config is the caller's typed error naming the file", async () => {
     const auth = new RegistryAuth({ userFile, io: fakeIo({ [userFile]: '{' }), redact: () => {} });
     await expect(auth.credentialsFor('r.example', fail)).rejects.toMatchObject({
@@ -207,6 +219,19 @@ describe('on this machine', () => {
       const answer = await nodeAuthIo.runHelper('d7ytest', 'r.example', 5000);
       expect(answer).toEqual({ kind: 'ok', stdout: '{"ServerURL":"r.example","Username":"ci","Secret":"from-helper"}' });
       expect(await nodeAuthIo.runHelper('d7y-none-such', 'r.example', 5000)).toEqual({ kind: 'missing' });
+    } finally {
+      process.env.PATH = saved;
+    }
+  });
+
+  it('a helper that prints without end is stopped at 1 MiB', async () => {
+    const helper = path.join(dir, 'docker-credential-d7yloud');
+    await writeFile(helper, '#!/bin/sh\nexec yes\n');
+    await chmod(helper, 0o755);
+    const saved = process.env.PATH;
+    process.env.PATH = `${dir}:${saved}`;
+    try {
+      expect(await nodeAuthIo.runHelper('d7yloud', 'r.example', 5000)).toEqual({ kind: 'failed', exitCode: -1, output: 'printed more than 1 MiB' });
     } finally {
       process.env.PATH = saved;
     }
