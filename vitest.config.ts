@@ -1,7 +1,28 @@
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+
+/**
+ * The e2e files that copy or wipe every cache volume run first, while the volumes hold only what
+ * they make themselves: later they would carry every other file's builds (other commits, other Go
+ * versions, arm64) and take minutes longer. bench.test.ts removes the volumes and the builder image
+ * (its cold case); cache.test.ts exports and imports them, and leaves the engine warm for the rest.
+ */
+const CACHES_FIRST = ['test/e2e/bench.test.ts', 'test/e2e/cache.test.ts'];
+
+class CachesFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (spec: TestSpecification) => {
+      const i = CACHES_FIRST.findIndex((file) => spec.moduleId.endsWith(file));
+      return i === -1 ? CACHES_FIRST.length : i;
+    };
+    // A stable sort: the other files keep vitest's order.
+    return (await super.sort(files)).sort((a, b) => rank(a) - rank(b));
+  }
+}
 
 export default defineConfig({
   test: {
+    sequence: { sequencer: CachesFirst },
     projects: [
       {
         test: {

@@ -19,9 +19,23 @@ async function cacheVolumes(): Promise<string[]> {
   return out === '' ? [] : out.split('\n').sort();
 }
 
-/** The entries of Go's build cache: a compile that ran adds some, one served from the cache none. */
-async function buildCacheEntries(): Promise<number> {
-  const out = await docker('run', '--rm', '-v', 'd7y-build-go-build:/cache:ro', inject('goImage'), 'find', '/cache', '-type', 'f', '-name', '*-d');
+/**
+ * The compile outputs in Go's build cache: a compile that ran adds some, one served from the cache
+ * none. Go's index of a package directory ("go index v2") is left out: Go writes none for a
+ * directory changed in the last two seconds, so the first build over a just-sent tree skips it and
+ * a later one adds it, though nothing is compiled.
+ */
+async function compileOutputs(): Promise<number> {
+  const out = await docker(
+    'run',
+    '--rm',
+    '-v',
+    'd7y-build-go-build:/cache:ro',
+    inject('goImage'),
+    'sh',
+    '-c',
+    'find /cache -type f -name "*-d" | while read -r f; do [ "$(head -c 11 "$f")" = "go index v2" ] || echo "$f"; done',
+  );
   return out === '' ? 0 : out.split('\n').length;
 }
 
@@ -94,13 +108,13 @@ describe('d7y-build cache', () => {
     const labels = JSON.parse(await docker('volume', 'inspect', tree))[0].Labels;
     expect(labels).toMatchObject({ 'io.d7y-build': 'true', 'io.d7y-build.role': 'dragonfly-source', 'io.d7y-build.sha': JSON.parse(first.stdout).commit });
 
-    const entries = await buildCacheEntries();
+    const entries = await compileOutputs();
     expect(entries).toBeGreaterThan(0);
     const second = await build('second');
     expect(second.stderr).not.toMatch(/error:/);
     expect(second.exitCode).toBe(0);
     // No image built: the imported builder image was taken; no tree sent: the imported one was used;
-    // the host from the imported host cache; no compile ran: Go's build cache gained no entry.
+    // the host from the imported host cache; no compile ran: Go's build cache gained no compile output.
     const outcome = JSON.parse(second.stdout);
     expect(outcome.builderImage).toBe(builderImage);
     expect(second.stderr).toContain(`using ${builderImage} (${goImage})`);
@@ -109,7 +123,7 @@ describe('d7y-build cache', () => {
     expect(second.stderr).toContain(`the source tree in volume ${tree} is reused, nothing sent`);
     expect(outcome.sourceTree).toEqual({ volume: tree, reused: true });
     expect(outcome.cache).toMatchObject({ host: 'hit' });
-    expect(await buildCacheEntries()).toBe(entries);
+    expect(await compileOutputs()).toBe(entries);
 
     const pruned = await runCli(['cache', 'prune', '--all', '--json'], { env });
     expect(pruned.exitCode).toBe(0);

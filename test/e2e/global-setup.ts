@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { startRegistry } from './registry';
 
 const root = path.resolve(__dirname, '../..');
 export const GO_VERSION = '1.23.5';
@@ -47,6 +48,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const fixtureRepo = path.join(scratch, 'dragonfly');
   sh('test/env/fixture-dragonfly.sh', [fixtureRepo]);
   execFileSync('node', [path.join(root, 'scripts/bundle.mjs')], { cwd: root, stdio: 'inherit' });
+  // One registry on loopback for the files that push: the Go image's layers are sent there once.
+  const registry = await startRegistry();
 
   project.provide('goImage', goImage);
   project.provide('otherGoImage', otherGoImage);
@@ -54,8 +57,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('go120Image', go120Image);
   project.provide('fixtureRepo', fixtureRepo);
   project.provide('scratch', scratch);
+  project.provide('registry', { address: registry.address, storage: registry.storage });
 
   return async () => {
+    await registry.stop();
     rmSync(scratch, { recursive: true, force: true });
     if (!engineWasUp) sh('scripts/engine.sh', ['stop']);
   };
@@ -69,5 +74,7 @@ declare module 'vitest' {
     go120Image: string;
     fixtureRepo: string;
     scratch: string;
+    /** The shared registry (seedGoImage puts the Go image there on first use). */
+    registry: { address: string; storage: string };
   }
 }

@@ -7,22 +7,21 @@
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { digest, docker, examples, fixtureArgs, fixtureSha, leftoverContainers, runCli, snapshot, tempDir } from './helpers';
-import { freePort, startRegistry, type Registry } from './registry';
+import { freePort, seedGoImage } from './registry';
 
 const SOURCE_DATE_EPOCH = '1704164645'; // 2024-01-02T03:04:05Z
 const PLUGIN = 'd7y-resource-plugin-d7yfs.so';
 
-let registry: Registry;
+const registry = inject('registry');
 /** Every image reference a test made, removed at the end. */
 const made: string[] = [];
 
 beforeAll(async () => {
-  registry = await startRegistry();
+  await seedGoImage(registry, inject('goImage'));
 });
 
 afterAll(async () => {
   for (const ref of made) await docker('image', 'rm', '-f', ref).catch(() => '');
-  await registry?.stop();
 });
 
 afterEach(async () => {

@@ -14,12 +14,13 @@ import { DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, pushImageIndex } from '../../s
 import { nodeAuthIo, RegistryAuth } from '../../src/docker/registry-auth';
 import { PushError } from '../../src/errors';
 import { docker, examples, fixtureArgs, leftoverContainers, runCli, tempDir, type CliRun } from './helpers';
-import { startRegistry, type Registry, type RegistryUser } from './registry';
+import { SEEDED_GO_IMAGE, seedGoImage, startRegistry, type Registry, type RegistryUser } from './registry';
 
 const user: RegistryUser = { username: 'd7y', password: `pw-${randomBytes(12).toString('hex')}` };
 const basic = (u: RegistryUser) => Buffer.from(`${u.username}:${u.password}`).toString('base64');
 
-let plain: Registry;
+/** The registry every e2e file shares, and one with the same storage that wants a user. */
+let plain: Pick<Registry, 'address' | 'storage'>;
 let authed: Registry;
 /** DOCKER_CONFIG directories: logged in to the authenticated registry, logged in with a wrong password, and empty. */
 let home: string;
@@ -37,18 +38,24 @@ async function dockerConfig(dir: string, auths: Record<string, RegistryUser>): P
 }
 
 beforeAll(async () => {
-  plain = await startRegistry();
-  authed = await startRegistry(user);
+  // The shared registry's storage behind the one that wants a user: the Go image (1.2 GB) is there
+  // once, and the runtime images pushed here, built on it, send only their own layers.
+  plain = inject('registry');
+  await seedGoImage(plain, inject('goImage'));
+  authed = await startRegistry(user, plain.storage);
   home = await mkdtemp(path.join(os.tmpdir(), 'd7y-docker-config-'));
   loggedIn = await dockerConfig(path.join(home, 'logged-in'), { [authed.address]: user });
   wrong = await dockerConfig(path.join(home, 'wrong'), { [authed.address]: { ...user, password: 'not-the-password' } });
   nobody = path.join(home, 'nobody');
   await mkdir(nobody);
+  // The engine learns that the authenticated registry has those layers too.
+  const known = `${authed.address}/${SEEDED_GO_IMAGE}`;
+  await docker('--config', loggedIn, 'pull', known);
+  await docker('image', 'rm', known);
 });
 
 afterAll(async () => {
   for (const ref of made) await docker('image', 'rm', '-f', ref).catch(() => '');
-  await plain?.stop();
   await authed?.stop();
   await rm(home, { recursive: true, force: true });
 });
@@ -148,19 +155,14 @@ describe('--push to a registry that wants a user', () => {
 });
 
 describe('a missing --go-image pulled from a registry', () => {
-  const tag = `copy-${randomBytes(4).toString('hex')}`;
   let plainRef: string;
   let authedRef: string;
 
-  beforeAll(async () => {
-    // Copies of the test's Go image under the registries' names, pushed, then only those tags removed.
-    plainRef = `${plain.address}/golang:${tag}`;
-    authedRef = `${authed.address}/golang:${tag}`;
+  beforeAll(() => {
+    // The copy seedGoImage pushed, not here under these names.
+    plainRef = `${plain.address}/${SEEDED_GO_IMAGE}`;
+    authedRef = `${authed.address}/${SEEDED_GO_IMAGE}`;
     made.push(plainRef, authedRef);
-    for (const ref of [plainRef, authedRef]) await docker('tag', inject('goImage'), ref);
-    await docker('push', plainRef);
-    await docker('--config', loggedIn, 'push', authedRef);
-    for (const ref of [plainRef, authedRef]) await docker('image', 'rm', ref);
   });
 
   it('from a registry that wants no user: prepare-image pulls it and the build succeeds', async () => {
@@ -217,7 +219,8 @@ describe('pushImageIndex: one tag for two platforms', () => {
     it(`${kind}: the tag's manifest is an index of both, and docker pull --platform gets each`, async () => {
       const registry = kind === 'plain' ? plain : authed;
       const config = kind === 'plain' ? [] : ['--config', loggedIn];
-      const repository = `${registry.address}/d7y/multi`;
+      // The two registries share a storage: a repository each.
+      const repository = `${registry.address}/d7y/multi-${kind}`;
       const arm64 = await platformImage(`${repository}:arm64`, 'linux/arm64', config);
       const amd64 = await platformImage(`${repository}:amd64`, 'linux/amd64', config);
       const images = [
@@ -235,7 +238,7 @@ describe('pushImageIndex: one tag for two platforms', () => {
       const index = await pushImageIndex(repository, 'multi', images, found.credential === undefined ? {} : { credential: found.credential });
       expect(index.mediaType).toBe(DOCKER_LIST);
 
-      const got = await fetch(`http://${registry.address}/v2/d7y/multi/manifests/multi`, {
+      const got = await fetch(`http://${registry.address}/v2/d7y/multi-${kind}/manifests/multi`, {
         headers: { Accept: `${DOCKER_LIST}, ${OCI_INDEX}`, ...(kind === 'authenticated' ? { Authorization: `Basic ${basic(user)}` } : {}) },
       });
       expect(got.status).toBe(200);

@@ -5,7 +5,7 @@
  * user, it wants that user's password (htpasswd auth, bcrypt as the registry requires, made by
  * `htpasswd -B`, also from test/env/tools.sh).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -23,6 +23,8 @@ export async function freePort(): Promise<number> {
 export interface Registry {
   /** host:port, as image references name it. */
   address: string;
+  /** Where it keeps blobs and manifests: another registry given it serves the same repositories. */
+  storage: string;
   stop(): Promise<void>;
 }
 
@@ -39,8 +41,13 @@ async function writeHtpasswd(file: string, user: RegistryUser): Promise<void> {
   });
 }
 
-export async function startRegistry(user?: RegistryUser): Promise<Registry> {
+/**
+ * A registry on a free port; given `storage` (another registry's), it serves what that one holds, so
+ * a large image pushed once is in both. The registry that made a storage removes it when stopped.
+ */
+export async function startRegistry(user?: RegistryUser, storage?: string): Promise<Registry> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'd7y-registry-'));
+  const data = storage ?? path.join(dir, 'data');
   const port = await freePort();
   const config = path.join(dir, 'config.yml');
   const htpasswd = path.join(dir, 'htpasswd');
@@ -53,7 +60,7 @@ export async function startRegistry(user?: RegistryUser): Promise<Registry> {
       '  level: warn',
       'storage:',
       '  filesystem:',
-      `    rootdirectory: ${path.join(dir, 'data')}`,
+      `    rootdirectory: ${data}`,
       'http:',
       `  addr: 127.0.0.1:${port}`,
       ...(user !== undefined ? ['auth:', '  htpasswd:', '    realm: d7y-test', `    path: ${htpasswd}`] : []),
@@ -84,5 +91,32 @@ export async function startRegistry(user?: RegistryUser): Promise<Registry> {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { address: `127.0.0.1:${port}`, stop };
+  return { address: `127.0.0.1:${port}`, storage: data, stop };
+}
+
+/** Where seedGoImage leaves the test's Go image in a registry: repository and tag. */
+export const SEEDED_GO_IMAGE = 'golang:e2e';
+
+/**
+ * The test's Go image in the registry every e2e file shares (global-setup.ts starts it): pushed by
+ * the first file that asks, found there by the others. A runtime image is built on the Go image, and
+ * once the engine has pushed these layers to a registry, a runtime image pushed there sends only its
+ * own layers (the engine mounts the rest) instead of 1.2 GB. For a registry with the same storage at
+ * another address, the engine learns the same by pulling SEEDED_GO_IMAGE from there: a pull of
+ * layers it already has costs a manifest.
+ */
+export async function seedGoImage(registry: Pick<Registry, 'address'>, goImage: string): Promise<void> {
+  const [repository, tag] = SEEDED_GO_IMAGE.split(':') as [string, string];
+  const present = await fetch(`http://${registry.address}/v2/${repository}/manifests/${tag}`, {
+    method: 'HEAD',
+    headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' },
+  });
+  if (present.status === 200) return;
+  const seeded = `${registry.address}/${SEEDED_GO_IMAGE}`;
+  for (const args of [
+    ['tag', goImage, seeded],
+    ['push', seeded],
+    ['image', 'rm', seeded],
+  ])
+    execFileSync('docker', args, { stdio: 'ignore' });
 }
