@@ -4,21 +4,20 @@
  * carries every label; a registry that does not answer fails the push with its exit code and hint,
  * keeping the local image and installing nothing.
  */
+import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { digest, docker, examples, fixtureArgs, fixtureSha, leftoverContainers, runCli, snapshot, tempDir } from './helpers';
-import { freePort, seedGoImage } from './registry';
+import { freePort } from './registry';
 
+const sh = async (cmd: string, args: string[]) => (await promisify(execFile)(cmd, args, { maxBuffer: 16 * 1024 * 1024 })).stdout.trim();
 const SOURCE_DATE_EPOCH = '1704164645'; // 2024-01-02T03:04:05Z
 const PLUGIN = 'd7y-resource-plugin-d7yfs.so';
 
 const registry = inject('registry');
 /** Every image reference a test made, removed at the end. */
 const made: string[] = [];
-
-beforeAll(async () => {
-  await seedGoImage(registry, inject('goImage'));
-});
 
 afterAll(async () => {
   for (const ref of made) await docker('image', 'rm', '-f', ref).catch(() => '');
@@ -94,9 +93,22 @@ describe('--image and --push', () => {
       'io.d7y-build': 'true',
       'io.d7y-build.role': 'runtime',
     });
-    // The host in the image is the one written to --out, byte for byte.
-    const hostInImage = await docker('run', '--rm', '--entrypoint', 'sha256sum', ref, '/usr/local/bin/dfget');
-    expect(hostInImage.split(/\s+/)[0]).toBe(await digest(path.join(out, 'bin', 'dfget')));
+    // The host in the image is the one written to --out, byte for byte; beside it the libraries it
+    // loads and little else: no Go toolchain, no shell.
+    await using files = await tempDir('image-files-');
+    const container = await docker('create', ref);
+    try {
+      await docker('export', '-o', path.join(files.path, 'root.tar'), container);
+      await docker('cp', `${container}:/usr/local/bin/dfget`, path.join(files.path, 'dfget'));
+    } finally {
+      await docker('rm', container);
+    }
+    expect(await digest(path.join(files.path, 'dfget'))).toBe(await digest(path.join(out, 'bin', 'dfget')));
+    const listing = (await sh('tar', ['-tf', path.join(files.path, 'root.tar')])).split('\n');
+    expect(listing).toEqual(expect.arrayContaining(['usr/local/bin/dfget', `usr/local/dragonfly/plugins/${PLUGIN}`, 'etc/passwd', 'tmp/']));
+    expect(listing.some((f) => /(^|\/)libc\.so\.6$/.test(f))).toBe(true);
+    expect(listing.filter((f) => /^(usr\/local\/go|bin\/sh|usr\/bin\/)/.test(f))).toEqual([]);
+    expect(Number(await docker('image', 'inspect', '--format', '{{.Size}}', ref))).toBeLessThan(100 * 1024 * 1024);
   });
 
   it('a registry that does not answer: exit 17 with a hint, the local image kept, nothing installed', async () => {

@@ -98,12 +98,9 @@ export async function startRegistry(user?: RegistryUser, storage?: string): Prom
 export const SEEDED_GO_IMAGE = 'golang:e2e';
 
 /**
- * The test's Go image in the registry every e2e file shares (global-setup.ts starts it): pushed by
- * the first file that asks, found there by the others. A runtime image is built on the Go image, and
- * once the engine has pushed these layers to a registry, a runtime image pushed there sends only its
- * own layers (the engine mounts the rest) instead of 1.2 GB. For a registry with the same storage at
- * another address, the engine learns the same by pulling SEEDED_GO_IMAGE from there: a pull of
- * layers it already has costs a manifest.
+ * The test's Go image in the registry every e2e file shares (global-setup.ts starts it), for the
+ * tests that pull a missing --go-image: pushed (1.2 GB) by the first file that asks, found there by
+ * the others, and by a registry started with the same storage.
  */
 export async function seedGoImage(registry: Pick<Registry, 'address'>, goImage: string): Promise<void> {
   const [repository, tag] = SEEDED_GO_IMAGE.split(':') as [string, string];

@@ -1,12 +1,12 @@
 /**
  * build-image and push-image (only with --image): the runtime image a release ships, built from the
- * host and plugins this build compiled and validated (the staged files, not a rebuild), on the Go
- * image the build used, then run once with `<host> plugin`, and pushed with --push. Both run before
- * install: a build whose image fails installs nothing.
+ * host and plugins this build compiled and validated (the staged files, not a rebuild) with what they
+ * need to run (runtime-root.ts), then run once with `<host> plugin`, and pushed with --push. Both run
+ * before install: a build whose image fails installs nothing.
  */
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Readable } from 'node:stream';
-import tarStream from 'tar-stream';
 import { buildTimeFor, splitTaggedReference } from '../../config';
 import { engineMessage } from '../../docker/engine';
 import { toolLabels } from '../../docker/labels';
@@ -14,12 +14,13 @@ import { isUnauthorized, registryOf, unauthorizedHint } from '../../docker/regis
 import { D7yError, ImageError, PushError, UnsupportedHostError, ValidationError } from '../../errors';
 import { maskSecrets, redactUrl } from '../../secrets';
 import { buildTagged } from '../../session/image';
-import { RUNTIME_IMAGE } from '../../session/layout';
+import { CONTAINER, RUNTIME_IMAGE } from '../../session/layout';
 import { need } from '../../session/session';
 import { checkListing, parsePluginOutput } from '../../validate/plugin-output';
 import { hintFor } from '../../validate/diagnose';
 import type { BuildContext } from './state';
 import { hintOption } from '../../option-names';
+import { packTar, rootTar, runtimeLibraries } from './runtime-root';
 
 const DOCKERFILE = 'Dockerfile';
 
@@ -48,43 +49,28 @@ export function runtimeImageLabels(facts: RuntimeImageFacts): Record<string, str
   };
 }
 
+/** The image's root file system, unpacked by ADD with its modes and owners. */
+const ROOT_TAR = 'root.tar';
+
 /**
- * The Dockerfile of the runtime image. No RUN: nothing executes while it is built, so its layers
- * are the context's bytes. The base is the build's Go image, by id: the host and plugins are cgo
- * binaries linked against its glibc, and plugin.Open needs that same libc at run time.
+ * The Dockerfile of the runtime image: the root file system and nothing under it. No RUN: nothing
+ * executes while it is built, so its one layer is the tar's bytes.
  */
 export function runtimeDockerfile(host: string): string {
-  return [
-    'ARG BASE',
-    'FROM ${BASE}',
-    `COPY --chown=0:0 bin/${host} ${RUNTIME_IMAGE.bin}/${host}`,
-    `COPY --chown=0:0 plugins/ ${RUNTIME_IMAGE.plugins}/`,
-    ...RUNTIME_IMAGE.userDirs.map((dir) => `COPY --chown=${RUNTIME_IMAGE.user} empty/ ${dir}/`),
-    `USER ${RUNTIME_IMAGE.user}`,
-    `ENTRYPOINT ${JSON.stringify([`${RUNTIME_IMAGE.bin}/${host}`])}`,
-    '',
-  ].join('\n');
+  return ['FROM scratch', `ADD ${ROOT_TAR} /`, `USER ${RUNTIME_IMAGE.user}`, `ENTRYPOINT ${JSON.stringify([`${RUNTIME_IMAGE.bin}/${host}`])}`, ''].join('\n');
 }
 
 /**
- * The build context as tar: sorted entries, one owner and one mtime (the build time), so the same
- * files make the same bytes. Packed into memory first (the files are read already): an aborted
- * request then drops a buffer, where a live tar-stream pack would fail its entries' streams with
- * errors nobody listens to.
+ * The build context: the Dockerfile and the root file system. Packed into memory (the files are
+ * read already): an aborted request then drops a buffer, where a live tar-stream pack would fail
+ * its entries' streams with errors nobody listens to.
  */
-async function contextTar(files: Array<{ name: string; content: Buffer; mode: number }>, mtime: Date): Promise<Readable> {
-  const pack = tarStream.pack();
-  const entries = [{ name: 'empty/', type: 'directory' as const, mode: 0o755 }, ...files.map((f) => ({ ...f, type: 'file' as const }))];
-  entries.sort((a, b) => a.name.localeCompare(b.name));
-  for (const e of entries) {
-    const header = { name: e.name, type: e.type, mode: e.mode, mtime, uid: 0, gid: 0, uname: '', gname: '' };
-    if (e.type === 'file' && 'content' in e) pack.entry(header, e.content);
-    else pack.entry(header);
-  }
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack as unknown as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Readable.from([Buffer.concat(chunks)]);
+async function contextTar(dockerfile: string, root: Buffer, mtime: Date): Promise<Readable> {
+  const entries = [
+    { name: DOCKERFILE, mode: 0o644, content: Buffer.from(dockerfile) },
+    { name: ROOT_TAR, mode: 0o644, content: root },
+  ];
+  return Readable.from([await packTar(entries, mtime)]);
 }
 
 export async function buildRuntimeImage(ctx: BuildContext): Promise<void> {
@@ -106,24 +92,29 @@ export async function buildRuntimeImage(ctx: BuildContext): Promise<void> {
     created: buildTime.time,
     plugins: spec.plugins.map((p, i) => ({ type: spec.type, name: p.name, sha256: staged.plugins[i]!.sha256 })),
   });
+  const container = need(ctx.state.container, 'the container');
+  const inContainer = [path.posix.join(CONTAINER.outBin, source.host), ...spec.plugins.map((p) => path.posix.join(CONTAINER.outPlugins, p.file))];
   const files = [
-    { name: DOCKERFILE, content: Buffer.from(runtimeDockerfile(source.host)), mode: 0o644 },
-    { name: `bin/${source.host}`, content: await readFile(staged.host.path), mode: 0o755 },
-    ...(await Promise.all(spec.plugins.map(async (p, i) => ({ name: `plugins/${p.file}`, content: await readFile(staged.plugins[i]!.path), mode: 0o755 })))),
+    ...(await runtimeLibraries(container, inContainer)),
+    { path: `${RUNTIME_IMAGE.bin}/${source.host}`, content: await readFile(staged.host.path), mode: 0o755 },
+    ...(await Promise.all(
+      spec.plugins.map(async (p, i) => ({ path: `${RUNTIME_IMAGE.plugins}/${p.file}`, content: await readFile(staged.plugins[i]!.path), mode: 0o755 })),
+    )),
   ];
+  const mtime = new Date(buildTime.time);
 
   // Until the image passed its check, a failure (or an interruption) takes its tag away again.
   let accepted = false;
   ctx.cleanups.push(async () => {
     if (!accepted) await ctx.engine.removeImage(ref);
   });
-  ctx.log.info(`building ${ref} from ${image.goImage}`);
+  ctx.log.info(`building ${ref}: ${source.host}, the plugins and the libraries they load from ${image.goImage}`);
   const id = await buildTagged(
     ctx,
-    await contextTar(files, new Date(buildTime.time)),
-    { tag: ref, dockerfile: DOCKERFILE, buildArgs: { BASE: image.goImageId }, labels },
+    await contextTar(runtimeDockerfile(source.host), await rootTar(files, mtime), mtime),
+    { tag: ref, dockerfile: DOCKERFILE, buildArgs: {}, labels },
     (message, output, cause) =>
-      new ImageError(`cannot build the image ${ref} on ${image.goImage}: ${message}`, {
+      new ImageError(`cannot build the image ${ref}: ${message}`, {
         hint: "the engine's reason and the build's last lines are shown; --verbose prints all of its output (docker system df shows whether the engine has room)",
         detail: output,
         cause,

@@ -55,7 +55,7 @@ export const ROUND_STEPS: ReadonlyArray<Step<BuildContext>> = [
  */
 export function buildSteps(spec: Pick<BuildSpec, 'image' | 'push'>): ReadonlyArray<Step<BuildContext>> {
   if (spec.image === undefined) return BUILD_STEPS;
-  const image: Array<Step<BuildContext>> = [{ name: 'build-image', run: buildRuntimeImage }]; // the host and plugins just built, on the Go image, run once
+  const image: Array<Step<BuildContext>> = [{ name: 'build-image', run: buildRuntimeImage }]; // the host and plugins just built with the libraries they load, run once
   if (spec.push) image.push({ name: 'push-image', run: pushRuntimeImage }); // to the registry --image names; the local image stays
   return [...BUILD_STEPS.slice(0, -1), ...image, BUILD_STEPS[BUILD_STEPS.length - 1]!];
 }

@@ -1,5 +1,7 @@
 /** --image and --push over the fake engine: the reference checked before anything runs, the context and labels, the check run, and what a failure leaves. */
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import tarStream from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { buildRuntimeImage, pushRuntimeImage, runtimeImageLabels } from '../../../src/commands/build/image';
 import type { BuildContext } from '../../../src/commands/build/state';
@@ -27,13 +29,55 @@ function usage(run: () => unknown): UsageError {
   throw new Error('no UsageError');
 }
 
-/** A context after verify, the engine answering the image's `dfget plugin` with the plugin loaded. */
+/** What `ldd` answers in the build container for the host and a plugin. */
+const LDD = [
+  '/work/out/bin/dfget:',
+  '\tlinux-vdso.so.1 (0x00007ffc1b9f5000)',
+  '\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f4a1c000000)',
+  '\t/lib64/ld-linux-x86-64.so.2 (0x00007f4a1c400000)',
+  `/work/out/plugins/${PLUGIN.file}:`,
+  '\tlinux-vdso.so.1 (0x00007ffc1b9f5000)',
+  '\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f4a1c000000)',
+  '\t/lib64/ld-linux-x86-64.so.2 (0x00007f4a1c400000)',
+  '',
+].join('\n');
+/** Where the copy script puts the libraries, and what the archive of it holds. */
+const COPIES = '/tmp/tmp.Qx1';
+const LIBRARIES = {
+  'tmp.Qx1/lib/x86_64-linux-gnu/libc.so.6': 'libc',
+  'tmp.Qx1/lib64/ld-linux-x86-64.so.2': 'loader',
+  'tmp.Qx1/etc/ssl/certs/ca-certificates.crt': 'certificates',
+};
+
+/** A context after verify, the engine answering ldd, the copy of the libraries, and the image's `dfget plugin` with the plugin loaded. */
 async function readyForImage(flags: { image?: string; push?: boolean } = { image: REF }): Promise<{ engine: FakeEngine; ctx: BuildContext }> {
   const engine = buildingEngine();
   engine.runAnswer = { stdout: LOADED_LINE, stderr: 'search plugin in /usr/local/dragonfly/plugins\n' };
   const c = contextOf(engine, specOf(world, flags, { GIT_AUTH_TOKEN: '' }));
   await runBefore(c, 'install');
+  answerLibraries(engine);
   return { engine, ctx: c };
+}
+
+/** The build container answers ldd and the copy of the libraries. */
+function answerLibraries(engine: FakeEngine): void {
+  engine.onExec(['ldd'], { stdout: LDD });
+  engine.onExec(['sh', '-c'], { stdout: `${COPIES}\n` });
+  engine.archives.set(COPIES, LIBRARIES);
+}
+
+/** The entries of the image's root.tar in the build context: name → mode, owner and content. */
+async function rootEntries(context: Record<string, string>): Promise<Record<string, { mode: string; owner: string; content?: string }>> {
+  const entries: Record<string, { mode: string; owner: string; content?: string }> = {};
+  const extract = tarStream.extract();
+  Readable.from([Buffer.from(context['root.tar']!, 'utf8')]).pipe(extract);
+  for await (const entry of extract) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of entry) chunks.push(chunk as Buffer);
+    const { name, mode, uid, gid, type } = entry.header;
+    entries[name] = { mode: (mode ?? 0).toString(8), owner: `${uid}:${gid}`, ...(type === 'file' ? { content: Buffer.concat(chunks).toString('utf8') } : {}) };
+  }
+  return entries;
 }
 
 describe('--image and --push on the command line', () => {
@@ -100,12 +144,12 @@ describe('build-image', () => {
     });
   });
 
-  it('builds the staged host and plugins on the Go image by id, non-root, the host as entrypoint, then runs `dfget plugin` in it', async () => {
+  it('builds the staged host and plugins with the libraries ldd names in the build container, non-root, the host as entrypoint, then runs `dfget plugin` in it', async () => {
     const ready = await readyForImage();
     ctx = ready.ctx;
     await buildRuntimeImage(ctx);
     const build = ready.engine.builds.at(-1)!;
-    expect(build).toMatchObject({ tag: REF, dockerfile: 'Dockerfile', buildArgs: { BASE: 'sha256:go' } });
+    expect(build).toMatchObject({ tag: REF, dockerfile: 'Dockerfile', buildArgs: {} });
     expect(build.labels).toMatchObject({
       'org.opencontainers.image.revision': world.sha['v2.1.0'],
       'org.opencontainers.image.source': world.repo,
@@ -113,24 +157,41 @@ describe('build-image', () => {
       'org.opencontainers.image.created': BUILD_TIME,
       'io.d7y-build.plugin.resource.myfs.sha256': sha256('plugin binary'),
     });
-    // The very bytes collect-artifacts took out of the build container.
-    expect(build.files['bin/dfget']).toBe('host binary');
-    expect(build.files[`plugins/${PLUGIN.file}`]).toBe('plugin binary');
-    expect(build.files.Dockerfile).toBe(
-      [
-        'ARG BASE',
-        'FROM ${BASE}',
-        'COPY --chown=0:0 bin/dfget /usr/local/bin/dfget',
-        'COPY --chown=0:0 plugins/ /usr/local/dragonfly/plugins/',
-        'COPY --chown=10001:10001 empty/ /var/cache/dragonfly/',
-        'COPY --chown=10001:10001 empty/ /var/log/dragonfly/',
-        'COPY --chown=10001:10001 empty/ /var/lib/dragonfly/',
-        'COPY --chown=10001:10001 empty/ /etc/dragonfly/',
-        'USER 10001:10001',
-        'ENTRYPOINT ["/usr/local/bin/dfget"]',
-        '',
-      ].join('\n'),
-    );
+    expect(build.files.Dockerfile).toBe(['FROM scratch', 'ADD root.tar /', 'USER 10001:10001', 'ENTRYPOINT ["/usr/local/bin/dfget"]', ''].join('\n'));
+    // ldd ran on the host and the plugin where the build put them; each library copied once, the CA bundle asked for too.
+    expect(ready.engine.execsOf(['ldd']).map((e) => e.cmd)).toEqual([['ldd', '/work/out/bin/dfget', `/work/out/plugins/${PLUGIN.file}`]]);
+    expect(ready.engine.execsOf(['sh', '-c'])[0]!.cmd.slice(3)).toEqual([
+      'sh',
+      '/lib/x86_64-linux-gnu/libc.so.6',
+      '/lib64/ld-linux-x86-64.so.2',
+      '/etc/ssl/certs/ca-certificates.crt',
+    ]);
+    expect(ready.engine.execsOf(['rm', '-rf', COPIES])).toHaveLength(1);
+
+    const root = await rootEntries(build.files);
+    // The very bytes collect-artifacts took out of the build container, and the libraries', by root.
+    expect(root['usr/local/bin/dfget']).toEqual({ mode: '755', owner: '0:0', content: 'host binary' });
+    expect(root[`usr/local/dragonfly/plugins/${PLUGIN.file}`]).toEqual({ mode: '755', owner: '0:0', content: 'plugin binary' });
+    expect(root['lib/x86_64-linux-gnu/libc.so.6']).toEqual({ mode: '755', owner: '0:0', content: 'libc' });
+    expect(root['lib64/ld-linux-x86-64.so.2']).toEqual({ mode: '755', owner: '0:0', content: 'loader' });
+    expect(root['etc/ssl/certs/ca-certificates.crt']).toEqual({ mode: '644', owner: '0:0', content: 'certificates' });
+    expect(root['etc/passwd']!.content).toBe('root:x:0:0:root:/root:/sbin/nologin\nd7y:x:10001:10001:d7y:/var/lib/dragonfly:/sbin/nologin\n');
+    expect(root['tmp/']).toEqual({ mode: '1777', owner: '0:0' });
+    for (const dir of ['var/cache/dragonfly/', 'var/log/dragonfly/', 'var/lib/dragonfly/', 'etc/dragonfly/'])
+      expect(root[dir], dir).toEqual({ mode: '755', owner: '10001:10001' });
+    expect(root['usr/local/dragonfly/plugins/']).toEqual({ mode: '755', owner: '0:0' });
+    // Nothing else: no toolchain, no shell.
+    expect(Object.keys(root).filter((n) => !n.endsWith('/'))).toEqual([
+      'etc/group',
+      'etc/nsswitch.conf',
+      'etc/passwd',
+      'etc/ssl/certs/ca-certificates.crt',
+      'lib/x86_64-linux-gnu/libc.so.6',
+      'lib64/ld-linux-x86-64.so.2',
+      'usr/local/bin/dfget',
+      `usr/local/dragonfly/plugins/${PLUGIN.file}`,
+    ]);
+
     const id = ready.engine.images.get(REF)!.id;
     expect(ready.engine.runs).toEqual([expect.objectContaining({ image: id, cmd: ['plugin'], labels: ctx.runLabels, volumes: [] })]);
     expect(ctx.state.runtimeImage).toEqual({ ref: REF, id });
@@ -138,11 +199,41 @@ describe('build-image', () => {
     expect(ready.engine.removedImages).toEqual([]);
   });
 
+  it('the same files make the same root.tar, byte for byte', async () => {
+    const contexts: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const ready = await readyForImage();
+      ctx = ready.ctx;
+      await buildRuntimeImage(ctx);
+      contexts.push(ready.engine.builds.at(-1)!.files['root.tar']!);
+      await cleanUp(ctx);
+    }
+    expect(contexts[1]).toBe(contexts[0]);
+  });
+
+  it.each([
+    [
+      'a library ldd can not find',
+      { stdout: '\tlibfoo.so.1 => not found\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f4a1c000000)\n' },
+      /needs libfoo\.so\.1, which the Go image does not have/,
+    ],
+    ['no ldd in the Go image', { exitCode: 127, stderr: 'sh: ldd: not found\n' }, /^ldd in the build container named no library of the host \(exit 127\)$/],
+  ])('%s: an ImageError before anything is built', async (_what, answer, message) => {
+    const ready = await readyForImage();
+    ctx = ready.ctx;
+    ready.engine.onExec(['ldd'], answer);
+    const err = await buildRuntimeImage(ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImageError);
+    expect((err as D7yError).message).toMatch(message);
+    expect(ready.engine.builds.filter((b) => b.tag === REF)).toEqual([]);
+  });
+
   it('masks credentials of the repository URL in the source label', async () => {
     const engine = buildingEngine();
     engine.runAnswer = { stdout: LOADED_LINE };
     ctx = contextOf(engine, specOf(world, { image: REF }));
     await runBefore(ctx, 'install');
+    answerLibraries(engine);
     ctx.spec = { ...ctx.spec, repo: 'https://user:s3cret@git.example/dragonfly.git' };
     await buildRuntimeImage(ctx);
     expect(engine.builds.at(-1)!.labels['org.opencontainers.image.source']).not.toContain('s3cret');
@@ -174,7 +265,7 @@ describe('build-image', () => {
     ready.engine.buildError = new Error('no space left on device');
     const err = await buildRuntimeImage(ctx).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ImageError);
-    expect(err).toMatchObject({ exitCode: 16, code: 'image', message: `cannot build the image ${REF} on golang:1.23.5-bookworm: no space left on device` });
+    expect(err).toMatchObject({ exitCode: 16, code: 'image', message: `cannot build the image ${REF}: no space left on device` });
     expect(ready.engine.runs).toEqual([]);
     await cleanUp(ctx);
     expect(ready.engine.removedImages).toEqual([REF]);
