@@ -873,15 +873,6 @@ export function resolveSpec(
     });
   }
   const target = { value: targets.value[0]!, origin: targets.origin };
-  if (image.value !== undefined && target.value !== DEFAULT_TARGET) {
-    throw new UsageError(
-      `--image is not yet supported for ${settingName(target.origin)} ${target.value}: the runtime image is built on the ${ENGINE_PLATFORM} Go image`,
-      {
-        hint: `leave out --image (the host and plugins in --out are ${target.value} binaries), or build the image for ${DEFAULT_TARGET}`,
-      },
-    );
-  }
-
   const cache = opt('cacheDir');
   return {
     ref,

@@ -21,6 +21,8 @@ export interface CrossToolchain {
   qemu: string;
   /** The target's root for the emulator's dynamic loader and libraries (qemu -L). */
   sysroot: string;
+  /** The target's dynamic loader, as its binaries name it (PT_INTERP), below the sysroot: `--list` there is the target's ldd. */
+  loader: string;
 }
 
 export interface TargetPlatform {
@@ -43,6 +45,7 @@ export const TARGET_PLATFORMS = {
       packages: ['gcc-aarch64-linux-gnu', 'libc6-dev-arm64-cross', 'qemu-user-static'],
       qemu: 'qemu-aarch64-static',
       sysroot: '/usr/aarch64-linux-gnu',
+      loader: '/lib/ld-linux-aarch64.so.1',
     },
   },
 } as const satisfies Record<string, TargetPlatform>;

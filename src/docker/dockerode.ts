@@ -303,7 +303,7 @@ export class DockerEngine implements Engine {
 
   buildImage(
     context: Readable,
-    options: { tag: string; dockerfile: string; buildArgs: Record<string, string>; labels: Record<string, string> },
+    options: { tag: string; dockerfile: string; buildArgs: Record<string, string>; labels: Record<string, string>; platform?: string },
     onOutput?: (line: string) => void,
     signal?: AbortSignal,
   ): Promise<void> {
@@ -314,6 +314,7 @@ export class DockerEngine implements Engine {
         dockerfile: options.dockerfile,
         buildargs: options.buildArgs,
         labels: options.labels,
+        ...(options.platform !== undefined ? { platform: options.platform } : {}),
         rm: true,
         forcerm: true,
       });

@@ -120,9 +120,10 @@ export interface Engine {
   inspectImage(ref: string): Promise<ImageInfo | undefined>;
   /** Pulls ref's image for the platform (os/arch, e.g. linux/amd64), with the registry's credentials when given. */
   pullImage(ref: string, options: { platform: string; auth?: RegistryCredential; onProgress?: (status: string) => void; signal?: AbortSignal }): Promise<void>;
+  /** Builds context's Dockerfile into tag; for platform (os/arch) when given, else the engine's own. */
   buildImage(
     context: Readable,
-    options: { tag: string; dockerfile: string; buildArgs: Record<string, string>; labels: Record<string, string> },
+    options: { tag: string; dockerfile: string; buildArgs: Record<string, string>; labels: Record<string, string>; platform?: string },
     onOutput?: (line: string) => void,
     signal?: AbortSignal,
   ): Promise<void>;

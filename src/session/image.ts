@@ -111,7 +111,7 @@ async function ensureGoImage(ctx: SessionContext, choice: GoImageChoice): Promis
 export async function buildTagged(
   ctx: SessionContext,
   context: Readable,
-  options: { tag: string; dockerfile: string; buildArgs: Record<string, string>; labels: Record<string, string> },
+  options: { tag: string; dockerfile: string; buildArgs: Record<string, string>; labels: Record<string, string>; platform?: string },
   failure: (message: string, output: string, cause: unknown) => D7yError,
 ): Promise<string> {
   const output: string[] = [];

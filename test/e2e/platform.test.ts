@@ -6,9 +6,11 @@
 import { copyFile, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { examples, fixtureArgs, leftoverContainers, runCli, tempDir } from './helpers';
+import { digest, docker, examples, fixtureArgs, leftoverContainers, runCli, tempDir } from './helpers';
 
 const PLUGIN = 'd7y-resource-plugin-d7yfs.so';
+/** The arm64 runtime image the build makes (--image), never pushed. */
+const IMAGE = 'd7y-test/arm64-runtime:e2e';
 /** ELF e_machine values. */
 const EM_X86_64 = 62;
 const EM_AARCH64 = 183;
@@ -44,12 +46,17 @@ describe('--platform linux/arm64', () => {
         armOut(),
         '--plugins-dir',
         path.join(work.path, 'plugins'),
+        '--image',
+        IMAGE,
         '--json',
         path.join(examples, 'd7yfs'),
       ],
       { env: { SOURCE_DATE_EPOCH: '1704164645' } },
     );
-    return () => work[Symbol.asyncDispose]();
+    return async () => {
+      await docker('image', 'rm', '-f', IMAGE).catch(() => '');
+      await work[Symbol.asyncDispose]();
+    };
   });
 
   it('cross-compiles the host, the loader check and the plugin to aarch64 ELF files', async () => {
@@ -119,6 +126,25 @@ describe('--platform linux/arm64', () => {
     expect(replaced.exitCode).toBe(12);
     expect(replaced.stderr).toMatch(/is an ELF file for linux\/amd64, but .*manifest\.json records linux\/arm64/);
   });
+
+  it('--image for linux/arm64: an arm64 image of the host, the plugin and the aarch64 libraries, checked under qemu', async () => {
+    expect(arm.exitCode).toBe(0);
+    expect(arm.stderr).toContain("running the linux/arm64 image's files under qemu-aarch64-static -L <its root>");
+    expect(arm.stderr).toMatch(new RegExp(`${IMAGE} \\(sha256:[0-9a-f]{12}\\): \`dfget plugin\` lists d7yfs`));
+    expect(await docker('image', 'inspect', '--format', '{{.Os}}/{{.Architecture}}', IMAGE)).toBe('linux/arm64');
+
+    await using files = await tempDir('arm64-image-');
+    const container = await docker('create', '--platform', 'linux/arm64', IMAGE);
+    try {
+      await docker('cp', `${container}:/usr/local/bin/dfget`, path.join(files.path, 'dfget'));
+      await docker('cp', `${container}:/lib/ld-linux-aarch64.so.1`, path.join(files.path, 'ld.so'));
+    } finally {
+      await docker('rm', container);
+    }
+    // The host as validated, and the target's loader (not the engine's), both aarch64.
+    expect(await digest(path.join(files.path, 'dfget'))).toBe(await digest(path.join(armOut(), 'bin/dfget')));
+    expect(await elfHeader(path.join(files.path, 'ld.so'))).toMatchObject({ machine: EM_AARCH64 });
+  });
 });
 
 describe('--platform refuses', () => {
@@ -127,13 +153,5 @@ describe('--platform refuses', () => {
     expect(run.exitCode).toBe(2);
     expect(run.stderr).toMatch(/unknown platform "linux\/riscv64" \(--platform\)/);
     expect(run.stderr).toMatch(/hint: --platform takes one of linux\/amd64, linux\/arm64/);
-  });
-
-  it('--image for linux/arm64, which is not yet supported', async () => {
-    const run = await runCli([...fixtureArgs('v2.1.0'), '--platform', 'linux/arm64', '--image', 'd7y-test/arm:v1', path.join(examples, 'd7yfs')], {
-      env: { D7Y_PLATFORM: undefined },
-    });
-    expect(run.exitCode).toBe(2);
-    expect(run.stderr).toMatch(/--image is not yet supported for --platform linux\/arm64/);
   });
 });

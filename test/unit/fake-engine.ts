@@ -72,6 +72,7 @@ export class FakeEngine implements Engine {
     tag: string;
     dockerfile: string;
     buildArgs: Record<string, string>;
+    platform?: string;
     labels: Record<string, string>;
     files: Record<string, string>;
     signal?: AbortSignal;
@@ -134,13 +135,21 @@ export class FakeEngine implements Engine {
 
   async buildImage(
     context: Readable,
-    options: { tag: string; dockerfile: string; buildArgs: Record<string, string>; labels: Record<string, string> },
+    options: { tag: string; dockerfile: string; buildArgs: Record<string, string>; labels: Record<string, string>; platform?: string },
     onOutput?: (line: string) => void,
     signal?: AbortSignal,
   ): Promise<void> {
     const files = await readTar(context);
     for (const line of this.buildOutput) onOutput?.(line);
-    this.builds.push({ tag: options.tag, dockerfile: options.dockerfile, buildArgs: options.buildArgs, labels: options.labels, files, signal });
+    this.builds.push({
+      tag: options.tag,
+      dockerfile: options.dockerfile,
+      buildArgs: options.buildArgs,
+      labels: options.labels,
+      ...(options.platform !== undefined ? { platform: options.platform } : {}),
+      files,
+      signal,
+    });
     if (this.holdBuilds) {
       await new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(new Error('the build was cancelled')), { once: true }));
     }

@@ -131,9 +131,8 @@ describe('--platform', () => {
     expect(err.hint).toBe(hint);
   });
 
-  it('refuses --image for a target other than the container platform, as not yet supported', () => {
-    const err = usageError(() => resolve({ platform: 'linux/arm64', image: 'reg.example/d7y/dfget:v1' }));
-    expect(err.message).toMatch(/^--image is not yet supported for --platform linux\/arm64/);
+  it('takes --image for every target platform', () => {
+    expect(resolve({ platform: 'linux/arm64', image: 'reg.example/d7y/dfget:v1' })).toMatchObject({ target: 'linux/arm64', image: 'reg.example/d7y/dfget:v1' });
     expect(resolve({ image: 'reg.example/d7y/dfget:v1' }).image).toBe('reg.example/d7y/dfget:v1');
   });
 });

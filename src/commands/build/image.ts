@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { buildTimeFor, splitTaggedReference } from '../../config';
-import { engineMessage } from '../../docker/engine';
+import { engineMessage, type BuildContainer, type ExecResult } from '../../docker/engine';
 import { toolLabels } from '../../docker/labels';
 import { isUnauthorized, registryOf, unauthorizedHint } from '../../docker/registry-auth';
 import { D7yError, ImageError, PushError, UnsupportedHostError, ValidationError } from '../../errors';
@@ -20,6 +20,7 @@ import { checkListing, parsePluginOutput } from '../../validate/plugin-output';
 import { hintFor } from '../../validate/diagnose';
 import type { BuildContext } from './state';
 import { hintOption } from '../../option-names';
+import { targetPlatform } from '../../platform';
 import { packTar, rootTar, runtimeLibraries } from './runtime-root';
 
 const DOCKERFILE = 'Dockerfile';
@@ -95,13 +96,14 @@ export async function buildRuntimeImage(ctx: BuildContext): Promise<void> {
   const container = need(ctx.state.container, 'the container');
   const inContainer = [path.posix.join(CONTAINER.outBin, source.host), ...spec.plugins.map((p) => path.posix.join(CONTAINER.outPlugins, p.file))];
   const files = [
-    ...(await runtimeLibraries(container, inContainer)),
+    ...(await runtimeLibraries(container, inContainer, ctx.target)),
     { path: `${RUNTIME_IMAGE.bin}/${source.host}`, content: await readFile(staged.host.path), mode: 0o755 },
     ...(await Promise.all(
       spec.plugins.map(async (p, i) => ({ path: `${RUNTIME_IMAGE.plugins}/${p.file}`, content: await readFile(staged.plugins[i]!.path), mode: 0o755 })),
     )),
   ];
   const mtime = new Date(buildTime.time);
+  const root = await rootTar(files, mtime);
 
   // Until the image passed its check, a failure (or an interruption) takes its tag away again.
   let accepted = false;
@@ -111,8 +113,8 @@ export async function buildRuntimeImage(ctx: BuildContext): Promise<void> {
   ctx.log.info(`building ${ref}: ${source.host}, the plugins and the libraries they load from ${image.goImage}`);
   const id = await buildTagged(
     ctx,
-    await contextTar(runtimeDockerfile(source.host), await rootTar(files, mtime), mtime),
-    { tag: ref, dockerfile: DOCKERFILE, buildArgs: {}, labels },
+    await contextTar(runtimeDockerfile(source.host), root, mtime),
+    { tag: ref, dockerfile: DOCKERFILE, buildArgs: {}, labels, platform: ctx.target },
     (message, output, cause) =>
       new ImageError(`cannot build the image ${ref}: ${message}`, {
         hint: "the engine's reason and the build's last lines are shown; --verbose prints all of its output (docker system df shows whether the engine has room)",
@@ -121,11 +123,7 @@ export async function buildRuntimeImage(ctx: BuildContext): Promise<void> {
       }),
   );
 
-  // The image as it will run: its entrypoint (the host) with `plugin`, as the image's user.
-  const run = await ctx.engine.runToEnd(
-    { image: id, cmd: ['plugin'], labels: ctx.runLabels, volumes: [], env: {}, workdir: '/', platform: ctx.platform },
-    { timeoutMs: ctx.loadTimeoutMs, signal: ctx.signal },
-  );
+  const run = await checkRun(ctx, container, id, root, source.host);
   const output = [run.stdout.trim(), run.stderr.trim()].filter((t) => t !== '').join('\n');
   for (const line of output.split('\n')) if (line !== '') ctx.log.output('image', line);
   const expected = spec.plugins.map((p) => ({ type: spec.type, name: p.name, file: p.file }));
@@ -146,6 +144,31 @@ export async function buildRuntimeImage(ctx: BuildContext): Promise<void> {
   accepted = true;
   ctx.log.info(`${ref} (${id.slice(0, 19)}): \`${source.host} plugin\` lists ${verdict.plugins.map((p) => p.name).join(', ')}`);
   ctx.state.runtimeImage = { ref, id };
+}
+
+/**
+ * `<host> plugin` as the image will run it, as the image's user: the image itself on the engine for
+ * the engine's own platform; for a cross target (which the engine can't run), the image's root file
+ * system, unpacked in the build container, under the target's qemu with that root as its -L, so the
+ * host, its loader, its libraries and the plugins directory are the image's.
+ */
+async function checkRun(ctx: BuildContext, container: BuildContainer, id: string, root: Buffer, host: string): Promise<ExecResult & { timedOut: boolean }> {
+  const cross = targetPlatform(ctx.target).cross;
+  if (cross === undefined) {
+    return ctx.engine.runToEnd(
+      { image: id, cmd: ['plugin'], labels: ctx.runLabels, volumes: [], env: {}, workdir: '/', platform: ctx.platform },
+      { timeoutMs: ctx.loadTimeoutMs, signal: ctx.signal },
+    );
+  }
+  const made = await container.exec(['mktemp', '-d']);
+  const dir = made.stdout.trim();
+  if (made.exitCode !== 0 || !path.posix.isAbsolute(dir))
+    throw new ImageError(`cannot make a directory for the image's files in the build container: ${made.stderr.trim()}`);
+  await container.putArchive(Readable.from([root]), dir);
+  ctx.log.info(`running the ${ctx.target} image's files under ${cross.qemu} -L <its root>`);
+  const seconds = Math.ceil(ctx.loadTimeoutMs / 1000);
+  const result = await container.exec(['timeout', '-k', '5', String(seconds), cross.qemu, '-L', dir, `${dir}${RUNTIME_IMAGE.bin}/${host}`, 'plugin']);
+  return { ...result, timedOut: result.exitCode === 124 };
 }
 
 export async function pushRuntimeImage(ctx: BuildContext): Promise<void> {

@@ -1,8 +1,9 @@
 /**
  * The file system of the runtime image (--image): the host and plugins the build validated, the
  * shared libraries they need as the build container's loader resolves them (`ldd` there: the same
- * glibc they were linked and validated against), the CA bundle, passwd/group for the user it runs
- * as, /tmp, and Dragonfly's directories. Nothing else of the Go image: no toolchain, no shell.
+ * glibc they were linked and validated against; for a cross target, the target's loader with
+ * `--list` under qemu, over the cross toolchain's sysroot), the CA bundle, passwd/group for the user
+ * it runs as, /tmp, and Dragonfly's directories. Nothing else of the Go image: no toolchain, no shell.
  */
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import type { BuildContainer } from '../../docker/engine';
 import { ImageError, InternalError } from '../../errors';
 import { makeTempDir } from '../../files';
 import { CONTAINER, DRAGONFLY_DIRS, RUNTIME_IMAGE } from '../../session/layout';
+import { targetPlatform, type TargetName } from '../../platform';
 
 /** Taken along when the Go image has it: Dragonfly talks TLS to registries and peers. */
 export const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
@@ -60,12 +62,24 @@ export interface RootFile {
 }
 
 /**
+ * What the target's dynamic loader lists for the binaries: `ldd` for the container's own platform;
+ * for a cross target, the target's loader with --list under qemu (what ldd runs), its paths then
+ * the target's own (below the sysroot in the container).
+ */
+function listLibraries(container: BuildContainer, binaries: string[], target: TargetName) {
+  const cross = targetPlatform(target).cross;
+  if (cross === undefined) return container.exec(['ldd', ...binaries]);
+  const script = 'qemu=$1 root=$2 loader=$3; shift 3; for f; do echo "$f:"; "$qemu" -L "$root" "$root$loader" --list "$f"; done';
+  return container.exec(['sh', '-c', script, 'sh', cross.qemu, cross.sysroot, cross.loader, ...binaries]);
+}
+
+/**
  * The shared libraries of the host and plugins (paths in the build container), and the CA bundle
  * when there is one, read out of the build container: each copied with its links followed into
  * a fresh directory there, then taken out in one archive and checked entry by entry.
  */
-export async function runtimeLibraries(container: BuildContainer, binaries: string[]): Promise<RootFile[]> {
-  const ldd = await container.exec(['ldd', ...binaries]);
+export async function runtimeLibraries(container: BuildContainer, binaries: string[], target: TargetName): Promise<RootFile[]> {
+  const ldd = await listLibraries(container, binaries, target);
   const report = parseLdd(ldd.stdout);
   if (report.missing.length > 0) {
     throw new ImageError(`the host or a plugin needs ${report.missing.join(', ')}, which the Go image does not have`, {
@@ -80,17 +94,20 @@ export async function runtimeLibraries(container: BuildContainer, binaries: stri
     });
   }
 
-  // Copies, links followed, below a fresh directory; the CA bundle only when the image has one.
+  // Copies, links followed, below a fresh directory: a library from the target's root (the
+  // container's own, or a cross target's sysroot), the CA bundle only when the image has one.
   const script = [
     'set -eu',
+    'root=$1; shift',
     'dir=$(mktemp -d)',
     'for p in "$@"; do',
-    `  if [ "$p" = ${CA_BUNDLE} ] && [ ! -e "$p" ]; then continue; fi`,
-    '  mkdir -p "$dir$(dirname "$p")" && cp -L "$p" "$dir$p"',
+    `  if [ "$p" = ${CA_BUNDLE} ]; then [ -e "$p" ] || continue; from=$p; else from=$root$p; fi`,
+    '  mkdir -p "$dir$(dirname "$p")" && cp -L "$from" "$dir$p"',
     'done',
     'echo "$dir"',
   ].join('\n');
-  const copied = await container.exec(['sh', '-c', script, 'sh', ...report.libraries, CA_BUNDLE]);
+  const root = targetPlatform(target).cross?.sysroot ?? '';
+  const copied = await container.exec(['sh', '-c', script, 'sh', root, ...report.libraries, CA_BUNDLE]);
   const dir = copied.stdout.trim();
   if (copied.exitCode !== 0 || !SAFE_PATH.test(dir)) {
     throw new ImageError(`cannot copy the host's libraries out of the Go image: ${copied.stderr.trim() || `exit ${copied.exitCode}`}`, {

@@ -162,6 +162,7 @@ describe('build-image', () => {
     expect(ready.engine.execsOf(['ldd']).map((e) => e.cmd)).toEqual([['ldd', '/work/out/bin/dfget', `/work/out/plugins/${PLUGIN.file}`]]);
     expect(ready.engine.execsOf(['sh', '-c'])[0]!.cmd.slice(3)).toEqual([
       'sh',
+      '',
       '/lib/x86_64-linux-gnu/libc.so.6',
       '/lib64/ld-linux-x86-64.so.2',
       '/etc/ssl/certs/ca-certificates.crt',
@@ -197,6 +198,48 @@ describe('build-image', () => {
     expect(ctx.state.runtimeImage).toEqual({ ref: REF, id });
     await cleanUp(ctx);
     expect(ready.engine.removedImages).toEqual([]);
+  });
+
+  it('for linux/arm64: the libraries from the target loader under qemu and its sysroot, built for arm64, checked under qemu over the image root', async () => {
+    const ready = await readyForImage();
+    ctx = ready.ctx;
+    // The steps before ran for the container's platform (their files are no ELF); the image step for arm64.
+    ctx.target = 'linux/arm64';
+    ready.engine.onExec(['sh', '-c'], (call) =>
+      call.cmd[2]!.includes('--list')
+        ? { stdout: '/work/out/bin/dfget:\n\tlibc.so.6 => /lib/libc.so.6 (0x0000550000a00000)\n\t/lib/ld-linux-aarch64.so.1 (0x0000550000800000)\n' }
+        : { stdout: `${COPIES}\n` },
+    );
+    ready.engine.archives.set(COPIES, { 'tmp.Qx1/lib/libc.so.6': 'arm64 libc', 'tmp.Qx1/lib/ld-linux-aarch64.so.1': 'arm64 loader' });
+    ready.engine.onExec(['mktemp', '-d'], { stdout: '/tmp/tmp.root\n' });
+    ready.engine.onExec(['timeout'], { stdout: LOADED_LINE });
+    await buildRuntimeImage(ctx);
+
+    const [list, copy] = ready.engine.execsOf(['sh', '-c']).map((e) => e.cmd);
+    expect(list!.slice(3)).toEqual([
+      'sh',
+      'qemu-aarch64-static',
+      '/usr/aarch64-linux-gnu',
+      '/lib/ld-linux-aarch64.so.1',
+      '/work/out/bin/dfget',
+      `/work/out/plugins/${PLUGIN.file}`,
+    ]);
+    // Copied from the sysroot, placed where the target's loader looks.
+    expect(copy!.slice(3, 5)).toEqual(['sh', '/usr/aarch64-linux-gnu']);
+    const build = ready.engine.builds.at(-1)!;
+    expect(build.platform).toBe('linux/arm64');
+    const root = await rootEntries(build.files);
+    expect(root['lib/ld-linux-aarch64.so.1']).toEqual({ mode: '755', owner: '0:0', content: 'arm64 loader' });
+    expect(root['lib/libc.so.6']).toEqual({ mode: '755', owner: '0:0', content: 'arm64 libc' });
+
+    // The engine runs no arm64 container: the root went into the build container and ran under qemu there.
+    expect(ready.engine.runs).toEqual([]);
+    const put = ready.engine.puts.find((p) => p.dir === '/tmp/tmp.root')!;
+    expect(put.files['usr/local/bin/dfget']).toBe('host binary');
+    expect(ready.engine.execsOf(['timeout']).map((e) => e.cmd)).toEqual([
+      ['timeout', '-k', '5', '120', 'qemu-aarch64-static', '-L', '/tmp/tmp.root', '/tmp/tmp.root/usr/local/bin/dfget', 'plugin'],
+    ]);
+    expect(ctx.state.runtimeImage?.ref).toBe(REF);
   });
 
   it('the same files make the same root.tar, byte for byte', async () => {
