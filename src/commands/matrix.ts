@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { asD7yError, InterruptedError, MatrixPartlyFailedError } from '../errors';
+import { asD7yError, type D7yError, InterruptedError, MatrixPartlyFailedError, PushError } from '../errors';
 import { makeDirectory } from '../files';
 import type { Logger } from '../log';
 import { errorFields, jsonLine, OUTCOME_SCHEMA_VERSION } from '../outcome';
@@ -39,6 +39,8 @@ export interface MatrixResult {
   cells: CellOutcome[];
   /** <out>/matrix.json: the same cells. */
   summary: string;
+  /** With --image and --push over several platforms: the index put at --image's tag. */
+  index?: { ref: string; digest: string; platforms: string[] };
 }
 
 /** A logger that also tells which plugins compiled: the cell's summary rows say "built" of those. */
@@ -63,6 +65,39 @@ async function writeAtomically(file: string, text: string): Promise<void> {
     await rm(temp, { force: true });
     throw err;
   }
+}
+
+/**
+ * The platforms' images under one tag: with --push, an index of the digests the cells pushed, put
+ * through the registry API with the credentials the pushes used; without, the images stay as the
+ * cells tagged them (an engine holds no index) and the log says so.
+ */
+async function indexOf(image: NonNullable<MatrixSpec['image']>, cells: CellOutcome[], io: CommandIo): Promise<MatrixResult['index']> {
+  const images = cells.map((c) => ({ ref: c.result!.image!.ref, digest: c.result!.image!.digest, platform: c.platform }));
+  if (!image.push) {
+    io.log.info(`the platforms' images are ${images.map((i) => i.ref).join(', ')}; with --push, ${image.ref} becomes an index of them`);
+    return undefined;
+  }
+  const { registryAuth, registryOf } = await import('../docker/registry-auth');
+  const { pushImageIndex } = await import('../docker/image-index');
+  const registry = registryOf(image.repository);
+  const fail = (why: string, hint: string, cause?: unknown) => new PushError(`cannot put the index ${image.ref} on ${registry}: ${why}`, { hint, cause });
+  const found = await (await registryAuth(image.registryAuthFile, io.env, io.redact)).credentialsFor(registry, fail);
+  const platforms = images.map((i) => i.platform);
+  const unknown = images.find((i) => i.digest === undefined);
+  if (unknown !== undefined)
+    throw fail(`the registry gave no digest for ${unknown.ref}`, `push ${unknown.ref} again and put the index with docker manifest create`);
+  const pushed = await pushImageIndex(
+    image.repository,
+    image.tag,
+    images.map((i) => {
+      const [os, architecture] = i.platform.split('/') as [string, string];
+      return { digest: i.digest!, os, architecture };
+    }),
+    { ...(found.credential !== undefined ? { credential: found.credential } : {}), signal: io.signal },
+  );
+  io.log.info(`pushed the index ${image.ref}@${pushed.digest} of ${platforms.join(', ')}`);
+  return { ref: image.ref, digest: pushed.digest, platforms };
 }
 
 /** Runs the cells; runCell builds one (runBuild; a test's stand-in). */
@@ -105,7 +140,20 @@ export async function runMatrix(spec: MatrixSpec, io: CommandIo, runCell: typeof
   const result: MatrixResult = { cells, summary: path.join(spec.outDir, MATRIX_FILE) };
   const failed = cells.filter((c) => c.status === 'failed');
   const mask = io.mask ?? ((text: string) => text);
-  await writeAtomically(result.summary, jsonLine({ schemaVersion: OUTCOME_SCHEMA_VERSION, ok: failed.length === 0, ...result }, mask));
+  // The index only over every platform's image: one missing would make a tag that fails its users.
+  let indexError: D7yError | undefined;
+  if (spec.image !== undefined && failed.length === 0) {
+    try {
+      result.index = await indexOf(spec.image, cells, io);
+    } catch (err) {
+      indexError = asD7yError(err);
+    }
+  }
+  await writeAtomically(
+    result.summary,
+    jsonLine({ schemaVersion: OUTCOME_SCHEMA_VERSION, ok: failed.length === 0 && indexError === undefined, ...result }, mask),
+  );
+  if (indexError !== undefined) throw indexError;
   if (failed.length === 0) return result;
   const skipped = cells.filter((c) => c.status === 'skipped').length;
   throw new MatrixPartlyFailedError(

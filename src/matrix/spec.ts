@@ -6,7 +6,7 @@
  * `d7y-build matrix`, which prints them for a CI system. Pure but for reading the matrix file.
  */
 import path from 'node:path';
-import { envName, resolveSpec, resolver, type BuildFlags, type BuildSpec, type ConfigInputs } from '../config';
+import { envName, resolveSpec, resolver, splitTaggedReference, type BuildFlags, type BuildSpec, type ConfigInputs } from '../config';
 import type { ConfigFile } from '../config-files';
 import { UsageError } from '../errors';
 import { dropHint, settingName } from '../origin';
@@ -27,6 +27,19 @@ export interface MatrixSpec {
   outDir: string;
   cells: Array<{ cell: MatrixCell; spec: BuildSpec }>;
   failFast: boolean;
+  /**
+   * --image for one commit on several platforms: each cell builds (and with --push pushes) the
+   * image of its platform at <tag>-<os>-<arch>; with push, ref becomes an index of them all.
+   */
+  image?: { ref: string; repository: string; tag: string; push: boolean; registryAuthFile: string | undefined };
+}
+
+/** The longest tag a registry takes (the distribution spec's [A-Za-z0-9_][A-Za-z0-9._-]{0,127}). */
+const MAX_TAG = 128;
+
+/** The tag of one platform's image beside the index: v2.1.0 → v2.1.0-linux-arm64. Pure. */
+export function platformImageRef(repository: string, tag: string, platform: string): string {
+  return `${repository}:${tag}-${platform.replace('/', '-')}`;
 }
 
 type Env = Record<string, string | undefined>;
@@ -94,18 +107,41 @@ export function resolveBuildPlan(
       hint: `${dropHint(pluginsDir.origin)}: each cell's plugins are written to <out>/<commit>/<platform>/plugins/; build one commit with ${settingName(pluginsDir.origin)} to install it`,
     });
   }
-  if (first.image !== undefined) {
-    throw new UsageError(`--image names one image, but the matrix has ${cells.length} cells`, {
-      hint: 'build the runtime image of one commit at a time: d7y-build --commit <ref> --image <name:tag>',
-    });
-  }
+  const image = first.image === undefined ? undefined : platformImages(first, cells);
+  const imageOf = (cell: MatrixCell) => (image === undefined ? {} : { image: platformImageRef(image.repository, image.tag, cell.platform) });
   return {
     matrix: {
       outDir: first.outDir,
-      cells: cells.map((cell, i) => ({ cell, spec: { ...specs[i]!, outDir: path.join(first.outDir, cell.dir), pluginsDir: undefined } })),
+      cells: cells.map((cell, i) => ({ cell, spec: { ...specs[i]!, outDir: path.join(first.outDir, cell.dir), pluginsDir: undefined, ...imageOf(cell) } })),
       failFast: flags.failFast ?? false,
+      ...(image === undefined ? {} : { image }),
     },
   };
+}
+
+/**
+ * --image over a matrix: one commit's platforms, each an image of its own beside the tag --image
+ * names, which --push makes an index of them. Several commits would need several such tags.
+ */
+function platformImages(first: BuildSpec, cells: MatrixCell[]): NonNullable<MatrixSpec['image']> {
+  const ref = first.image!;
+  const commits = new Set(cells.map((c) => c.ref));
+  if (commits.size > 1) {
+    throw new UsageError(`--image names one image, but the matrix has ${commits.size} commits`, {
+      hint: 'build the runtime image of one commit at a time (on one platform or several): d7y-build --commit <ref> --image <name:tag>',
+    });
+  }
+  const { repository, tag } = splitTaggedReference(ref)!;
+  const longest = platformImageRef(repository, tag, cells.map((c) => c.platform).sort((a, b) => b.length - a.length)[0]!);
+  if (longest.length - repository.length - 1 > MAX_TAG) {
+    throw new UsageError(
+      `--image ${ref}: the tag of a platform's image, ${longest.slice(repository.length + 1)}, is longer than a registry takes (${MAX_TAG})`,
+      {
+        hint: 'shorten the tag of --image',
+      },
+    );
+  }
+  return { ref, repository, tag, push: first.push, registryAuthFile: first.registryAuthFile };
 }
 
 /** `d7y-build matrix`: the CI system, and the cells of the commits and plugin directories given. */

@@ -5,7 +5,7 @@
  */
 import { copyFile, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { digest, docker, examples, fixtureArgs, leftoverContainers, runCli, tempDir } from './helpers';
 
 const PLUGIN = 'd7y-resource-plugin-d7yfs.so';
@@ -144,6 +144,45 @@ describe('--platform linux/arm64', () => {
     // The host as validated, and the target's loader (not the engine's), both aarch64.
     expect(await digest(path.join(files.path, 'dfget'))).toBe(await digest(path.join(armOut(), 'bin/dfget')));
     expect(await elfHeader(path.join(files.path, 'ld.so'))).toMatchObject({ machine: EM_AARCH64 });
+  });
+
+  it('--platform linux/amd64,linux/arm64 --image --push: an image per platform, and the tag an index of both', async () => {
+    const registry = inject('registry');
+    const ref = `${registry.address}/d7y/multi-arch:v1`;
+    const out = path.join(work.path, 'multi');
+    const run = await runCli(
+      [...fixtureArgs('v2.1.0'), '--platform', 'linux/amd64,linux/arm64', '--image', ref, '--push', '--out', out, '--json', path.join(examples, 'd7yfs')],
+      {
+        env: { SOURCE_DATE_EPOCH: '1704164645' },
+      },
+    );
+    expect(run.stderr).not.toMatch(/error:/);
+    expect(run.exitCode).toBe(0);
+    const outcome = JSON.parse(run.stdout) as {
+      cells: Array<{ platform: string; result: { image: { ref: string; digest: string } } }>;
+      index: { ref: string; digest: string; platforms: string[] };
+    };
+    expect(outcome.cells.map((c) => [c.platform, c.result.image.ref])).toEqual([
+      ['linux/amd64', `${ref}-linux-amd64`],
+      ['linux/arm64', `${ref}-linux-arm64`],
+    ]);
+    expect(outcome.index).toMatchObject({ ref, platforms: ['linux/amd64', 'linux/arm64'] });
+
+    // The tag is an index whose entries are the very images the cells pushed.
+    const got = await fetch(`http://${registry.address}/v2/d7y/multi-arch/manifests/v1`, {
+      headers: { Accept: 'application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json' },
+    });
+    expect(got.headers.get('docker-content-digest')).toBe(outcome.index.digest);
+    const index = (await got.json()) as { manifests: Array<{ digest: string; platform: { os: string; architecture: string } }> };
+    expect(index.manifests.map((m) => [`${m.platform.os}/${m.platform.architecture}`, m.digest]).sort()).toEqual(
+      outcome.cells.map((c) => [c.platform, c.result.image.digest]).sort(),
+    );
+    try {
+      await docker('pull', '--platform', 'linux/arm64', ref);
+      expect(await docker('image', 'inspect', '--format', '{{.Architecture}} {{index .Config.Labels "io.d7y-build.role"}}', ref)).toBe('arm64 runtime');
+    } finally {
+      for (const tag of [ref, `${ref}-linux-amd64`, `${ref}-linux-arm64`]) await docker('image', 'rm', '-f', tag).catch(() => '');
+    }
   });
 });
 

@@ -135,6 +135,16 @@ describe('argv → a build or a matrix', () => {
     ]);
   });
 
+  it('--image over one commit on several platforms: an image per platform beside the tag, which --push makes an index', () => {
+    const invocation = parse(['--commit', 'v2.1.0', '--platform', 'linux/amd64,linux/arm64', '--image', 'reg.example:5000/d7y/x:v1', '--push', './fs']);
+    const spec = invocation?.spec as MatrixSpec;
+    expect(spec.cells.map((c) => [c.cell.platform, c.spec.image, c.spec.push])).toEqual([
+      ['linux/amd64', 'reg.example:5000/d7y/x:v1-linux-amd64', true],
+      ['linux/arm64', 'reg.example:5000/d7y/x:v1-linux-arm64', true],
+    ]);
+    expect(spec.image).toEqual({ ref: 'reg.example:5000/d7y/x:v1', repository: 'reg.example:5000/d7y/x', tag: 'v1', push: true, registryAuthFile: undefined });
+  });
+
   it('a matrix file gives each commit its own Go image and plugin directories, taken from the file', async () => {
     const file = await matrixFile('m.yaml', 'commits:\n  - v2.1.0\n  - ref: v2.1.1\n    goImage: golang:1.23.4-bookworm\n    plugins: [./other, /abs/third]\n');
     const cells = cellsOf(parse(['--matrix', file, '--go-image', 'golang:1.23.5-bookworm', './fs']));
@@ -158,7 +168,12 @@ describe('argv → a build or a matrix', () => {
     [['--commit', 'a,', './fs'], {}, /has an empty item/],
     [['--commit', 'a,b,a', './fs'], {}, /^--commit lists a twice$/],
     [['--commit', 'a,b', '--watch', './fs'], {}, /^--watch watches one build, but the matrix has 2 cells$/],
-    [['--commit', 'a,b', '--image', 'reg.example/d7y/x:v1', './fs'], {}, /^--image names one image, but the matrix has 2 cells$/],
+    [['--commit', 'a,b', '--image', 'reg.example/d7y/x:v1', './fs'], {}, /^--image names one image, but the matrix has 2 commits$/],
+    [
+      ['--commit', 'a', '--platform', 'linux/amd64,linux/arm64', '--image', `reg.example/d7y/x:${'t'.repeat(120)}`, './fs'],
+      {},
+      /^--image reg\.example\/d7y\/x:t+: the tag of a platform's image, t+-linux-amd64, is longer than a registry takes \(128\)$/,
+    ],
     [['--commit', 'a,b', '--matrix', '/nowhere.yaml', './fs'], {}, /^--commit and --matrix both name the commits$/],
     [['--matrix', '/nowhere/m.yaml', './fs'], {}, /^the matrix file \/nowhere\/m\.yaml does not exist$/],
   ])('refuses %j (env %j) with a usage error, exit 2', (argv, env, message) => {
@@ -393,6 +408,29 @@ describe('runMatrix', () => {
     const { outcome } = await run(['v1', 'bad', 'v3'], true);
     expect((outcome as MatrixPartlyFailedError).result.cells.map((c) => c.status)).toEqual(['passed', 'failed', 'skipped']);
     expect((outcome as MatrixPartlyFailedError).message).toMatch(/; --fail-fast skipped 1$/);
+  });
+
+  it('--image without --push: no index, the log names the platform images', async () => {
+    const out = await mkdtemp(path.join(dir, 'out-'));
+    const events: ProgressEvent[] = [];
+    const io = { log: eventLogger((e) => events.push(e)), signal: new AbortController().signal, env: {}, redact: () => {} };
+    const spec: MatrixSpec = {
+      outDir: out,
+      failFast: false,
+      cells: expandCells([{ ref: 'v1' }], ['linux/amd64', 'linux/arm64']).map((cell) => ({ cell, spec: specOf(cell.ref, path.join(out, cell.dir)) })),
+      image: { ref: 'reg.example/d7y/x:v1', repository: 'reg.example/d7y/x', tag: 'v1', push: false, registryAuthFile: undefined },
+    };
+    const imageCell = async (cellSpec: BuildSpec) =>
+      ({
+        ref: cellSpec.ref,
+        installed: [],
+        image: { ref: `reg.example/d7y/x:v1-${cellSpec.outDir.split('/').at(-1)}`, id: 'sha256:x' },
+      }) as unknown as BuildResult;
+    const outcome = await runMatrix(spec, io, imageCell as never);
+    expect(outcome.index).toBeUndefined();
+    expect(events.map((e) => ('message' in e ? e.message : ''))).toContain(
+      "the platforms' images are reg.example/d7y/x:v1-linux-amd64, reg.example/d7y/x:v1-linux-arm64; with --push, reg.example/d7y/x:v1 becomes an index of them",
+    );
   });
 
   it('stops at an interruption, with the interruption, and writes no matrix.json', async () => {
