@@ -10,7 +10,8 @@
 //             Dockerfile FROM the Go image, the Dragonfly tree and the plugin copied in) that builds
 //             dfget and the plugin with no cache; the image is removed after each run
 //   ours cold d7y-build with no cache volumes, no builder image and a fresh D7Y_CACHE_DIR (the Go
-//             image present): what a first build on a machine costs
+//             image present): what a first build on a machine costs. Its first sample comes before
+//             the untimed warm-up call, which then only adds to the caches that sample left
 //   floor     `go build -buildmode=plugin` of the edited plugin alone in a running container whose
 //             Go caches are warm: what no tool can beat
 //   ours warm d7y-build after a one-line edit of the plugin
@@ -26,7 +27,9 @@
 //
 // Needs the bundle (npm run build), a Docker engine (scripts/engine.sh start) and the Go image
 // (scripts/go-image.sh 1.23.5). Without --repo it builds against the generated fixture Dragonfly.
-// The cold case removes d7y-build's cache volumes and its builder image: run it under the e2e lock.
+// The cold case removes d7y-build's cache volumes and its builder image for the Go image on the
+// engine's platform (found by its labels and recorded build args; the builder images of other Go
+// images and for linux/arm64 stay): run it under the e2e lock.
 // Exits 1 when any case fails; the table then says which.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -45,6 +48,9 @@ const FIXTURE_COMMIT = 'v2.1.0';
 /** What the build container gets of the environment, as d7y-build passes it. */
 const passedEnv = ['GOPROXY', 'GOPRIVATE', 'GONOPROXY', 'GONOSUMDB', 'GOSUMDB', 'GOINSECURE'].filter((k) => process.env[k] !== undefined);
 const BENCH_LABEL = 'io.d7y-build-bench';
+/** d7y-build's labels on its builder image: what it is, and the Go image it was built on (src/docker/labels.ts, src/session/image.ts). */
+const LABEL_ROLE = 'io.d7y-build.role';
+const LABEL_GO_IMAGE = 'io.d7y-build.go-image';
 const MB = 1024 * 1024;
 
 const usage = 'usage: node bench/run.mjs [--runs N] [--plugins N] [--repo <path> --commit <ref>] [--go-image <image>] [--only <case,…>] [--out FILE] [--smoke]';
@@ -368,6 +374,7 @@ async function main() {
   sha = sh('git', ['-C', repo, 'rev-parse', `${commit}^{commit}`]);
   const short = sha.slice(0, 7);
   const goVersion = sh('docker', ['run', '--rm', goImage, 'go', 'version']).replace(/^go version /, '');
+  const goLayers = JSON.parse(sh('docker', ['image', 'inspect', '--format', '{{json .RootFS.Layers}}', goImage]));
   const buildTime = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
   const pluginLdflags = `-X main.buildCommit=${short} -X main.buildTime=${buildTime}`;
   const goEnv = ['-e', 'GOTOOLCHAIN=local', '-e', 'CGO_ENABLED=1', '-e', 'GOFLAGS=-buildvcs=false', ...passedEnv.flatMap((k) => ['-e', k])];
@@ -454,8 +461,8 @@ async function main() {
     await floorBuild();
   }
 
-  // ours: the plugins, and one untimed call that warms the mirror and the caches and names the
-  // builder image the cold case removes.
+  // ours: the plugins. The first cold sample comes before the untimed warm-up call, which then
+  // only adds to the caches that sample left (the other plugins, the large context).
   const warmPlugin = copyPlugin(path.join(work, 'warm'), 'd7yfs');
   const many = Array.from({ length: pluginCount }, (_, i) => copyPlugin(path.join(work, 'many'), `benchfs${i + 1}`));
   const largePlugin = copyPlugin(path.join(work, 'large'), 'd7yfs');
@@ -463,27 +470,55 @@ async function main() {
   writeFileSync(largeFile, '');
   truncateSync(largeFile, largeBytes);
   const largeArgs = ['--max-context', `${Math.ceil(largeBytes / MB) + 10}m`];
-  log("warming d7y-build's caches");
-  const manyWanted = selected(cases.oneCall) || selected(cases.separate);
-  const { outcome: first } = await d7yBuild([warmPlugin, ...(manyWanted ? many : [])]);
-  const builderImage = first.builderImage;
-  if (selected(cases.large)) await d7yBuild([largePlugin], { extra: largeArgs });
-
-  // The export the imported case starts from: the caches of the warm-up build.
+  /** The export the imported case starts from: the caches of the warm-up call. */
   const exported = path.join(work, 'export.tar');
-  if (selected(cases.imported)) sh(process.execPath, [cli, 'cache', 'export', exported], { env: { ...process.env, D7Y_CACHE_DIR: warmCache } });
+  const warmUp = async () => {
+    log("warming d7y-build's caches");
+    const manyWanted = selected(cases.oneCall) || selected(cases.separate);
+    await d7yBuild([warmPlugin, ...(manyWanted ? many : [])]);
+    if (selected(cases.large)) await d7yBuild([largePlugin], { extra: largeArgs });
+    if (selected(cases.imported)) sh(process.execPath, [cli, 'cache', 'export', exported], { env: { ...process.env, D7Y_CACHE_DIR: warmCache } });
+  };
 
-  /** An engine without d7y-build's cache volumes and builder image. */
+  /**
+   * The builder image d7y-build uses for the Go image on the engine's platform, as the engine has it
+   * (none before a first build): its tags. Found, not built: a builder image labelled with the Go
+   * image (GO_IMAGE_LABEL, src/session/image.ts), on the Go image's layers as they are now (its tag
+   * derives from the Go image's id: one on an earlier image of that name is not used), and native,
+   * which no label says, but the build args the classic builder records with the RUN step do: no
+   * D7Y_CROSS_PACKAGES. The builder images of other Go images and the cross one for linux/arm64,
+   * minutes to rebuild, are not among them.
+   */
+  const nativeBuilderTags = () => {
+    const ids = sh('docker', ['image', 'ls', '-q', '--no-trunc', '--filter', `label=${LABEL_ROLE}=builder`, '--filter', `label=${LABEL_GO_IMAGE}=${goImage}`]);
+    return [...new Set(ids.split('\n').filter(Boolean))].flatMap((id) => {
+      const image = JSON.parse(sh('docker', ['image', 'inspect', '--format', '{{json .}}', id]));
+      const onGoImage = goLayers.every((layer, i) => image.RootFS.Layers[i] === layer);
+      const args = sh('docker', ['history', '--no-trunc', '--format', '{{.CreatedBy}}', id])
+        .split('\n')
+        .map((line) => /^\|\d+ (.*?) \/bin\/sh -c /.exec(line)?.[1])
+        .find((recorded) => recorded?.includes('D7Y_CROSS_PACKAGES='));
+      const native = args !== undefined && / D7Y_CROSS_PACKAGES=( |$)/.test(` ${args}`);
+      return onGoImage && native ? image.RepoTags : [];
+    });
+  };
+  /** An engine without d7y-build's cache volumes and its builder image for the Go image and this platform. */
   const forget = () => {
     const volumes = sh('docker', ['volume', 'ls', '-q', '--filter', 'label=io.d7y-build']).split('\n').filter(Boolean);
     if (volumes.length > 0) sh('docker', ['volume', 'rm', ...volumes]);
-    if (sh('docker', ['image', 'ls', '-q', builderImage]) !== '') sh('docker', ['image', 'rm', builderImage]);
+    const tags = nativeBuilderTags();
+    if (tags.length > 0) sh('docker', ['image', 'rm', ...tags]);
   };
   const coldRun = async () => {
     forget();
     const cacheDir = scratch('cold-cache');
     try {
       const { ms, outcome } = await d7yBuild([warmPlugin], { cacheDir });
+      // What forget() finds is what the build used, or later samples would not be cold.
+      const found = nativeBuilderTags();
+      if (found.length !== 1 || found[0] !== outcome.builderImage) {
+        throw new Error(`the build used the builder image ${outcome.builderImage}, but the bench finds ${found.join(', ') || 'none'} for ${goImage}`);
+      }
       recordSteps(steps.cold, outcome);
       return ms;
     } finally {
@@ -539,6 +574,7 @@ async function main() {
   for (let round = 0; round < runs; round++) {
     log(`round ${round + 1} of ${runs}`);
     await pair(round, [cases.classic, classicRun], [cases.cold, coldRun]);
+    if (round === 0) await warmUp();
     await pair(round, [cases.floor, floorRun], [cases.warm, warmRun]);
     await pair(round, [cases.oneCall, oneCallRun], [cases.separate, separateRun]);
     if (selected(cases.large)) await cases.large.sample(largeRun);
