@@ -94,6 +94,11 @@ export async function runtimeLibraries(container: BuildContainer, binaries: stri
     });
   }
 
+  // The target's loader lists itself by the path it was run by, below the sysroot: in the image, it
+  // is where the binaries' PT_INTERP names it, as every library is where the loader found it.
+  const root = targetPlatform(target).cross?.sysroot ?? '';
+  const libraries = [...new Set(report.libraries.map((p) => (root !== '' && p.startsWith(`${root}/`) ? p.slice(root.length) : p)))].sort();
+
   // Copies, links followed, below a fresh directory: a library from the target's root (the
   // container's own, or a cross target's sysroot), the CA bundle only when the image has one.
   const script = [
@@ -106,8 +111,7 @@ export async function runtimeLibraries(container: BuildContainer, binaries: stri
     'done',
     'echo "$dir"',
   ].join('\n');
-  const root = targetPlatform(target).cross?.sysroot ?? '';
-  const copied = await container.exec(['sh', '-c', script, 'sh', root, ...report.libraries, CA_BUNDLE]);
+  const copied = await container.exec(['sh', '-c', script, 'sh', root, ...libraries, CA_BUNDLE]);
   const dir = copied.stdout.trim();
   if (copied.exitCode !== 0 || !SAFE_PATH.test(dir)) {
     throw new ImageError(`cannot copy the host's libraries out of the Go image: ${copied.stderr.trim() || `exit ${copied.exitCode}`}`, {
@@ -116,7 +120,7 @@ export async function runtimeLibraries(container: BuildContainer, binaries: stri
   }
 
   const base = path.posix.basename(dir);
-  const wanted = new Map([...report.libraries, CA_BUNDLE].map((p) => [`${base}${p}`, p]));
+  const wanted = new Map([...libraries, CA_BUNDLE].map((p) => [`${base}${p}`, p]));
   const staging = await makeTempDir('image-root');
   try {
     const files = await extractExpected(await container.getArchive(dir), staging, (name) => wanted.has(name)).catch((err: unknown) => {

@@ -207,7 +207,11 @@ describe('build-image', () => {
     ctx.target = 'linux/arm64';
     ready.engine.onExec(['sh', '-c'], (call) =>
       call.cmd[2]!.includes('--list')
-        ? { stdout: '/work/out/bin/dfget:\n\tlibc.so.6 => /lib/libc.so.6 (0x0000550000a00000)\n\t/lib/ld-linux-aarch64.so.1 (0x0000550000800000)\n' }
+        ? // The loader names itself by the path it ran by, below the sysroot.
+          {
+            stdout:
+              '/work/out/bin/dfget:\n\t (0x0000005502850000)\n\tlibc.so.6 => /lib/libc.so.6 (0x0000550000a00000)\n\t/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 (0x0000550000800000)\n',
+          }
         : { stdout: `${COPIES}\n` },
     );
     ready.engine.archives.set(COPIES, { 'tmp.Qx1/lib/libc.so.6': 'arm64 libc', 'tmp.Qx1/lib/ld-linux-aarch64.so.1': 'arm64 loader' });
@@ -224,8 +228,8 @@ describe('build-image', () => {
       '/work/out/bin/dfget',
       `/work/out/plugins/${PLUGIN.file}`,
     ]);
-    // Copied from the sysroot, placed where the target's loader looks.
-    expect(copy!.slice(3, 5)).toEqual(['sh', '/usr/aarch64-linux-gnu']);
+    // Copied from the sysroot, placed where the target's loader looks and where the binaries name the loader.
+    expect(copy!.slice(3)).toEqual(['sh', '/usr/aarch64-linux-gnu', '/lib/ld-linux-aarch64.so.1', '/lib/libc.so.6', '/etc/ssl/certs/ca-certificates.crt']);
     const build = ready.engine.builds.at(-1)!;
     expect(build.platform).toBe('linux/arm64');
     const root = await rootEntries(build.files);
