@@ -136,7 +136,8 @@ export async function runtimeLibraries(container: BuildContainer, binaries: stri
     );
   } finally {
     await rm(staging, { recursive: true, force: true });
-    await container.exec(['rm', '-rf', dir]);
+    // The copies are the container's to lose with it: a failed removal must not hide why we are here.
+    await container.exec(['rm', '-rf', dir]).catch(() => undefined);
   }
 }
 
