@@ -1,7 +1,7 @@
 /** The runtime image's file system: what ldd output names, and the root tar's layout. Pure. */
 import { describe, expect, it } from 'vitest';
-import { parseLdd } from '../../src/commands/build/runtime-root';
-import { InternalError } from '../../src/errors';
+import { parseLdd, rootTar } from '../../src/commands/build/runtime-root';
+import { ImageError, InternalError } from '../../src/errors';
 
 describe('parseLdd', () => {
   it('takes the libraries of every binary once, sorted, and the loader; the vDSO and headers are no files', () => {
@@ -37,5 +37,16 @@ describe('parseLdd', () => {
     ['a doubled slash', '\t//lib/libc.so.6 (0x00007f4a1c000000)'],
   ])('refuses a library path with %s', (_what, line) => {
     expect(() => parseLdd(line)).toThrow(InternalError);
+  });
+});
+
+describe('rootTar', () => {
+  it.each(['/etc/passwd', '/var/log/dragonfly/x.so', '/tmp'])('refuses a library at %s, where the image keeps its own files', async (at) => {
+    await expect(rootTar([{ path: at, content: Buffer.from('x'), mode: 0o755 }], new Date(0))).rejects.toThrow(ImageError);
+  });
+
+  it('refuses the same path twice', async () => {
+    const lib = { path: '/lib/libc.so.6', content: Buffer.from('x'), mode: 0o755 };
+    await expect(rootTar([lib, lib], new Date(0))).rejects.toThrow(/would hold \/lib\/libc\.so\.6 twice/);
   });
 });

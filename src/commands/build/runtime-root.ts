@@ -181,8 +181,19 @@ export async function packTar(entries: TarEntry[], mtime: Date): Promise<Buffer>
  * The image's root as one tar (ADD unpacks it with these modes and owners): every directory a file
  * needs (root's, 0755), /tmp (1777), Dragonfly's writable directories (the user's), the files.
  */
-export function rootTar(files: RootFile[], mtime: Date): Promise<Buffer> {
+export async function rootTar(files: RootFile[], mtime: Date): Promise<Buffer> {
   const all = [...files, ...accountFiles()];
+  // A library the Go image's loader names where the image keeps its own files (its passwd, the
+  // host, /tmp) would replace them: the image must hold each path once.
+  const seen = new Set<string>();
+  for (const f of all) {
+    if (seen.has(f.path) || f.path === '/tmp' || RUNTIME_IMAGE.userDirs.some((d) => f.path === d || f.path.startsWith(`${d}/`))) {
+      throw new ImageError(`the runtime image would hold ${f.path} twice: a library the Go image names is where the image keeps its own files`, {
+        hint: 'build with a Go image whose libraries are in the usual places (the official golang images), or leave out --image',
+      });
+    }
+    seen.add(f.path);
+  }
   const dirs = new Map<string, TarEntry>();
   const addParents = (p: string) => {
     for (let d = path.posix.dirname(p); d !== '/'; d = path.posix.dirname(d)) if (!dirs.has(d)) dirs.set(d, { name: `${d.slice(1)}/`, mode: 0o755 });
