@@ -43,6 +43,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'dist/d7y-build.cjs');
 const example = path.join(root, 'examples/d7yfs');
 const DEFAULT_GO_IMAGE = 'd7y-build/golang:1.23.5-bookworm';
+/** The platform every build of the bench is for: d7y-build's default (src/platform.ts). */
+const BUILD_PLATFORM = 'linux/amd64';
 /** The fixture's tag that has dfget. */
 const FIXTURE_COMMIT = 'v2.1.0';
 /** What the build container gets of the environment, as d7y-build passes it. */
@@ -477,7 +479,14 @@ async function main() {
     const manyWanted = selected(cases.oneCall) || selected(cases.separate);
     await d7yBuild([warmPlugin, ...(manyWanted ? many : [])]);
     if (selected(cases.large)) await d7yBuild([largePlugin], { extra: largeArgs });
-    if (selected(cases.imported)) sh(process.execPath, [cli, 'cache', 'export', exported], { env: { ...process.env, D7Y_CACHE_DIR: warmCache } });
+    // The builder image of the Go image and platform the bench builds with (d7y-build's default
+    // platform), not every one the engine has: those of other Go images and the cross one are
+    // gigabytes that the imported case never uses.
+    if (selected(cases.imported)) {
+      sh(process.execPath, [cli, 'cache', 'export', '--go-image', goImage, '--platform', BUILD_PLATFORM, exported], {
+        env: { ...process.env, D7Y_CACHE_DIR: warmCache },
+      });
+    }
   };
 
   /**

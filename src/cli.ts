@@ -68,6 +68,7 @@ import {
 } from './matrix/spec';
 import { knownSecrets, maskSecrets } from './secrets';
 import { VERSION } from './version';
+import { TARGET_NAMES } from './platform';
 
 interface OutputFlags {
   json?: boolean;
@@ -310,7 +311,12 @@ function program(io: ParseIo, found: (invocation: Invocation) => void): Command 
     .action((flags: CacheFlags & OutputFlags) => foundCache('prune', undefined, flags));
   cacheAction('export', 'write the cache volumes to a file (<file>.tar) or a directory of tars, for `cache import` on another engine')
     .argument('<dir|file.tar>', 'a directory, or a file name ending in .tar')
-    .action((target: string, flags: OutputFlags) => foundCache('export', target, flags));
+    .option('--go-image <image>', 'of the builder images, only those on this Go image (default: every one; the volumes go whole)')
+    .option(
+      '--platform <os/arch>',
+      `of the builder images, only those for these platforms, one of ${TARGET_NAMES.join(', ')} or a comma list (default: every one)`,
+    )
+    .action((target: string, flags: CacheFlags & OutputFlags) => foundCache('export', target, flags));
   cacheAction('import', 'create the cache volumes an export holds, where the engine has none of that name')
     .argument('<dir|file.tar>', 'what `cache export` wrote')
     .action((source: string, flags: OutputFlags) => foundCache('import', source, flags));

@@ -1151,10 +1151,21 @@ export function resolvePruneSpec(flags: PruneFlags, env: Env, cwd: string, confi
 export interface CacheFlags {
   all?: boolean;
   maxSize?: string;
+  goImage?: string;
+  platform?: string;
+}
+
+/** Which builder images an export takes: those on this Go image, for these platforms; unset: every one. */
+export interface ExportImageFilter {
+  goImage?: string;
+  platforms?: TargetName[];
 }
 
 export type CacheAction =
-  { action: 'ls' } | { action: 'prune'; all: boolean; maxSizeBytes?: number } | { action: 'export'; target: string } | { action: 'import'; source: string };
+  | { action: 'ls' }
+  | { action: 'prune'; all: boolean; maxSizeBytes?: number }
+  | { action: 'export'; target: string; images: ExportImageFilter }
+  | { action: 'import'; source: string };
 
 export type CacheSpec = CacheAction & {
   /** The git mirrors and locks (D7Y_CACHE_DIR). */
@@ -1180,8 +1191,15 @@ export function resolveCacheSpec(action: CacheAction['action'], file: string | u
       }
       return { action, all: false, maxSizeBytes: bytes, ...common };
     }
-    case 'export':
-      return { action, target: path.resolve(cwd, file!), ...common };
+    case 'export': {
+      // The flags alone: D7Y_GO_IMAGE and D7Y_PLATFORM choose what a build uses, not what an export takes.
+      const opt = resolver(flags, {}, cwd);
+      const images: ExportImageFilter = {
+        ...(isSet(flags.goImage) ? { goImage: opt('goImage').value } : {}),
+        ...(isSet(flags.platform) ? { platforms: opt('platform').value } : {}),
+      };
+      return { action, target: path.resolve(cwd, file!), images, ...common };
+    }
     case 'import':
       return { action, source: path.resolve(cwd, file!), ...common };
   }

@@ -43,7 +43,7 @@ import {
   type Rewrite,
 } from '../artifacts/cache-archive';
 import { tempName } from '../artifacts/place';
-import type { CacheSpec } from '../config';
+import type { CacheSpec, ExportImageFilter } from '../config';
 import type { BuildContainer, Engine } from '../docker/engine';
 import { LABEL, runLabels, toolLabels } from '../docker/labels';
 import { engineMessage } from '../docker/engine';
@@ -408,16 +408,24 @@ interface ExportImage extends ManifestImage {
 /**
  * The builder images a build of this d7y-build would use (the tag it derives from the Go image's
  * id), each on a Go image the engine has. A builder image of another Go image or another d7y-build
- * is left out: no build would take it.
+ * is left out: no build would take it; so is one the filter leaves out (cache export --go-image,
+ * --platform): an image is gigabytes where the volumes are megabytes.
  */
-async function exportableImages(engine: Engine): Promise<ExportImage[]> {
+async function exportableImages(engine: Engine, filter: ExportImageFilter): Promise<ExportImage[]> {
+  const only = filter.goImage === undefined ? undefined : await engine.inspectImage(filter.goImage);
+  if (filter.goImage !== undefined && only === undefined) {
+    throw new UsageError(`--go-image ${filter.goImage}: the engine has no such image, so no builder image is on it`, {
+      hint: 'name the Go image your builds use (docker image ls shows them), or leave --go-image out to export every builder image',
+    });
+  }
+  const targets = filter.platforms ?? TARGET_NAMES;
   const images: ExportImage[] = [];
   for (const builder of await engine.listImages({ [LABEL.tool]: '', [LABEL.role]: BUILDER_ROLE })) {
     const goRef = builder.labels[GO_IMAGE_LABEL];
     const go = goRef === undefined ? undefined : await engine.inspectImage(goRef);
-    if (goRef === undefined || go === undefined) continue;
-    // One of the builder images this d7y-build would use on that Go image, for some platform.
-    const tags = await Promise.all(TARGET_NAMES.map(async (target) => (await builderImageFor(go.id, target)).tag));
+    if (goRef === undefined || go === undefined || (only !== undefined && go.id !== only.id)) continue;
+    // One of the builder images this d7y-build would use on that Go image, for a platform asked for.
+    const tags = await Promise.all(targets.map(async (target) => (await builderImageFor(go.id, target)).tag));
     const tag = tags.find((t) => builder.tags.includes(t));
     if (tag === undefined) continue;
     // The Go image's layers are the builder image's lowest, unless the engine says otherwise.
@@ -490,7 +498,12 @@ async function exportToDirectory(
   }
 }
 
-export async function exportCache(engine: Engine, target: string, { log = nullLogger, signal }: CacheOptions = {}): Promise<CacheExportResult> {
+export async function exportCache(
+  engine: Engine,
+  target: string,
+  { log = nullLogger, signal }: CacheOptions = {},
+  filter: ExportImageFilter = {},
+): Promise<CacheExportResult> {
   await engine.ping(signal);
   const found = (await cacheVolumes(engine, false)).sort((a, b) => a.name.localeCompare(b.name));
   if (found.length === 0) throw new UsageError('there is no d7y-build cache on this engine to export', { hint: 'run a build first: it fills the caches' });
@@ -500,7 +513,7 @@ export async function exportCache(engine: Engine, target: string, { log = nullLo
 
   const result: CacheExportResult = { target, volumes: [], images: [], skipped: [] };
   const names = found.map((v) => v.name);
-  const images = await exportableImages(engine);
+  const images = await exportableImages(engine, filter);
   await withHelper(engine, names, signal, async (container) => {
     const volumes = await exportable(container, found, result);
     if (isTarFile(target)) {
@@ -810,7 +823,7 @@ export async function runCache(engine: Engine, spec: CacheSpec, options: CacheOp
       return { lines: lines.length > 0 ? lines : ['nothing to prune'], result };
     }
     case 'export': {
-      const result = await exportCache(engine, spec.target, options);
+      const result = await exportCache(engine, spec.target, options, spec.images);
       return {
         lines: [
           ...result.images.map((i) => `exported image ${i.ref} (on ${i.base})`),

@@ -1,9 +1,9 @@
 /**
  * The caches carried from one engine state to another: a build fills them, `cache ls` measures them,
- * `cache export` writes them with the builder image to a file, the engine loses them (volumes and
- * builder image; the Go image stays), `cache import` brings them back, and the next build builds no
- * image, sends no Dragonfly tree, takes the host from the host cache and compiles nothing;
- * `cache prune --all` removes the volumes.
+ * `cache export` writes them with the builder image of its Go image and platform to a file, the
+ * engine loses them (volumes and builder image; the Go image stays), `cache import` brings them
+ * back, and the next build builds no image, sends no Dragonfly tree, takes the host from the host
+ * cache and compiles nothing; `cache prune --all` removes the volumes.
  */
 import path from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
@@ -85,11 +85,13 @@ describe('d7y-build cache', () => {
     );
 
     const file = path.join(work.path, 'export', 'd7y-cache.tar');
-    const exported = await runCli(['cache', 'export', file], { env });
+    // Of the builder images, only the one of this Go image and platform: other files' Go images and
+    // the cross builder may be on the engine too.
+    const exported = await runCli(['cache', 'export', '--go-image', goImage, '--platform', 'linux/amd64', file], { env });
     expect(exported.stderr).not.toMatch(/error:/);
     expect(exported.exitCode).toBe(0);
     expect(exported.stdout).toContain(`exported volume ${tree}\n`);
-    expect(exported.stdout).toContain(`exported image ${builderImage} (on ${goImage})\n`);
+    expect(exported.stdout.split('\n').filter((line) => line.startsWith('exported image '))).toEqual([`exported image ${builderImage} (on ${goImage})`]);
     expect(await exists(file)).toBe(true);
 
     // The engine loses d7y-build's cache volumes and its builder image; the Go image stays.

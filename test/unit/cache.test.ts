@@ -4,7 +4,8 @@
  * first, a source tree's published tree under an import's name and its link last); and import,
  * which only creates volumes, checks every entry, and takes back what it made when it fails.
  */
-import { createReadStream } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,7 @@ import tarStream from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { exportCache, importCache, listCache, pruneCache } from '../../src/commands/cache';
 import { toolLabels } from '../../src/docker/labels';
+import type { ExportImageFilter } from '../../src/config';
 import { UsageError } from '../../src/errors';
 import { builderImageFor } from '../../src/session/image';
 import { CACHE_HELPER } from '../../src/session/layout';
@@ -279,6 +281,39 @@ describe('cache export', () => {
       [builder, 'builder', 900 * MB],
       [GO_REF, 'go', 0],
     ]);
+  });
+
+  it('takes only the builder images of the Go image and platforms asked for; the volumes whole', async () => {
+    const { engine, builder } = await engineWithImages();
+    // The cross builder on the same Go image, and a builder on another Go image.
+    const cross = (await builderImageFor(GO_ID, 'linux/arm64')).tag;
+    const labels = { ...toolLabels('builder'), 'io.d7y-build.go-image': GO_REF };
+    engine.images.set(cross, { id: `sha256:${'d'.repeat(64)}`, env: {}, labels, arch: 'amd64', layers: [...GO_LAYERS, `sha256:${'4'.repeat(64)}`] });
+    const otherId = `sha256:${'f'.repeat(64)}`;
+    const otherBuilder = (await builderImageFor(otherId, 'linux/amd64')).tag;
+    engine.images.set('golang:1.20.14-bookworm', { id: otherId, env: {}, labels: {}, arch: 'amd64', layers: [`sha256:${'5'.repeat(64)}`] });
+    engine.images.set(otherBuilder, {
+      id: `sha256:${'6'.repeat(64)}`,
+      env: {},
+      labels: { ...labels, 'io.d7y-build.go-image': 'golang:1.20.14-bookworm' },
+      arch: 'amd64',
+      layers: [`sha256:${'5'.repeat(64)}`, `sha256:${'7'.repeat(64)}`],
+    });
+    const refs = async (filter: ExportImageFilter) =>
+      (await exportCache(engine, path.join(dir, `${randomUUID()}.tar`), {}, filter as ExportImageFilter)).images.map((i) => i.ref);
+
+    expect(await refs({})).toEqual([builder, cross, otherBuilder].sort());
+    expect(await refs({ goImage: GO_REF })).toEqual([builder, cross].sort());
+    expect(await refs({ platforms: ['linux/amd64'] })).toEqual([builder, otherBuilder].sort());
+    expect(await refs({ goImage: GO_REF, platforms: ['linux/amd64'] })).toEqual([builder]);
+    const onlyVolumes = await exportCache(engine, path.join(dir, 'none.tar'), {}, { goImage: 'golang:1.20.14-bookworm', platforms: ['linux/arm64'] });
+    expect(onlyVolumes.images).toEqual([]);
+    expect(onlyVolumes.volumes.map((v) => v.name)).toContain('d7y-build-go-build');
+
+    const err = await exportCache(engine, path.join(dir, 'x.tar'), {}, { goImage: 'golang:9' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err).toMatchObject({ exitCode: 2, message: '--go-image golang:9: the engine has no such image, so no builder image is on it' });
+    expect(existsSync(path.join(dir, 'x.tar'))).toBe(false);
   });
 
   it('refuses an engine without caches, and a target it cannot write', async () => {

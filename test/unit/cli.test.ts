@@ -314,7 +314,21 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
     ['cache prune', ['cache', 'prune'], {}, 'cache', { action: 'prune', all: false }],
     ['cache prune --all', ['cache', 'prune', '--all'], {}, 'cache', { action: 'prune', all: true }],
     ['cache prune --max-size', ['cache', 'prune', '--max-size', '10g'], {}, 'cache', { action: 'prune', all: false, maxSizeBytes: 10 * 1024 ** 3 }],
-    ['cache export to a file', ['cache', 'export', 'ci/cache.tar'], {}, 'cache', { action: 'export', target: '/home/me/work/ci/cache.tar' }],
+    ['cache export to a file', ['cache', 'export', 'ci/cache.tar'], {}, 'cache', { action: 'export', target: '/home/me/work/ci/cache.tar', images: {} }],
+    [
+      'cache export of one Go image for one platform; the build variables choose nothing',
+      ['cache', 'export', '--go-image', 'golang:1.23.5-bookworm', '--platform', 'linux/amd64', 'out'],
+      { D7Y_GO_IMAGE: 'golang:1.20.14-bookworm', D7Y_PLATFORM: 'linux/arm64' },
+      'cache',
+      { action: 'export', target: '/home/me/work/out', images: { goImage: 'golang:1.23.5-bookworm', platforms: ['linux/amd64'] } },
+    ],
+    [
+      'cache export with the build variables set',
+      ['cache', 'export', 'out'],
+      { D7Y_GO_IMAGE: 'golang:1.20.14-bookworm', D7Y_PLATFORM: 'linux/arm64' },
+      'cache',
+      { action: 'export', target: '/home/me/work/out', images: {} },
+    ],
     ['cache import from a directory', ['cache', 'import', '/var/cache/d7y'], {}, 'cache', { action: 'import', source: '/var/cache/d7y' }],
     // doctor
     [
@@ -406,6 +420,8 @@ describe('parseCommandLine: argv and environment → command and spec', () => {
     [['cache', 'prune', '--all', '--max-size', '1g'], {}, /--all and --max-size do not go together/],
     [['cache', 'prune', '--max-size', 'lots'], {}, /--max-size lots is not a size between 0 and 1024t/],
     [['cache', 'ls'], { D7Y_CACHE_DIR: 'relative' }, /D7Y_CACHE_DIR="relative" is not an absolute path/],
+    [['cache', 'export', '--platform', 'linux/s390x', 'out'], {}, /unknown platform "linux\/s390x" \(--platform\)/],
+    [['cache', 'export', '--go-image', 'Golang:1.23', 'out'], {}, /--go-image "Golang:1\.23" is not an image reference/],
     [['doctor', '--go-image', 'Golang:1.23'], {}, /--go-image "Golang:1\.23" is not an image reference/],
     [['init', '--commit', 'c', './x'], {}, /no plugin type given/],
   ])('refuses %j (env %j) before anything runs', (argv, env, message) => {
