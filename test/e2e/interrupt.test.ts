@@ -7,7 +7,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BUILD_STEPS } from '../../src/commands/build/steps';
-import { docker, examples, fixtureArgs, leftoverContainers, runCli, snapshot, tempDir, uncachedGcflags } from './helpers';
+import { docker, examples, fixtureArgs, leftoverContainers, runCli, snapshot, tempDir } from './helpers';
 
 afterEach(async () => {
   expect(await leftoverContainers()).toEqual([]);
@@ -68,27 +68,21 @@ describe('SIGKILL and prune', () => {
     expect(left).toHaveLength(1);
     expect((await readdir(killed.tmp)).some((n) => /^d7y-build-\d+-source-/.test(n))).toBe(true);
 
-    // A build that is still running while prune runs: its container must survive.
+    // A build that is still running while prune runs: its container must survive. The build is
+    // stopped (SIGSTOP) once it compiles, so it is surely still running while prune looks, and goes
+    // on (SIGCONT) when prune is done.
     const runningDir = path.join(work.path, 'running');
     await mkdir(runningDir);
-    let pruned: Awaited<ReturnType<typeof runCli>> | undefined;
-    // Uncached, so that it is still compiling when prune looks.
+    let pruning: ReturnType<typeof runCli> | undefined;
     const running = runCli(
-      [
-        ...fixtureArgs('v2.1.1'),
-        '--out',
-        path.join(runningDir, 'out'),
-        '--plugins-dir',
-        path.join(runningDir, 'plugins'),
-        '--gcflags',
-        uncachedGcflags(),
-        path.join(examples, 'd7yfs'),
-      ],
+      [...fixtureArgs('v2.1.1'), '--out', path.join(runningDir, 'out'), '--plugins-dir', path.join(runningDir, 'plugins'), path.join(examples, 'd7yfs')],
       {
-        onStderr: (_child, stderr) => {
-          if (pruned === undefined && /\] compile-plugins\n/.test(stderr)) {
-            pruned = {} as Awaited<ReturnType<typeof runCli>>;
-            void runCli(['prune', '--json', '--plugins-dir', path.join(runningDir, 'plugins')], { env: { TMPDIR: killed.tmp } }).then((r) => (pruned = r));
+        onStderr: (child, stderr) => {
+          if (pruning === undefined && /\] compile-plugins\n/.test(stderr)) {
+            child.kill('SIGSTOP');
+            pruning = runCli(['prune', '--json', '--plugins-dir', path.join(runningDir, 'plugins')], { env: { TMPDIR: killed.tmp } }).finally(() =>
+              child.kill('SIGCONT'),
+            );
           }
         },
       },
@@ -96,9 +90,10 @@ describe('SIGKILL and prune', () => {
     const done = await running;
     expect(done.stderr).not.toMatch(/error:/);
     expect(done.exitCode).toBe(0);
-    for (let i = 0; i < 100 && pruned?.exitCode === undefined; i++) await new Promise((r) => setTimeout(r, 100));
-    expect(pruned!.exitCode).toBe(0);
-    const result = JSON.parse(pruned!.stdout);
+    expect(pruning).toBeDefined();
+    const pruned = await pruning!;
+    expect(pruned.exitCode).toBe(0);
+    const result = JSON.parse(pruned.stdout);
     expect(result.removedContainers.map((id: string) => id.slice(0, 12))).toEqual(left);
     expect(result.sparedContainers).toHaveLength(1); // the running build's
     expect(await readdir(killed.tmp)).toEqual([]);
