@@ -26,6 +26,7 @@ import {
 } from './plugin';
 import { DEFAULT_TARGET, ENGINE_PLATFORM, isTargetName, TARGET_NAMES, type TargetName } from './platform';
 import { DRAGONFLY_DIRS } from './session/layout';
+import { checkTagLength, imageForRef, placeholderProblem } from './matrix/image-tag';
 import { BUILD_TAG, buildTimestamp, ldflagsQuotable, type ToolchainSettings } from './toolchain/goflags';
 
 export const DEFAULT_REPO = 'https://github.com/dragonflyoss/dragonfly.git';
@@ -581,10 +582,14 @@ export const OPTIONS = {
     what: 'an image name with a tag (lower-case name, no digest)',
     examples: ['registry.example:5000/d7y/dfget-plugins:v2.1.0'],
     quoted: true,
+    // The tag may hold {ref}, filled in per build (resolveSpec): checked as the reference of a ref "x".
     parse: (raw, at, _base, self) => {
       const ref = text(raw);
-      if (!isImageReference(ref)) throw invalid(at, ref, 'is not an image reference', self);
-      if (splitTaggedReference(ref) === undefined) throw invalid(at, ref, ref.includes('@') ? 'names a digest, not a tag' : 'has no tag', self);
+      const problem = placeholderProblem(ref);
+      if (problem !== undefined) throw invalid(at, ref, problem, self);
+      const filled = imageForRef(ref, 'x');
+      if (!isImageReference(filled)) throw invalid(at, ref, 'is not an image reference', self);
+      if (splitTaggedReference(filled) === undefined) throw invalid(at, ref, ref.includes('@') ? 'names a digest, not a tag' : 'has no tag', self);
       return ref;
     },
   }),
@@ -904,9 +909,17 @@ export function resolveSpec(
     loadTimeoutMs: opt('loadTimeout').value,
     platform: ENGINE_PLATFORM,
     target: target.value,
-    image: image.value,
+    image: image.value === undefined ? undefined : imageOfBuild(image.value, ref),
     push: push.value,
   };
+}
+
+/** --image for a build of ref: its {ref} filled in, the tag no longer than a registry takes. */
+function imageOfBuild(template: string, ref: string): string {
+  const image = imageForRef(template, ref);
+  // The template has a tag (its parse checked), and a ref fills it in with no ":".
+  checkTagLength(template, `the tag for ${ref}`, image.slice(image.lastIndexOf(':') + 1));
+  return image;
 }
 
 /** What main.buildCommit is stamped with: `--build-commit`, else the short SHA of the Dragonfly commit. */

@@ -23,7 +23,7 @@ export {
 } from './library';
 export type { BuildResult, BuiltFile } from './commands/build';
 export type { HostCacheOutcome } from './commands/build/host-cache';
-export type { CellOutcome, MatrixResult } from './commands/matrix';
+export type { CellOutcome, MatrixResult, PushedIndex } from './commands/matrix';
 export type { CiCell } from './matrix/spec';
 export type { InstallResult } from './commands/install';
 export type { PruneResult } from './commands/prune';

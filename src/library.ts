@@ -85,6 +85,15 @@ export interface BuildOptions extends RunContextOptions {
   timeout?: string | number;
   maxContext?: string | number;
   netrc?: string;
+  /** A Docker config.json whose registry credentials go ahead of the user's, for push and for the Go image's pull. */
+  registryAuth?: string;
+  /**
+   * The runtime image to build after validation, name:tag. `{ref}` in the tag is the commit as given,
+   * made a tag (a matrix of several commits needs it): `registry.example/d7y/x:{ref}`.
+   */
+  image?: string;
+  /** Push the image to its registry; over several platforms, each commit's tag becomes an index of its platforms' images. */
+  push?: boolean;
   /** The os/arch the host and plugins are built for: linux/amd64 (the default) or linux/arm64. */
   platform?: string;
   /** The user's config file, instead of $XDG_CONFIG_HOME/d7y-build/config.yaml. */
@@ -182,6 +191,9 @@ export function buildFlagsOf(options: BuildOptions): BuildFlags {
     timeout: flagText(options.timeout),
     maxContext: flagText(options.maxContext),
     netrc: options.netrc,
+    registryAuth: options.registryAuth,
+    image: options.image,
+    push: options.push,
     platform: options.platform,
     config: options.config,
   };

@@ -6,10 +6,9 @@
  */
 import { optionToken } from './errors';
 
-/** flag: false for an option only a variable or a config file sets. library: false where the library's options lack it (a caller sets its variable). */
+/** flag: false for an option only a variable or a config file sets (the library, too, has no option for it). */
 interface Naming {
   flag?: false | string;
-  library?: false;
 }
 
 /** The build options, the keys of config.ts OPTIONS: each flag is --<kebab-case key>, each library option the key. */
@@ -33,11 +32,9 @@ export const BUILD_OPTION_NAMES = {
   maxContext: {},
   netrc: {},
   platform: {},
-  // A per-call file of registry passwords: library callers point DOCKER_CONFIG or D7Y_REGISTRY_AUTH at it.
-  registryAuth: { library: false },
-  // A release job's choice, per call: the library builds no runtime image but by D7Y_IMAGE.
-  image: { library: false },
-  push: { library: false },
+  registryAuth: {},
+  image: {},
+  push: {},
   cacheDir: { flag: false },
   pingTimeout: { flag: false },
   loadTimeout: { flag: false },
@@ -71,7 +68,7 @@ export function flagName(key: NamedOption): string | undefined {
 /** How each reader sets it: the CLI by its flag, the library by its option; where either has none, by its variable. */
 export function optionNames(key: NamedOption): { cli: string; library: string } {
   const flag = flagName(key);
-  return { cli: flag ?? envName(key), library: flag === undefined || NAMES[key].library === false ? envName(key) : key };
+  return { cli: flag ?? envName(key), library: flag === undefined ? envName(key) : key };
 }
 
 /**

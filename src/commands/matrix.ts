@@ -13,7 +13,7 @@ import { makeDirectory } from '../files';
 import type { Logger } from '../log';
 import { errorFields, jsonLine, OUTCOME_SCHEMA_VERSION } from '../outcome';
 import { RunFailure } from '../session/runner';
-import type { MatrixSpec } from '../matrix/spec';
+import type { IndexSpec, MatrixImages, MatrixSpec } from '../matrix/spec';
 import { runBuild, type BuildResult } from './build';
 import type { CommandIo } from './io';
 
@@ -39,8 +39,19 @@ export interface MatrixResult {
   cells: CellOutcome[];
   /** <out>/matrix.json: the same cells. */
   summary: string;
-  /** With --image and --push over several platforms: the index put at --image's tag. */
-  index?: { ref: string; digest: string; platforms: string[] };
+  /**
+   * With --image and --push over several platforms: per commit whose cells all passed, the index put
+   * at its tag, in the cells' order.
+   */
+  indexes?: PushedIndex[];
+}
+
+export interface PushedIndex {
+  /** The commit as given, and the tag --image names for it. */
+  commit: string;
+  ref: string;
+  digest: string;
+  platforms: string[];
 }
 
 /** A logger that also tells which plugins compiled: the cell's summary rows say "built" of those. */
@@ -68,36 +79,63 @@ async function writeAtomically(file: string, text: string): Promise<void> {
 }
 
 /**
- * The platforms' images under one tag: with --push, an index of the digests the cells pushed, put
- * through the registry API with the credentials the pushes used; without, the images stay as the
- * cells tagged them (an engine holds no index) and the log says so.
+ * One commit's platform images under its tag: with --push, an index of the digests its cells pushed,
+ * put through the registry API with the credentials the pushes used; without, the images stay as
+ * the cells tagged them (an engine holds no index) and the log says so.
  */
-async function indexOf(image: NonNullable<MatrixSpec['image']>, cells: CellOutcome[], io: CommandIo): Promise<MatrixResult['index']> {
-  const images = cells.map((c) => ({ ref: c.result!.image!.ref, digest: c.result!.image!.digest, platform: c.platform }));
-  if (!image.push) {
-    io.log.info(`the platforms' images are ${images.map((i) => i.ref).join(', ')}; with --push, ${image.ref} becomes an index of them`);
+async function indexOf(images: MatrixImages, index: IndexSpec, cells: CellOutcome[], io: CommandIo): Promise<PushedIndex | undefined> {
+  const platformImages = cells.map((c) => ({ ref: c.result!.image!.ref, digest: c.result!.image!.digest, platform: c.platform }));
+  if (!images.push) {
+    io.log.info(`the platforms' images are ${platformImages.map((i) => i.ref).join(', ')}; with --push, ${index.ref} becomes an index of them`);
     return undefined;
   }
   const { registryAuth, registryOf } = await import('../docker/registry-auth');
   const { pushImageIndex } = await import('../docker/image-index');
-  const registry = registryOf(image.repository);
-  const fail = (why: string, hint: string, cause?: unknown) => new PushError(`cannot put the index ${image.ref} on ${registry}: ${why}`, { hint, cause });
-  const found = await (await registryAuth(image.registryAuthFile, io.env, io.redact)).credentialsFor(registry, fail);
-  const platforms = images.map((i) => i.platform);
-  const unknown = images.find((i) => i.digest === undefined);
+  const registry = registryOf(index.repository);
+  const fail = (why: string, hint: string, cause?: unknown) => new PushError(`cannot put the index ${index.ref} on ${registry}: ${why}`, { hint, cause });
+  const found = await (await registryAuth(images.registryAuthFile, io.env, io.redact)).credentialsFor(registry, fail);
+  const platforms = platformImages.map((i) => i.platform);
+  const unknown = platformImages.find((i) => i.digest === undefined);
   if (unknown !== undefined)
     throw fail(`the registry gave no digest for ${unknown.ref}`, `push ${unknown.ref} again and put the index with docker manifest create`);
   const pushed = await pushImageIndex(
-    image.repository,
-    image.tag,
-    images.map((i) => {
+    index.repository,
+    index.tag,
+    platformImages.map((i) => {
       const [os, architecture] = i.platform.split('/') as [string, string];
       return { digest: i.digest!, os, architecture };
     }),
     { ...(found.credential !== undefined ? { credential: found.credential } : {}), signal: io.signal },
   );
-  io.log.info(`pushed the index ${image.ref}@${pushed.digest} of ${platforms.join(', ')}`);
-  return { ref: image.ref, digest: pushed.digest, platforms };
+  io.log.info(`pushed the index ${index.ref}@${pushed.digest} of ${platforms.join(', ')}`);
+  return { commit: index.commit, ref: index.ref, digest: pushed.digest, platforms };
+}
+
+/**
+ * Each commit's index, over its cells alone: a commit with a failed or skipped cell gets none (a
+ * tag that misses a platform would fail its users there), the others theirs. An index that can't
+ * be put does not keep the next commits' from being tried; the first such error is returned.
+ */
+async function indexesOf(images: MatrixImages, cells: CellOutcome[], io: CommandIo): Promise<{ indexes: PushedIndex[]; error?: D7yError }> {
+  const indexes: PushedIndex[] = [];
+  let error: D7yError | undefined;
+  for (const index of images.indexes) {
+    const own = cells.filter((c) => c.ref === index.commit);
+    if (own.some((c) => c.status !== 'passed')) {
+      io.log.warn(`no index at ${index.ref}: not every platform of ${index.commit} passed`);
+      continue;
+    }
+    try {
+      const pushed = await indexOf(images, index, own, io);
+      if (pushed !== undefined) indexes.push(pushed);
+    } catch (err) {
+      const failure = asD7yError(err);
+      if (failure instanceof InterruptedError || io.signal.aborted) throw err;
+      io.log.warn(failure.message);
+      error ??= failure;
+    }
+  }
+  return { indexes, ...(error === undefined ? {} : { error }) };
 }
 
 /** Runs the cells; runCell builds one (runBuild; a test's stand-in). */
@@ -140,24 +178,22 @@ export async function runMatrix(spec: MatrixSpec, io: CommandIo, runCell: typeof
   const result: MatrixResult = { cells, summary: path.join(spec.outDir, MATRIX_FILE) };
   const failed = cells.filter((c) => c.status === 'failed');
   const mask = io.mask ?? ((text: string) => text);
-  // The index only over every platform's image: one missing would make a tag that fails its users.
   let indexError: D7yError | undefined;
-  if (spec.image !== undefined && failed.length === 0) {
-    try {
-      result.index = await indexOf(spec.image, cells, io);
-    } catch (err) {
-      indexError = asD7yError(err);
-    }
+  if (spec.image !== undefined) {
+    const { indexes, error } = await indexesOf(spec.image, cells, io);
+    if (spec.image.push) result.indexes = indexes;
+    indexError = error;
   }
   await writeAtomically(
     result.summary,
     jsonLine({ schemaVersion: OUTCOME_SCHEMA_VERSION, ok: failed.length === 0 && indexError === undefined, ...result }, mask),
   );
-  if (indexError !== undefined) throw indexError;
+  // A failed cell makes the run's error (exit 18), an index that could not be put one more reason in it.
+  if (indexError !== undefined && failed.length === 0) throw indexError;
   if (failed.length === 0) return result;
   const skipped = cells.filter((c) => c.status === 'skipped').length;
   throw new MatrixPartlyFailedError(
-    `${failed.length} of ${total} matrix cells failed: ${failed.map((c) => `${c.ref} (${String(c.error!.code)}, exit ${String(c.error!.exitCode)})`).join(', ')}${skipped > 0 ? `; --fail-fast skipped ${skipped}` : ''}`,
+    `${failed.length} of ${total} matrix cells failed: ${failed.map((c) => `${c.ref} (${String(c.error!.code)}, exit ${String(c.error!.exitCode)})`).join(', ')}${skipped > 0 ? `; --fail-fast skipped ${skipped}` : ''}${indexError === undefined ? '' : `; and ${indexError.message}`}`,
     result,
     {
       hint: `each failed cell's error is in the table above and in ${result.summary}; the other cells' outputs are in their directories. Rerun one cell with d7y-build --commit <ref>`,

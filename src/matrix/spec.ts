@@ -9,9 +9,11 @@ import path from 'node:path';
 import { envName, resolveSpec, resolver, splitTaggedReference, type BuildFlags, type BuildSpec, type ConfigInputs } from '../config';
 import type { ConfigFile } from '../config-files';
 import { UsageError } from '../errors';
+import { hintOption } from '../option-names';
 import { dropHint, settingName } from '../origin';
 import type { PluginMeta } from '../plugin-meta';
 import { expandCells, refList, type MatrixCell, type MatrixEntry } from './cells';
+import { checkTagLength, hasRefPlaceholder, platformImageRef, REF_PLACEHOLDER } from './image-tag';
 import { readMatrixFile } from './file';
 
 /** The flags a matrix adds to a build's. */
@@ -28,18 +30,27 @@ export interface MatrixSpec {
   cells: Array<{ cell: MatrixCell; spec: BuildSpec }>;
   failFast: boolean;
   /**
-   * --image for one commit on several platforms: each cell builds (and with --push pushes) the
-   * image of its platform at <tag>-<os>-<arch>; with push, ref becomes an index of them all.
+   * --image over several platforms: each cell builds (and with --push pushes) the image of its
+   * platform at <tag>-<os>-<arch>, the tag being its commit's; with push, each commit's tag becomes
+   * an index of its platforms' images. (On one platform each cell's image is its commit's tag.)
    */
-  image?: { ref: string; repository: string; tag: string; push: boolean; registryAuthFile: string | undefined };
+  image?: MatrixImages;
 }
 
-/** The longest tag a registry takes (the distribution spec's [A-Za-z0-9_][A-Za-z0-9._-]{0,127}). */
-const MAX_TAG = 128;
+export interface MatrixImages {
+  push: boolean;
+  registryAuthFile: string | undefined;
+  /** One per commit, in the cells' order: the tag its platforms' images go beside. */
+  indexes: IndexSpec[];
+}
 
-/** The tag of one platform's image beside the index: v2.1.0 → v2.1.0-linux-arm64. Pure. */
-export function platformImageRef(repository: string, tag: string, platform: string): string {
-  return `${repository}:${tag}-${platform.replace('/', '-')}`;
+export interface IndexSpec {
+  /** The commit as given: the cells whose ref it is make the index. */
+  commit: string;
+  /** The tag --image names for the commit ({ref} filled in), and its repository and tag apart. */
+  ref: string;
+  repository: string;
+  tag: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -107,12 +118,22 @@ export function resolveBuildPlan(
       hint: `${dropHint(pluginsDir.origin)}: each cell's plugins are written to <out>/<commit>/<platform>/plugins/; build one commit with ${settingName(pluginsDir.origin)} to install it`,
     });
   }
-  const image = first.image === undefined ? undefined : platformImages(first, cells);
-  const imageOf = (cell: MatrixCell) => (image === undefined ? {} : { image: platformImageRef(image.repository, image.tag, cell.platform) });
+  const template = settings('image').value;
+  if (template !== undefined) checkCommitImages(template, cells, specs);
+  const image = template === undefined || platforms.length === 1 ? undefined : platformImages(template, cells, specs, first);
+  // Each cell's spec names its commit's image (resolveSpec filled {ref} in); over several platforms, its platform's beside it.
+  const imageOf = (spec: BuildSpec, cell: MatrixCell) => {
+    if (image === undefined) return {};
+    const { repository, tag } = splitTaggedReference(spec.image!)!;
+    return { image: platformImageRef(repository, tag, cell.platform) };
+  };
   return {
     matrix: {
       outDir: first.outDir,
-      cells: cells.map((cell, i) => ({ cell, spec: { ...specs[i]!, outDir: path.join(first.outDir, cell.dir), pluginsDir: undefined, ...imageOf(cell) } })),
+      cells: cells.map((cell, i) => ({
+        cell,
+        spec: { ...specs[i]!, outDir: path.join(first.outDir, cell.dir), pluginsDir: undefined, ...imageOf(specs[i]!, cell) },
+      })),
       failFast: flags.failFast ?? false,
       ...(image === undefined ? {} : { image }),
     },
@@ -120,28 +141,43 @@ export function resolveBuildPlan(
 }
 
 /**
- * --image over a matrix: one commit's platforms, each an image of its own beside the tag --image
- * names, which --push makes an index of them. Several commits would need several such tags.
+ * --image over several commits: each needs a tag of its own, so the tag must hold {ref}, and no two
+ * commits' refs may make the same tag (a/b and a-b both make a-b).
  */
-function platformImages(first: BuildSpec, cells: MatrixCell[]): NonNullable<MatrixSpec['image']> {
-  const ref = first.image!;
-  const commits = new Set(cells.map((c) => c.ref));
-  if (commits.size > 1) {
-    throw new UsageError(`--image names one image, but the matrix has ${commits.size} commits`, {
-      hint: 'build the runtime image of one commit at a time (on one platform or several): d7y-build --commit <ref> --image <name:tag>',
+function checkCommitImages(template: string, cells: MatrixCell[], specs: BuildSpec[]): void {
+  const commits = [...new Set(cells.map((c) => c.ref))];
+  if (commits.length > 1 && !hasRefPlaceholder(template)) {
+    throw new UsageError(`--image names one image, but the matrix has ${commits.length} commits`, {
+      hint: `put ${REF_PLACEHOLDER} in its tag for an image per commit, e.g. ${hintOption('image', 'registry.example:5000/d7y/dfget-plugins:{ref}')}, or build one commit at a time`,
     });
   }
-  const { repository, tag } = splitTaggedReference(ref)!;
-  const longest = platformImageRef(repository, tag, cells.map((c) => c.platform).sort((a, b) => b.length - a.length)[0]!);
-  if (longest.length - repository.length - 1 > MAX_TAG) {
-    throw new UsageError(
-      `--image ${ref}: the tag of a platform's image, ${longest.slice(repository.length + 1)}, is longer than a registry takes (${MAX_TAG})`,
-      {
-        hint: 'shorten the tag of --image',
-      },
-    );
+  const commitOf = new Map<string, string>();
+  for (const [i, cell] of cells.entries()) {
+    const image = specs[i]!.image!;
+    const other = commitOf.get(image);
+    if (other !== undefined && other !== cell.ref) {
+      throw new UsageError(`--image ${template}: the commits ${other} and ${cell.ref} would both be ${image}`, {
+        hint: `name one of them another way (its full SHA, say), or build them in separate runs: ${REF_PLACEHOLDER} keeps letters, digits, ".", "_" and "-" of a ref and makes any other character "-"`,
+      });
+    }
+    commitOf.set(image, cell.ref);
   }
-  return { ref, repository, tag, push: first.push, registryAuthFile: first.registryAuthFile };
+}
+
+/**
+ * --image over several platforms: per commit, the index its platforms' images make, each image's
+ * tag (with its platform's suffix) checked for every cell before anything is built.
+ */
+function platformImages(template: string, cells: MatrixCell[], specs: BuildSpec[], first: BuildSpec): MatrixImages {
+  const indexes: IndexSpec[] = [];
+  for (const [i, cell] of cells.entries()) {
+    const ref = specs[i]!.image!;
+    const { repository, tag } = splitTaggedReference(ref)!;
+    const platformTag = platformImageRef(repository, tag, cell.platform).slice(repository.length + 1);
+    checkTagLength(template, "the tag of a platform's image", platformTag);
+    if (!indexes.some((x) => x.commit === cell.ref)) indexes.push({ commit: cell.ref, ref, repository, tag });
+  }
+  return { push: first.push, registryAuthFile: first.registryAuthFile, indexes };
 }
 
 /** `d7y-build matrix`: the CI system, and the cells of the commits and plugin directories given. */

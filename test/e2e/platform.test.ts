@@ -6,7 +6,7 @@
 import { copyFile, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { digest, docker, examples, fixtureArgs, leftoverContainers, runCli, tempDir } from './helpers';
+import { digest, docker, examples, fixtureArgs, fixtureSha, leftoverContainers, runCli, tempDir } from './helpers';
 
 const PLUGIN = 'd7y-resource-plugin-d7yfs.so';
 /** The arm64 runtime image the build makes (--image), never pushed. */
@@ -146,42 +146,87 @@ describe('--platform linux/arm64', () => {
     expect(await elfHeader(path.join(files.path, 'ld.so'))).toMatchObject({ machine: EM_AARCH64 });
   });
 
-  it('--platform linux/amd64,linux/arm64 --image --push: an image per platform, and the tag an index of both', async () => {
+  it('--commit v2.1.0,v2.1.1 --platform linux/amd64,linux/arm64 --image …:{ref} --push: an image per cell, and per commit its tag an index of both', async () => {
     const registry = inject('registry');
-    const ref = `${registry.address}/d7y/multi-arch:v1`;
+    const repository = `${registry.address}/d7y/multi-arch`;
     const out = path.join(work.path, 'multi');
     const run = await runCli(
-      [...fixtureArgs('v2.1.0'), '--platform', 'linux/amd64,linux/arm64', '--image', ref, '--push', '--out', out, '--json', path.join(examples, 'd7yfs')],
-      {
-        env: { SOURCE_DATE_EPOCH: '1704164645' },
-      },
+      [
+        ...fixtureArgs('v2.1.0,v2.1.1'),
+        '--platform',
+        'linux/amd64,linux/arm64',
+        '--image',
+        `${repository}:{ref}`,
+        '--push',
+        '--out',
+        out,
+        '--json',
+        path.join(examples, 'd7yfs'),
+      ],
+      { env: { SOURCE_DATE_EPOCH: '1704164645' } },
     );
     expect(run.stderr).not.toMatch(/error:/);
     expect(run.exitCode).toBe(0);
     const outcome = JSON.parse(run.stdout) as {
-      cells: Array<{ platform: string; result: { image: { ref: string; digest: string } } }>;
-      index: { ref: string; digest: string; platforms: string[] };
+      cells: Array<{ ref: string; platform: string; out: string; result: { commit: string; image: { ref: string; digest: string } } }>;
+      indexes: Array<{ commit: string; ref: string; digest: string; platforms: string[] }>;
     };
-    expect(outcome.cells.map((c) => [c.platform, c.result.image.ref])).toEqual([
-      ['linux/amd64', `${ref}-linux-amd64`],
-      ['linux/arm64', `${ref}-linux-arm64`],
+    expect(outcome.cells.map((c) => [c.ref, c.platform, c.result.image.ref])).toEqual([
+      ['v2.1.0', 'linux/amd64', `${repository}:v2.1.0-linux-amd64`],
+      ['v2.1.0', 'linux/arm64', `${repository}:v2.1.0-linux-arm64`],
+      ['v2.1.1', 'linux/amd64', `${repository}:v2.1.1-linux-amd64`],
+      ['v2.1.1', 'linux/arm64', `${repository}:v2.1.1-linux-arm64`],
     ]);
-    expect(outcome.index).toMatchObject({ ref, platforms: ['linux/amd64', 'linux/arm64'] });
+    expect(outcome.indexes).toEqual([
+      { commit: 'v2.1.0', ref: `${repository}:v2.1.0`, digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), platforms: ['linux/amd64', 'linux/arm64'] },
+      { commit: 'v2.1.1', ref: `${repository}:v2.1.1`, digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), platforms: ['linux/amd64', 'linux/arm64'] },
+    ]);
+    const summary = JSON.parse(await readFile(path.join(out, 'matrix.json'), 'utf8')) as { ok: boolean; indexes: unknown };
+    expect(summary).toMatchObject({ ok: true, indexes: outcome.indexes });
 
-    // The tag is an index whose entries are the very images the cells pushed.
-    const got = await fetch(`http://${registry.address}/v2/d7y/multi-arch/manifests/v1`, {
-      headers: { Accept: 'application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json' },
-    });
-    expect(got.headers.get('docker-content-digest')).toBe(outcome.index.digest);
-    const index = (await got.json()) as { manifests: Array<{ digest: string; platform: { os: string; architecture: string } }> };
-    expect(index.manifests.map((m) => [`${m.platform.os}/${m.platform.architecture}`, m.digest]).sort()).toEqual(
-      outcome.cells.map((c) => [c.platform, c.result.image.digest]).sort(),
-    );
+    const tags = outcome.cells.map((c) => c.result.image.ref);
     try {
-      await docker('pull', '--platform', 'linux/arm64', ref);
-      expect(await docker('image', 'inspect', '--format', '{{.Architecture}} {{index .Config.Labels "io.d7y-build.role"}}', ref)).toBe('arm64 runtime');
+      for (const commit of ['v2.1.0', 'v2.1.1']) {
+        const sha = await fixtureSha(commit);
+        const index = outcome.indexes.find((i) => i.commit === commit)!;
+        const cells = outcome.cells.filter((c) => c.ref === commit);
+        tags.push(index.ref);
+        // The tag is an index whose entries are the very images this commit's cells pushed.
+        const got = await fetch(`http://${registry.address}/v2/d7y/multi-arch/manifests/${commit}`, {
+          headers: { Accept: 'application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json' },
+        });
+        expect(got.headers.get('docker-content-digest')).toBe(index.digest);
+        const entries = (await got.json()) as { manifests: Array<{ digest: string; platform: { os: string; architecture: string } }> };
+        expect(entries.manifests.map((m) => [`${m.platform.os}/${m.platform.architecture}`, m.digest]).sort()).toEqual(
+          cells.map((c) => [c.platform, c.result.image.digest]).sort(),
+        );
+        await docker('pull', '--platform', 'linux/arm64', index.ref);
+        expect(
+          await docker(
+            'image',
+            'inspect',
+            '--format',
+            '{{.Architecture}} {{index .Config.Labels "io.d7y-build.role"}} {{index .Config.Labels "org.opencontainers.image.revision"}}',
+            index.ref,
+          ),
+        ).toBe(`arm64 runtime ${sha}`);
+        // Each cell's provenance, beside its files, names its commit.
+        for (const cell of cells) {
+          expect(cell.result.commit).toBe(sha);
+          const provenance = JSON.parse(await readFile(path.join(cell.out, 'provenance.intoto.json'), 'utf8')) as {
+            predicate: {
+              buildDefinition: {
+                externalParameters: { ref: string; platform: string };
+                resolvedDependencies: Array<{ name: string; digest: Record<string, string> }>;
+              };
+            };
+          };
+          expect(provenance.predicate.buildDefinition.externalParameters).toMatchObject({ ref: commit, platform: cell.platform });
+          expect(provenance.predicate.buildDefinition.resolvedDependencies.find((d) => d.name === 'dragonfly')?.digest).toEqual({ gitCommit: sha });
+        }
+      }
     } finally {
-      for (const tag of [ref, `${ref}-linux-amd64`, `${ref}-linux-arm64`]) await docker('image', 'rm', '-f', tag).catch(() => '');
+      for (const tag of tags) await docker('image', 'rm', '-f', tag).catch(() => '');
     }
   });
 });

@@ -46,9 +46,9 @@ describe('option tokens', () => {
 
   it('leaves a hint without tokens as it is, and renders each token of a hint alone', () => {
     expect(renderHint('check the network', 'library')).toBe('check the network');
-    const hint = `raise ${hintOption('timeout')}, or ${hintOption('goImage', 'golang:1.23.5-bookworm')} and ${hintOption('image', 'r/x:1')}`;
-    expect(renderHint(hint, 'cli')).toBe('raise --timeout, or --go-image golang:1.23.5-bookworm and --image r/x:1');
-    expect(renderHint(hint, 'library')).toBe('raise timeout, or goImage: "golang:1.23.5-bookworm" and D7Y_IMAGE=r/x:1');
+    const hint = `raise ${hintOption('timeout')}, or ${hintOption('goImage', 'golang:1.23.5-bookworm')} and ${hintOption('cacheDir', '/c')}`;
+    expect(renderHint(hint, 'cli')).toBe('raise --timeout, or --go-image golang:1.23.5-bookworm and D7Y_CACHE_DIR=/c');
+    expect(renderHint(hint, 'library')).toBe('raise timeout, or goImage: "golang:1.23.5-bookworm" and D7Y_CACHE_DIR=/c');
   });
 
   it('reads as flags on an error until the library hands it over', () => {

@@ -11,7 +11,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCommandLine, type Invocation } from '../../src/cli';
 import { D7yError, InterruptedError, UnverifiableError, UsageError } from '../../src/errors';
 import { eventLogger, maskEvent, renderEvent, type ProgressEvent } from '../../src/events';
-import { build, inspect, install, prune, resolveBuildOptions, resolveInstallOptions, resolvePruneOptions, verify, type BuildOptions } from '../../src/library';
+import {
+  build,
+  inspect,
+  install,
+  prune,
+  resolveBuildOptions,
+  resolveInstallOptions,
+  resolveMatrixOptions,
+  resolvePruneOptions,
+  verify,
+  type BuildOptions,
+  type MatrixOptions,
+} from '../../src/library';
 import { readPluginMeta } from '../../src/plugin-meta';
 import { nullLogger, type Logger } from '../../src/log';
 
@@ -104,6 +116,16 @@ describe('build options → the spec of `d7y-build` with the same flags', () => 
       ['--commit', 'v2.1.0', '--no-trimpath', '--race', '--no-cache', '--keep', d7yfs],
     ],
     ['a scheduler plugin', { plugins: [evaluator], commit: 'v2.1.0', type: 'scheduler' }, ['--commit', 'v2.1.0', '--type', 'scheduler', evaluator]],
+    [
+      'a runtime image, pushed with the credentials of a file',
+      { plugins: [d7yfs], commit: 'v2.1.0', image: 'reg.example:5000/d7y/x:v2.1.0', push: true, registryAuth: 'auth.json' },
+      ['--commit', 'v2.1.0', '--image', 'reg.example:5000/d7y/x:v2.1.0', '--push', '--registry-auth', 'auth.json', d7yfs],
+    ],
+    [
+      'a runtime image tagged with the commit',
+      { plugins: [d7yfs], commit: 'release/2.1', image: 'reg.example/d7y/x:{ref}' },
+      ['--commit', 'release/2.1', '--image', 'reg.example/d7y/x:{ref}', d7yfs],
+    ],
     ['several plugins', { plugins: [d7yfs, 'other'], commit: 'v2.1.0' }, ['--commit', 'v2.1.0', d7yfs, 'other']],
   ])('%s', (_name, options, argv) => {
     expect(buildSpec(options)).toEqual(cliSpec(argv));
@@ -179,6 +201,50 @@ describe('build options → the spec of `d7y-build` with the same flags', () => 
       exitCode: 2,
       message: expect.stringContaining('unknown plugin type "nope"'),
     });
+  });
+});
+
+describe('matrix options → the spec of `d7y-build` with the same flags', () => {
+  const matrixSpec = (options: Omit<MatrixOptions, 'env' | 'cwd'>) => resolveMatrixOptions({ ...options, env: { HOME: home }, cwd });
+
+  it('commits × platforms with an image per commit, pushed: the same cells, tags and indexes', () => {
+    const spec = matrixSpec({
+      plugins: [d7yfs],
+      commits: ['v2.1.0', 'v2.1.1'],
+      platforms: ['linux/amd64', 'linux/arm64'],
+      image: 'reg.example:5000/d7y/x:{ref}',
+      push: true,
+      registryAuth: 'auth.json',
+    });
+    const argv = ['--commit', 'v2.1.0,v2.1.1', '--platform', 'linux/amd64,linux/arm64', '--image', 'reg.example:5000/d7y/x:{ref}', '--push'];
+    expect(spec).toEqual(cliSpec([...argv, '--registry-auth', 'auth.json', d7yfs]));
+    expect(spec.cells.map((c) => c.spec.image)).toEqual([
+      'reg.example:5000/d7y/x:v2.1.0-linux-amd64',
+      'reg.example:5000/d7y/x:v2.1.0-linux-arm64',
+      'reg.example:5000/d7y/x:v2.1.1-linux-amd64',
+      'reg.example:5000/d7y/x:v2.1.1-linux-arm64',
+    ]);
+    expect(spec.image).toMatchObject({ push: true, registryAuthFile: path.join(cwd, 'auth.json') });
+    expect(spec.image?.indexes.map((i) => i.ref)).toEqual(['reg.example:5000/d7y/x:v2.1.0', 'reg.example:5000/d7y/x:v2.1.1']);
+  });
+
+  it('one commit with {ref}: the one cell is the build, tagged with it', () => {
+    expect(
+      matrixSpec({ plugins: [d7yfs], commits: 'v2.1.0', image: 'reg.example/d7y/x:{ref}', push: true }).cells.map((c) => [c.spec.image, c.spec.push]),
+    ).toEqual([['reg.example/d7y/x:v2.1.0', true]]);
+  });
+
+  it('refuses several commits under one tag, with a hint that names the image option', () => {
+    let error: unknown;
+    try {
+      matrixSpec({ plugins: [d7yfs], commits: ['v2.1.0', 'v2.1.1'], image: 'reg.example/d7y/x:v1' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as UsageError).forLibrary().hint).toMatch(
+      /^put \{ref\} in its tag for an image per commit, e\.g\. image: "registry\.example:5000\/d7y\/dfget-plugins:\{ref\}"/,
+    );
   });
 });
 

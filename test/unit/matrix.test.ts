@@ -4,6 +4,8 @@
  * interruption, matrix.json), the summary table, and the cells as GitHub's and GitLab's matrices.
  */
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { CommanderError } from 'commander';
@@ -16,7 +18,9 @@ import type { BuildResult } from '../../src/commands/build';
 import { CompileError, InterruptedError, MatrixPartlyFailedError, SourceError, UsageError } from '../../src/errors';
 import { eventLogger, renderEvent, type ProgressEvent } from '../../src/events';
 import { nullLogger } from '../../src/log';
+import { contentDigest, DOCKER_MANIFEST } from '../../src/docker/image-index';
 import { expandCells, refList, safeDirName } from '../../src/matrix/cells';
+import { imageForRef, placeholderProblem, platformImageRef, refTag } from '../../src/matrix/image-tag';
 import { ciMatrix } from '../../src/matrix/ci';
 import { parseMatrixFile } from '../../src/matrix/file';
 import type { CiCell, MatrixSpec } from '../../src/matrix/spec';
@@ -142,7 +146,51 @@ describe('argv → a build or a matrix', () => {
       ['linux/amd64', 'reg.example:5000/d7y/x:v1-linux-amd64', true],
       ['linux/arm64', 'reg.example:5000/d7y/x:v1-linux-arm64', true],
     ]);
-    expect(spec.image).toEqual({ ref: 'reg.example:5000/d7y/x:v1', repository: 'reg.example:5000/d7y/x', tag: 'v1', push: true, registryAuthFile: undefined });
+    expect(spec.image).toEqual({
+      push: true,
+      registryAuthFile: undefined,
+      indexes: [{ commit: 'v2.1.0', ref: 'reg.example:5000/d7y/x:v1', repository: 'reg.example:5000/d7y/x', tag: 'v1' }],
+    });
+  });
+
+  it('--image …:{ref} over commits × platforms: per commit an image per platform beside its tag, and an index there', () => {
+    const argv = ['--commit', 'v2.1.0,feature/x', '--platform', 'linux/amd64,linux/arm64', '--image', 'reg.example:5000/d7y/x:{ref}', '--push', './fs'];
+    const spec = parse([...argv, '--registry-auth', 'auth.json'])?.spec as MatrixSpec;
+    expect(spec.cells.map((c) => [c.spec.ref, c.spec.target, c.spec.image])).toEqual([
+      ['v2.1.0', 'linux/amd64', 'reg.example:5000/d7y/x:v2.1.0-linux-amd64'],
+      ['v2.1.0', 'linux/arm64', 'reg.example:5000/d7y/x:v2.1.0-linux-arm64'],
+      ['feature/x', 'linux/amd64', 'reg.example:5000/d7y/x:feature-x-linux-amd64'],
+      ['feature/x', 'linux/arm64', 'reg.example:5000/d7y/x:feature-x-linux-arm64'],
+    ]);
+    expect(spec.image).toEqual({
+      push: true,
+      registryAuthFile: `${cwd}/auth.json`,
+      indexes: [
+        { commit: 'v2.1.0', ref: 'reg.example:5000/d7y/x:v2.1.0', repository: 'reg.example:5000/d7y/x', tag: 'v2.1.0' },
+        { commit: 'feature/x', ref: 'reg.example:5000/d7y/x:feature-x', repository: 'reg.example:5000/d7y/x', tag: 'feature-x' },
+      ],
+    });
+    // D7Y_IMAGE takes {ref} as the flag does, and a matrix file's commits as a comma list's.
+    expect((parse(argv.slice(0, 4).concat('--push', './fs'), { D7Y_IMAGE: 'reg.example:5000/d7y/x:{ref}' })?.spec as MatrixSpec).image).toEqual(
+      (parse(argv)?.spec as MatrixSpec).image,
+    );
+  });
+
+  it('--image …:{ref} over commits on one platform: each cell tagged with its commit, no index', () => {
+    const spec = parse(['--commit', 'v2.1.0,v2.1.1', '--image', 'reg.example/d7y/x:plugins-{ref}', '--push', './fs'])?.spec as MatrixSpec;
+    expect(spec.cells.map((c) => [c.spec.ref, c.spec.image, c.spec.push])).toEqual([
+      ['v2.1.0', 'reg.example/d7y/x:plugins-v2.1.0', true],
+      ['v2.1.1', 'reg.example/d7y/x:plugins-v2.1.1', true],
+    ]);
+    expect(spec.image).toBeUndefined();
+  });
+
+  it('--image …:{ref} for one commit is the build of that commit, tagged with it', () => {
+    expect(parse(['--commit', 'release/2.1', '--image', 'reg.example/d7y/x:{ref}', './fs'])).toMatchObject({
+      command: 'build',
+      spec: { ref: 'release/2.1', image: 'reg.example/d7y/x:release-2.1' },
+    });
+    expect(parse(['--image', 'reg.example/d7y/x:{ref}-{ref}', './fs'], { D7Y_COMMIT: 'v1' })).toMatchObject({ spec: { image: 'reg.example/d7y/x:v1-v1' } });
   });
 
   it('a matrix file gives each commit its own Go image and plugin directories, taken from the file', async () => {
@@ -169,11 +217,39 @@ describe('argv → a build or a matrix', () => {
     [['--commit', 'a,b,a', './fs'], {}, /^--commit lists a twice$/],
     [['--commit', 'a,b', '--watch', './fs'], {}, /^--watch watches one build, but the matrix has 2 cells$/],
     [['--commit', 'a,b', '--image', 'reg.example/d7y/x:v1', './fs'], {}, /^--image names one image, but the matrix has 2 commits$/],
+    [['--matrix', '/nowhere.yaml', '--commit', 'a,b', '--image', 'reg.example/d7y/x:v1', './fs'], {}, /^--commit and --matrix both name the commits$/],
     [
       ['--commit', 'a', '--platform', 'linux/amd64,linux/arm64', '--image', `reg.example/d7y/x:${'t'.repeat(120)}`, './fs'],
       {},
       /^--image reg\.example\/d7y\/x:t+: the tag of a platform's image, t+-linux-amd64, is longer than a registry takes \(128\)$/,
     ],
+    // Every cell's tag is checked, not the first commit's alone.
+    [
+      ['--commit', `a,${'b'.repeat(120)}`, '--platform', 'linux/amd64,linux/arm64', '--image', 'reg.example/d7y/x:{ref}', './fs'],
+      {},
+      /^--image reg\.example\/d7y\/x:\{ref\}: the tag of a platform's image, b{120}-linux-amd64, is longer than a registry takes \(128\)$/,
+    ],
+    [
+      ['--commit', 'a'.repeat(129), '--image', 'reg.example/d7y/x:{ref}', './fs'],
+      {},
+      /^--image reg\.example\/d7y\/x:\{ref\}: the tag for a{129}, a{129}, is longer/,
+    ],
+    [
+      ['--commit', 'v1,a/b,a-b', '--image', 'reg.example/d7y/x:{ref}', './fs'],
+      {},
+      /^--image reg\.example\/d7y\/x:\{ref\}: the commits a\/b and a-b would both be reg\.example\/d7y\/x:a-b$/,
+    ],
+    [
+      ['--commit', 'a', '--image', 'reg.example/d7y/x:{sha}', './fs'],
+      {},
+      /^--image "reg\.example\/d7y\/x:\{sha\}" has the unknown placeholder \{sha\}; the tag takes \{ref\}/,
+    ],
+    [
+      ['--commit', 'a', '--image', 'reg.example/d7y/{ref}:v1', './fs'],
+      {},
+      /^--image "reg\.example\/d7y\/\{ref\}:v1" has \{ref\} outside its tag; only the tag takes it$/,
+    ],
+    [['--commit', 'a', './fs'], { D7Y_IMAGE: 'reg.example/{ref}' }, /^D7Y_IMAGE="reg\.example\/\{ref\}" has \{ref\} outside its tag/],
     [['--commit', 'a,b', '--matrix', '/nowhere.yaml', './fs'], {}, /^--commit and --matrix both name the commits$/],
     [['--matrix', '/nowhere/m.yaml', './fs'], {}, /^the matrix file \/nowhere\/m\.yaml does not exist$/],
   ])('refuses %j (env %j) with a usage error, exit 2', (argv, env, message) => {
@@ -187,6 +263,14 @@ describe('argv → a build or a matrix', () => {
     expect((error as UsageError).exitCode).toBe(2);
     expect((error as UsageError).message).toMatch(message);
     expect((error as UsageError).hint).toBeTruthy();
+  });
+
+  it('the refusal of several commits under one --image tag says to put {ref} in it', () => {
+    expect(() => parse(['--commit', 'a,b', '--image', 'reg.example/d7y/x:v1', './fs'])).toThrow(
+      expect.objectContaining({
+        hint: expect.stringMatching(/^put \{ref\} in its tag for an image per commit, e\.g\. --image registry\.example:5000\/d7y\/dfget-plugins:\{ref\}/),
+      }),
+    );
   });
 
   it('the --plugins-dir refusal names the fix', () => {
@@ -242,6 +326,48 @@ describe('argv → a build or a matrix', () => {
 
   it('matrix: no commit at all is a usage error', () => {
     expect(() => parse(['matrix', '--format', 'github'])).toThrow(/^no Dragonfly commit given$/);
+  });
+});
+
+describe('the tags of --image per commit', () => {
+  it.each<[string, string]>([
+    ['v2.1.0', 'v2.1.0'],
+    ['main', 'main'],
+    ['a'.repeat(40), 'a'.repeat(40)],
+    ['v2.1.0_rc-1', 'v2.1.0_rc-1'],
+    ['feature/x', 'feature-x'],
+    ['a b', 'a-b'],
+    ['v2.1.0+meta', 'v2.1.0-meta'],
+    ['héllo', 'h-llo'],
+    ['-rc', '_-rc'],
+    ['.hidden', '_.hidden'],
+    ['/x', '_-x'],
+    ['_x', '_x'],
+  ])('{ref} of %j is the tag text %j', (ref, tag) => {
+    expect(refTag(ref)).toBe(tag);
+    expect(`x${tag}`).toMatch(/^x[\w][\w.-]*$/);
+  });
+
+  it.each<[string, string | undefined]>([
+    ['reg.example/d7y/x:{ref}', undefined],
+    ['reg.example:5000/d7y/x:{ref}', undefined],
+    ['d7y/x:plugins-{ref}-{ref}', undefined],
+    ['d7y/x:v1', undefined],
+    ['reg.example/d7y/x:{sha}', 'has the unknown placeholder {sha}; the tag takes {ref}, the commit'],
+    ['reg.example/d7y/x:{REF}', 'has the unknown placeholder {REF}; the tag takes {ref}, the commit'],
+    ['reg.example/d7y/x:{}', 'has the unknown placeholder {}; the tag takes {ref}, the commit'],
+    ['reg.example/d7y/{ref}:v1', 'has {ref} outside its tag; only the tag takes it'],
+    ['reg.example:{ref}/d7y/x:v1', 'has {ref} outside its tag; only the tag takes it'],
+    ['reg.example/d7y/x{ref}', 'has {ref} outside its tag; only the tag takes it'],
+  ])('the placeholders of %j: %j', (template, problem) => {
+    expect(placeholderProblem(template)).toBe(problem);
+  });
+
+  it('fills each {ref} of the tag in, and leaves a tag without one as it is', () => {
+    expect(imageForRef('reg.example:5000/d7y/x:{ref}', 'release/2.1')).toBe('reg.example:5000/d7y/x:release-2.1');
+    expect(imageForRef('d7y/x:{ref}-{ref}', 'v1')).toBe('d7y/x:v1-v1');
+    expect(imageForRef('d7y/x:v1', 'v2')).toBe('d7y/x:v1');
+    expect(platformImageRef('d7y/x', 'v1', 'linux/arm64')).toBe('d7y/x:v1-linux-arm64');
   });
 });
 
@@ -410,26 +536,121 @@ describe('runMatrix', () => {
     expect((outcome as MatrixPartlyFailedError).message).toMatch(/; --fail-fast skipped 1$/);
   });
 
-  it('--image without --push: no index, the log names the platform images', async () => {
-    const out = await mkdtemp(path.join(dir, 'out-'));
-    const events: ProgressEvent[] = [];
-    const io = { log: eventLogger((e) => events.push(e)), signal: new AbortController().signal, env: {}, redact: () => {} };
-    const spec: MatrixSpec = {
+  /** A matrix of refs × platforms with --image <repository>:{ref}, as resolveBuildPlan makes it. */
+  const imageMatrix = (out: string, repository: string, refs: string[], push: boolean): MatrixSpec => {
+    const cells = expandCells(
+      refs.map((ref) => ({ ref })),
+      ['linux/amd64', 'linux/arm64'],
+    );
+    return {
       outDir: out,
       failFast: false,
-      cells: expandCells([{ ref: 'v1' }], ['linux/amd64', 'linux/arm64']).map((cell) => ({ cell, spec: specOf(cell.ref, path.join(out, cell.dir)) })),
-      image: { ref: 'reg.example/d7y/x:v1', repository: 'reg.example/d7y/x', tag: 'v1', push: false, registryAuthFile: undefined },
+      cells: cells.map((cell) => ({
+        cell,
+        spec: {
+          ...specOf(cell.ref, path.join(out, cell.dir)),
+          target: cell.platform,
+          image: `${repository}:${cell.ref}-${cell.platform.replace('/', '-')}`,
+        } as BuildSpec,
+      })),
+      image: { push, registryAuthFile: undefined, indexes: refs.map((ref) => ({ commit: ref, ref: `${repository}:${ref}`, repository, tag: ref })) },
     };
-    const imageCell = async (cellSpec: BuildSpec) =>
-      ({
-        ref: cellSpec.ref,
-        installed: [],
-        image: { ref: `reg.example/d7y/x:v1-${cellSpec.outDir.split('/').at(-1)}`, id: 'sha256:x' },
-      }) as unknown as BuildResult;
-    const outcome = await runMatrix(spec, io, imageCell as never);
-    expect(outcome.index).toBeUndefined();
-    expect(events.map((e) => ('message' in e ? e.message : ''))).toContain(
-      "the platforms' images are reg.example/d7y/x:v1-linux-amd64, reg.example/d7y/x:v1-linux-arm64; with --push, reg.example/d7y/x:v1 becomes an index of them",
+  };
+
+  /** Builds a cell into the image its spec names, whose manifest the registry holds; "bad" on arm64 fails. */
+  const imageCell =
+    (manifests: Map<string, string>) =>
+    async (cellSpec: BuildSpec): Promise<BuildResult> => {
+      if (cellSpec.ref === 'bad' && cellSpec.target === 'linux/arm64') throw new CompileError('the host did not link');
+      const manifest = JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config: { digest: cellSpec.image } });
+      const digest = contentDigest(Buffer.from(manifest));
+      manifests.set(digest, manifest);
+      return { ref: cellSpec.ref, installed: [], image: { ref: cellSpec.image!, id: 'sha256:x', digest } } as unknown as BuildResult;
+    };
+
+  /** A registry's manifest API on loopback: each manifest by digest, and the indexes put at tags. */
+  async function fakeRegistry(): Promise<{ address: string; manifests: Map<string, string>; tags: Map<string, string> } & AsyncDisposable> {
+    const manifests = new Map<string, string>();
+    const tags = new Map<string, string>();
+    const server = http.createServer((req, res) => {
+      const [, name, reference] = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(req.url ?? '') ?? [];
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = manifests.get(reference ?? '');
+        if (req.method === 'GET' && body !== undefined) {
+          res.writeHead(200, { 'Content-Type': DOCKER_MANIFEST }).end(body);
+        } else if (req.method === 'PUT' && name !== undefined) {
+          tags.set(`${name}:${reference}`, Buffer.concat(chunks).toString('utf8'));
+          res.writeHead(201).end();
+        } else {
+          res.writeHead(404).end();
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return { address: `127.0.0.1:${port}`, manifests, tags, [Symbol.asyncDispose]: () => new Promise((resolve) => server.close(() => resolve())) };
+  }
+
+  async function runImages(refs: string[], push: boolean) {
+    await using registry = await fakeRegistry();
+    const out = await mkdtemp(path.join(dir, 'out-'));
+    const events: ProgressEvent[] = [];
+    // No user config.json: the loopback registry takes the index without credentials.
+    const io = { log: eventLogger((e) => events.push(e)), signal: new AbortController().signal, env: { DOCKER_CONFIG: out }, redact: () => {} };
+    const repository = `${registry.address}/d7y/x`;
+    const outcome = await runMatrix(imageMatrix(out, repository, refs, push), io, imageCell(registry.manifests) as never).catch((err: unknown) => err);
+    const summary = JSON.parse(await readFile(path.join(out, 'matrix.json'), 'utf8')) as { ok: boolean; indexes?: unknown };
+    const messages = events.map((e) => ('message' in e ? e.message : ''));
+    return { repository, outcome, summary, messages, tags: new Map(registry.tags) };
+  }
+
+  /** The digests an index put at a tag lists, by platform. */
+  const entriesOf = (index: string | undefined) =>
+    (JSON.parse(index ?? '{"manifests":[]}') as { manifests: Array<{ digest: string; platform: { os: string; architecture: string } }> }).manifests.map((m) => [
+      `${m.platform.os}/${m.platform.architecture}`,
+      m.digest,
+    ]);
+  const digestsOf = (cells: CellOutcome[], ref: string) => cells.filter((c) => c.ref === ref).map((c) => [c.platform, c.result!.image!.digest]);
+
+  it('--image --push over commits × platforms: per commit, an index of the digests its cells pushed', async () => {
+    const { repository, outcome, summary, tags } = await runImages(['v1', 'feature-x'], true);
+    const result = outcome as MatrixResult;
+    expect(result.indexes).toEqual([
+      { commit: 'v1', ref: `${repository}:v1`, digest: contentDigest(Buffer.from(tags.get('d7y/x:v1')!)), platforms: ['linux/amd64', 'linux/arm64'] },
+      {
+        commit: 'feature-x',
+        ref: `${repository}:feature-x`,
+        digest: contentDigest(Buffer.from(tags.get('d7y/x:feature-x')!)),
+        platforms: ['linux/amd64', 'linux/arm64'],
+      },
+    ]);
+    expect(entriesOf(tags.get('d7y/x:v1'))).toEqual(digestsOf(result.cells, 'v1'));
+    expect(entriesOf(tags.get('d7y/x:feature-x'))).toEqual(digestsOf(result.cells, 'feature-x'));
+    expect(summary).toEqual(expect.objectContaining({ ok: true, indexes: result.indexes }));
+  });
+
+  it('a commit with a failed cell gets no index, the others theirs, and the run exits 18', async () => {
+    const { repository, outcome, summary, messages, tags } = await runImages(['bad', 'v2'], true);
+    expect(outcome).toBeInstanceOf(MatrixPartlyFailedError);
+    const error = outcome as MatrixPartlyFailedError;
+    expect(error.exitCode).toBe(18);
+    expect(error.message).toBe('1 of 4 matrix cells failed: bad (compile, exit 6)');
+    expect(error.result.indexes?.map((i) => [i.commit, i.ref])).toEqual([['v2', `${repository}:v2`]]);
+    expect([...tags.keys()]).toEqual(['d7y/x:v2']);
+    expect(entriesOf(tags.get('d7y/x:v2'))).toEqual(digestsOf(error.result.cells, 'v2'));
+    expect(messages).toContain(`no index at ${repository}:bad: not every platform of bad passed`);
+    expect(summary).toEqual(expect.objectContaining({ ok: false, indexes: error.result.indexes }));
+  });
+
+  it('--image without --push: no index, the log names the platform images', async () => {
+    const { repository, outcome, summary, messages, tags } = await runImages(['v1'], false);
+    expect((outcome as MatrixResult).indexes).toBeUndefined();
+    expect(summary.indexes).toBeUndefined();
+    expect(tags.size).toBe(0);
+    expect(messages).toContain(
+      `the platforms' images are ${repository}:v1-linux-amd64, ${repository}:v1-linux-arm64; with --push, ${repository}:v1 becomes an index of them`,
     );
   });
 
