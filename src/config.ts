@@ -580,7 +580,7 @@ export const OPTIONS = {
     files: [],
     kind: 'string',
     what: 'an image name with a tag (lower-case name, no digest)',
-    examples: ['registry.example:5000/d7y/dfget-plugins:v2.1.0'],
+    examples: ['registry.example:5000/d7y/dfget-plugins:v2.1.0', 'registry.example:5000/d7y/dfget-plugins:{ref}'],
     quoted: true,
     // The tag may hold {ref}, filled in per build (resolveSpec): checked as the reference of a ref "x".
     parse: (raw, at, _base, self) => {
