@@ -44,6 +44,24 @@ const yamlApart = {
   },
 };
 
+/**
+ * commander requires node:child_process when it is loaded, for executable subcommands, which
+ * d7y-build has none of; loading it costs several milliseconds of every start. Its copy in the CLI
+ * gets node:child_process on first use instead.
+ */
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^node:child_process$/ }, (args) =>
+      /[\\/]node_modules[\\/]commander[\\/]/.test(args.importer) ? { path: 'child_process', namespace: 'lazy-child-process' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-child-process' }, () => ({
+      contents: "module.exports = new Proxy({}, { get: (_, key) => require('node:child_process')[key] });",
+      loader: 'js',
+    }));
+  },
+};
+
 /** The CLI, split as ES modules in memory, then each file written as CommonJS. */
 async function buildCli() {
   const split = await build({
@@ -56,7 +74,7 @@ async function buildCli() {
     format: 'esm',
     sourcemap: 'inline',
     write: false,
-    plugins: [yamlApart],
+    plugins: [yamlApart, lazyChildProcess],
   });
   await mkdir(cliDir, { recursive: true });
   await Promise.all(
