@@ -32,8 +32,11 @@ const common = {
   banner: { js: "const importMetaUrl = require('url').pathToFileURL(__filename).href;" },
 };
 
-const bin = 'dist/d7y-build.cjs';
-const cliDir = 'dist/cli';
+// --outdir <dir>: elsewhere than dist/ (the tests bundle into a directory of their own).
+const outArg = process.argv.indexOf('--outdir');
+const dist = outArg === -1 ? 'dist' : process.argv[outArg + 1];
+const bin = path.join(dist, 'd7y-build.cjs');
+const cliDir = path.join(dist, 'cli');
 const yamlFile = 'yaml.cjs';
 
 /** The CLI's `require('yaml')` loads dist/cli/yaml.cjs: every file of the CLI is in dist/cli/. */
@@ -98,7 +101,7 @@ async function buildCli() {
 }
 
 // dist/ is all generated: start from nothing, so no file of an earlier layout stays.
-await rm('dist', { recursive: true, force: true });
+await rm(dist, { recursive: true, force: true });
 await Promise.all([
   buildCli(),
   build({
@@ -107,11 +110,11 @@ await Promise.all([
     outfile: path.join(cliDir, yamlFile),
     format: 'cjs',
   }),
-  build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.cjs', format: 'cjs' }),
+  build({ ...common, entryPoints: ['src/index.ts'], outfile: path.join(dist, 'index.cjs'), format: 'cjs' }),
 ]);
 await writeFile(bin, "#!/usr/bin/env node\n'use strict';\nrequire('./cli/main.cjs');\n");
 await chmod(bin, 0o755);
 // The declarations describe dist/index.cjs, a CommonJS module: TypeScript takes a .d.ts for the
 // format of its nearest package.json, and the package's own says "module".
-await mkdir('dist/types', { recursive: true });
-await writeFile('dist/types/package.json', '{ "type": "commonjs" }\n');
+await mkdir(path.join(dist, 'types'), { recursive: true });
+await writeFile(path.join(dist, 'types/package.json'), '{ "type": "commonjs" }\n');
