@@ -4,12 +4,12 @@
  * from the open file, so a FIFO, a device or a socket is refused before a byte is read, instead of
  * hanging the run or reading /dev/zero without end.
  */
-import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, readdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from './errors';
+import { nodeCrypto } from './lazy-crypto';
 import { currentOwner, type Owner } from './owner';
 
 /** Whether child is parent or below it (paths already resolved). */
@@ -204,7 +204,7 @@ export async function diskUsage(p: string): Promise<number> {
 
 /** A name in dir for a file or directory made only to see whether dir takes new entries, and removed at once. */
 export function probePath(dir: string): string {
-  return path.join(dir, `.d7y-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+  return path.join(dir, `.d7y-probe-${process.pid}-${nodeCrypto().randomBytes(4).toString('hex')}`);
 }
 
 /** Temp dirs are named d7y-build-<pid>-<purpose>-XXXXXX, so `prune` knows whose they are. */

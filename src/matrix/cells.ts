@@ -5,9 +5,9 @@
  * <out>/<ref dir>/<platform dir>/: names that are safe on any file system, and never the same for
  * two cells, whatever the refs hold. Pure.
  */
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { UsageError } from '../errors';
+import { nodeCrypto } from '../lazy-crypto';
 
 /** One commit of a matrix, with what a matrix file says of it; undefined: as the command line says. */
 export interface MatrixEntry {
@@ -53,7 +53,7 @@ const HASH_CHARS = 8;
 export function safeDirName(value: string): string {
   const cleaned = value.replace(UNSAFE, '_').replace(/^\./, '_');
   if (cleaned === value && value.length <= MAX_NAME && value !== '') return value;
-  const hash = createHash('sha256').update(value).digest('hex').slice(0, HASH_CHARS);
+  const hash = nodeCrypto().createHash('sha256').update(value).digest('hex').slice(0, HASH_CHARS);
   return `${cleaned.slice(0, MAX_NAME - HASH_CHARS - 1)}-${hash}`;
 }
 
