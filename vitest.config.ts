@@ -39,9 +39,11 @@ export default defineConfig({
           include: ['test/e2e/**/*.test.ts'],
           // Engine, Go image, fixture repository and bundle: once, before any e2e test.
           globalSetup: ['test/e2e/global-setup.ts'],
-          // One engine, two cores: e2e files run one after another, tests in order.
+          // One engine, two cores: e2e files run one after another, tests in order, but for those a
+          // file marks concurrent (independent builds that mostly wait on the engine), three at a time.
           fileParallelism: false,
           sequence: { concurrent: false },
+          maxConcurrency: 3,
           testTimeout: 10 * 60_000,
           hookTimeout: 20 * 60_000,
           retry: 0,

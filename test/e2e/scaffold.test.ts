@@ -7,14 +7,15 @@ import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { fixtureArgs, fixtureSha, leftoverContainers, runCli, runContainer, tempDir } from './helpers';
 
 const run = promisify(execFile);
 
-afterEach(async () => {
+/** No container of d7y-build's left on the engine. */
+async function noLeftovers(): Promise<void> {
   expect(await leftoverContainers()).toEqual([]);
-});
+}
 
 function oneDocument(stdout: string): Record<string, unknown> {
   const lines = stdout.trim().split('\n');
@@ -76,6 +77,8 @@ const GO_LINES: Record<string, string> = { 'v2.0.9': '1.20', 'v2.5.0': '1.25.5' 
 const imageFor = (tag: string) => (tag === 'v2.5.0' ? inject('go125Image') : inject('goImage'));
 
 describe('inspect-api', () => {
+  afterEach(noLeftovers);
+
   it('prints the evaluator interface as each tag declares it: Evaluate at v2.0.9, EvaluateParents at v2.1.0', async () => {
     const old = await runCli(['inspect-api', '--type', 'scheduler', ...fixtureArgs('v2.0.9')]);
     expect(old.exitCode).toBe(0);
@@ -141,37 +144,45 @@ describe('init', () => {
     ...['v2.0.9', 'v2.1.0', 'v2.1.1', 'v2.4.0', 'v2.5.0'].flatMap((tag) => [['scheduler', tag] as const, ['manager', tag] as const]),
   ];
 
-  it.each(CELLS)('a %s scaffold at %s builds and loads with no edits, by the command its README gives', async (type, tag) => {
-    await using work = await tempDir();
-    // Not a valid plugin name for a resource: --name gives it, and the README's command must say so.
-    const dir = path.join(work.path, `my-${type}`);
-    const name = NAMES[type];
-    const init = await runCli(['init', '--type', type, ...fixtureArgs(tag, imageFor(tag)), ...(type === 'resource' ? ['--name', name] : []), dir]);
-    expect(init.stderr).not.toMatch(/error:/);
-    expect(init.exitCode).toBe(0);
-    const files = [`${name}.go`, `${name}_test.go`, 'go.mod', 'd7y-plugin.yaml', 'README.md'];
-    expect(init.stdout.trim().split('\n')).toEqual(files.map((f) => path.join(dir, f)));
-    expect((await readdir(dir)).sort()).toEqual([...files].sort());
-    expect(await readdir(work.path)).toEqual([`my-${type}`]); // no temp directory left beside it
+  describe('every (type, tag) that has a host', () => {
+    // The cells run side by side (maxConcurrency in vitest.config.ts), so a container of one is no
+    // leftover of another while they run: none may be left once all are done.
+    afterAll(noLeftovers);
 
-    expect(await readFile(path.join(dir, 'go.mod'), 'utf8')).toBe(
-      `module example.com/${name}\n\ngo ${GO_LINES[tag] ?? '1.23.0'}\n\nrequire d7y.io/dragonfly/v2 ${tag}\n`,
-    );
-    const readme = await readFile(path.join(dir, 'README.md'), 'utf8');
-    const command = /^d7y-build (.*)$/m.exec(readme)?.[1];
-    expect(command).toBe(`--type ${type} --commit ${tag} --repo ${inject('fixtureRepo')}${type === 'resource' ? ` --name ${name}` : ''} ./my-${type}`);
+    it.concurrent.for(CELLS)('a %s scaffold at %s builds and loads with no edits, by the command its README gives', async ([type, tag], { expect }) => {
+      await using work = await tempDir();
+      // Not a valid plugin name for a resource: --name gives it, and the README's command must say so.
+      const dir = path.join(work.path, `my-${type}`);
+      const name = NAMES[type];
+      const init = await runCli(['init', '--type', type, ...fixtureArgs(tag, imageFor(tag)), ...(type === 'resource' ? ['--name', name] : []), dir]);
+      expect(init.stderr).not.toMatch(/error:/);
+      expect(init.exitCode).toBe(0);
+      const files = [`${name}.go`, `${name}_test.go`, 'go.mod', 'd7y-plugin.yaml', 'README.md'];
+      expect(init.stdout.trim().split('\n')).toEqual(files.map((f) => path.join(dir, f)));
+      expect((await readdir(dir)).sort()).toEqual([...files].sort());
+      expect(await readdir(work.path)).toEqual([`my-${type}`]); // no temp directory left beside it
 
-    const build = await runCli([...command!.split(' '), '--go-image', imageFor(tag), '--out', 'out', '--plugins-dir', 'plugins', '--json'], { cwd: work.path });
-    expect(build.stderr).not.toMatch(/error:/);
-    expect(build.exitCode).toBe(0);
-    const outcome = oneDocument(build.stdout) as { validation: { plugins: Array<{ attribute: Record<string, string> }>; loader: Array<{ ok: boolean }> } };
-    const metadata = { type, name, ...(type === 'resource' ? { scheme: name } : {}) };
-    expect(outcome.validation.loader).toEqual([expect.objectContaining({ ok: true })]);
-    expect(outcome.validation.plugins).toEqual([expect.objectContaining({ type, name, attribute: expect.objectContaining(metadata) })]);
+      expect(await readFile(path.join(dir, 'go.mod'), 'utf8')).toBe(
+        `module example.com/${name}\n\ngo ${GO_LINES[tag] ?? '1.23.0'}\n\nrequire d7y.io/dragonfly/v2 ${tag}\n`,
+      );
+      const readme = await readFile(path.join(dir, 'README.md'), 'utf8');
+      const command = /^d7y-build (.*)$/m.exec(readme)?.[1];
+      expect(command).toBe(`--type ${type} --commit ${tag} --repo ${inject('fixtureRepo')}${type === 'resource' ? ` --name ${name}` : ''} ./my-${type}`);
 
-    const test = await goTest(dir, tag, work.path);
-    expect(test.output).toMatch(/^ok\s+example\.com\//m);
-    expect(test.exitCode).toBe(0);
+      const build = await runCli([...command!.split(' '), '--go-image', imageFor(tag), '--out', 'out', '--plugins-dir', 'plugins', '--json'], {
+        cwd: work.path,
+      });
+      expect(build.stderr).not.toMatch(/error:/);
+      expect(build.exitCode).toBe(0);
+      const outcome = oneDocument(build.stdout) as { validation: { plugins: Array<{ attribute: Record<string, string> }>; loader: Array<{ ok: boolean }> } };
+      const metadata = { type, name, ...(type === 'resource' ? { scheme: name } : {}) };
+      expect(outcome.validation.loader).toEqual([expect.objectContaining({ ok: true })]);
+      expect(outcome.validation.plugins).toEqual([expect.objectContaining({ type, name, attribute: expect.objectContaining(metadata) })]);
+
+      const test = await goTest(dir, tag, work.path);
+      expect(test.output).toMatch(/^ok\s+example\.com\//m);
+      expect(test.exitCode).toBe(0);
+    });
   });
 
   it('refuses a directory that holds files, and a missing commit: exit 2, nothing written, no container', async () => {
@@ -197,5 +208,6 @@ describe('init', () => {
     expect(proc.exitCode).toBe(9);
     expect(oneDocument(proc.stdout)).toMatchObject({ ok: false, error: { code: 'install', step: 'write-scaffold' } });
     expect(proc.stderr).toMatch(/error: cannot write beside \/proc\/d7y-scaffold: .*\nhint: /);
+    await noLeftovers();
   });
 });

@@ -9,6 +9,7 @@ import { copyFile, mkdir, open, readFile, symlink, writeFile } from 'node:fs/pro
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CACHE_VOLUMES } from '../../src/session/cache';
 import { ElfFile } from '../../src/elf/elf';
 import { parsePluginOutput } from '../../src/validate/plugin-output';
 import { docker, examples, fixtureArgs, runCli, runHost, tempDir, writePlugin } from './helpers';
@@ -60,7 +61,11 @@ async function customBuilds(builderImage: string): Promise<void> {
     'cd /work && go work init /work/dragonfly /work/uuidfs',
     'cd /work/uuidfs && go build -trimpath -buildmode=plugin -o /work/out/d7y-resource-plugin-uuidfs.so .',
   ].join('\n');
-  const id = await docker('create', '--label', 'io.d7y-build.test=corpus', '-v', 'd7y-build-go-mod:/home/d7y/go/pkg/mod', builderImage, 'bash', '-c', script);
+  // With the builds' Go caches: what the stripped host and the plugin share with the builds before
+  // is not compiled again.
+  const caches = CACHE_VOLUMES.filter((v) => v.role === 'go-mod-cache' || v.role === 'go-build-cache').flatMap((v) => ['-v', `${v.name}:${v.target}`]);
+  expect(caches).toHaveLength(4);
+  const id = await docker('create', '--label', 'io.d7y-build.test=corpus', ...caches, builderImage, 'bash', '-c', script);
   try {
     await docker('cp', src, `${id}:/tmp/in`);
     await run('docker', ['start', '-a', id]).catch((err: { stdout?: string; stderr?: string }) => {
@@ -109,26 +114,37 @@ async function verify(host: string, plugin: string): Promise<{ exitCode: number 
 
 beforeAll(async () => {
   work = await tempDir('verify-');
-  const base = await d7yBuild('base', 'v2.1.1', []);
-  corpus.host = path.join(base, 'bin/dfget');
-  corpus.matching = path.join(base, 'plugins/d7y-resource-plugin-d7yfs.so');
   const plugin = (out: string) => path.join(out, 'plugins/d7y-resource-plugin-d7yfs.so');
-  corpus.otherGo = plugin(await d7yBuild('other-go', 'v2.1.1', [], inject('otherGoImage')));
-  corpus.noTrimpath = plugin(await d7yBuild('no-trimpath', 'v2.1.1', ['--no-trimpath']));
-  corpus.sharedTag = plugin(await d7yBuild('shared-tag', 'v2.1.1', ['--tags', 'd7ydebug']));
-  corpus.otherTag = plugin(await d7yBuild('unrelated-tag', 'v2.1.1', ['--tags', 'unrelated']));
-  corpus.otherCommit = plugin(await d7yBuild('other-commit', 'v2.1.0', []));
+  // Builds run side by side, as d7y-build allows: first those that compile what no other does (the
+  // base, another Go, no -trimpath, the Go 1.20 line), then those that take most from their caches.
+  const [base, otherGo, noTrimpath, go120] = await Promise.all([
+    d7yBuild('base', 'v2.1.1', []),
+    d7yBuild('other-go', 'v2.1.1', [], inject('otherGoImage')),
+    d7yBuild('no-trimpath', 'v2.1.1', ['--no-trimpath']),
+    // The Go 1.20 line: plugins with no build information.
+    d7yBuild('go120', 'v2.0.9', [], inject('go120Image')),
+  ]);
   const manifest = JSON.parse(await readFile(path.join(base, 'manifest.json'), 'utf8'));
-  await customBuilds(manifest.builderImage.tag);
+  const [sharedTag, otherTag, otherCommit, sharedTag120] = await Promise.all([
+    d7yBuild('shared-tag', 'v2.1.1', ['--tags', 'd7ydebug']),
+    d7yBuild('unrelated-tag', 'v2.1.1', ['--tags', 'unrelated']),
+    d7yBuild('other-commit', 'v2.1.0', []),
+    d7yBuild('go120-shared-tag', 'v2.0.9', ['--tags', 'd7ydebug'], inject('go120Image')),
+    customBuilds(manifest.builderImage.tag),
+  ]);
+  corpus.host = path.join(base, 'bin/dfget');
+  corpus.matching = plugin(base);
+  corpus.otherGo = plugin(otherGo);
+  corpus.noTrimpath = plugin(noTrimpath);
+  corpus.sharedTag = plugin(sharedTag);
+  corpus.otherTag = plugin(otherTag);
+  corpus.otherCommit = plugin(otherCommit);
   corpus.strippedHost = path.join(work.path, 'dfget-stripped');
   corpus.newerModule = path.join(work.path, 'd7y-resource-plugin-uuidfs.so');
-
-  // The Go 1.20 line: plugins with no build information.
-  const go120 = await d7yBuild('go120', 'v2.0.9', [], inject('go120Image'));
   corpus.host120 = path.join(go120, 'bin/dfget');
   corpus.matching120 = plugin(go120);
   corpus.manifest120 = path.join(go120, 'manifest.json');
-  corpus.sharedTag120 = plugin(await d7yBuild('go120-shared-tag', 'v2.0.9', ['--tags', 'd7ydebug'], inject('go120Image')));
+  corpus.sharedTag120 = plugin(sharedTag120);
 });
 
 afterAll(async () => {
