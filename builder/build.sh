@@ -14,7 +14,8 @@
 #   build.sh oom-kills                    how many processes the memory limit has killed so far
 #   build.sh host-cache get <key> <cmd>...
 #                                         copy the cached $D7Y_OUT_BIN/<cmd>... of <key> into place once
-#                                         they match the entry's SHA256SUMS; exit 10: no entry, 11: the
+#                                         they match the entry's SHA256SUMS, and print those sums
+#                                         ("<sha256>  bin/<cmd>" lines); exit 10: no entry, 11: the
 #                                         entry was corrupt (it is removed, the reason on stderr)
 #   build.sh host-cache put <key> <cmd>...
 #                                         store $D7Y_OUT_BIN/<cmd>... under <key>; prints stored, or
@@ -102,7 +103,8 @@ host_cache_check() {
   for c in "$@"; do
     cp "$entry/bin/$c" "$staging/$c" 2>/dev/null || { echo "bin/$c is missing or unreadable"; return 1; }
   done
-  [ "$(host_sums "$staging" "$@")" = "$(cat "$entry/SHA256SUMS")" ] && return 0
+  host_sums "$staging" "$@" > "$staging/.sums"
+  [ "$(cat "$staging/.sums")" = "$(cat "$entry/SHA256SUMS")" ] && return 0
   for c in "$@"; do
     grep -qxF "$(host_sums "$staging" "$c")" "$entry/SHA256SUMS" || { echo "bin/$c does not match SHA256SUMS"; return 1; }
   done
@@ -130,6 +132,8 @@ host_cache() {
       fi
       mkdir -p "$D7Y_OUT_BIN"
       for c in "$@"; do mv "$staging/$c" "$D7Y_OUT_BIN/$c"; done
+      # The sums of the files now in place, as checked: d7y-build takes copies it holds by them.
+      cat "$staging/.sums"
       rm -rf "$staging"
       ;;
     put)

@@ -291,7 +291,8 @@ describe('the host cache and reproducible builds', () => {
 
   it('takes an unchanged host from the cache, byte for byte what a --no-cache build makes', async () => {
     await using work = await tempDir();
-    const env = { SOURCE_DATE_EPOCH };
+    // A cache directory of its own: the first build keeps the copies of the host this machine holds.
+    const env = { SOURCE_DATE_EPOCH, D7Y_CACHE_DIR: path.join(work.path, 'cache') };
     // The first build stores the host, unless an earlier one of the same key already did.
     const first = await buildD7yfs(path.join(work.path, 'first'), env);
     expect(first.outcome.cache.host).toMatch(/^(hit|miss)$/);
@@ -303,6 +304,17 @@ describe('the host cache and reproducible builds', () => {
     expect(second.stderr).toContain(`dfget from cache (key ${key.slice(0, 12)})`);
     expect(second.stderr).not.toContain('built dfget');
     expect(second.digests).toEqual(first.digests);
+    // The host stayed in the container: this machine holds a copy with the sum the container reported.
+    const copies = path.join(work.path, 'cache', 'hosts');
+    expect(second.stderr).toContain(`dfget from ${copies}: the container's has the same sha256, and stays there`);
+
+    // A copy changed on disk is never used: the host comes out of the container again, the same bytes.
+    const copyOfHost = path.join(copies, second.digests['bin/dfget']!);
+    await writeFile(copyOfHost, 'not dfget');
+    const third = await buildD7yfs(path.join(work.path, 'third'), env);
+    expect(third.stderr).toContain(`the copy of dfget in ${copies} did not match its sha256: removed it; taking dfget from the container`);
+    expect(third.digests).toEqual(first.digests);
+    expect(await digest(copyOfHost)).toBe(first.digests['bin/dfget']);
 
     // No cache of any kind: the host cache is neither read nor written, Go compiles every package
     // anew; with the same SOURCE_DATE_EPOCH, host, loader check and plugin come out the same.

@@ -3,6 +3,7 @@
  * (containers with their spec, execs, archives put, removals, pulls, builds) and answers from what
  * the test set up (images, a registry to pull from, exec results by argv, archives to hand out).
  */
+import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
@@ -105,6 +106,8 @@ export class FakeEngine implements Engine {
   runAnswer: Partial<ExecResult & { timedOut: boolean }> = {};
   /** What getArchive(path) returns: entries named from path's base name, e.g. out/bin/dfget for /work/out. */
   readonly archives = new Map<string, FileMap>();
+  /** The paths getArchive was asked for, in order. */
+  readonly archiveReads: string[] = [];
   private readonly scripts: Array<{ prefix: string[]; answer: ExecAnswer }> = [];
 
   /** Answers execs whose argv starts with prefix; a later script wins over an earlier one. Unscripted execs exit 0, silent. */
@@ -287,9 +290,22 @@ class FakeContainer implements BuildContainer {
   }
 
   async getArchive(path: string): Promise<Readable> {
-    const files = this.engine.archives.get(path);
+    this.engine.archiveReads.push(path);
+    const files = this.engine.archives.get(path) ?? this.subArchive(path);
     if (files === undefined) throw new Error(`no such file or directory: ${path}`);
     return tarOf(files);
+  }
+
+  /** A directory inside one of the archives: its entries, named from its own base name on. */
+  private subArchive(dir: string): FileMap | undefined {
+    for (const [root, files] of this.engine.archives) {
+      if (!dir.startsWith(`${root}/`)) continue;
+      const rel = posix.relative(posix.dirname(root), dir);
+      const strip = posix.dirname(rel).length + 1;
+      const inside = Object.entries(files).filter(([name]) => name.startsWith(`${rel}/`));
+      if (inside.length > 0) return Object.fromEntries(inside.map(([name, content]) => [name.slice(strip), content]));
+    }
+    return undefined;
   }
 
   async remove(): Promise<void> {

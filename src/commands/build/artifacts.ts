@@ -6,6 +6,7 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { extractExpected, UnexpectedEntryError, type ExtractedFile } from '../../artifacts/archive';
+import { HostStore } from '../../artifacts/host-store';
 import { placeAllLocked } from '../../artifacts/place';
 import { serializeManifest, type Manifest } from '../../artifacts/manifest';
 import { PROVENANCE_FILE, serializeProvenance } from '../../artifacts/provenance';
@@ -13,6 +14,7 @@ import { SBOM_FILE, serializeSbom, type SbomBinary } from '../../artifacts/sbom'
 import { buildTimeFor } from '../../config';
 import { D7yError, InternalError } from '../../errors';
 import { makeTempDir } from '../../files';
+import type { BuildContainer } from '../../docker/engine';
 import { LABEL } from '../../docker/labels';
 import { maskSecrets, redactUrl } from '../../secrets';
 import { verifyFiles } from '../../verify';
@@ -32,26 +34,84 @@ export async function collectArtifacts(ctx: BuildContext): Promise<void> {
   const staging = await makeTempDir('out');
   ctx.cleanups.push(() => rm(staging, { recursive: true, force: true }));
 
-  // getArchive names the entries from the directory's own name on.
+  // Named as getArchive(CONTAINER.out) names its entries: out/bin/…, out/plugins/….
   const entry = (p: string): string => inside(path.posix.dirname(CONTAINER.out), p);
-  const hostEntry = entry(path.posix.join(CONTAINER.outBin, source.host));
-  const loadcheckEntry = entry(CONTAINER.loadcheck);
+  const commands = [
+    { name: entry(path.posix.join(CONTAINER.outBin, source.host)), command: source.host },
+    { name: entry(CONTAINER.loadcheck), command: LOADCHECK_COMMAND },
+  ];
   const pluginEntries = ctx.spec.plugins.map((p) => entry(path.posix.join(CONTAINER.outPlugins, p.file)));
-  const expected = new Set([hostEntry, loadcheckEntry, ...pluginEntries]);
-  let files: ExtractedFile[];
-  try {
-    files = await extractExpected(await container.getArchive(CONTAINER.out), staging, (name) => expected.has(name));
-  } catch (err) {
-    if (err instanceof UnexpectedEntryError) throw new InternalError(`the build container returned a bad archive: ${err.message}`, { cause: err });
-    throw err;
-  }
+  const store = ctx.spec.noCache ? undefined : HostStore.in(ctx.spec.cacheDir);
+  const held = store === undefined ? undefined : await heldCommands(ctx, store, staging, commands);
+  const files =
+    held !== undefined
+      ? [...held, ...(await fetchExpected(container, CONTAINER.outPlugins, staging, new Set(pluginEntries)))]
+      : await fetchExpected(container, CONTAINER.out, staging, new Set([...commands.map((c) => c.name), ...pluginEntries]));
   const file = (name: string): ExtractedFile => {
     const found = files.find((f) => f.name === name);
     if (found === undefined) throw new InternalError(`the build container did not return ${name}`);
     return found;
   };
-  ctx.state.staged = { host: file(hostEntry), loadcheck: file(loadcheckEntry), plugins: pluginEntries.map(file) };
-  await checkTargetArch(ctx.spec.target, [ctx.state.staged.host, ctx.state.staged.loadcheck, ...ctx.state.staged.plugins]);
+  const [host, loadcheck] = commands.map((c) => file(c.name)) as [ExtractedFile, ExtractedFile];
+  ctx.state.staged = { host, loadcheck, plugins: pluginEntries.map(file) };
+  await checkTargetArch(ctx.spec.target, [host, loadcheck, ...ctx.state.staged.plugins]);
+  if (store !== undefined && held === undefined) await keepCommands(ctx, store, [host, loadcheck]);
+  ctx.state.hostSums = new Map(commands.map((c) => [c.command, file(c.name).sha256]));
+}
+
+/**
+ * The files of dir in the container that the build expects (named as in getArchive(CONTAINER.out),
+ * the set `expected`), unpacked into staging under those names; anything else in the stream is refused.
+ */
+async function fetchExpected(container: BuildContainer, dir: string, staging: string, expected: Set<string>): Promise<ExtractedFile[]> {
+  // getArchive(dir) names its entries from dir's own name on; below out, they get out's prefix back.
+  const prefix = path.posix.relative(path.posix.dirname(CONTAINER.out), path.posix.dirname(dir));
+  const named = (name: string): string => (prefix === '' ? name : `${prefix}/${name}`);
+  try {
+    const files = await extractExpected(await container.getArchive(dir), path.join(staging, prefix), (name) => expected.has(named(name)));
+    return files.map((f) => ({ ...f, name: named(f.name) }));
+  } catch (err) {
+    if (err instanceof UnexpectedEntryError) throw new InternalError(`the build container returned a bad archive: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+/**
+ * The host and its loader check from this machine's copies (host-store.ts), when the container
+ * reported their sums and a copy of each is here: they then stay in the container. Undefined when
+ * one is not here, or a copy did not match its sum (it is removed): they come out of the container.
+ */
+async function heldCommands(
+  ctx: BuildContext,
+  store: HostStore,
+  staging: string,
+  commands: Array<{ name: string; command: string }>,
+): Promise<ExtractedFile[] | undefined> {
+  const sums = ctx.state.hostSums;
+  if (sums === undefined) return undefined;
+  const files: ExtractedFile[] = [];
+  for (const { name, command } of commands) {
+    const sha256 = sums.get(command);
+    if (sha256 === undefined) return undefined;
+    const dest = path.join(staging, ...name.split('/'));
+    const taken = await store.take(sha256, dest, 0o755);
+    if (!taken.found) {
+      if (taken.corrupt) ctx.log.warn(`the copy of ${command} in ${store.dir} did not match its sha256: removed it; taking ${command} from the container`);
+      return undefined;
+    }
+    files.push({ name, path: dest, sha256, size: taken.size });
+  }
+  ctx.log.info(`${commands[0]!.command} from ${store.dir}: the container's has the same sha256, and stays there`);
+  return files;
+}
+
+/** Keeps copies of the commands for the next build. A failure costs that build a transfer: a warning. */
+async function keepCommands(ctx: BuildContext, store: HostStore, files: ExtractedFile[]): Promise<void> {
+  try {
+    for (const f of files) await store.keep(f.path, f.sha256);
+  } catch (err) {
+    ctx.log.warn(`could not keep a copy of the host in ${store.dir}: ${(err as Error).message}`);
+  }
 }
 
 /**

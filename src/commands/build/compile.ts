@@ -176,7 +176,9 @@ export function hostBuildOf(ctx: BuildContext): HostBuild {
 export async function hostFromCache(ctx: BuildContext, host: HostBuild): Promise<boolean> {
   if (host.key === undefined) return false;
   const source = need(ctx.state.source, 'the source');
-  if (!(await takeFromHostCache(need(ctx.state.container, 'the container'), ctx.log, host.key, host.commands))) return false;
+  const sums = await takeFromHostCache(need(ctx.state.container, 'the container'), ctx.log, host.key, host.commands);
+  if (sums === undefined) return false;
+  ctx.state.hostSums = sums;
   ctx.log.info(`${source.host} from cache (key ${shortKey(host.key)})`, { type: 'host-compiled', host: source.host, fromCache: true });
   ctx.state.hostCache = { host: 'hit', hostKey: host.key };
   return true;

@@ -65,17 +65,28 @@ const CORRUPT = 11;
 /** The key as logs show it. */
 export const shortKey = (key: string): string => key.slice(0, 12);
 
+/** build.sh's sums of the commands it put in place ("<sha256>  bin/<cmd>" lines): command → sha256. Pure. */
+export function parseHostSums(stdout: string): Map<string, string> {
+  const sums = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const m = /^([0-9a-f]{64}) {2}bin\/(.+)$/.exec(line);
+    if (m) sums.set(m[2]!, m[1]!);
+  }
+  return sums;
+}
+
 /**
  * Puts the cached commands of key into the container's bin directory when the entry is there and
- * whole; true then. A corrupt entry is removed by build.sh and reported; it is never used.
+ * whole; their sha256 sums then, by command. A corrupt entry is removed by build.sh and reported;
+ * it is never used.
  */
-export async function takeFromHostCache(container: BuildContainer, log: Logger, key: string, commands: string[]): Promise<boolean> {
+export async function takeFromHostCache(container: BuildContainer, log: Logger, key: string, commands: string[]): Promise<Map<string, string> | undefined> {
   const result = await container.exec([CONTAINER.tools.buildSh, 'host-cache', 'get', key, ...commands]);
-  if (result.exitCode === 0) return true;
+  if (result.exitCode === 0) return parseHostSums(result.stdout);
   const reason = result.stderr.trim();
   if (result.exitCode === CORRUPT) log.warn(`the host cache entry ${shortKey(key)} was corrupt (${reason}): removed it, building ${commands[0]}`);
   else if (result.exitCode !== MISS) log.warn(`could not read the host cache (${reason || `exit ${result.exitCode}`}): building ${commands[0]}`);
-  return false;
+  return undefined;
 }
 
 /** Stores the built commands under key. A failure costs the next build a compile, not this one: a warning. */

@@ -27,6 +27,8 @@ export interface BuildState extends SourceState {
   ldflags?: { plugins?: string; host?: string };
   /** Whether the host came from the host cache (looked up by compile-plugins when the host compiles beside the plugins, else by compile-host). */
   hostCache?: HostCacheOutcome;
+  /** On a host cache hit: the sha256 of each command it put in place, by command (a copy this machine holds is not transferred again). */
+  hostSums?: Map<string, string>;
   /** Plugins (by name) that carry their own go.mod. */
   modulePlugins?: string[];
   validation?: ValidationFacts;

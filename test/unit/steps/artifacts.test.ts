@@ -1,6 +1,6 @@
 /** collect-artifacts and install over the fake engine: files out of the container's tar, hashed, then placed all or none. */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BuildContext } from '../../../src/commands/build/state';
@@ -49,6 +49,70 @@ describe('collect-artifacts', () => {
     const err = await runStep(ctx, 'collect-artifacts').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InternalError);
     expect((err as InternalError).message).toBe(`the build container did not return out/plugins/${PLUGIN.file}`);
+  });
+});
+
+describe('collect-artifacts with copies of the host on this machine', () => {
+  /** build.sh's answer to a host cache hit: the commands put in place, with their sums. */
+  const hit = (host = 'host binary', loadcheck = 'loadcheck binary') => ({
+    stdout: `${sha256(host)}  bin/dfget\n${sha256(loadcheck)}  bin/d7y-loadcheck\n`,
+  });
+  const collect = async (engine: ReturnType<typeof buildingEngine>, cache: string, flags = {}) => {
+    const c = contextOf(engine, specOf(world, flags, { D7Y_CACHE_DIR: cache }));
+    const warnings: string[] = [];
+    c.log = { ...c.log, warn: (m: string) => warnings.push(m) };
+    await runBefore(c, 'collect-artifacts');
+    await runStep(c, 'collect-artifacts');
+    return { c, warnings };
+  };
+
+  it('takes the host from the copy kept by an earlier build, and fetches only the plugins', async () => {
+    const cache = await mkdtemp(path.join(world.root, 'cache-'));
+    const first = buildingEngine().onExec([CONTAINER.tools.buildSh, 'host-cache', 'get'], hit());
+    await collect(first, cache);
+    expect(first.archiveReads).toEqual([CONTAINER.out]);
+    expect((await readdir(path.join(cache, 'hosts'))).sort()).toEqual([sha256('host binary'), sha256('loadcheck binary')].sort());
+
+    const second = buildingEngine().onExec([CONTAINER.tools.buildSh, 'host-cache', 'get'], hit());
+    const { c } = await collect(second, cache);
+    expect(second.archiveReads).toEqual([CONTAINER.outPlugins]);
+    const staged = c.state.staged!;
+    expect(staged.host).toMatchObject({ name: 'out/bin/dfget', sha256: sha256('host binary'), size: 11 });
+    expect(await readFile(staged.host.path, 'utf8')).toBe('host binary');
+    expect(await readFile(staged.loadcheck.path, 'utf8')).toBe('loadcheck binary');
+    expect(staged.plugins.map((f) => [f.name, f.sha256])).toEqual([[`out/plugins/${PLUGIN.file}`, sha256('plugin binary')]]);
+  });
+
+  it('never uses a copy that does not match its sum: it is removed, and the host comes from the container', async () => {
+    const cache = await mkdtemp(path.join(world.root, 'cache-'));
+    await collect(buildingEngine().onExec([CONTAINER.tools.buildSh, 'host-cache', 'get'], hit()), cache);
+    await writeFile(path.join(cache, 'hosts', sha256('host binary')), 'host binary, changed on disk');
+
+    const engine = buildingEngine().onExec([CONTAINER.tools.buildSh, 'host-cache', 'get'], hit());
+    const { c, warnings } = await collect(engine, cache);
+    expect(engine.archiveReads).toEqual([CONTAINER.out]);
+    expect(await readFile(c.state.staged!.host.path, 'utf8')).toBe('host binary');
+    expect(warnings).toEqual([expect.stringMatching(/^the copy of dfget in .*hosts did not match its sha256: removed it; taking dfget from the container$/)]);
+    // Kept again, whole, for the next build.
+    expect(await readFile(path.join(cache, 'hosts', sha256('host binary')), 'utf8')).toBe('host binary');
+  });
+
+  it('fetches the host when the container reports other sums than the copies here', async () => {
+    const cache = await mkdtemp(path.join(world.root, 'cache-'));
+    await collect(buildingEngine().onExec([CONTAINER.tools.buildSh, 'host-cache', 'get'], hit()), cache);
+    const engine = buildingEngine().onExec([CONTAINER.tools.buildSh, 'host-cache', 'get'], hit('another host'));
+    engine.archives.set(CONTAINER.out, { ...OUT_FILES, 'out/bin/dfget': 'another host' });
+    const { c } = await collect(engine, cache);
+    expect(engine.archiveReads).toEqual([CONTAINER.out]);
+    expect(await readFile(c.state.staged!.host.path, 'utf8')).toBe('another host');
+  });
+
+  it('with --no-cache, keeps no copy and uses none', async () => {
+    const cache = await mkdtemp(path.join(world.root, 'cache-'));
+    const engine = buildingEngine();
+    await collect(engine, cache, { cache: false });
+    expect(engine.archiveReads).toEqual([CONTAINER.out]);
+    await expect(readdir(path.join(cache, 'hosts'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
 
