@@ -20,6 +20,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
+import { HostStore } from '../artifacts/host-store';
 import {
   addEntryOf,
   BadEntryError,
@@ -88,6 +89,8 @@ export interface CacheListing {
   /** The cache directory on this machine (D7Y_CACHE_DIR). */
   cacheDir: string;
   mirrors: Array<{ path: string; repo?: string; sizeBytes: number }>;
+  /** Copies of hosts on this machine, by sha256 (src/artifacts/host-store.ts), most recently used first. */
+  hostCopies: Array<{ path: string; sizeBytes: number; lastUsed: string }>;
   /** What killed runs left in the cache directory: clones and damaged mirrors set aside, stale locks. */
   leftovers: Array<{ path: string; sizeBytes: number }>;
   /** The volumes' sizes together. */
@@ -245,7 +248,8 @@ export async function listCache(engine: Engine, cacheDir: string, { signal }: Ca
   );
   const leftoverPaths = [...mirrorListing.leftovers, ...(await staleInstallLocks(cacheDir))];
   const leftovers = await Promise.all(leftoverPaths.map(async (p) => ({ path: p, sizeBytes: await diskUsage(p) })));
-  return { volumes, images, cacheDir, mirrors, leftovers, volumeBytes: sum(volumes.map((v) => v.sizeBytes ?? 0)) };
+  const hostCopies = (await HostStore.in(cacheDir).list()).map((c) => ({ path: c.path, sizeBytes: c.sizeBytes, lastUsed: c.lastUsed.toISOString() }));
+  return { volumes, images, cacheDir, mirrors, hostCopies, leftovers, volumeBytes: sum(volumes.map((v) => v.sizeBytes ?? 0)) };
 }
 
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
@@ -293,10 +297,12 @@ export async function pruneCache(
     result.freedBytes += volume.sizeBytes ?? 0;
     result.volumeBytes -= volume.sizeBytes ?? 0;
   }
-  for (const leftover of listing.leftovers) {
-    await rm(leftover.path, { recursive: true, force: true });
-    result.removedPaths.push(leftover.path);
-    result.freedBytes += leftover.sizeBytes;
+  // --all: the copies of hosts go too; otherwise they stay, the store keeps itself small.
+  const copies = options.all ? listing.hostCopies : [];
+  for (const file of [...listing.leftovers, ...copies]) {
+    await rm(file.path, { recursive: true, force: true });
+    result.removedPaths.push(file.path);
+    result.freedBytes += file.sizeBytes;
   }
   return result;
 }
@@ -863,6 +869,7 @@ function formatListing(listing: CacheListing): string[] {
     ),
     ...listing.images.map((i) => `image ${i.ref}  ${i.role === 'go' ? 'Go image' : 'builder'}  ${i.id.slice(7, 19)}  ${formatBytes(i.sizeBytes)}`),
     ...listing.mirrors.map((m) => `mirror ${m.path}  ${m.repo ?? 'repository unknown'}  ${formatBytes(m.sizeBytes)}`),
+    ...listing.hostCopies.map((c) => `host copy ${c.path}  ${formatBytes(c.sizeBytes)}  last used ${c.lastUsed}`),
     ...listing.leftovers.map((l) => `leftover ${l.path}  ${formatBytes(l.sizeBytes)}  (cache prune removes it)`),
     `volumes together: ${formatBytes(listing.volumeBytes)}`,
   ];

@@ -4,7 +4,7 @@
  * first, a source tree's published tree under an import's name and its link last); and import,
  * which only creates volumes, checks every entry, and takes back what it made when it fails.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -12,6 +12,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { HostStore } from '../../src/artifacts/host-store';
 import { exportCache, importCache, listCache, pruneCache } from '../../src/commands/cache';
 import { toolLabels } from '../../src/docker/labels';
 import type { ExportImageFilter } from '../../src/config';
@@ -91,6 +92,17 @@ async function mirrorCache(): Promise<{ mirror: string; aside: string; stale: st
   return { mirror, aside, stale, held };
 }
 
+/** A copy of a host kept by a build (src/artifacts/host-store.ts): its path. */
+async function hostCopy(): Promise<string> {
+  const file = path.join(cacheDir, 'host');
+  await mkdir(cacheDir, { recursive: true });
+  await writeFile(file, 'a host');
+  const sum = createHash('sha256').update('a host').digest('hex');
+  await HostStore.in(cacheDir).keep(file, sum);
+  await rm(file);
+  return path.join(cacheDir, 'hosts', sum);
+}
+
 describe('cache ls', () => {
   it('lists the cache volumes with sizes, last use and users, the mirrors and the leftovers', async () => {
     const engine = await cachedEngine();
@@ -119,6 +131,10 @@ describe('cache ls', () => {
     expect(helper.spec.volumes.map((v) => v.target).sort()).toEqual([`${CACHE_HELPER.volumes}/${OLD_TREE}`, `${CACHE_HELPER.volumes}/${NEW_TREE}`]);
     expect(engine.removed).toEqual([helper.id]);
     expect(engine.builds.map((b) => b.tag)).toEqual(['d7y-build/cache-helper:1']);
+
+    expect(listing.hostCopies).toEqual([]);
+    const copy = await hostCopy();
+    expect((await listCache(engine, cacheDir)).hostCopies).toEqual([{ path: copy, sizeBytes: 6, lastUsed: expect.any(String) }]);
   });
 });
 
@@ -127,9 +143,12 @@ describe('cache prune', () => {
     const engine = await cachedEngine();
     const { mirror, aside, stale, held } = await mirrorCache();
     const staleBytes = (await stat(stale)).size;
+    const copy = await hostCopy();
     const result = await pruneCache(engine, cacheDir, { all: false });
     expect(engine.removedVolumes).toEqual([OLD_TREE]);
     expect(result.sparedVolumes).toEqual([{ name: NEW_TREE, usedBy: [engine.containers[0]!.id] }]);
+    // The copies of hosts stay: they keep themselves few.
+    expect(await readdir(path.dirname(copy))).toEqual([path.basename(copy)]);
     expect(result.removedPaths.sort()).toEqual([aside, stale].sort());
     expect(result.freedBytes).toBe(40 * MB + 100 + staleBytes);
     expect(await readdir(path.join(cacheDir, 'git'))).toEqual([path.basename(mirror)]);
@@ -150,8 +169,11 @@ describe('cache prune', () => {
 
   it('with --all, removes every cache volume no container has, and no other volume', async () => {
     const engine = await cachedEngine();
+    const copy = await hostCopy();
     const result = await pruneCache(engine, cacheDir, { all: true });
     expect(engine.removedVolumes.sort()).toEqual(['d7y-build-go-build', 'd7y-build-go-host', 'd7y-build-go-mod', OLD_TREE].sort());
+    expect(result.removedPaths).toEqual([copy]);
+    await expect(stat(copy)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(result.sparedVolumes.map((v) => v.name)).toEqual([NEW_TREE]);
     expect([...engine.volumes.keys()].sort()).toEqual([NEW_TREE, 'pgdata'].sort());
   });
