@@ -29,10 +29,15 @@ import { buildTimestamp, sharedGoArgs } from '../../toolchain/goflags';
 import { LOADCHECK_COMMAND } from '../../validate/loader';
 
 export async function collectArtifacts(ctx: BuildContext): Promise<void> {
-  const container = need(ctx.state.container, 'the container');
-  const source = need(ctx.state.source, 'the source');
   const staging = await makeTempDir('out');
   ctx.cleanups.push(() => rm(staging, { recursive: true, force: true }));
+  await collectInto(ctx, staging);
+}
+
+/** collect-artifacts into a staging directory the caller made, and removes. */
+export async function collectInto(ctx: BuildContext, staging: string): Promise<void> {
+  const container = need(ctx.state.container, 'the container');
+  const source = need(ctx.state.source, 'the source');
 
   // Named as getArchive(CONTAINER.out) names its entries: out/bin/…, out/plugins/….
   const entry = (p: string): string => inside(path.posix.dirname(CONTAINER.out), p);

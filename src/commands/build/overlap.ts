@@ -2,12 +2,16 @@
  * Steps that start work a later step needs, so that what does not depend on each other runs at once.
  * The table in steps.ts keeps its names and order; the later step waits for what was started.
  */
+import { rm } from 'node:fs/promises';
+import { makeTempDir } from '../../files';
 import { startBuilderImage } from '../../session/image';
 import { inBackground } from '../../session/background';
 import { need } from '../../session/session';
 import { resolveSource } from '../../session/source';
 import { compileAndStoreHost, compileHost, compilePlugins, containerCpus, hostBuildOf, hostFromCache } from './compile';
+import { collectInto, verifyArtifacts } from './artifacts';
 import type { BuildContext } from './state';
+import { validatePlugins } from './validate';
 
 /** resolve-source, with the builder image of --go-image made meanwhile (see startBuilderImage). */
 export async function resolveSourceBesideImage(ctx: BuildContext): Promise<void> {
@@ -46,4 +50,33 @@ export async function compileHostAfterPlugins(ctx: BuildContext): Promise<void> 
   // Taken from the host cache before the plugins compiled.
   if (ctx.state.hostCache !== undefined) return;
   await compileHost(ctx);
+}
+
+/**
+ * validate, with the artifacts coming out of the container and verified meanwhile: both only read
+ * what the compiles left in the container's out directory, which validation does not change.
+ * Nothing is installed before validate passed (install is after it); when it fails, what came out
+ * is dropped with the staging directory.
+ */
+export async function validateBesideArtifacts(ctx: BuildContext): Promise<void> {
+  const staging = await makeTempDir('out');
+  const collected = inBackground(ctx, () => collectInto(ctx, staging));
+  const verified = inBackground(ctx, async () => {
+    await collected.wait();
+    await verifyArtifacts(ctx);
+  });
+  ctx.state.artifacts = { collected, verified };
+  // In front of the work's own cleanups, so it runs after them: the directory goes once nothing writes into it.
+  ctx.cleanups.unshift(() => rm(staging, { recursive: true, force: true }));
+  await validatePlugins(ctx);
+}
+
+/** collect-artifacts: waits for the artifacts validate started collecting. */
+export async function collectAfterValidate(ctx: BuildContext): Promise<void> {
+  await need(ctx.state.artifacts, 'the artifacts started by validate').collected.wait();
+}
+
+/** verify: waits for the static check started once the artifacts were out. */
+export async function verifyAfterCollect(ctx: BuildContext): Promise<void> {
+  await need(ctx.state.artifacts, 'the artifacts started by validate').verified.wait();
 }

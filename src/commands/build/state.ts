@@ -32,6 +32,8 @@ export interface BuildState extends SourceState {
   /** Plugins (by name) that carry their own go.mod. */
   modulePlugins?: string[];
   validation?: ValidationFacts;
+  /** The artifacts' collection and their static check, started beside validate (see overlap.ts). */
+  artifacts?: { collected: Background<void>; verified: Background<void> };
   /** The static verdict of `verify` on the artifacts (an error message when it could not tell). */
   verification?: VerifyReport | { error: string };
   /** Artifacts as extracted from the container into a staging directory: the host, its loader check, and the plugins in spec order. */

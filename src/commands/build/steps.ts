@@ -2,7 +2,7 @@
  * The build, in order. Each step reads what the earlier ones put in ctx.state and adds its own;
  * cleanups they register (container, temp dirs) run after the last step or the first failure. Some
  * start work a later step waits for (overlap.ts): the builder image of --go-image while the source
- * resolves, the host while the plugins compile.
+ * resolves, the host while the plugins compile, the artifacts' collection while the plugins validate.
  */
 import { checkApi } from './api';
 import { collectArtifacts, install, verifyArtifacts } from './artifacts';
@@ -12,7 +12,14 @@ import type { BuildContext } from './state';
 import { prepareImage } from '../../session/image';
 import { buildRuntimeImage, pushRuntimeImage } from './image';
 import { checkInputs, checkSources } from './inputs';
-import { compileHostAfterPlugins, compilePluginsBesideHost, resolveSourceBesideImage } from './overlap';
+import {
+  collectAfterValidate,
+  compileHostAfterPlugins,
+  compilePluginsBesideHost,
+  resolveSourceBesideImage,
+  validateBesideArtifacts,
+  verifyAfterCollect,
+} from './overlap';
 import type { BuildSpec } from '../../config';
 import type { Step } from '../../session/runner';
 import { validatePlugins } from './validate';
@@ -27,9 +34,9 @@ export const BUILD_STEPS: ReadonlyArray<Step<BuildContext>> = [
   { name: 'check-dependencies', run: checkDependencies }, // only plugins with their own go.mod
   { name: 'compile-plugins', run: compilePluginsBesideHost }, // the host from its cache first, or its compile beside them
   { name: 'compile-host', run: compileHostAfterPlugins },
-  { name: 'validate', run: validatePlugins }, // `<host> plugin` in the container, output parsed
-  { name: 'collect-artifacts', run: collectArtifacts },
-  { name: 'verify', run: verifyArtifacts }, // the static check of d7y-build verify, recorded in manifest.json
+  { name: 'validate', run: validateBesideArtifacts }, // `<host> plugin` in the container, output parsed; the artifacts come out meanwhile
+  { name: 'collect-artifacts', run: collectAfterValidate },
+  { name: 'verify', run: verifyAfterCollect }, // the static check of d7y-build verify, recorded in manifest.json
   { name: 'install', run: install }, // --out and --plugins-dir together, under install locks, atomically
 ];
 

@@ -2,19 +2,22 @@
  * Work started ahead of the step that needs it, over the fake engine: the builder image of
  * --go-image while the source resolves, the host's compile beside the plugins'.
  */
+import { readdir, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BuildContext } from '../../../src/commands/build/state';
 import type { BuildFlags } from '../../../src/config';
-import { CompileError, GoImageError, SourceError } from '../../../src/errors';
+import { CompileError, GoImageError, SourceError, ValidationError } from '../../../src/errors';
 import { CONTAINER } from '../../../src/session/layout';
 import { PipelineError, runSteps } from '../../../src/session/runner';
 import { BUILD_STEPS } from '../../../src/commands/build/steps';
 import type { FakeEngine } from '../fake-engine';
-import { buildingEngine, cleanUp, contextOf, GO_IMAGE, runBefore, runStep, specOf, useWorld } from './harness';
+import { buildingEngine, cleanUp, contextOf, GO_IMAGE, LOADED_LINE, PLUGIN, runBefore, runStep, specOf, useWorld } from './harness';
 
 const BUILD_SH = CONTAINER.tools.buildSh;
 
-const world = useWorld();
+const world = useWorld({ clearTargets: true });
 let ctx: BuildContext | undefined;
 
 function context(engine: FakeEngine, flags: BuildFlags = {}): BuildContext {
@@ -178,5 +181,45 @@ describe('the host beside the plugins', () => {
       ['compile-plugins', 'done'],
       ['compile-host', 'failed'],
     ]);
+  });
+});
+
+describe('the artifacts beside validate', () => {
+  /** This process's staging directories for artifacts (makeTempDir('out')). */
+  const stagingDirs = async () => (await readdir(os.tmpdir())).filter((n) => n.startsWith(`d7y-build-${process.pid}-out-`));
+
+  it('come out of the container while the plugins validate, and are installed after', async () => {
+    let askedWhileValidating = false;
+    const engine = buildingEngine().onExec([BUILD_SH, 'validate'], async () => {
+      // validate answers once the artifacts were asked for (or after a second): the two run at once.
+      for (let i = 0; i < 200 && engine.archiveReads.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      askedWhileValidating = engine.archiveReads.length > 0;
+      return { stdout: LOADED_LINE, stderr: '' };
+    });
+    const c = context(engine);
+    const timings = await runSteps(BUILD_STEPS, c);
+    expect(askedWhileValidating).toBe(true);
+    expect(engine.archiveReads).toEqual([CONTAINER.out]);
+    expect(timings.slice(-4).map((t) => [t.name, t.status])).toEqual([
+      ['validate', 'done'],
+      ['collect-artifacts', 'done'],
+      ['verify', 'done'],
+      ['install', 'done'],
+    ]);
+    expect(c.state.verification).toBeDefined();
+    expect(await readFile(path.join(world.plugins, PLUGIN.file), 'utf8')).toBe('plugin binary');
+    expect(await stagingDirs()).toEqual([]);
+  });
+
+  it("fail with validate's error, install nothing, and leave no staging directory", async () => {
+    const engine = buildingEngine().onExec([BUILD_SH, 'validate'], { exitCode: 2, stderr: 'panic: plugin init\n' });
+    const c = context(engine);
+    const { error, timings } = (await runSteps(BUILD_STEPS, c).catch((e: unknown) => e)) as PipelineError;
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error.step).toBe('validate');
+    expect(timings.at(-1)).toMatchObject({ name: 'validate', status: 'failed' });
+    await expect(readdir(world.plugins)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await stagingDirs()).toEqual([]);
+    expect(c.cleanups).toEqual([]);
   });
 });
