@@ -4,7 +4,7 @@
 // can tell from the syntax and says so when it can't.
 //
 //	d7y-apicheck iface <dir> <Iface>                          the interface, as JSON
-//	d7y-apicheck plugin <dir> <Iface> <import path> <plugin>  the plugin's value against it, as JSON
+//	d7y-apicheck plugin <dir> <Iface> <import path> <plugin>...  each plugin's value against it, one JSON line each
 //
 // Standard library only, as of Go 1.15: it is built with every Go the builder image may have.
 package main
@@ -109,8 +109,8 @@ type method struct {
 	// code written outside the package.
 	Qualified string `json:"qualified"`
 	key       string
-	file   *ast.File
-	ftype  *ast.FuncType
+	file      *ast.File
+	ftype     *ast.FuncType
 }
 
 type ifaceOut struct {
@@ -304,6 +304,8 @@ type pluginOut struct {
 	Undecided string   `json:"undecided,omitempty"`
 	Missing   []method `json:"missing,omitempty"`
 	Differing []diff   `json:"differing,omitempty"`
+	// Why the plugin could not be read at all (its sources don't parse); nothing else is set then.
+	Error string `json:"error,omitempty"`
 }
 
 type diff struct {
@@ -486,6 +488,18 @@ func (p *pkg) methodsOf(name string, pointer bool) (map[string]method, error) {
 	return out, nil
 }
 
+// checkDir is checkPlugin on the plugin in dir, with what went wrong as its Error.
+func checkDir(iface *pkg, ifaceName string, dir string) pluginOut {
+	plugin, err := load(dir, "main")
+	if err == nil {
+		var out pluginOut
+		if out, err = checkPlugin(iface, ifaceName, plugin); err == nil {
+			return out
+		}
+	}
+	return pluginOut{Error: err.Error()}
+}
+
 func checkPlugin(iface *pkg, ifaceName string, plugin *pkg) (pluginOut, error) {
 	want, err := iface.interfaceMethods(ifaceName)
 	if err != nil {
@@ -550,20 +564,18 @@ func run(args []string) error {
 			})
 		}
 		return enc.Encode(ifaceOut{Package: p.name, Methods: methods, Imports: used})
-	case len(args) == 5 && args[0] == "plugin":
+	case len(args) >= 5 && args[0] == "plugin":
 		iface, err := load(args[1], args[3])
 		if err != nil {
 			return err
 		}
-		plugin, err := load(args[4], "main")
-		if err != nil {
-			return err
+		// One line per plugin, in order; a plugin that can't be read gets its error, the others their reports.
+		for _, dir := range args[4:] {
+			if err := enc.Encode(checkDir(iface, args[2], dir)); err != nil {
+				return err
+			}
 		}
-		out, err := checkPlugin(iface, args[2], plugin)
-		if err != nil {
-			return err
-		}
-		return enc.Encode(out)
+		return nil
 	}
-	return errors.New("usage: d7y-apicheck iface <dir> <Iface> | plugin <dir> <Iface> <import path> <plugin dir>")
+	return errors.New("usage: d7y-apicheck iface <dir> <Iface> | plugin <dir> <Iface> <import path> <plugin dir>...")
 }

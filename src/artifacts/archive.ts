@@ -27,23 +27,38 @@ export interface PackOptions {
 
 /** A tar stream of dir's contents, owned by the build user. */
 export function packDirectory(dir: string, options: PackOptions): Readable {
-  const parents = tarStream.pack();
-  if (options.parents) {
-    const names = options.prefix.split('/').slice(0, -1);
-    for (let i = 1; i <= names.length; i++) {
-      parents.entry({ name: names.slice(0, i).join('/'), type: 'directory', mode: 0o755, uid: CONTAINER.user.uid, gid: CONTAINER.user.gid });
+  return packDirectories([{ dir, ...options }]);
+}
+
+/** One tar stream of several directories' contents, one after the other, each under its own prefix. */
+export function packDirectories(parts: Array<PackOptions & { dir: string }>): Readable {
+  const pack = tarStream.pack();
+  const add = (i: number): void => {
+    const part = parts[i];
+    if (part === undefined) {
+      pack.finalize();
+      return;
     }
-  }
-  const pack = tarFs.pack(dir, {
-    pack: parents,
-    ignore: (name) => options.ignore?.(path.relative(dir, name).split(path.sep).join('/')) ?? false,
-    map: (header) => {
-      header.name = path.posix.join(options.prefix, header.name);
-      header.uid = CONTAINER.user.uid;
-      header.gid = CONTAINER.user.gid;
-      return header;
-    },
-  });
+    if (part.parents) {
+      const names = part.prefix.split('/').slice(0, -1);
+      for (let n = 1; n <= names.length; n++) {
+        pack.entry({ name: names.slice(0, n).join('/'), type: 'directory', mode: 0o755, uid: CONTAINER.user.uid, gid: CONTAINER.user.gid });
+      }
+    }
+    tarFs.pack(part.dir, {
+      pack,
+      finalize: false,
+      finish: () => add(i + 1),
+      ignore: (name) => part.ignore?.(path.relative(part.dir, name).split(path.sep).join('/')) ?? false,
+      map: (header) => {
+        header.name = path.posix.join(part.prefix, header.name);
+        header.uid = CONTAINER.user.uid;
+        header.gid = CONTAINER.user.gid;
+        return header;
+      },
+    });
+  };
+  add(0);
   // tar-stream's streamx Readable is what dockerode pipes from; Node's type is close enough.
   return pack as unknown as Readable;
 }

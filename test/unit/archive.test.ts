@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { extractExpected, packDirectory, UnexpectedEntryError } from '../../src/artifacts/archive';
+import { extractExpected, packDirectories, packDirectory, UnexpectedEntryError } from '../../src/artifacts/archive';
 import { CONTAINER } from '../../src/session/layout';
 
 interface Entry {
@@ -253,6 +253,28 @@ describe('packDirectory', () => {
       ['src', 'directory', CONTAINER.user.uid, CONTAINER.user.gid],
       ['src/t-run-1', 'directory', CONTAINER.user.uid, CONTAINER.user.gid],
       ['src/t-run-1/go.mod', 'file', CONTAINER.user.uid, CONTAINER.user.gid],
+    ]);
+  });
+
+  it('packs several directories into one stream, each under its prefix with its own ignore', async () => {
+    const a = path.join(tmp, 'a');
+    const b = path.join(tmp, 'b');
+    await mkdir(a, { recursive: true });
+    await mkdir(b, { recursive: true });
+    await writeFile(path.join(a, 'a.go'), 'package main // a\n');
+    await writeFile(path.join(a, 'notes.txt'), 'left out');
+    await writeFile(path.join(b, 'b.go'), 'package main // b\n');
+    const entries = await readTar(
+      packDirectories([
+        { dir: a, prefix: 'plugins/a', ignore: (rel) => rel === 'notes.txt' },
+        { dir: b, prefix: 'plugins/b' },
+      ]),
+    );
+    expect(entries.map((e) => [e.header.name.replace(/\/$/, ''), e.content])).toEqual([
+      ['plugins/a', expect.anything()],
+      ['plugins/a/a.go', 'package main // a\n'],
+      ['plugins/b', expect.anything()],
+      ['plugins/b/b.go', 'package main // b\n'],
     ]);
   });
 

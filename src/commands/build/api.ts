@@ -17,6 +17,23 @@ export interface ApiReport {
   undecided?: string;
   missing?: Array<{ name: string; source: string }>;
   differing?: Array<{ name: string; want: string; got: string }>;
+  /** The plugin's sources could not be read (they don't parse). */
+  error?: string;
+}
+
+/** `d7y-apicheck plugin`'s lines, one report each; undefined for a line that is not one. Pure. */
+export function parseReports(stdout: string): Array<ApiReport | undefined> {
+  return stdout
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      try {
+        const report: unknown = JSON.parse(line);
+        return typeof report === 'object' && report !== null && !Array.isArray(report) ? (report as ApiReport) : undefined;
+      } catch {
+        return undefined;
+      }
+    });
 }
 
 export function apiProblems(report: ApiReport): MethodProblems {
@@ -28,30 +45,21 @@ export async function checkApi(ctx: BuildContext): Promise<void> {
   const source = need(ctx.state.source, 'the source');
   const { loader } = source;
   const iface = `${loader.importPath}.${loader.iface}`;
-  // The checks only read the sources: all at once, their answers looked at in the plugins' order.
-  const results = await Promise.all(
-    ctx.spec.plugins.map((plugin) =>
-      container.exec([
-        CONTAINER.tools.apicheck,
-        'plugin',
-        path.posix.join(CONTAINER.dragonfly, loader.dir),
-        loader.iface,
-        loader.importPath,
-        path.posix.join(CONTAINER.pluginSources, plugin.name),
-      ]),
-    ),
-  );
+  // One process reads the loader's package once and prints a report per plugin, in their order.
+  const result = await container.exec([
+    CONTAINER.tools.apicheck,
+    'plugin',
+    path.posix.join(CONTAINER.dragonfly, loader.dir),
+    loader.iface,
+    loader.importPath,
+    ...ctx.spec.plugins.map((plugin) => path.posix.join(CONTAINER.pluginSources, plugin.name)),
+  ]);
+  const reports = result.exitCode === 0 ? parseReports(result.stdout) : [];
   for (const [i, plugin] of ctx.spec.plugins.entries()) {
-    const result = results[i]!;
-    let report: ApiReport | undefined;
-    try {
-      report = result.exitCode === 0 ? (JSON.parse(result.stdout) as ApiReport) : undefined;
-    } catch {
-      report = undefined;
-    }
-    if (report === undefined) {
+    const report = reports.length === ctx.spec.plugins.length ? reports[i] : undefined;
+    if (report === undefined || report.error !== undefined) {
       // Sources go cannot parse: the compile that follows says where, better than this check could.
-      ctx.log.warn(`cannot read ${plugin.name}'s methods before compiling: ${(result.stderr || result.stdout).trim()}`);
+      ctx.log.warn(`cannot read ${plugin.name}'s methods before compiling: ${report?.error ?? (result.stderr || result.stdout).trim()}`);
       continue;
     }
     if (report.undecided !== undefined) {

@@ -6,7 +6,7 @@
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { packDirectory } from '../../artifacts/archive';
+import { packDirectories, packDirectory } from '../../artifacts/archive';
 import { sourcesDigest } from '../../artifacts/plugin-sources';
 import { GoImageError, InternalError } from '../../errors';
 import { makeTempDir } from '../../files';
@@ -148,23 +148,19 @@ async function uploadPlugins(ctx: BuildContext): Promise<void> {
   const container = need(ctx.state.container, 'the container');
   const sources = need(ctx.state.pluginSources, 'the plugin sources');
   const modulePlugins = pluginsWithGoMod(ctx);
-  // Each plugin into its own directory: all at once.
-  const sent = await Promise.all(
-    ctx.spec.plugins.map(async (plugin) => {
-      const context = need(sources.get(plugin.name), `the sources of ${plugin.name}`);
-      const dest = path.posix.join(CONTAINER.pluginSources, plugin.name);
-      // Hashed as they are sent, for the provenance: what the plugin was built from.
-      const [digest] = await Promise.all([
-        sourcesDigest(context),
-        container.putArchive(packDirectory(context.dir, { prefix: inside(CONTAINER.work, dest), ignore: (rel) => !context.entries.has(rel) }), CONTAINER.work),
-      ]);
-      return { plugin, dest, digest };
-    }),
+  // Every plugin into its own directory, in one stream; each hashed meanwhile, for the provenance: what it was built from.
+  const sent = ctx.spec.plugins.map((plugin) => {
+    const context = need(sources.get(plugin.name), `the sources of ${plugin.name}`);
+    return { plugin, context, dest: path.posix.join(CONTAINER.pluginSources, plugin.name) };
+  });
+  const stream = packDirectories(
+    sent.map(({ context, dest }) => ({ dir: context.dir, prefix: inside(CONTAINER.work, dest), ignore: (rel) => !context.entries.has(rel) })),
   );
+  const [digests] = await Promise.all([Promise.all(sent.map(({ context }) => sourcesDigest(context))), container.putArchive(stream, CONTAINER.work)]);
   for (const { plugin, dest } of sent) {
     const note = modulePlugins.includes(plugin.name) ? ' (own go.mod: built in a workspace with Dragonfly)' : '';
     ctx.log.info(`${plugin.dir} → ${dest}${note}`);
   }
   ctx.state.modulePlugins = modulePlugins;
-  ctx.state.sourcesSha256 = new Map(sent.map((s) => [s.plugin.name, s.digest]));
+  ctx.state.sourcesSha256 = new Map(sent.map((s, i) => [s.plugin.name, digests[i]!]));
 }

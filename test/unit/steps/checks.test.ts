@@ -3,6 +3,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GO_LIST_FORMAT } from '../../../src/commands/build/deps';
+import { parseReports } from '../../../src/commands/build/api';
 import type { BuildContext } from '../../../src/commands/build/state';
 import type { BuildFlags } from '../../../src/config';
 import { DependencyConflictError, UsageError, ValidationError } from '../../../src/errors';
@@ -20,8 +21,9 @@ afterEach(async () => {
 });
 
 /** Runs the steps before `step`, then `step`: its outcome, or what it threw. */
-async function upTo(engine: FakeEngine, step: string, flags: BuildFlags = {}): Promise<unknown> {
+async function upTo(engine: FakeEngine, step: string, flags: BuildFlags = {}, adjust?: (c: BuildContext) => void): Promise<unknown> {
   ctx = contextOf(engine, specOf(world, flags));
+  adjust?.(ctx);
   await runBefore(ctx, step);
   return runStep(ctx, step).catch((e: unknown) => e);
 }
@@ -58,6 +60,17 @@ describe('check-api', () => {
   it('leaves sources it cannot read to the compile: a warning, no error', async () => {
     const engine = buildingEngine().onExec([APICHECK, 'plugin'], { exitCode: 1, stderr: 'main.go:1:1: expected package' });
     expect(await upTo(engine, 'check-api')).toBeUndefined();
+  });
+
+  it("reads every plugin in one process; a plugin's own read error is a warning naming it", async () => {
+    const engine = buildingEngine().onExec([APICHECK, 'plugin'], { stdout: '{"error":"main.go:3:1: expected declaration"}\n' });
+    const warnings: string[] = [];
+    const err = await upTo(engine, 'check-api', {}, (c) => (c.log = { ...c.log, warn: (m: string) => warnings.push(m) }));
+    expect(err).toBeUndefined();
+    expect(warnings).toEqual([`cannot read ${PLUGIN.name}'s methods before compiling: main.go:3:1: expected declaration`]);
+    const checks = engine.execsOf([APICHECK, 'plugin']);
+    expect(checks).toHaveLength(1);
+    expect(checks[0]!.cmd.at(-1)).toBe(`${CONTAINER.pluginSources}/${PLUGIN.name}`);
   });
 });
 
@@ -100,5 +113,17 @@ describe('verify', () => {
     expect(await upTo(buildingEngine(), 'verify')).toBeUndefined();
     // The fake's artifacts are no ELF files: verify cannot tell, and says so in the state.
     expect(ctx!.state.verification).toEqual({ error: expect.any(String) });
+  });
+});
+
+describe('parseReports', () => {
+  it('reads one report per line, and nothing of a line that is not one', () => {
+    expect(parseReports('{"valueType":"*main.a"}\n\n{"error":"x"}\nnot json\n[1]\nnull\n')).toEqual([
+      { valueType: '*main.a' },
+      { error: 'x' },
+      undefined,
+      undefined,
+      undefined,
+    ]);
   });
 });
