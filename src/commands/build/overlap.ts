@@ -8,7 +8,7 @@ import { startBuilderImage } from '../../session/image';
 import { inBackground } from '../../session/background';
 import { need } from '../../session/session';
 import { resolveSource } from '../../session/source';
-import { compileAndStoreHost, compileHost, compilePlugins, containerCpus, hostBuildOf, hostFromCache } from './compile';
+import { compileAndStoreHost, compileHost, compilePlugins, containerCpus, hostBuildOf, hostFromCache, pluginConcurrency } from './compile';
 import { collectInto, verifyArtifacts } from './artifacts';
 import type { BuildContext } from './state';
 import { validatePlugins } from './validate';
@@ -34,11 +34,19 @@ export function hostBesidePlugins(ctx: BuildContext): boolean {
 /**
  * compile-plugins, with the host looked up in the host cache first when hostBesidePlugins: a hit
  * leaves nothing to compile but the plugins, on every CPU; on a miss the host's compile starts
- * beside theirs, on a CPU of its own.
+ * beside theirs, on a CPU of its own. When that CPU would change nothing (one plugin, say), the
+ * plugins do not wait for the lookup: it runs beside them, and a miss compiles the host there.
  */
 export async function compilePluginsBesideHost(ctx: BuildContext): Promise<void> {
   if (!hostBesidePlugins(ctx)) return compilePlugins(ctx);
   const host = hostBuildOf(ctx);
+  const cpus = (reserved: number) => pluginConcurrency(ctx.spec.plugins.length, ctx.spec.limits.nanoCpus, ctx.state.engine?.cpus, reserved);
+  if (cpus(0) === cpus(1)) {
+    ctx.state.hostBuild = inBackground(ctx, async () => {
+      if (!(await hostFromCache(ctx, host))) await compileAndStoreHost(ctx, host);
+    });
+    return compilePlugins(ctx);
+  }
   if (await hostFromCache(ctx, host)) return compilePlugins(ctx);
   ctx.state.hostBuild = inBackground(ctx, () => compileAndStoreHost(ctx, host));
   await compilePlugins(ctx, true);

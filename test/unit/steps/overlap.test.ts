@@ -97,15 +97,18 @@ describe('the builder image of --go-image', () => {
 describe('the host beside the plugins', () => {
   const HOST_CACHE_GET = [BUILD_SH, 'host-cache', 'get'];
 
-  it('is looked up in the host cache, and on a miss starts compiling before the plugins; compile-host waits for it', async () => {
+  it('is looked up in the host cache while the one plugin compiles, and on a miss compiles beside it; compile-host waits for it', async () => {
     const engine = buildingEngine();
     const c = context(engine);
     await runBefore(c, 'compile-plugins');
     await runStep(c, 'compile-plugins');
+    // The plugin's compile did not wait for the lookup: it started before the host's, which only a miss starts.
+    const lookup = engine.execs.findIndex((e) => e.cmd.join(' ').startsWith(HOST_CACHE_GET.join(' ')));
+    const plugin = engine.execs.findIndex((e) => e.cmd[0] === BUILD_SH && e.cmd[1] === 'plugin');
+    expect(Math.max(lookup, plugin)).toBeLessThan(engine.execs.findIndex((e) => e.cmd[0] === BUILD_SH && e.cmd[1] === 'host'));
     expect(engine.execsOf(HOST_CACHE_GET)).toHaveLength(1);
-    expect(builds(engine)).toEqual(['host', 'plugin']);
     await runStep(c, 'compile-host');
-    expect(builds(engine)).toEqual(['host', 'plugin']);
+    expect(builds(engine)).toEqual(['plugin', 'host']);
     expect(engine.execsOf(HOST_CACHE_GET)).toHaveLength(1);
     expect(engine.execsOf([BUILD_SH, 'host-cache', 'put'])).toHaveLength(1);
     expect(c.state.hostCache).toMatchObject({ host: 'miss' });
