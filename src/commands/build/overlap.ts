@@ -9,7 +9,7 @@ import { inBackground } from '../../session/background';
 import { need } from '../../session/session';
 import { resolveSource } from '../../session/source';
 import { compileAndStoreHost, compileHost, compilePlugins, containerCpus, hostBuildOf, hostFromCache, pluginConcurrency } from './compile';
-import { collectInto, verifyArtifacts } from './artifacts';
+import { collectInto, install, verifyArtifacts } from './artifacts';
 import type { BuildContext } from './state';
 import { validatePlugins } from './validate';
 
@@ -87,4 +87,15 @@ export async function collectAfterValidate(ctx: BuildContext): Promise<void> {
 /** verify: waits for the static check started once the artifacts were out. */
 export async function verifyAfterCollect(ctx: BuildContext): Promise<void> {
   await need(ctx.state.artifacts, 'the artifacts started by validate').verified.wait();
+}
+
+/**
+ * install, with the container removed meanwhile: nothing runs in it once the artifacts are out and
+ * validated (and the image, with --image, built from them). Not under --keep; and not in watch
+ * mode, whose rounds go on in the container (its steps keep the plain install).
+ */
+export async function installBesideRemoval(ctx: BuildContext): Promise<void> {
+  const container = ctx.state.container;
+  if (container !== undefined && !ctx.keep) inBackground(ctx, () => container.remove());
+  await install(ctx);
 }

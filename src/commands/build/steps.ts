@@ -16,6 +16,7 @@ import {
   collectAfterValidate,
   compileHostAfterPlugins,
   compilePluginsBesideHost,
+  installBesideRemoval,
   resolveSourceBesideImage,
   validateBesideArtifacts,
   verifyAfterCollect,
@@ -57,12 +58,13 @@ export const ROUND_STEPS: ReadonlyArray<Step<BuildContext>> = [
 ];
 
 /**
- * The steps of a build with --image (and --push): the image steps go before install, so a build
- * whose image fails or is refused by the registry installs nothing, and install stays last.
+ * The steps of a build (not a watch): BUILD_STEPS, whose install removes the container meanwhile.
+ * With --image (and --push), the image steps go before install, so a build whose image fails or is
+ * refused by the registry installs nothing, and install stays last.
  */
 export function buildSteps(spec: Pick<BuildSpec, 'image' | 'push'>): ReadonlyArray<Step<BuildContext>> {
-  if (spec.image === undefined) return BUILD_STEPS;
-  const image: Array<Step<BuildContext>> = [{ name: 'build-image', run: buildRuntimeImage }]; // the host and plugins just built with the libraries they load, run once
-  if (spec.push) image.push({ name: 'push-image', run: pushRuntimeImage }); // to the registry --image names; the local image stays
-  return [...BUILD_STEPS.slice(0, -1), ...image, BUILD_STEPS[BUILD_STEPS.length - 1]!];
+  const image: Array<Step<BuildContext>> = [];
+  if (spec.image !== undefined) image.push({ name: 'build-image', run: buildRuntimeImage }); // the host and plugins just built with the libraries they load, run once
+  if (spec.image !== undefined && spec.push) image.push({ name: 'push-image', run: pushRuntimeImage }); // to the registry --image names; the local image stays
+  return [...BUILD_STEPS.slice(0, -1), ...image, { name: 'install', run: installBesideRemoval }]; // the container, no longer needed, removed meanwhile
 }

@@ -110,9 +110,9 @@ describe('--image and --push on the command line', () => {
     expect(err.hint).toMatch(/^pass --image <name:tag> too/);
   });
 
-  it('puts the image steps before install, which stays last; without --image the table is unchanged', () => {
+  it("puts the image steps before install, which stays last; without --image the table's names are unchanged", () => {
     const names = (spec: { image?: string; push: boolean }) => buildSteps({ image: spec.image, push: spec.push }).map((s) => s.name);
-    expect(buildSteps({ image: undefined, push: false })).toBe(BUILD_STEPS);
+    expect(names({ image: undefined, push: false })).toEqual(BUILD_STEPS.map((s) => s.name));
     expect(names({ image: REF, push: false }).slice(-3)).toEqual(['verify', 'build-image', 'install']);
     expect(names({ image: REF, push: true }).slice(-4)).toEqual(['verify', 'build-image', 'push-image', 'install']);
   });

@@ -11,7 +11,7 @@ import type { BuildFlags } from '../../../src/config';
 import { CompileError, GoImageError, SourceError, ValidationError } from '../../../src/errors';
 import { CONTAINER } from '../../../src/session/layout';
 import { PipelineError, runSteps } from '../../../src/session/runner';
-import { BUILD_STEPS } from '../../../src/commands/build/steps';
+import { BUILD_STEPS, buildSteps } from '../../../src/commands/build/steps';
 import type { FakeEngine } from '../fake-engine';
 import { buildingEngine, cleanUp, contextOf, GO_IMAGE, LOADED_LINE, PLUGIN, runBefore, runStep, specOf, useWorld } from './harness';
 
@@ -224,5 +224,35 @@ describe('the artifacts beside validate', () => {
     await expect(readdir(world.plugins)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(await stagingDirs()).toEqual([]);
     expect(c.cleanups).toEqual([]);
+  });
+});
+
+describe('the container beside install', () => {
+  it('is removed while install writes, once, and the build installs', async () => {
+    const engine = buildingEngine();
+    const c = context(engine);
+    let removedBeforeInstallEnded = false;
+    const steps = buildSteps({ image: undefined, push: false }).map((step) =>
+      step.name !== 'install'
+        ? step
+        : {
+            ...step,
+            run: async (ctx: BuildContext) => {
+              await step.run(ctx);
+              removedBeforeInstallEnded = engine.removed.length > 0;
+            },
+          },
+    );
+    await runSteps(steps, c);
+    expect(removedBeforeInstallEnded).toBe(true);
+    expect(engine.removed).toEqual([engine.containers[0]!.id]);
+    expect(await readFile(path.join(world.plugins, PLUGIN.file), 'utf8')).toBe('plugin binary');
+  });
+
+  it('is kept with --keep', async () => {
+    const engine = buildingEngine();
+    const c = context(engine, { keep: true });
+    await runSteps(buildSteps({ image: undefined, push: false }), c);
+    expect(engine.removed).toEqual([]);
   });
 });
