@@ -37,13 +37,16 @@ const outArg = process.argv.indexOf('--outdir');
 const dist = outArg === -1 ? 'dist' : process.argv[outArg + 1];
 const bin = path.join(dist, 'd7y-build.cjs');
 const cliDir = path.join(dist, 'cli');
-const yamlFile = 'yaml.cjs';
-
-/** The CLI's `require('yaml')` loads dist/cli/yaml.cjs: every file of the CLI is in dist/cli/. */
-const yamlApart = {
-  name: 'yaml-apart',
+/**
+ * Packages the CLI requires only now and then, each bundled into a file of its own in dist/cli/
+ * (every file of the CLI is there) and required from it: yaml, when a config file is there to read
+ * (config-files.ts), and ssh2, for an ssh:// engine (see lazyDockerParts).
+ */
+const APART = ['yaml', 'ssh2'];
+const apart = {
+  name: 'apart',
   setup(b) {
-    b.onResolve({ filter: /^yaml$/ }, () => ({ path: `./${yamlFile}`, external: true }));
+    b.onResolve({ filter: new RegExp(`^(${APART.join('|')})$`) }, (args) => ({ path: `./${args.path}.cjs`, external: true }));
   },
 };
 
@@ -65,6 +68,44 @@ const lazyChildProcess = {
   },
 };
 
+/**
+ * Transports and features of dockerode that d7y-build uses rarely or never, loaded when dockerode is
+ * loaded: its BuildKit session support and output decoder (gRPC and protobuf, for builds with
+ * `version: "2"`, which d7y-build never asks for) and docker-modem's SSH transport (ssh2, for
+ * ssh:// engines). Their copies in the CLI load them on first call instead: the BuildKit parts as
+ * chunks of their own (their callers take callbacks), the transport by a require of
+ * dist/cli/ssh2.cjs (its caller wants an agent back at once).
+ */
+const lazyDockerParts = {
+  name: 'lazy-docker-parts',
+  setup(b) {
+    const dockerode = /[\\/]node_modules[\\/]dockerode[\\/]lib[\\/]docker\.js$/;
+    const parts = [
+      { importer: dockerode, request: './session', exports: "function (...args) { import('./session.js').then((m) => (m.default ?? m)(...args)); }" },
+      // Only its followProgress is used, with a callback; protobufjs comes with it.
+      {
+        importer: dockerode,
+        request: './buildkit',
+        exports: "{ followProgress(...args) { import('./buildkit.js').then((m) => (m.default ?? m).followProgress(...args)); } }",
+      },
+      {
+        importer: /[\\/]node_modules[\\/]docker-modem[\\/]lib[\\/]modem\.js$/,
+        request: './ssh',
+        exports: "function (...args) { return require('./ssh.js')(...args); }",
+      },
+    ];
+    b.onResolve({ filter: /^\.\/(session|buildkit|ssh)$/ }, (args) => {
+      const part = parts.find((p) => p.request === args.path && p.importer.test(args.importer));
+      return part && { path: path.join(path.dirname(args.importer), `${args.path}.js`), namespace: 'lazy-docker-parts', pluginData: part };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-docker-parts' }, (args) => ({
+      contents: `module.exports = ${args.pluginData.exports};`,
+      resolveDir: path.dirname(args.path),
+      loader: 'js',
+    }));
+  },
+};
+
 /** The CLI, split as ES modules in memory, then each file written as CommonJS. */
 async function buildCli() {
   const split = await build({
@@ -77,7 +118,7 @@ async function buildCli() {
     format: 'esm',
     sourcemap: 'inline',
     write: false,
-    plugins: [yamlApart, lazyChildProcess],
+    plugins: [apart, lazyChildProcess, lazyDockerParts],
   });
   await mkdir(cliDir, { recursive: true });
   await Promise.all(
@@ -104,12 +145,14 @@ async function buildCli() {
 await rm(dist, { recursive: true, force: true });
 await Promise.all([
   buildCli(),
-  build({
-    ...common,
-    stdin: { contents: "module.exports = require('yaml');", resolveDir: '.', sourcefile: 'yaml-entry.cjs' },
-    outfile: path.join(cliDir, yamlFile),
-    format: 'cjs',
-  }),
+  ...APART.map((name) =>
+    build({
+      ...common,
+      stdin: { contents: `module.exports = require('${name}');`, resolveDir: '.', sourcefile: `${name}-entry.cjs` },
+      outfile: path.join(cliDir, `${name}.cjs`),
+      format: 'cjs',
+    }),
+  ),
   build({ ...common, entryPoints: ['src/index.ts'], outfile: path.join(dist, 'index.cjs'), format: 'cjs' }),
 ]);
 await writeFile(bin, "#!/usr/bin/env node\n'use strict';\nrequire('./cli/main.cjs');\n");

@@ -5,7 +5,7 @@
  * client, node:crypto, node:child_process. Bundled for real by scripts/bundle.mjs into a directory
  * of its own, then run by Node with a preload that records what the process loaded.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,19 +32,22 @@ afterAll(async () => {
 
 interface Loaded {
   stdout: string;
+  stderr: string;
+  status: number | null;
   builtins: string[];
   files: string[];
   /** The sources of the bundle's files that were loaded, from their source maps. */
   sources: string[];
 }
 
-async function start(args: string[]): Promise<Loaded> {
+async function start(args: string[], env: Record<string, string> = {}): Promise<Loaded> {
   const record = path.join(dir, `record-${++runs}.json`);
-  const stdout = execFileSync(process.execPath, ['--require', path.join(dir, 'record.cjs'), cli, ...args], {
+  const run = spawnSync(process.execPath, ['--require', path.join(dir, 'record.cjs'), cli, ...args], {
     cwd: dir,
-    env: { ...process.env, D7Y_RECORD: record },
+    env: { ...process.env, ...env, D7Y_RECORD: record },
     encoding: 'utf8',
   });
+  const { stdout, stderr, status } = run;
   const { builtins, files } = JSON.parse(await readFile(record, 'utf8')) as { builtins: string[]; files: string[] };
   const bundled = files.filter((f) => f.startsWith(path.join(dir, 'dist', 'cli') + path.sep));
   // A source map names its sources relative to the file it maps; here, relative to the project.
@@ -54,7 +57,7 @@ async function start(args: string[]): Promise<Loaded> {
       return map.sources.map((s) => path.relative(root, path.resolve(path.dirname(f), s)));
     }),
   );
-  return { stdout, builtins, files: bundled.map((f) => path.basename(f)), sources: sources.flat() };
+  return { stdout, stderr, status, builtins, files: bundled.map((f) => path.basename(f)), sources: sources.flat() };
 }
 
 describe('what the bundled CLI loads to start', () => {
@@ -71,6 +74,23 @@ describe('what the bundled CLI loads to start', () => {
       expect(loaded.builtins).not.toContain('NativeModule child_process');
     });
   }
+
+  it("a command that talks to the engine loads its client, without dockerode's BuildKit session or the SSH transport", async () => {
+    const loaded = await start(['cache', 'ls'], { DOCKER_HOST: `unix://${path.join(dir, 'no-engine.sock')}` });
+    expect(loaded.status).toBe(3);
+    expect(loaded.stderr).toMatch(/no Docker engine answers at unix:/);
+    expect(loaded.sources).toContain('node_modules/dockerode/lib/docker.js');
+    expect(loaded.sources.filter((s) => /^node_modules\/(@grpc|protobufjs|ssh2)\//.test(s))).toEqual([]);
+    expect(loaded.files).not.toContain('ssh2.cjs');
+  });
+
+  it('an ssh:// engine loads the SSH transport, from dist/cli/ssh2.cjs', async () => {
+    // Nothing listens on port 1: the transport is loaded, and the connection refused.
+    const loaded = await start(['cache', 'ls'], { DOCKER_HOST: 'ssh://nobody@127.0.0.1:1' });
+    expect(loaded.status).toBe(3);
+    expect(loaded.stderr).toMatch(/no Docker engine answers at ssh:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\)/);
+    expect(loaded.files).toContain('ssh2.cjs');
+  });
 
   it('a config file to read loads yaml, from dist/cli/yaml.cjs', async () => {
     const config = path.join(dir, 'config.yaml');
