@@ -124,8 +124,10 @@ async function provideTree(ctx: BuildContext): Promise<void> {
 }
 
 export async function uploadSources(ctx: BuildContext): Promise<void> {
-  await provideTree(ctx);
-  await uploadPlugins(ctx);
+  // The tree and the plugins go to directories of their own: at once. The tree's failure is the one reported.
+  const [tree, plugins] = await Promise.allSettled([provideTree(ctx), uploadPlugins(ctx)]);
+  if (tree.status === 'rejected') throw tree.reason;
+  if (plugins.status === 'rejected') throw plugins.reason;
 }
 
 /**

@@ -11,6 +11,7 @@ import { builderBuildArgs, CONTAINER, layoutEnv } from '../../../src/session/lay
 import { loaderProgram } from '../../../src/validate/loader';
 import { VERSION } from '../../../src/version';
 import { buildingEngine, cleanUp, contextOf, GO_IMAGE, PLUGIN_MAIN, runBefore, runStep, specOf, useWorld } from './harness';
+import type { FakeEngine } from '../fake-engine';
 
 const world = useWorld();
 let ctx: BuildContext | undefined;
@@ -177,10 +178,13 @@ describe('start-container', () => {
   });
 });
 
+/** The upload whose entries are all under prefix. */
+const putUnder = (engine: FakeEngine, prefix: string) => engine.puts.find((p) => Object.keys(p.files).every((name) => name.startsWith(prefix)));
+
 describe('upload-sources', () => {
   const BUILD_SH = CONTAINER.tools.buildSh;
 
-  it('sends the Dragonfly tree with the loader check program into a new volume and publishes it, then each plugin as its ignore files leave it', async () => {
+  it('sends the Dragonfly tree with the loader check program into a new volume and publishes it, and each plugin as its ignore files leave it', async () => {
     const engine = buildingEngine();
     ctx = contextOf(engine, specOf(world));
     await runBefore(ctx, 'upload-sources');
@@ -193,7 +197,9 @@ describe('upload-sources', () => {
     expect(engine.execsOf([BUILD_SH, 'tree'])[0]!.container).not.toBe(other.id);
 
     expect(engine.puts.map((p) => p.dir)).toEqual([CONTAINER.work, CONTAINER.work]);
-    const [sent, plugin] = engine.puts;
+    // Sent at once: the tree into the volume, the plugins beside it.
+    const sent = putUnder(engine, 'src/');
+    const plugin = putUnder(engine, 'plugins/');
     // Into the run's own directory of the volume, mounted at CONTAINER.sourceVolume (/work/src).
     expect(Object.keys(sent!.files).sort()).toEqual([
       'src/t-run-1/cmd/d7y-loadcheck/main.go',
@@ -249,7 +255,7 @@ describe('upload-sources', () => {
     ctx = contextOf(engine, { ...spec, plugins: [{ dir, name: 'modfs', file: 'd7y-resource-plugin-modfs.so' }] });
     await runBefore(ctx, 'upload-sources');
     await runStep(ctx, 'upload-sources');
-    expect(Object.keys(engine.puts[1]!.files).sort()).toEqual(['plugins/modfs/go.mod', 'plugins/modfs/main.go']);
+    expect(Object.keys(putUnder(engine, 'plugins/')!.files).sort()).toEqual(['plugins/modfs/go.mod', 'plugins/modfs/main.go']);
     expect(ctx.state.modulePlugins).toEqual(['modfs']);
   });
 });
