@@ -13,16 +13,18 @@
 //             image present): what a first build on a machine costs. Its first sample comes before
 //             the untimed warm-up call, which then only adds to the caches that sample left
 //   floor     `go build -buildmode=plugin` of the edited plugin alone in a running container whose
-//             Go caches are warm: what no tool can beat
+//             Go caches are warm: what no tool can beat; with the CPU time it used (floor CPU),
+//             from which the least time N plugins in one call can take follows (N × it / CPUs)
 //   ours warm d7y-build after a one-line edit of the plugin
 //   imported  d7y-build on an engine whose cache volumes came from `d7y-build cache import` of an
 //             export made after a warm build (no builder image, a fresh D7Y_CACHE_DIR, as ours cold)
 //   N plugins in one call against N separate warm calls, `--help` against `node -e 0`, and the peak
 //   RSS of d7y-build with a large file in the plugin directory (sent: --max-context raised).
-//   A table of d7y-build's steps (from --json) shows where ours cold and ours warm spend their time.
+//   A table of d7y-build's steps (from --json) shows where ours cold, ours warm, the N plugins in one
+//   call and the imported case spend their time.
 //
 // --only runs just the named cases (classic, cold, floor, warm, one-call, separate, large, imported,
-// help, node; the RSS rows come with warm and large), e.g. --only classic,cold; the others are marked
+// help, node; the RSS rows come with warm and large, floor CPU with floor), e.g. --only classic,cold; the others are marked
 // not run, and only what they need is set up.
 //
 // Needs the bundle (npm run build), a Docker engine (scripts/engine.sh start) and the Go image
@@ -220,11 +222,16 @@ const cases = {
   node: new Case('node -e 0', '`node -e 0`: the start-up of node itself', 'ms'),
   rssWarm: new Case('peak RSS, warm', 'd7y-build process, ours warm', 'MB'),
   rssLarge: new Case('peak RSS, large context', `d7y-build process, ours warm with the ${largeBytes / MB} MB file`, 'MB'),
+  floorCpu: new Case(
+    'floor CPU',
+    "user + system CPU time of the floor's compile (bash's time): N plugins compiling at once need N times it, over the cores",
+    's',
+  ),
 };
 /** Not a failure: cases --only leaves out keep their row, so the table keeps its shape. */
 const notApplicable = new Set();
 
-/** --only: the cases by their names on the command line; the RSS rows follow the runs they come from. */
+/** --only: the cases by their names on the command line; the RSS and CPU rows follow the runs they come from. */
 const selectable = {
   classic: cases.classic,
   cold: cases.cold,
@@ -257,6 +264,7 @@ if (values.only !== undefined) {
   for (const [rss, from] of [
     [cases.rssWarm, cases.warm],
     [cases.rssLarge, cases.large],
+    [cases.floorCpu, cases.floor],
   ]) {
     if (notApplicable.has(from)) {
       rss.error = from.error;
@@ -453,12 +461,16 @@ async function main() {
     const files = readdirSync(floorPlugin)
       .filter((f) => f.endsWith('.go'))
       .map((f) => `/work/d7yfs/${f}`);
+    // bash's time gives the CPU the compile used, as its last line of stderr: "<user> <system>".
     return measure('docker', [
       'exec',
       '-w',
       '/work/dragonfly',
       floor,
-      'go',
+      'bash',
+      '-c',
+      'TIMEFORMAT="%3U %3S"; time go "$@"',
+      'bash',
       'build',
       '-buildmode=plugin',
       '-trimpath',
@@ -570,7 +582,10 @@ async function main() {
   };
   const floorRun = async () => {
     editPlugin(floorPlugin);
-    return (await floorBuild()).ms;
+    const { ms, stderr } = await floorBuild();
+    const [user, system] = stderr.trim().split('\n').pop().split(' ').map(Number);
+    cases.floorCpu.samples.push((user + system) * 1000);
+    return ms;
   };
   const oneCallRun = async () => {
     many.forEach(editPlugin);
@@ -608,9 +623,10 @@ async function main() {
     if (selected(cases.large)) await cases.large.sample(largeRun);
     if (selected(cases.imported)) await cases.imported.sample(importedRun);
   }
-  // The RSS rows fail with the runs they come from.
+  // The RSS and CPU rows fail with the runs they come from.
   cases.rssWarm.error ??= cases.warm.error;
   cases.rssLarge.error ??= cases.large.error;
+  cases.floorCpu.error ??= cases.floor.error;
 
   if (selected(cases.help) || selected(cases.node)) log(`--help and node -e 0, ${startupRuns} runs each`);
   for (let round = 0; round < startupRuns && (selected(cases.help) || selected(cases.node)); round++) {
@@ -631,6 +647,7 @@ async function main() {
 const fmt = (value, unit) => (unit === 's' ? (value / 1000).toFixed(2) : value.toFixed(1));
 
 function table() {
+  const engineCpus = Number(sh('docker', ['info', '--format', '{{.NCPU}}']));
   const rows = Object.values(cases).map((c) => {
     if (c.error !== undefined) return `| ${c.name} | ${notApplicable.has(c) ? c.error : `failed: ${c.error.split('\n')[0]}`} | | | | | ${c.what} |`;
     const [med, min, max] = [median(c.samples), Math.min(...c.samples), Math.max(...c.samples)].map((v) => fmt(v, c.unit));
@@ -656,6 +673,12 @@ function table() {
     ratio('cold / classic', cases.cold, cases.classic),
     ratio('imported / cold', cases.imported, cases.cold),
     ratio('one call / separate calls', cases.oneCall, cases.separate),
+    // The least one call can take: its plugins' compiles alone, each the floor's CPU time, on the engine's CPUs.
+    `| one call's compile bound / separate calls | ${
+      cases.floorCpu.error === undefined && cases.separate.error === undefined
+        ? ((pluginCount * median(cases.floorCpu.samples)) / engineCpus / median(cases.separate.samples)).toFixed(2)
+        : 'n/a'
+    } |`,
     ratio('--help / node -e 0', cases.help, cases.node),
     '',
     `| step (median s) | ours cold | ours warm | ${cases.oneCall.name} | imported |`,
