@@ -9,10 +9,10 @@
  * and the directory keeps the most recently used few: each is as large as a host.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, mkdir, readdir, rm, stat, utimes, rename } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { chmod, copyFile, link, mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pidAlive } from '../owner';
 import { TEMP_FILE, tempName } from './place';
@@ -37,23 +37,29 @@ export class HostStore {
   }
 
   /**
-   * Copies the file named sha256 to dest, hashing it on the way: found only when the bytes match. A
-   * copy that does not match is removed (and dest with it), as is a missing one's stale dest.
+   * Puts the file named sha256 at dest, a hard link where the file system allows (copies are never
+   * written in place: one is replaced by a rename or removed), else a copy, and hashes what dest
+   * holds: found only when the bytes match. A copy that does not match is removed, and dest with it.
    */
   async take(sha256: string, dest: string, mode: number): Promise<TakeResult> {
     const from = this.file(sha256);
     const hash = createHash('sha256');
     let size = 0;
-    const measure = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
+    const measure = new Writable({
+      write(chunk: Buffer, _encoding, done) {
         hash.update(chunk);
         size += chunk.length;
-        done(null, chunk);
+        done();
       },
     });
     try {
       await mkdir(path.dirname(dest), { recursive: true });
-      await pipeline(createReadStream(from), measure, createWriteStream(dest, { mode }));
+      await link(from, dest).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') throw err;
+        await copyFile(from, dest);
+        await chmod(dest, mode);
+      });
+      await pipeline(createReadStream(dest), measure);
     } catch (err) {
       await rm(dest, { force: true });
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { found: false, corrupt: false };

@@ -33,6 +33,11 @@ export interface Placement {
   from: string | { content: string };
   to: string;
   mode?: number;
+  /**
+   * The target may be a hard link to `from` rather than a copy, where the file system allows: for
+   * large files that nothing writes in place (each is replaced by a rename, or removed).
+   */
+  link?: boolean;
 }
 
 /** What a file was when a build started, to tell whether another build replaced it meanwhile. */
@@ -138,8 +143,11 @@ export class StagedPlacements {
       const unrestored: StagedFile[] = [];
       for (const f of done.reverse()) {
         try {
-          if (f.kept !== undefined) await rename(f.kept, f.to);
-          else await rm(f.to, { force: true });
+          if (f.kept !== undefined) {
+            await rename(f.kept, f.to);
+            // A rename between two links to one file leaves both names (see below).
+            await rm(f.kept, { force: true });
+          } else await rm(f.to, { force: true });
           f.kept = undefined;
         } catch {
           unrestored.push(f);
@@ -156,7 +164,9 @@ export class StagedPlacements {
       throw new InstallError(`cannot write ${to}: ${e.message}; ${this.what} left as they were`, { hint: hintFor(e, path.dirname(to)), cause: err });
     }
     this.settled = true;
-    await Promise.all(this.files.map((f) => (f.kept === undefined ? undefined : rm(f.kept, { force: true }))));
+    // rename(2) between two names of one file (a linked placement over the same file) does nothing:
+    // the temporary name stays, and goes here.
+    await Promise.all(this.files.flatMap((f) => [rm(f.temp, { force: true }), f.kept === undefined ? undefined : rm(f.kept, { force: true })]));
   }
 
   /** Removes every temporary, and the directories created for nothing. */
@@ -208,7 +218,9 @@ export async function stagePlacements(placements: Placement[], what: string, opt
         const temp = tempName(p.to);
         files.push({ temp, to: p.to });
         if (typeof p.from === 'string') {
-          await copyFile(p.from, temp);
+          const from = p.from;
+          if (p.link) await link(from, temp).catch(() => copyFile(from, temp));
+          else await copyFile(from, temp);
         } else {
           const handle = await open(temp, 'wx', p.mode ?? 0o644);
           try {

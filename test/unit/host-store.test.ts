@@ -1,6 +1,6 @@
 /** The copies of hosts this machine keeps by sha256 (src/artifacts/host-store.ts), on a real directory. */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -30,6 +30,8 @@ describe('HostStore', () => {
     const dest = path.join(root, 'staging', 'bin', 'dfget');
     expect(await store.take(sum, dest, 0o755)).toEqual({ found: true, size: 6 });
     expect(await readFile(dest, 'utf8')).toBe('a host');
+    // On one file system, a hard link: nothing is copied.
+    expect((await stat(dest)).ino).toBe((await stat(path.join(store.dir, sum))).ino);
     expect(await store.take(sha256('another'), path.join(root, 'other'), 0o755)).toEqual({ found: false, corrupt: false });
     await expect(readFile(path.join(root, 'other'))).rejects.toMatchObject({ code: 'ENOENT' });
   });

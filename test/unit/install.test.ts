@@ -80,6 +80,26 @@ describe('placeAll', () => {
     expect(await listTree(tmp)).toEqual(['manifest.json']);
   });
 
+  it('links a placement that may be linked, and copies the others', async () => {
+    const host = path.join(tmp, 'host');
+    await writeFile(host, 'a large host');
+    const out = path.join(tmp, 'out');
+    await placeAll(
+      [
+        { from: host, to: path.join(out, 'linked'), mode: 0o755, link: true },
+        { from: host, to: path.join(out, 'copied'), mode: 0o755 },
+      ],
+      'test',
+    );
+    expect((await stat(path.join(out, 'linked'))).ino).toBe((await stat(host)).ino);
+    expect((await stat(path.join(out, 'copied'))).ino).not.toBe((await stat(host)).ino);
+    expect(await readFile(path.join(out, 'linked'), 'utf8')).toBe('a large host');
+    // The same file linked over itself: rename(2) between two names of one file does nothing, and
+    // the temporary name must not stay behind.
+    await placeAll([{ from: host, to: path.join(out, 'linked'), mode: 0o755, link: true }], 'test');
+    expect((await readdir(out)).sort()).toEqual(['copied', 'linked']);
+  });
+
   it('does nothing for no placements', async () => {
     await placeAll([], 'nothing');
     expect(await listTree(tmp)).toEqual([]);

@@ -268,8 +268,9 @@ export async function install(ctx: BuildContext): Promise<void> {
   await placeAllLocked(
     spec.cacheDir,
     [
-      { from: staged.host.path, to: host, mode: 0o755 },
-      { from: staged.loadcheck.path, to: loadcheck, mode: 0o755 },
+      // The host is large (upstream's dfget over 100 MB) and often this machine's copy (host-store.ts): linked where it can be.
+      { from: staged.host.path, to: host, mode: 0o755, link: true },
+      { from: staged.loadcheck.path, to: loadcheck, mode: 0o755, link: true },
       ...staged.plugins.map((f, i) => ({ from: f.path, to: outPlugins[i]!, mode: 0o755 })),
       { from: { content: maskSecrets(serializeManifest(manifest), ctx.secrets.values) }, to: manifestPath },
       { from: { content: maskSecrets(attestations.provenance, ctx.secrets.values) }, to: provenancePath },
