@@ -12,8 +12,6 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, copyFile, link, mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { pidAlive } from '../owner';
 import { TEMP_FILE, tempName } from './place';
 
@@ -45,13 +43,6 @@ export class HostStore {
     const from = this.file(sha256);
     const hash = createHash('sha256');
     let size = 0;
-    const measure = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        size += chunk.length;
-        done();
-      },
-    });
     try {
       await mkdir(path.dirname(dest), { recursive: true });
       await link(from, dest).catch(async (err: NodeJS.ErrnoException) => {
@@ -59,7 +50,10 @@ export class HostStore {
         await copyFile(from, dest);
         await chmod(dest, mode);
       });
-      await pipeline(createReadStream(dest), measure);
+      for await (const chunk of createReadStream(dest) as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        size += chunk.length;
+      }
     } catch (err) {
       await rm(dest, { force: true });
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { found: false, corrupt: false };
