@@ -52,6 +52,15 @@ async function unless<T>(request: Promise<T>, ...statuses: number[]): Promise<T 
   }
 }
 
+/** The engine's refusal of a request to a container that is no longer running. */
+function containerStopped(err: unknown): boolean {
+  const status = statusOf(err);
+  return (status === 409 || status === 500) && /is not running/.test(err instanceof Error ? err.message : '');
+}
+
+/** How long an engine that refused a stopped container's request may take to stop answering, when it is shutting down. */
+const STOPPING_ENGINE_MS = 5000;
+
 /** Runs engine requests; a lost connection becomes DockerUnavailableError, other errors pass through. */
 type Call = <T>(request: () => Promise<T>) => Promise<T>;
 
@@ -113,16 +122,35 @@ export class DockerEngine implements Engine {
     throw new DockerUnavailableError(`no Docker engine answers at ${address} (${why})`, { hint: hints.unreachable, cause: err });
   }
 
-  /** The one place a request's failure is looked at: a lost connection means no engine, the rest passes through. */
+  /**
+   * The one place a request's failure is looked at: a lost connection means no engine; so does a
+   * container found stopped when the engine stops answering right after (a daemon shutting down
+   * stops its containers first, and refuses what is asked of them meanwhile). The rest passes through.
+   */
   private readonly call: Call = async (request) => {
     try {
       return await request();
     } catch (err) {
       const code = asErrno(err).code;
       if (code !== undefined && CONNECTION_ERRORS.has(code)) this.unavailable(err, code);
+      if (containerStopped(err) && (await this.stopsAnswering())) this.unavailable(err, 'it stopped while the build ran');
       throw err;
     }
   };
+
+  /** Whether the engine stops answering within a few seconds: asked every quarter of a second. */
+  private async stopsAnswering(): Promise<boolean> {
+    for (let waited = 0; waited < STOPPING_ENGINE_MS; waited += 250) {
+      try {
+        // The typings omit the options version takes.
+        await (this.docker as unknown as { version(o: object): Promise<unknown> }).version({ abortSignal: AbortSignal.timeout(1000) });
+      } catch {
+        return true;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return false;
+  }
 
   /**
    * The first request of a run: anything but a Docker engine's answer in time means there is no

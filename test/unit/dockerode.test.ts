@@ -49,6 +49,14 @@ beforeEach(async () => {
     } else if (url.pathname === '/info') {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.end('{"NCPU":2,"MemTotal":4294967296}');
+    } else if (url.pathname === '/containers/c0ffee/exec') {
+      // A daemon shutting down: it has stopped its containers, refuses this, and stops answering.
+      res.writeHead(500, { 'Content-Type': 'application/json' });
+      res.on('finish', () => {
+        server.close();
+        server.closeAllConnections();
+      });
+      res.end('{"message":"Container c0ffee is not running"}');
     } else if (url.pathname === '/containers/c0ffee/start') {
       res.writeHead(204);
       res.end();
@@ -123,6 +131,14 @@ describe('DockerEngine', () => {
       expect(err).toBeInstanceOf(DockerUnavailableError);
       expect((err as DockerUnavailableError).message).toBe(`no Docker engine answers at unix://${path.join(dir, 'nothing.sock')} (ENOENT)`);
     }
+  });
+
+  it('turns a stopped container into DockerUnavailableError when the engine stops answering after', async () => {
+    const engine = new DockerEngine({ socketPath });
+    const container = await engine.createContainer({ image: 'sha256:builder', labels: {}, volumes: [], env: {}, workdir: '/work' });
+    const err = await container.exec(['go', 'version']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DockerUnavailableError);
+    expect((err as DockerUnavailableError).message).toBe(`no Docker engine answers at unix://${socketPath} (it stopped while the build ran)`);
   });
 
   it('takes 404 for an absent image and an already removed container', async () => {
