@@ -507,14 +507,7 @@ class DockerBuildContainer implements BuildContainer {
     return this.call(async () => (await this.container.getArchive({ path })) as unknown as Readable);
   }
 
-  /** The removal under way: a second call (a cleanup after an early removal) waits for it; after a failure, a call tries again. */
-  private removal: Promise<void> | undefined;
-
   remove(): Promise<void> {
-    this.removal ??= this.call(() => removeQuietly(this.container)).catch((err: unknown) => {
-      this.removal = undefined;
-      throw err;
-    });
-    return this.removal;
+    return this.call(() => removeQuietly(this.container));
   }
 }

@@ -110,7 +110,7 @@ export interface BuildContainer {
   putArchive(tar: Readable, dir: string): Promise<void>;
   /** A tar stream of path, whose entries start with path's base name. */
   getArchive(path: string): Promise<Readable>;
-  /** Kills and removes the container; already gone is fine, and calls while it is removed wait for that removal. */
+  /** Kills and removes the container; already gone (404) or being removed by another call (409) is fine. */
   remove(): Promise<void>;
 }
 
