@@ -99,7 +99,12 @@ async function heldCommands(
     const sha256 = sums.get(command);
     if (sha256 === undefined) return undefined;
     const dest = path.join(staging, ...name.split('/'));
-    const taken = await store.take(sha256, dest, 0o755);
+    // The store is a convenience: one that can't be read (a file where its directory goes) costs a transfer, not the build.
+    const taken = await store.take(sha256, dest, 0o755).catch((err: NodeJS.ErrnoException) => {
+      ctx.log.warn(`cannot read the copies of hosts in ${store.dir} (${err.code ?? err.message}): taking ${command} from the container`);
+      return undefined;
+    });
+    if (taken === undefined) return undefined;
     if (!taken.found) {
       if (taken.corrupt) ctx.log.warn(`the copy of ${command} in ${store.dir} did not match its sha256: removed it; taking ${command} from the container`);
       return undefined;

@@ -107,6 +107,16 @@ describe('collect-artifacts with copies of the host on this machine', () => {
     expect(await readFile(c.state.staged!.host.path, 'utf8')).toBe('another host');
   });
 
+  it('takes the host from the container, with a warning, when a file stands where the copies go', async () => {
+    const cache = await mkdtemp(path.join(world.root, 'cache-'));
+    await writeFile(path.join(cache, 'hosts'), 'not a directory');
+    const engine = buildingEngine().onExec([CONTAINER.tools.buildSh, 'host-cache', 'get'], hit());
+    const { c, warnings } = await collect(engine, cache);
+    expect(engine.archiveReads).toEqual([CONTAINER.out]);
+    expect(await readFile(c.state.staged!.host.path, 'utf8')).toBe('host binary');
+    expect(warnings.some((w) => /^cannot read the copies of hosts in .*hosts \(ENOTDIR\): taking dfget from the container$/.test(w))).toBe(true);
+  });
+
   it('with --no-cache, keeps no copy and uses none', async () => {
     const cache = await mkdtemp(path.join(world.root, 'cache-'));
     const engine = buildingEngine();
